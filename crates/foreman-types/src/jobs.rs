@@ -1,0 +1,483 @@
+//! The jobs API: ids, states and their transitions, jobs, artifacts and webhook events.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ollama::ChatRequest;
+
+/// Artifacts up to this size (256 KiB) are inlined in job bodies and webhook events; larger
+/// ones are given by URL.
+pub const INLINE_ARTIFACT_LIMIT: usize = 256 * 1024;
+
+/// A job's id: a ULID, so ids sort by creation time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JobId(pub ulid::Ulid);
+
+impl JobId {
+    /// A fresh id for a job created now. Ids made by one process are strictly increasing,
+    /// even within one millisecond, so sorting by id is submission order.
+    pub fn new() -> Self {
+        static GENERATOR: Mutex<ulid::Generator> = Mutex::new(ulid::Generator::new());
+        let mut generator = GENERATOR
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // `generate` fails only if 2^80 ids were made in one millisecond.
+        Self(generator.generate().unwrap_or_else(|_| ulid::Ulid::new()))
+    }
+}
+
+impl Default for JobId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A string that is not a ULID.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a job id (expected a 26-character ULID)")]
+pub struct ParseIdError(pub String);
+
+impl FromStr for JobId {
+    type Err = ParseIdError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ulid::Ulid::from_string(s)
+            .map(Self)
+            .map_err(|_| ParseIdError(s.chars().take(64).collect()))
+    }
+}
+
+/// Where a job is in its life.
+///
+/// ```text
+/// queued ──► loading ──► working ──► done
+///   │  ▲        │  │        │  │
+///   │  └────────┴──┼────────┘  └──► failed
+///   └──────────────┴───────────────► cancelled / failed
+/// ```
+///
+/// A job goes back to `queued` only to be retried. `done`, `failed` and `cancelled` are
+/// terminal: they never change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum JobState {
+    /// Waiting for its turn.
+    Queued,
+    /// Its turn came and the target is loading a model that was not resident.
+    Loading,
+    /// The target is generating.
+    Working,
+    /// Finished; the result and artifacts are stored.
+    Done,
+    /// Gave up: an HTTP error from the target, or too many attempts.
+    Failed,
+    /// Cancelled by a caller, or its caller went away.
+    Cancelled,
+}
+
+impl JobState {
+    /// Every state, in the order a job meets them.
+    pub const ALL: [JobState; 6] = [
+        JobState::Queued,
+        JobState::Loading,
+        JobState::Working,
+        JobState::Done,
+        JobState::Failed,
+        JobState::Cancelled,
+    ];
+
+    /// The state's name on the wire and in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Loading => "loading",
+            JobState::Working => "working",
+            JobState::Done => "done",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
+    /// Whether the state is final.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            JobState::Done | JobState::Failed | JobState::Cancelled
+        )
+    }
+
+    /// Whether the job is on the target now.
+    pub fn is_running(self) -> bool {
+        matches!(self, JobState::Loading | JobState::Working)
+    }
+
+    /// Whether a job may move from `self` to `next`.
+    ///
+    /// ```
+    /// use foreman_types::JobState::*;
+    /// assert!(Queued.can_become(Loading));
+    /// assert!(Working.can_become(Queued)); // a retry
+    /// assert!(!Done.can_become(Queued)); // terminal states absorb
+    /// ```
+    pub fn can_become(self, next: JobState) -> bool {
+        use JobState::*;
+        match self {
+            Queued => matches!(next, Loading | Working | Failed | Cancelled),
+            Loading => matches!(next, Working | Queued | Done | Failed | Cancelled),
+            Working => matches!(next, Queued | Done | Failed | Cancelled),
+            Done | Failed | Cancelled => false,
+        }
+    }
+}
+
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A string that is not a job state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a job state (one of queued, loading, working, done, failed, cancelled)")]
+pub struct ParseStateError(pub String);
+
+impl FromStr for JobState {
+    type Err = ParseStateError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        JobState::ALL
+            .into_iter()
+            .find(|state| state.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| ParseStateError(s.chars().take(64).collect()))
+    }
+}
+
+/// What kind of generation a job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum JobKind {
+    /// `/api/chat` (and `POST /jobs`).
+    Chat,
+    /// `/api/generate`.
+    Generate,
+}
+
+impl JobKind {
+    /// The kind's name on the wire and in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Chat => "chat",
+            JobKind::Generate => "generate",
+        }
+    }
+
+    /// The Ollama path this kind is sent to.
+    pub fn path(self) -> &'static str {
+        match self {
+            JobKind::Chat => "/api/chat",
+            JobKind::Generate => "/api/generate",
+        }
+    }
+}
+
+impl fmt::Display for JobKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for JobKind {
+    type Err = ParseStateError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "chat" => Ok(JobKind::Chat),
+            "generate" => Ok(JobKind::Generate),
+            other => Err(ParseStateError(other.chars().take(64).collect())),
+        }
+    }
+}
+
+/// `POST /jobs`: a chat request plus what foreman needs to run it asynchronously.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubmitRequest {
+    /// The chat to run, exactly as `/api/chat` takes it.
+    #[serde(flatten)]
+    pub chat: ChatRequest,
+    /// Where to POST the job's state changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_webhook_url: Option<String>,
+    /// Higher runs sooner; default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i32>,
+}
+
+impl SubmitRequest {
+    /// A job that runs this chat.
+    pub fn new(chat: ChatRequest) -> Self {
+        Self {
+            chat,
+            state_webhook_url: None,
+            priority: None,
+        }
+    }
+
+    /// Sets the webhook URL for state changes.
+    pub fn webhook(mut self, url: impl Into<String>) -> Self {
+        self.state_webhook_url = Some(url.into());
+        self
+    }
+
+    /// Sets the priority.
+    pub fn priority(mut self, priority: i32) -> Self {
+        self.priority = Some(priority);
+        self
+    }
+}
+
+/// `202 Accepted` from `POST /jobs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accepted {
+    /// The new job's id.
+    pub job_id: JobId,
+}
+
+/// How an artifact's inline `data` is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum ArtifactEncoding {
+    /// The bytes are UTF-8 text, given as is.
+    Utf8,
+    /// The bytes are binary, given in standard base64.
+    Base64,
+}
+
+/// A named, typed output of a job, inline when small, else by URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Artifact {
+    /// The artifact's name (`completion`, `thinking`...).
+    pub name: String,
+    /// Its media type.
+    pub content_type: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The content, when at most [`INLINE_ARTIFACT_LIMIT`] bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+    /// How `data` is encoded, when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<ArtifactEncoding>,
+    /// Where to fetch the content, when it is not inline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// One attempt at delivering a webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookAttempt {
+    /// The delivery's `webhook-id`, the same for every attempt at one event.
+    pub webhook_id: String,
+    /// The state the event announced.
+    pub state: JobState,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// The receiver's HTTP status, when it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// How long the attempt took, in milliseconds.
+    pub latency_ms: u64,
+    /// Why the attempt failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// When the attempt was made.
+    pub at: DateTime<Utc>,
+}
+
+/// A job, as `GET /jobs/{id}` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// The job's id.
+    pub id: JobId,
+    /// The model it runs on.
+    pub model: String,
+    /// Where it is in its life.
+    pub state: JobState,
+    /// How many times the worker has started it.
+    pub attempts: u32,
+    /// When it was submitted.
+    pub created_at: DateTime<Utc>,
+    /// When its state last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Why it failed, when it did.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// The final Ollama chat response, once done.
+    #[serde(default)]
+    pub result: Option<Value>,
+    /// Its outputs, once done.
+    #[serde(default)]
+    pub artifacts: Vec<Artifact>,
+    /// What kind of generation it is.
+    #[serde(default = "default_kind")]
+    pub kind: JobKind,
+    /// Its priority: higher runs sooner.
+    #[serde(default)]
+    pub priority: i32,
+    /// Jobs ahead of it, while queued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_position: Option<u64>,
+    /// The webhook URL its state changes go to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_webhook_url: Option<String>,
+    /// Every webhook delivery attempt so far, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webhook_attempts: Vec<WebhookAttempt>,
+}
+
+fn default_kind() -> JobKind {
+    JobKind::Chat
+}
+
+/// A page of `GET /jobs`, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobList {
+    /// The jobs on this page.
+    pub jobs: Vec<Job>,
+    /// Pass as `before` to get the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// The body of a webhook delivery: one state change of one job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookEvent {
+    /// `job.<state>`, for example `job.done`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The job.
+    pub job_id: JobId,
+    /// The state it entered.
+    pub state: JobState,
+    /// The model it runs on.
+    pub model: String,
+    /// How many times the worker has started it.
+    pub attempts: u32,
+    /// When it entered the state.
+    pub timestamp: DateTime<Utc>,
+    /// Why it failed, on `job.failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The final chat response, on `job.done`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    /// The artifacts, on `job.done`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifacts: Option<Vec<Artifact>>,
+}
+
+impl WebhookEvent {
+    /// The event type for a state: `job.<state>`.
+    pub fn kind_for(state: JobState) -> String {
+        format!("job.{state}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn terminal_states_absorb_every_transition() {
+        for from in JobState::ALL.into_iter().filter(|s| s.is_terminal()) {
+            for to in JobState::ALL {
+                assert!(!from.can_become(to), "{from} must not become {to}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_job_can_be_retried_only_from_a_running_state() {
+        assert!(JobState::Loading.can_become(JobState::Queued));
+        assert!(JobState::Working.can_become(JobState::Queued));
+        assert!(!JobState::Queued.can_become(JobState::Queued));
+        assert!(!JobState::Queued.can_become(JobState::Done));
+    }
+
+    #[test]
+    fn states_parse_from_their_names_and_reject_others() {
+        for state in JobState::ALL {
+            assert_eq!(state.as_str().parse::<JobState>().unwrap(), state);
+            assert_eq!(serde_json::to_value(state).unwrap(), json!(state.as_str()));
+        }
+        let err = "finished".parse::<JobState>().unwrap_err();
+        assert!(err.to_string().contains("finished"));
+    }
+
+    #[test]
+    fn job_ids_are_ulids_and_bad_ones_are_rejected() {
+        let id = JobId::new();
+        assert_eq!(id.to_string().len(), 26);
+        assert_eq!(id.to_string().parse::<JobId>().unwrap(), id);
+        assert!("not-a-ulid".parse::<JobId>().is_err());
+        assert!("../../etc/passwd".parse::<JobId>().is_err());
+        let ids: Vec<JobId> = (0..1000).map(|_| JobId::new()).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids strictly increase");
+    }
+
+    #[test]
+    fn submit_request_is_a_chat_request_plus_webhook_and_priority() {
+        let body = json!({
+            "model": "llama3.2",
+            "messages": [{"role": "user", "content": "hi"}],
+            "options": {"temperature": 0.1},
+            "state_webhook_url": "https://example.com/hook",
+            "priority": 5,
+            "unknown": true
+        });
+        let submit: SubmitRequest = serde_json::from_value(body.clone()).unwrap();
+        assert_eq!(submit.chat.model, "llama3.2");
+        assert_eq!(
+            submit.state_webhook_url.as_deref(),
+            Some("https://example.com/hook")
+        );
+        assert_eq!(submit.priority, Some(5));
+        assert!(!submit.chat.extra.contains_key("state_webhook_url"));
+        assert_eq!(serde_json::to_value(&submit).unwrap(), body);
+    }
+
+    #[test]
+    fn webhook_event_serialises_its_type_field() {
+        let event = WebhookEvent {
+            kind: WebhookEvent::kind_for(JobState::Done),
+            job_id: JobId::new(),
+            state: JobState::Done,
+            model: "m".into(),
+            attempts: 1,
+            timestamp: Utc::now(),
+            error: None,
+            result: Some(json!({"done": true})),
+            artifacts: Some(vec![]),
+        };
+        let value = serde_json::to_value(&event).unwrap();
+        assert_eq!(value["type"], "job.done");
+        assert!(value.get("error").is_none());
+        let back: WebhookEvent = serde_json::from_value(value).unwrap();
+        assert_eq!(back, event);
+    }
+}

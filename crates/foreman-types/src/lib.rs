@@ -1,0 +1,43 @@
+//! Shared types for foreman: the Ollama wire format, the jobs API, webhook events and their
+//! signatures.
+//!
+//! This crate does no I/O. The server uses it to parse and answer requests, the
+//! [`foreman-client`](https://docs.rs/foreman-client) SDK uses it to speak to the server, and
+//! webhook receivers use [`Webhook`] to check that a delivery really came from foreman.
+//!
+//! ```
+//! use foreman_types::{ChatMessage, ChatRequest, JobState};
+//!
+//! let request = ChatRequest::new("llama3.2", vec![ChatMessage::user("Why is the sky blue?")])
+//!     .stream(false);
+//! let json = serde_json::to_string(&request).unwrap();
+//! assert!(json.contains(r#""stream":false"#));
+//! assert!(JobState::Done.is_terminal());
+//! ```
+//!
+//! # Layout
+//! - [`ollama`]: Ollama's own request and response bodies. Every struct keeps the fields it
+//!   does not model in an `extra` map, so a parse and re-serialise loses nothing.
+//! - [`jobs`]: job ids, states and their transitions, jobs, artifacts, webhook events.
+//! - [`webhook`]: signing and verifying webhook deliveries, in the prototype's
+//!   `X-Foreman-Signature` format and the Standard Webhooks format.
+
+pub mod jobs;
+pub mod ollama;
+pub mod webhook;
+
+pub use jobs::{
+    Accepted, Artifact, ArtifactEncoding, Job, JobId, JobKind, JobList, JobState, ParseIdError,
+    ParseStateError, SubmitRequest, WebhookAttempt, WebhookEvent, INLINE_ARTIFACT_LIMIT,
+};
+pub use ollama::{
+    model_key, ChatChunk, ChatMessage, ChatRequest, EmbedInput, EmbedRequest, EmbedResponse,
+    EmbeddingsRequest, EmbeddingsResponse, ErrorBody, GenerateChunk, GenerateRequest, Metrics,
+    ModelDetails, ModelInfo, PsResponse, RunningModel, ShowRequest, ShowResponse, TagsResponse,
+    ToolCall, ToolCallFunction, VersionResponse,
+};
+pub use webhook::{
+    verify_signature, SignatureError, SignedHeaders, Webhook, DEFAULT_TOLERANCE,
+    FOREMAN_SIGNATURE_HEADER, WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER,
+    WEBHOOK_TIMESTAMP_HEADER,
+};

@@ -1,0 +1,799 @@
+//! Ollama's wire format, as its `api/types.go` and API docs define it.
+//!
+//! Each struct models the fields foreman reads and keeps every other field in `extra`, so a
+//! request that passes through foreman reaches the target with nothing dropped, including
+//! fields Ollama adds after this crate was written. Polymorphic fields (`format`, `think`,
+//! `keep_alive`, `options`, `tools`) are kept as raw JSON values for the same reason.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Fields a struct does not model, kept so that re-serialising is lossless.
+pub type Extra = Map<String, Value>;
+
+/// The key foreman compares model names by: a name without a tag means `:latest`, as in
+/// Ollama (`llama3.2` and `llama3.2:latest` are the same model).
+///
+/// ```
+/// assert_eq!(foreman_types::model_key("llama3.2"), "llama3.2:latest");
+/// assert_eq!(foreman_types::model_key("qwen2.5:0.5b"), "qwen2.5:0.5b");
+/// assert_eq!(foreman_types::model_key("registry.local:5000/m"), "registry.local:5000/m:latest");
+/// ```
+pub fn model_key(name: &str) -> String {
+    let name = name.trim();
+    // A tag is a colon after the last slash; a colon before it belongs to a registry port.
+    let last_segment = name.rsplit('/').next().unwrap_or(name);
+    if last_segment.contains(':') {
+        name.to_owned()
+    } else {
+        format!("{name}:latest")
+    }
+}
+
+/// The error body every Ollama (and foreman) error response carries: `{"error": "..."}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What went wrong, for a person to read.
+    pub error: String,
+}
+
+impl ErrorBody {
+    /// An error body with this message.
+    pub fn new(error: impl Into<String>) -> Self {
+        Self {
+            error: error.into(),
+        }
+    }
+}
+
+/// One message of a chat.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// `system`, `user`, `assistant` or `tool`.
+    pub role: String,
+    /// The text of the message.
+    #[serde(default)]
+    pub content: String,
+    /// The model's reasoning, when it thought (`think: true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking: Option<String>,
+    /// Base64-encoded images for multimodal models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<Vec<String>>,
+    /// Tools the model asked to call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCall>>,
+    /// Fields not modelled here (`tool_name`, anything new).
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl ChatMessage {
+    /// A message with this role and text.
+    pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
+        Self {
+            role: role.into(),
+            content: content.into(),
+            ..Self::default()
+        }
+    }
+
+    /// A `user` message.
+    pub fn user(content: impl Into<String>) -> Self {
+        Self::new("user", content)
+    }
+
+    /// A `system` message.
+    pub fn system(content: impl Into<String>) -> Self {
+        Self::new("system", content)
+    }
+
+    /// An `assistant` message.
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Self::new("assistant", content)
+    }
+
+    /// Attaches base64-encoded images.
+    pub fn images(mut self, images: Vec<String>) -> Self {
+        self.images = Some(images);
+        self
+    }
+}
+
+/// A tool call the model made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// The function to call.
+    pub function: ToolCallFunction,
+    /// Fields not modelled here.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// The function half of a [`ToolCall`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCallFunction {
+    /// The tool's name.
+    pub name: String,
+    /// The arguments, as the model wrote them.
+    #[serde(default)]
+    pub arguments: Value,
+    /// Fields not modelled here (`index`, anything new).
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `POST /api/chat`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ChatRequest {
+    /// The model to chat with.
+    pub model: String,
+    /// The conversation so far.
+    #[serde(default)]
+    pub messages: Vec<ChatMessage>,
+    /// Whether to stream; Ollama's default (absent) is `true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+    /// Tools the model may call, passed through as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Value>,
+    /// `"json"` or a JSON schema, passed through as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<Value>,
+    /// Model options (`temperature`, `num_ctx`, ...), passed through as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<Value>,
+    /// How long the model stays loaded (`"5m"`, `0`, `-1`), passed through as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_alive: Option<Value>,
+    /// Whether (or how hard) the model thinks: `true`, `false`, `"high"`...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub think: Option<Value>,
+    /// Fields not modelled here.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl ChatRequest {
+    /// A chat request for `model` with these messages.
+    pub fn new(model: impl Into<String>, messages: Vec<ChatMessage>) -> Self {
+        Self {
+            model: model.into(),
+            messages,
+            ..Self::default()
+        }
+    }
+
+    /// Sets `stream`.
+    pub fn stream(mut self, stream: bool) -> Self {
+        self.stream = Some(stream);
+        self
+    }
+
+    /// Sets `options`.
+    pub fn options(mut self, options: Value) -> Self {
+        self.options = Some(options);
+        self
+    }
+
+    /// Sets `format`.
+    pub fn format(mut self, format: Value) -> Self {
+        self.format = Some(format);
+        self
+    }
+
+    /// Sets `think`.
+    pub fn think(mut self, think: bool) -> Self {
+        self.think = Some(Value::Bool(think));
+        self
+    }
+
+    /// Sets `keep_alive`.
+    pub fn keep_alive(mut self, keep_alive: Value) -> Self {
+        self.keep_alive = Some(keep_alive);
+        self
+    }
+
+    /// Sets `tools`.
+    pub fn tools(mut self, tools: Value) -> Self {
+        self.tools = Some(tools);
+        self
+    }
+
+    /// Whether the answer streams: Ollama streams unless `stream` is `false`.
+    pub fn is_streaming(&self) -> bool {
+        self.stream.unwrap_or(true)
+    }
+}
+
+/// The timing and count metrics Ollama reports on a final chunk (durations in nanoseconds).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Metrics {
+    /// Time spent generating the whole response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_duration: Option<u64>,
+    /// Time spent loading the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_duration: Option<u64>,
+    /// Tokens in the prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_eval_count: Option<u64>,
+    /// Time spent evaluating the prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_eval_duration: Option<u64>,
+    /// Tokens in the response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_count: Option<u64>,
+    /// Time spent generating the response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_duration: Option<u64>,
+}
+
+/// One chunk of a streamed chat, or the whole answer when `stream` is `false`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ChatChunk {
+    /// The model that answered.
+    #[serde(default)]
+    pub model: String,
+    /// When the chunk was made (RFC 3339), as Ollama wrote it.
+    #[serde(default)]
+    pub created_at: String,
+    /// This chunk's part of the answer.
+    #[serde(default)]
+    pub message: ChatMessage,
+    /// True on the last chunk.
+    #[serde(default)]
+    pub done: bool,
+    /// Why generation stopped (`stop`, `length`, `load`...), on the last chunk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub done_reason: Option<String>,
+    /// Timing and counts, on the last chunk.
+    #[serde(flatten)]
+    pub metrics: Metrics,
+    /// Fields not modelled here.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `POST /api/generate`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct GenerateRequest {
+    /// The model to use.
+    pub model: String,
+    /// The prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    /// Text after the model's response (fill-in-the-middle).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suffix: Option<String>,
+    /// Base64-encoded images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<Vec<String>>,
+    /// System prompt override.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    /// Whether to stream; Ollama's default (absent) is `true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+    /// `"json"` or a JSON schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<Value>,
+    /// Model options.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<Value>,
+    /// How long the model stays loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_alive: Option<Value>,
+    /// Whether (or how hard) the model thinks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub think: Option<Value>,
+    /// Fields not modelled here (`template`, `context`, `raw`, anything new).
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl GenerateRequest {
+    /// A generate request for `model` with this prompt.
+    pub fn new(model: impl Into<String>, prompt: impl Into<String>) -> Self {
+        Self {
+            model: model.into(),
+            prompt: Some(prompt.into()),
+            ..Self::default()
+        }
+    }
+
+    /// Sets `stream`.
+    pub fn stream(mut self, stream: bool) -> Self {
+        self.stream = Some(stream);
+        self
+    }
+
+    /// Sets `options`.
+    pub fn options(mut self, options: Value) -> Self {
+        self.options = Some(options);
+        self
+    }
+
+    /// Whether the answer streams: Ollama streams unless `stream` is `false`.
+    pub fn is_streaming(&self) -> bool {
+        self.stream.unwrap_or(true)
+    }
+}
+
+/// One chunk of a streamed generation, or the whole answer when `stream` is `false`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct GenerateChunk {
+    /// The model that answered.
+    #[serde(default)]
+    pub model: String,
+    /// When the chunk was made (RFC 3339).
+    #[serde(default)]
+    pub created_at: String,
+    /// This chunk's part of the answer.
+    #[serde(default)]
+    pub response: String,
+    /// The model's reasoning, when it thought.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking: Option<String>,
+    /// True on the last chunk.
+    #[serde(default)]
+    pub done: bool,
+    /// Why generation stopped, on the last chunk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub done_reason: Option<String>,
+    /// Timing and counts, on the last chunk.
+    #[serde(flatten)]
+    pub metrics: Metrics,
+    /// Fields not modelled here (`context`, anything new).
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// The `input` of an embed request: one string or several.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum EmbedInput {
+    /// One text.
+    One(String),
+    /// Several texts, one vector each.
+    Many(Vec<String>),
+}
+
+impl From<&str> for EmbedInput {
+    fn from(text: &str) -> Self {
+        Self::One(text.to_owned())
+    }
+}
+
+impl From<String> for EmbedInput {
+    fn from(text: String) -> Self {
+        Self::One(text)
+    }
+}
+
+impl From<Vec<String>> for EmbedInput {
+    fn from(texts: Vec<String>) -> Self {
+        Self::Many(texts)
+    }
+}
+
+/// `POST /api/embed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmbedRequest {
+    /// The embedding model.
+    pub model: String,
+    /// The text or texts to embed.
+    pub input: EmbedInput,
+    /// Fields not modelled here (`truncate`, `options`, `keep_alive`, `dimensions`...).
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl EmbedRequest {
+    /// An embed request for `model`.
+    pub fn new(model: impl Into<String>, input: impl Into<EmbedInput>) -> Self {
+        Self {
+            model: model.into(),
+            input: input.into(),
+            extra: Extra::new(),
+        }
+    }
+}
+
+/// The answer to `POST /api/embed`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct EmbedResponse {
+    /// The model that embedded.
+    #[serde(default)]
+    pub model: String,
+    /// One vector per input.
+    #[serde(default)]
+    pub embeddings: Vec<Vec<f32>>,
+    /// Fields not modelled here (durations, counts).
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `POST /api/embeddings`, the legacy single-prompt form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmbeddingsRequest {
+    /// The embedding model.
+    pub model: String,
+    /// The text to embed.
+    pub prompt: String,
+    /// Fields not modelled here.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// The answer to `POST /api/embeddings`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct EmbeddingsResponse {
+    /// The vector.
+    #[serde(default)]
+    pub embedding: Vec<f32>,
+    /// Fields not modelled here.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// A model's family, format and size, as `/api/tags`, `/api/ps` and `/api/show` report it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ModelDetails {
+    /// The model this one was made from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_model: Option<String>,
+    /// `gguf`, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// `llama`, `qwen2`, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
+    /// All families.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub families: Option<Vec<String>>,
+    /// `3.2B`, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameter_size: Option<String>,
+    /// `Q4_K_M`, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantization_level: Option<String>,
+    /// Fields not modelled here.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// One installed model in `/api/tags`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// The name clients use (`llama3.2:latest`).
+    pub name: String,
+    /// The model's full name.
+    #[serde(default)]
+    pub model: String,
+    /// When it was last changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified_at: Option<String>,
+    /// Size on disk in bytes.
+    #[serde(default)]
+    pub size: u64,
+    /// Content digest.
+    #[serde(default)]
+    pub digest: String,
+    /// Family, format and size.
+    #[serde(default)]
+    pub details: ModelDetails,
+    /// Fields not modelled here.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `GET /api/tags`: the installed models.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct TagsResponse {
+    /// The installed models.
+    #[serde(default)]
+    pub models: Vec<ModelInfo>,
+    /// Fields not modelled here.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// One model loaded in memory, in `/api/ps`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RunningModel {
+    /// The model's name.
+    pub name: String,
+    /// The model's full name.
+    #[serde(default)]
+    pub model: String,
+    /// Memory used in bytes.
+    #[serde(default)]
+    pub size: u64,
+    /// Content digest.
+    #[serde(default)]
+    pub digest: String,
+    /// Family, format and size.
+    #[serde(default)]
+    pub details: ModelDetails,
+    /// When it will be unloaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// Memory used on the GPU in bytes.
+    #[serde(default)]
+    pub size_vram: u64,
+    /// Fields not modelled here (`context_length`, anything new).
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `GET /api/ps`: the models loaded in memory.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct PsResponse {
+    /// The loaded models.
+    #[serde(default)]
+    pub models: Vec<RunningModel>,
+    /// Fields not modelled here.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `POST /api/show`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShowRequest {
+    /// The model to describe.
+    pub model: String,
+    /// Fields not modelled here (`verbose`, ...).
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl ShowRequest {
+    /// A show request for `model`.
+    pub fn new(model: impl Into<String>) -> Self {
+        Self {
+            model: model.into(),
+            extra: Extra::new(),
+        }
+    }
+}
+
+/// The answer to `POST /api/show`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ShowResponse {
+    /// The model's licence text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license: Option<String>,
+    /// The Modelfile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modelfile: Option<String>,
+    /// Default parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<String>,
+    /// The prompt template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// Family, format and size.
+    #[serde(default)]
+    pub details: ModelDetails,
+    /// What the model can do (`completion`, `tools`, `thinking`, `vision`, `embedding`...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<Vec<String>>,
+    /// Fields not modelled here (`model_info`, `modified_at`...).
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `GET /api/version`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct VersionResponse {
+    /// The server's version.
+    pub version: String,
+    /// Fields not modelled here.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::de::DeserializeOwned;
+    use serde_json::json;
+
+    /// Parses `value` as `T`, serialises it again and checks that nothing changed.
+    fn assert_round_trip<T: DeserializeOwned + Serialize>(value: Value) -> T {
+        let parsed: T = serde_json::from_value(value.clone()).expect("parses");
+        let again = serde_json::to_value(&parsed).expect("serialises");
+        assert_eq!(again, value, "a parse and re-serialise changed the payload");
+        parsed
+    }
+
+    #[test]
+    fn chat_request_from_ollama_docs_round_trips_with_unmodelled_fields() {
+        let request: ChatRequest = assert_round_trip(json!({
+            "model": "llama3.2",
+            "messages": [
+                {"role": "system", "content": "You are terse."},
+                {"role": "user", "content": "what is in this image?", "images": ["iVBORw0KGgo="]},
+                {"role": "assistant", "content": "", "tool_calls": [
+                    {"function": {"name": "get_weather", "arguments": {"city": "Paris"}, "index": 0}}
+                ]},
+                {"role": "tool", "content": "11 degrees", "tool_name": "get_weather"}
+            ],
+            "stream": false,
+            "format": {"type": "object", "properties": {"age": {"type": "integer"}}},
+            "options": {"temperature": 0, "seed": 42, "num_ctx": 8192},
+            "keep_alive": "10m",
+            "think": "high",
+            "tools": [{"type": "function", "function": {"name": "get_weather"}}],
+            "some_future_field": {"nested": [1, 2, 3]}
+        }));
+        assert_eq!(request.model, "llama3.2");
+        assert!(!request.is_streaming());
+        assert_eq!(request.messages[3].extra["tool_name"], "get_weather");
+        assert_eq!(
+            request.messages[2].tool_calls.as_ref().unwrap()[0]
+                .function
+                .name,
+            "get_weather"
+        );
+        assert!(request.extra.contains_key("some_future_field"));
+    }
+
+    #[test]
+    fn chat_request_streams_when_stream_is_absent() {
+        let request: ChatRequest =
+            serde_json::from_value(json!({"model": "m", "messages": []})).unwrap();
+        assert!(request.is_streaming());
+    }
+
+    #[test]
+    fn streamed_chat_chunks_and_the_final_chunk_round_trip() {
+        let chunk: ChatChunk = assert_round_trip(json!({
+            "model": "llama3.2",
+            "created_at": "2023-08-04T08:52:19.385406455-07:00",
+            "message": {"role": "assistant", "content": "The", "thinking": "hmm"},
+            "done": false
+        }));
+        assert_eq!(chunk.message.thinking.as_deref(), Some("hmm"));
+        let last: ChatChunk = assert_round_trip(json!({
+            "model": "llama3.2",
+            "created_at": "2023-08-04T19:22:45.499127Z",
+            "message": {"role": "assistant", "content": ""},
+            "done": true,
+            "done_reason": "stop",
+            "total_duration": 4883583458u64,
+            "load_duration": 1334875,
+            "prompt_eval_count": 26,
+            "prompt_eval_duration": 342546000,
+            "eval_count": 282,
+            "eval_duration": 4535599000u64
+        }));
+        assert!(last.done);
+        assert_eq!(last.metrics.eval_count, Some(282));
+        assert_eq!(last.done_reason.as_deref(), Some("stop"));
+    }
+
+    #[test]
+    fn generate_request_and_chunks_round_trip() {
+        let request: GenerateRequest = assert_round_trip(json!({
+            "model": "codellama:code",
+            "prompt": "def compute_gcd(a, b):",
+            "suffix": "    return result",
+            "options": {"temperature": 0},
+            "stream": false,
+            "raw": true,
+            "context": [1, 2, 3],
+            "template": "{{ .Prompt }}"
+        }));
+        assert_eq!(request.extra["raw"], true);
+        let chunk: GenerateChunk = assert_round_trip(json!({
+            "model": "llama3.2",
+            "created_at": "2023-08-04T19:22:45.499127Z",
+            "response": "",
+            "done": true,
+            "done_reason": "stop",
+            "context": [1, 2, 3],
+            "total_duration": 10706818083u64,
+            "load_duration": 6338219291u64,
+            "prompt_eval_count": 26,
+            "prompt_eval_duration": 130079000,
+            "eval_count": 259,
+            "eval_duration": 4232710000u64
+        }));
+        assert_eq!(chunk.extra["context"], json!([1, 2, 3]));
+    }
+
+    #[test]
+    fn embed_input_is_a_string_or_a_list() {
+        let one: EmbedRequest = assert_round_trip(json!({
+            "model": "all-minilm", "input": "Why is the sky blue?", "truncate": false
+        }));
+        assert_eq!(one.input, EmbedInput::One("Why is the sky blue?".into()));
+        let many: EmbedRequest = assert_round_trip(json!({
+            "model": "all-minilm", "input": ["a", "b"], "dimensions": 2
+        }));
+        assert_eq!(many.input, EmbedInput::Many(vec!["a".into(), "b".into()]));
+        let response: EmbedResponse = assert_round_trip(json!({
+            "model": "all-minilm",
+            "embeddings": [[0.5, -0.25], [0.125, 1.0]],
+            "total_duration": 14143917,
+            "load_duration": 1019500,
+            "prompt_eval_count": 8
+        }));
+        assert_eq!(response.embeddings.len(), 2);
+    }
+
+    #[test]
+    fn legacy_embeddings_round_trip() {
+        let request: EmbeddingsRequest = assert_round_trip(json!({
+            "model": "all-minilm", "prompt": "Here is an article", "options": {"seed": 1}
+        }));
+        assert_eq!(request.prompt, "Here is an article");
+        let response: EmbeddingsResponse =
+            assert_round_trip(json!({"embedding": [0.5, 0.25, -1.0]}));
+        assert_eq!(response.embedding, vec![0.5, 0.25, -1.0]);
+    }
+
+    #[test]
+    fn tags_ps_show_and_version_round_trip() {
+        let details = json!({
+            "parent_model": "",
+            "format": "gguf",
+            "family": "llama",
+            "families": ["llama"],
+            "parameter_size": "3.2B",
+            "quantization_level": "Q4_K_M"
+        });
+        let tags: TagsResponse = assert_round_trip(json!({"models": [{
+            "name": "llama3.2:latest",
+            "model": "llama3.2:latest",
+            "modified_at": "2025-05-04T17:37:44.706015396-07:00",
+            "size": 2019393189u64,
+            "digest": "a80c4f17acd55265feec403c7aef86be0c25983ab279d83f3bcd3abbcb5b8b72",
+            "details": details
+        }]}));
+        assert_eq!(tags.models[0].name, "llama3.2:latest");
+        let ps: PsResponse = assert_round_trip(json!({"models": [{
+            "name": "llama3.2:latest",
+            "model": "llama3.2:latest",
+            "size": 5137025024u64,
+            "digest": "a80c4f17acd55265feec403c7aef86be0c25983ab279d83f3bcd3abbcb5b8b72",
+            "details": details,
+            "expires_at": "2025-05-04T18:00:00.000000000-07:00",
+            "size_vram": 5137025024u64,
+            "context_length": 4096
+        }]}));
+        assert_eq!(ps.models[0].extra["context_length"], 4096);
+        let show: ShowResponse = assert_round_trip(json!({
+            "modelfile": "FROM llama3.2",
+            "parameters": "num_keep 24",
+            "template": "{{ .Prompt }}",
+            "details": details,
+            "model_info": {"general.architecture": "llama"},
+            "capabilities": ["completion", "tools"],
+            "modified_at": "2025-05-04T17:37:44.706015396-07:00"
+        }));
+        assert_eq!(show.capabilities.unwrap(), vec!["completion", "tools"]);
+        let version: VersionResponse = assert_round_trip(json!({"version": "0.12.6"}));
+        assert_eq!(version.version, "0.12.6");
+    }
+
+    #[test]
+    fn error_body_has_ollamas_shape() {
+        let body: ErrorBody =
+            assert_round_trip(json!({"error": "model \"x\" not found, try pulling it first"}));
+        assert!(body.error.contains("not found"));
+    }
+
+    #[test]
+    fn model_key_adds_latest_only_when_there_is_no_tag() {
+        assert_eq!(model_key("llama3.2"), "llama3.2:latest");
+        assert_eq!(model_key("llama3.2:latest"), "llama3.2:latest");
+        assert_eq!(model_key("hf.co/org/model:Q4"), "hf.co/org/model:Q4");
+        assert_eq!(
+            model_key("localhost:5000/org/model"),
+            "localhost:5000/org/model:latest"
+        );
+    }
+}

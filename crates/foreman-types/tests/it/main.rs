@@ -1,0 +1,3 @@
+//! foreman-types integration tests, one binary.
+
+mod signatures;
