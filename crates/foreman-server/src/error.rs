@@ -1,0 +1,102 @@
+//! Errors as HTTP answers: always JSON `{"error": "..."}` with a fitting status.
+//!
+//! Internal failures are logged in full and answered with a short message; the details of
+//! a database or I/O error never reach the response body.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use foreman_types::ErrorBody;
+
+use crate::store::StoreError;
+
+/// Everything a handler can answer with instead of success.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AppError {
+    /// 400: the request is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401: no or wrong bearer token.
+    #[error("unauthorized")]
+    Unauthorized,
+    /// 404: no such route, job or artifact.
+    #[error("{0}")]
+    NotFound(String),
+    /// 404: the target has no such model (Ollama's own message).
+    #[error("model \"{0}\" not found, try pulling it first")]
+    ModelNotFound(String),
+    /// 405: the route exists, the method does not.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// 409: the request conflicts with the job's state.
+    #[error("{0}")]
+    Conflict(String),
+    /// 413: the body is larger than `FOREMAN_MAX_BODY_SIZE`.
+    #[error("request body too large (limit {0} bytes)")]
+    PayloadTooLarge(usize),
+    /// 422: an idempotency key reused for a different request.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// 503: the queue is full (Ollama's own message).
+    #[error("server busy, please try again.  maximum pending requests exceeded")]
+    QueueFull,
+    /// The target answered with an error: its status and message, passed on.
+    #[error("{message}")]
+    Upstream { status: StatusCode, message: String },
+    /// 502: the target could not be reached or answered nonsense.
+    #[error("{0}")]
+    BadGateway(String),
+    /// 503: foreman is shutting down.
+    #[error("foreman is shutting down")]
+    ShuttingDown,
+    /// 500: a bug or a broken database; the detail is logged, not answered.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl AppError {
+    pub(crate) fn status(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AppError::NotFound(_) | AppError::ModelNotFound(_) => StatusCode::NOT_FOUND,
+            AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::QueueFull | AppError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Upstream { status, .. } => *status,
+            AppError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::QueueFull => AppError::QueueFull,
+            StoreError::WriterGone => AppError::ShuttingDown,
+            StoreError::IdempotencyConflict => AppError::Unprocessable(
+                "Idempotency-Key was already used with a different request".into(),
+            ),
+            other => AppError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if let AppError::Internal(detail) = &self {
+            tracing::error!(error = %detail, "internal error");
+        }
+        let mut response = (status, Json(ErrorBody::new(self.to_string()))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

@@ -1,0 +1,204 @@
+//! What the target has: installed models (`/api/tags`) and loaded ones (`/api/ps`),
+//! polled in the background and kept while the target is down.
+
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use foreman_types::{model_key, PsResponse, TagsResponse};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::target::{Target, TargetError};
+
+/// While the target is unreachable it is polled at least this often, to notice it coming
+/// back.
+const DEGRADED_POLL: Duration = Duration::from_secs(2);
+
+/// Whether the target has a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Known {
+    Installed,
+    Missing,
+    /// The target has not answered yet, so nobody can tell.
+    Unknown,
+}
+
+#[derive(Debug, Default)]
+struct Snapshot {
+    /// `/api/tags` as the target last answered it, for passthrough.
+    tags: Option<Value>,
+    /// `/api/ps` as the target last answered it.
+    ps: Option<Value>,
+    installed: HashSet<String>,
+    /// Loaded models, the most recently used first.
+    loaded: Vec<String>,
+    degraded: bool,
+    polled_once: bool,
+}
+
+/// The cached inventory of one target; cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct Inventory {
+    target: Target,
+    snapshot: Arc<RwLock<Snapshot>>,
+    /// One refresh at a time: concurrent misses share it.
+    refreshing: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Inventory {
+    pub(crate) fn new(target: Target) -> Self {
+        Self {
+            target,
+            snapshot: Arc::new(RwLock::new(Snapshot::default())),
+            refreshing: Arc::new(tokio::sync::Mutex::new(())),
+        }
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Snapshot) -> T) -> T {
+        match self.snapshot.read() {
+            Ok(guard) => f(&guard),
+            Err(poisoned) => f(&poisoned.into_inner()),
+        }
+    }
+
+    fn write(&self, f: impl FnOnce(&mut Snapshot)) {
+        match self.snapshot.write() {
+            Ok(mut guard) => f(&mut guard),
+            Err(poisoned) => f(&mut poisoned.into_inner()),
+        }
+    }
+
+    /// Polls `/api/tags` and `/api/ps` once.
+    pub(crate) async fn refresh(&self) -> Result<(), TargetError> {
+        let _one_at_a_time = self.refreshing.lock().await;
+        let polled = async {
+            let tags = self.target.get_json("/api/tags").await?;
+            let ps = self.target.get_json("/api/ps").await?;
+            Ok::<_, TargetError>((tags, ps))
+        }
+        .await;
+        match polled {
+            Ok((tags, ps)) => {
+                let installed = serde_json::from_value::<TagsResponse>(tags.clone())
+                    .map(|t| t.models.iter().map(|m| model_key(&m.name)).collect())
+                    .unwrap_or_default();
+                let loaded: Vec<String> = serde_json::from_value::<PsResponse>(ps.clone())
+                    .map(|p| p.models.iter().map(|m| model_key(&m.name)).collect())
+                    .unwrap_or_default();
+                self.write(|s| {
+                    // Keep our own knowledge of which loaded model ran last at the front.
+                    let mut ordered: Vec<String> = s
+                        .loaded
+                        .iter()
+                        .filter(|m| loaded.contains(m))
+                        .cloned()
+                        .collect();
+                    for model in loaded {
+                        if !ordered.contains(&model) {
+                            ordered.push(model);
+                        }
+                    }
+                    if s.degraded {
+                        tracing::info!(target_name = %self.target.name, "target reachable again");
+                    }
+                    *s = Snapshot {
+                        tags: Some(tags),
+                        ps: Some(ps),
+                        installed,
+                        loaded: ordered,
+                        degraded: false,
+                        polled_once: true,
+                    };
+                });
+                Ok(())
+            }
+            Err(err) => {
+                self.mark_unreachable(&err);
+                Err(err)
+            }
+        }
+    }
+
+    /// Records that the target could not be reached (by the poller or the worker).
+    pub(crate) fn mark_unreachable(&self, err: &TargetError) {
+        if !matches!(err, TargetError::Connection(_)) {
+            return;
+        }
+        self.write(|s| {
+            if !s.degraded {
+                tracing::warn!(target_name = %self.target.name, error = %err, "target unreachable");
+            }
+            s.degraded = true;
+        });
+    }
+
+    /// Polls every `interval` (faster while degraded) until `shutdown`.
+    pub(crate) async fn poll_loop(self, interval: Duration, shutdown: CancellationToken) {
+        loop {
+            let _ = self.refresh().await;
+            let wait = if self.degraded() {
+                interval.min(DEGRADED_POLL)
+            } else {
+                interval
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Whether the target is unreachable now.
+    pub(crate) fn degraded(&self) -> bool {
+        self.read(|s| s.degraded)
+    }
+
+    /// The last `/api/tags` answer, if there has been one.
+    pub(crate) fn tags(&self) -> Option<Value> {
+        self.read(|s| s.tags.clone())
+    }
+
+    /// The last `/api/ps` answer, if there has been one.
+    pub(crate) fn ps(&self) -> Option<Value> {
+        self.read(|s| s.ps.clone())
+    }
+
+    /// Loaded models, the most recently used first.
+    pub(crate) fn loaded(&self) -> Vec<String> {
+        self.read(|s| s.loaded.clone())
+    }
+
+    /// Records that `model` just ran, so it is the resident one until the next poll.
+    pub(crate) fn note_ran(&self, model: &str) {
+        self.write(|s| {
+            s.loaded.retain(|m| m != model);
+            s.loaded.insert(0, model.to_owned());
+        });
+    }
+
+    /// Whether the target has `model` (normalised), from the cache.
+    pub(crate) fn knows(&self, model: &str) -> Known {
+        self.read(|s| {
+            if s.installed.contains(model) {
+                Known::Installed
+            } else if s.polled_once {
+                Known::Missing
+            } else {
+                Known::Unknown
+            }
+        })
+    }
+
+    /// Whether the target has `model`, polling once more on a miss (it may have just
+    /// been pulled). `Unknown` when the target cannot be asked.
+    pub(crate) async fn check(&self, model: &str) -> Known {
+        if self.knows(model) == Known::Installed {
+            return Known::Installed;
+        }
+        match self.refresh().await {
+            Ok(()) => self.knows(model),
+            Err(_) => Known::Unknown,
+        }
+    }
+}

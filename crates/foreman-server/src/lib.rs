@@ -1,0 +1,176 @@
+//! foreman's server as a library: a durable queue and Ollama-compatible proxy in front of
+//! one Ollama server.
+//!
+//! Every Ollama client keeps working when pointed at foreman: `/api/chat` and
+//! `/api/generate` wait their turn in a queue that survives restarts and run one at a time
+//! on the target, jobs for the model already loaded first; `/api/embed` and the metadata
+//! routes pass straight through. `POST /jobs` adds async jobs with stored results,
+//! artifacts and signed webhooks.
+//!
+//! ```no_run
+//! use foreman_server::{run, Config};
+//! use tokio_util::sync::CancellationToken;
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = Config::from_env()?;
+//! let listener = tokio::net::TcpListener::bind(config.listen_addr).await?;
+//! let shutdown = CancellationToken::new();
+//! run(config, listener, shutdown).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+//! - [`config`]: the `FOREMAN_*` settings, checked before anything starts.
+//! - `routes`: the HTTP surface, one file per route group; auth and JSON errors.
+//! - `store`: the SQLite queue behind one narrow interface of queue operations; one
+//!   writer thread with group commit, a pool of readers.
+//! - `worker`: claims the next job (drain by model, within priority, bounded) and runs it
+//!   on the target: sync jobs stream to their waiting caller through `live`, async jobs
+//!   are stored with their artifacts.
+//! - `inventory`: the poller's cache of `/api/tags` and `/api/ps`, and `degraded`.
+//! - `target`: the HTTP client for one Ollama host.
+//! - `webhooks`: the outbox dispatcher; `webhook_url` decides which URLs may be called.
+//! - `pruner`: deletes finished jobs past their TTL.
+//! - [`sim`]: a simulated Ollama with realistic timing, for trying foreman without a GPU.
+//!
+//! A request flows: route → `store.enqueue` (committed) → `worker` claims it → `target`
+//! → chunks back through `live` to the caller (sync) or into the store and the webhook
+//! outbox (async) → `webhooks` delivers.
+
+pub mod config;
+mod error;
+mod inventory;
+mod live;
+mod pruner;
+mod routes;
+pub mod sim;
+mod state;
+mod store;
+mod target;
+mod webhook_url;
+mod webhooks;
+mod worker;
+
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{Config, ConfigError, Secret};
+pub use store::StoreError;
+
+use state::App;
+use store::{Store, StoreOptions};
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The database could not be opened, migrated or recovered.
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    /// Serving HTTP failed.
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Runs foreman on `listener` until `shutdown` is cancelled, then stops taking requests,
+/// puts a running async job back in the queue, and returns once every task has ended.
+pub async fn run(
+    mut config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    if let Ok(addr) = listener.local_addr() {
+        config.listen_addr = addr;
+    }
+    let store = Store::open(
+        &config.db_path,
+        StoreOptions {
+            public_url: config.public_url(),
+            max_queue: config.max_queue,
+        },
+    )?;
+    let recovered = store.recover(config.max_attempts).await?;
+    if recovered != store::Recovered::default() {
+        tracing::info!(
+            requeued = recovered.requeued,
+            failed = recovered.failed,
+            cancelled = recovered.cancelled,
+            "recovered jobs interrupted by the last shutdown"
+        );
+    }
+    let tasks_stop = CancellationToken::new();
+    let app = App::new(config, store);
+    // Know the target's models before the first request, but never wait long for it.
+    let _ = tokio::time::timeout(Duration::from_secs(2), app.inventory.refresh()).await;
+
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(
+        app.inventory
+            .clone()
+            .poll_loop(app.config.poll_interval, tasks_stop.clone()),
+    );
+    tasks.spawn(worker::run(app.clone(), tasks_stop.clone()));
+    tasks.spawn(webhooks::run(app.clone(), tasks_stop.clone()));
+    tasks.spawn(pruner::run(app.clone(), tasks_stop.clone()));
+    if let Some(model) = app.config.embed_model.clone() {
+        tasks.spawn(warm_embed_model(app.clone(), model, tasks_stop.clone()));
+    }
+    app.wake();
+
+    tracing::info!(
+        addr = %app.config.listen_addr,
+        target = %app.config.target_url,
+        "foreman is listening"
+    );
+    let router = routes::router(app.clone());
+    // Stop the worker first: a streaming caller then gets its final line, and graceful
+    // shutdown of the HTTP server does not wait on a generation.
+    let stop_tasks = tasks_stop.clone();
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            shutdown.cancelled().await;
+            stop_tasks.cancel();
+        })
+        .await;
+    tasks_stop.cancel();
+    while tasks.join_next().await.is_some() {}
+    served?;
+    Ok(())
+}
+
+/// Loads the embedding model with `keep_alive: -1` so it stays resident beside the chat
+/// models; retries until the target answers.
+async fn warm_embed_model(app: App, model: String, shutdown: CancellationToken) {
+    let body = serde_json::json!({ "model": model, "input": "", "keep_alive": -1 });
+    let body = bytes::Bytes::from(body.to_string());
+    let mut wait = Duration::from_secs(1);
+    loop {
+        let answer = app
+            .target
+            .forward(
+                reqwest::Method::POST,
+                "/api/embed",
+                Some(body.clone()),
+                Duration::from_secs(300),
+            )
+            .await;
+        match answer {
+            Ok(answer) if answer.status.is_success() => {
+                tracing::info!(model = %model, "embedding model loaded and pinned");
+                return;
+            }
+            Ok(answer) => {
+                tracing::warn!(model = %model, status = %answer.status, "cannot warm the embedding model");
+                return;
+            }
+            Err(err) => tracing::debug!(model = %model, error = %err, "target not ready to warm"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        wait = (wait * 2).min(Duration::from_secs(30));
+    }
+}

@@ -1,0 +1,66 @@
+//! Callers waiting on the line: the channel from the worker to each `/api/chat` or
+//! `/api/generate` request whose job is queued or running.
+//!
+//! The caller owns the receiving end. When it goes away (the client disconnected), the
+//! worker's next send fails or `closed()` fires, and the worker drops the upstream request,
+//! which stops the generation on the target.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use axum::http::{HeaderValue, StatusCode};
+use bytes::Bytes;
+use foreman_types::JobId;
+use tokio::sync::mpsc;
+
+/// Chunks buffered between the worker and a slow client before the worker waits.
+pub(crate) const LIVE_BUFFER: usize = 64;
+
+/// What the worker tells a waiting caller.
+#[derive(Debug)]
+pub(crate) enum LiveEvent {
+    /// The target answered: the status and content type to answer with.
+    Head {
+        status: StatusCode,
+        content_type: Option<HeaderValue>,
+    },
+    /// Bytes of the answer, as the target sent them.
+    Chunk(Bytes),
+    /// The job failed before any answer was sent.
+    Fail { status: StatusCode, message: String },
+}
+
+/// The sending half, held by the worker while the job runs.
+pub(crate) type LiveSender = mpsc::Sender<LiveEvent>;
+
+/// Senders of the callers whose jobs have not started.
+#[derive(Debug, Default)]
+pub(crate) struct Live {
+    waiting: Mutex<HashMap<JobId, LiveSender>>,
+}
+
+impl Live {
+    /// Registers a caller; returns the receiving half.
+    pub(crate) fn register(&self, id: JobId) -> mpsc::Receiver<LiveEvent> {
+        let (tx, rx) = mpsc::channel(LIVE_BUFFER);
+        self.put(id, tx);
+        rx
+    }
+
+    /// Hands a caller's sender to the worker.
+    pub(crate) fn take(&self, id: JobId) -> Option<LiveSender> {
+        self.waiting.lock().ok()?.remove(&id)
+    }
+
+    /// Gives a sender back (the job was queued again).
+    pub(crate) fn put(&self, id: JobId, tx: LiveSender) {
+        if let Ok(mut waiting) = self.waiting.lock() {
+            waiting.insert(id, tx);
+        }
+    }
+
+    /// Forgets a caller.
+    pub(crate) fn remove(&self, id: JobId) {
+        self.take(id);
+    }
+}

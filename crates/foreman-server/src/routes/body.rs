@@ -1,0 +1,56 @@
+//! Reading JSON bodies with Ollama-style errors.
+
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use crate::error::AppError;
+
+/// The body's bytes, or the right error: 413 past the size limit, 400 otherwise.
+pub(super) fn bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, AppError> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::PayloadTooLarge(limit)
+        } else {
+            AppError::BadRequest(rejection.body_text())
+        }
+    })
+}
+
+/// Parses JSON, answering 400 with what is wrong ("model is required" when it is absent).
+pub(super) fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(AppError::BadRequest("missing request body".into()));
+    }
+    serde_json::from_slice(bytes).map_err(|err| {
+        let message = err.to_string();
+        if message.starts_with("missing field `model`") {
+            AppError::BadRequest("model is required".into())
+        } else {
+            AppError::BadRequest(format!("invalid request body: {message}"))
+        }
+    })
+}
+
+/// A model name must be present.
+pub(super) fn require_model(model: &str) -> Result<(), AppError> {
+    if model.trim().is_empty() {
+        return Err(AppError::BadRequest("model is required".into()));
+    }
+    Ok(())
+}
+
+/// Just the `model` of a request whose other fields go to the target untouched.
+#[derive(serde::Deserialize)]
+struct ModelField {
+    #[serde(default)]
+    model: String,
+}
+
+/// Checks the body is a JSON object with a model and returns the model.
+pub(super) fn model(bytes: &[u8]) -> Result<String, AppError> {
+    let ModelField { model } = json(bytes)?;
+    require_model(&model)?;
+    Ok(model)
+}

@@ -1,0 +1,37 @@
+//! Embeddings: straight to the target, concurrently, never queued. They are short and
+//! the embedding model usually stays loaded beside the chat model (ADR 0003).
+
+use std::time::Duration;
+
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::Method;
+use axum::response::Response;
+use bytes::Bytes;
+
+use super::{body, meta};
+use crate::error::AppError;
+use crate::state::App;
+
+/// A large batch of embeddings can take a while; still, it must end.
+const EMBED_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// `POST /api/embed`.
+pub(super) async fn embed(
+    State(app): State<App>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, AppError> {
+    let body = body::bytes(body, app.config.max_body_bytes)?;
+    body::model(&body)?;
+    meta::forward_with(&app, Method::POST, "/api/embed", Some(body), EMBED_TIMEOUT).await
+}
+
+/// `POST /api/embeddings`, the legacy form.
+pub(super) async fn embeddings(
+    State(app): State<App>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, AppError> {
+    let body = body::bytes(body, app.config.max_body_bytes)?;
+    body::model(&body)?;
+    meta::forward_with(&app, Method::POST, "/api/embeddings", Some(body), EMBED_TIMEOUT).await
+}

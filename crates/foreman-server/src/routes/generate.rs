@@ -1,0 +1,155 @@
+//! `/api/chat` and `/api/generate`: queued, then streamed through as the target answers.
+//!
+//! The request is committed as a sync job, the caller waits on a channel the worker
+//! writes to, and the response starts only when the target answers, so its status is the
+//! target's. A caller that hangs up while queued takes its job out of the queue (the
+//! [`QueuedGuard`]); one that hangs up mid-stream drops the channel, and the worker drops
+//! the upstream request.
+
+use axum::body::Body;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::{header::CONTENT_TYPE, HeaderValue};
+use axum::response::Response;
+use bytes::Bytes;
+use foreman_types::{model_key, ChatRequest, GenerateRequest, JobId, JobKind};
+
+use super::body;
+use crate::error::AppError;
+use crate::inventory::Known;
+use crate::live::LiveEvent;
+use crate::state::App;
+use crate::store::{NewJob, Origin};
+use crate::worker::error_line;
+
+/// Response header naming the job a sync request became, for tracing a request in logs.
+pub(crate) const JOB_ID_HEADER: &str = "x-foreman-job-id";
+
+/// `POST /api/chat`.
+pub(super) async fn chat(
+    State(app): State<App>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, AppError> {
+    let body = body::bytes(body, app.config.max_body_bytes)?;
+    let request: ChatRequest = body::json(&body)?;
+    queued(app, JobKind::Chat, request.model, body).await
+}
+
+/// `POST /api/generate`.
+pub(super) async fn generate(
+    State(app): State<App>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, AppError> {
+    let body = body::bytes(body, app.config.max_body_bytes)?;
+    let request: GenerateRequest = body::json(&body)?;
+    queued(app, JobKind::Generate, request.model, body).await
+}
+
+/// Answers 404 in Ollama's words when the target does not have `model`. When the target
+/// cannot be asked, the job is accepted: it waits in the queue for the target to return.
+pub(super) async fn ensure_model(app: &App, model: &str) -> Result<String, AppError> {
+    body::require_model(model)?;
+    let key = model_key(model);
+    match app.inventory.check(&key).await {
+        Known::Installed | Known::Unknown => Ok(key),
+        Known::Missing => Err(AppError::ModelNotFound(model.to_owned())),
+    }
+}
+
+async fn queued(app: App, kind: JobKind, model: String, payload: Bytes) -> Result<Response, AppError> {
+    let key = ensure_model(&app, &model).await?;
+    let id = JobId::new();
+    // Registered before the job exists, so the worker always finds its caller.
+    let mut events = app.live.register(id);
+    let guard = QueuedGuard {
+        app: app.clone(),
+        id,
+        armed: true,
+    };
+    app.store
+        .enqueue(NewJob {
+            id,
+            kind,
+            origin: Origin::Sync,
+            target: app.target.name.clone(),
+            model: key,
+            priority: 0,
+            payload,
+            webhook_url: None,
+            idempotency_key: None,
+            request_hash: None,
+        })
+        .await?;
+    app.work.notify_one();
+
+    // Dropped here if the caller hangs up while queued: the guard cancels the job.
+    let first = events.recv().await;
+    let mut guard = guard;
+    guard.armed = false;
+    let (status, content_type) = match first {
+        Some(LiveEvent::Head {
+            status,
+            content_type,
+        }) => (status, content_type),
+        Some(LiveEvent::Fail { status, message }) => {
+            return Err(AppError::Upstream { status, message })
+        }
+        Some(LiveEvent::Chunk(_)) | None => {
+            return Err(AppError::Internal(format!(
+                "job {id} ended without an answer for its caller"
+            )))
+        }
+    };
+    let stream = async_stream::stream! {
+        while let Some(event) = events.recv().await {
+            match event {
+                LiveEvent::Chunk(bytes) => yield Ok::<Bytes, std::convert::Infallible>(bytes),
+                LiveEvent::Fail { message, .. } => {
+                    yield Ok(error_line(&message));
+                    break;
+                }
+                LiveEvent::Head { .. } => {}
+            }
+        }
+    };
+    let mut response = Response::new(Body::from_stream(stream));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        content_type.unwrap_or_else(|| HeaderValue::from_static("application/json; charset=utf-8")),
+    );
+    if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
+        headers.insert(JOB_ID_HEADER, value);
+    }
+    Ok(response)
+}
+
+/// Cancels a sync job whose caller left before its turn came.
+struct QueuedGuard {
+    app: App,
+    id: JobId,
+    armed: bool,
+}
+
+impl Drop for QueuedGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let app = self.app.clone();
+        let id = self.id;
+        app.live.remove(id);
+        tokio::spawn(async move {
+            match app
+                .store
+                .cancel_if_queued(id, "the caller disconnected while queued".into())
+                .await
+            {
+                Ok(true) => tracing::info!(job_id = %id, "caller left; job removed from the queue"),
+                Ok(false) => {}
+                Err(err) => tracing::error!(job_id = %id, error = %err, "cannot cancel a job"),
+            }
+        });
+    }
+}

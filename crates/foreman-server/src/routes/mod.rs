@@ -1,0 +1,82 @@
+//! The HTTP surface: one file per route group, the router and auth here.
+
+mod body;
+mod embed;
+mod generate;
+mod jobs;
+mod meta;
+mod queue;
+
+use axum::extract::{Request, State};
+use axum::http::{header::AUTHORIZATION, HeaderMap};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::error::AppError;
+use crate::state::App;
+
+/// Every route, with auth, body limits and JSON errors for unknown routes and methods.
+pub(crate) fn router(app: App) -> Router {
+    let limit = app.config.max_body_bytes;
+    Router::new()
+        .route("/", get(meta::root).head(meta::root))
+        .route("/healthz", get(meta::healthz))
+        .route("/api/version", get(meta::version))
+        .route("/api/tags", get(meta::tags))
+        .route("/api/ps", get(meta::ps))
+        .route("/api/show", post(meta::show))
+        .route("/api/embed", post(embed::embed))
+        .route("/api/embeddings", post(embed::embeddings))
+        .route("/api/chat", post(generate::chat))
+        .route("/api/generate", post(generate::generate))
+        .route("/queue", get(queue::queue))
+        .route("/jobs", post(jobs::submit).get(jobs::list))
+        .route("/jobs/{id}", get(jobs::show).delete(jobs::cancel))
+        .route("/jobs/{id}/artifacts/{name}", get(jobs::artifact))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(app.clone(), authenticate))
+        .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .with_state(app)
+}
+
+async fn not_found() -> AppError {
+    AppError::NotFound("not found".into())
+}
+
+async fn method_not_allowed() -> AppError {
+    AppError::MethodNotAllowed
+}
+
+/// Bearer auth on everything but the liveness routes, when a token is configured.
+async fn authenticate(State(app): State<App>, request: Request, next: Next) -> Response {
+    let open = matches!(request.uri().path(), "/healthz" | "/");
+    match &app.config.auth_token {
+        Some(token) if !open && !bearer_matches(request.headers(), token.expose()) => {
+            axum::response::IntoResponse::into_response(AppError::Unauthorized)
+        }
+        _ => next.run(request).await,
+    }
+}
+
+/// Compares digests in constant time, so neither the token's content nor its length
+/// leaks through timing.
+fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
+    let Some(given) = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, rest) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then_some(rest.trim())
+        })
+    else {
+        return false;
+    };
+    let given = Sha256::digest(given.as_bytes());
+    let expected = Sha256::digest(token.as_bytes());
+    given.ct_eq(&expected).into()
+}

@@ -1,0 +1,29 @@
+//! `GET /queue`: what is waiting, what runs, what the target has loaded.
+
+use std::sync::atomic::Ordering;
+
+use axum::extract::State;
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::error::AppError;
+use crate::state::App;
+
+/// `GET /queue`.
+pub(super) async fn queue(State(app): State<App>) -> Result<Json<Value>, AppError> {
+    let snapshot = app.store.queue_snapshot().await?;
+    let depth: u64 = snapshot.depth_by_model.iter().map(|(_, n)| n).sum();
+    let by_model: Vec<Value> = snapshot
+        .depth_by_model
+        .iter()
+        .map(|(model, queued)| json!({ "model": model, "queued": queued }))
+        .collect();
+    Ok(Json(json!({
+        "depth": depth,
+        "by_model": by_model,
+        "running": snapshot.running,
+        "resident": app.inventory.loaded(),
+        "model_swaps": app.model_swaps.load(Ordering::Relaxed),
+        "degraded": app.inventory.degraded(),
+    })))
+}

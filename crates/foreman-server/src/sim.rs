@@ -1,0 +1,302 @@
+//! A simulated Ollama with realistic timing, so foreman can be tried end to end without a GPU
+//! (`foreman serve --sim`) and benchmarks can measure scheduling.
+//!
+//! The simulator speaks Ollama's wire format and behaves like one Ollama on one GPU:
+//! generations (`/api/chat`, `/api/generate`) run one at a time, a model that is not resident
+//! costs [`SimConfig::load_time`] and evicts the other generation model (embedding models stay
+//! beside it), and answers stream token by token at [`SimConfig::tokens_per_second`]. A client
+//! that disconnects stops its generation and frees the GPU, as Ollama does.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use foreman_server::sim::{self, SimConfig};
+//! use tokio_util::sync::CancellationToken;
+//!
+//! let shutdown = CancellationToken::new();
+//! let (url, sim) = sim::spawn_with_stats(SimConfig::default(), shutdown.clone()).await?;
+//! println!("a simulated Ollama listens on {url}");
+//! // ... point foreman (or any Ollama client) at `url` ...
+//! println!("{} model loads so far", sim.stats().loads);
+//! shutdown.cancel();
+//! sim.join().await
+//! # }
+//! ```
+//!
+//! # Layout
+//! - `state`: the GPU mutex, the resident models and the counters.
+//! - `catalog`: the installed models and how `/api/tags`, `/api/ps` and `/api/show` describe them.
+//! - `generate`: `/api/chat` and `/api/generate`, timed and streamed.
+//! - `embed`: `/api/embed` and `/api/embeddings`, concurrent and deterministic.
+
+mod catalog;
+mod embed;
+mod generate;
+mod state;
+#[cfg(test)]
+mod tests;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use foreman_types::ErrorBody;
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use self::state::Sim;
+
+/// Settings of the simulated Ollama.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// The installed models, as `/api/tags` lists them (a name without a tag means `:latest`).
+    /// Names containing `embed` are embedding models.
+    pub models: Vec<String>,
+    /// The cost of loading a model that is not resident.
+    pub load_time: Duration,
+    /// How fast answers are produced. Infinite (or not a positive number) means no delay.
+    pub tokens_per_second: f64,
+    /// Tokens per answer (a request's `options.num_predict` may cut it shorter).
+    pub reply_tokens: usize,
+    /// Prompt evaluation time before the first token.
+    pub first_token_latency: Duration,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            models: vec![
+                "llama3.2:latest".to_owned(),
+                "qwen2.5:0.5b".to_owned(),
+                "nomic-embed-text:latest".to_owned(),
+            ],
+            load_time: Duration::from_secs(2),
+            tokens_per_second: 40.0,
+            reply_tokens: 24,
+            first_token_latency: Duration::from_millis(50),
+        }
+    }
+}
+
+impl SimConfig {
+    /// The default models with no load time, no latency and no delay between tokens: every
+    /// sleep is skipped, for throughput benchmarks that measure foreman rather than the GPU.
+    pub fn instant() -> Self {
+        Self {
+            load_time: Duration::ZERO,
+            tokens_per_second: f64::INFINITY,
+            first_token_latency: Duration::ZERO,
+            ..Self::default()
+        }
+    }
+
+    /// The time one token takes; zero when the rate is infinite or not a positive number.
+    fn token_interval(&self) -> Duration {
+        if self.tokens_per_second > 0.0 {
+            Duration::try_from_secs_f64(1.0 / self.tokens_per_second).unwrap_or(Duration::ZERO)
+        } else {
+            Duration::ZERO
+        }
+    }
+}
+
+/// Counters for benchmarks and tests, also served as JSON at `GET /sim/stats`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SimStats {
+    /// Models loaded so far (generation and embedding models).
+    pub loads: u64,
+    /// Generations started so far (each counted when it gets the GPU).
+    pub generations: u64,
+    /// The most generation requests in flight at once, waiting for the GPU or generating: how
+    /// many the client (foreman) sent concurrently.
+    pub max_concurrent: u64,
+    /// Generation requests in flight now.
+    pub in_flight: u64,
+    /// Answer tokens produced so far, over all generations.
+    pub tokens: u64,
+}
+
+/// A running simulator: its counters and its server task.
+#[derive(Debug)]
+pub struct SimHandle {
+    sim: Arc<Sim>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl SimHandle {
+    /// The counters so far.
+    pub fn stats(&self) -> SimStats {
+        self.sim.stats()
+    }
+
+    /// Waits for the server to stop (after its shutdown token is cancelled).
+    pub async fn join(self) -> std::io::Result<()> {
+        self.task.await.map_err(std::io::Error::other)?
+    }
+}
+
+/// Serves the simulator on `listener` until `shutdown` is cancelled.
+///
+/// Cancelling also ends the generations in flight, so shutting down does not wait for them.
+pub async fn serve(
+    listener: TcpListener,
+    config: SimConfig,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    serve_sim(listener, Arc::new(Sim::new(config, shutdown))).await
+}
+
+/// Binds `127.0.0.1:0`, spawns [`serve`] and returns the base URL (`http://127.0.0.1:PORT`)
+/// and the server task.
+pub async fn spawn(
+    config: SimConfig,
+    shutdown: CancellationToken,
+) -> std::io::Result<(String, JoinHandle<std::io::Result<()>>)> {
+    let (url, handle) = spawn_with_stats(config, shutdown).await?;
+    Ok((url, handle.task))
+}
+
+/// Like [`spawn`], and the handle also reads the simulator's counters ([`SimHandle::stats`]).
+pub async fn spawn_with_stats(
+    config: SimConfig,
+    shutdown: CancellationToken,
+) -> std::io::Result<(String, SimHandle)> {
+    let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let sim = Arc::new(Sim::new(config, shutdown));
+    let task = tokio::spawn(serve_sim(listener, Arc::clone(&sim)));
+    tracing::debug!(%url, "simulated Ollama started");
+    Ok((url, SimHandle { sim, task }))
+}
+
+async fn serve_sim(listener: TcpListener, sim: Arc<Sim>) -> std::io::Result<()> {
+    let shutdown = sim.shutdown.clone();
+    axum::serve(listener, router(sim))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}
+
+fn router(sim: Arc<Sim>) -> Router {
+    Router::new()
+        .route("/", get(|| async { "Ollama is running" }))
+        .route("/api/version", get(version))
+        .route("/api/tags", get(tags))
+        .route("/api/ps", get(ps))
+        .route("/api/show", post(show))
+        .route("/api/chat", post(generate::chat))
+        .route("/api/generate", post(generate::generate))
+        .route("/api/embed", post(embed::embed))
+        .route("/api/embeddings", post(embed::embeddings))
+        .route("/sim/stats", get(stats))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "404 page not found") })
+        .with_state(sim)
+}
+
+async fn version() -> Json<Value> {
+    Json(json!({ "version": "0.0.0-sim" }))
+}
+
+async fn tags(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    let models: Vec<Value> = sim
+        .catalog
+        .iter()
+        .map(|model| model.tag_entry(&sim.modified_at))
+        .collect();
+    Json(json!({ "models": models }))
+}
+
+async fn ps(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    Json(json!({ "models": sim.resident_entries() }))
+}
+
+async fn stats(State(sim): State<Arc<Sim>>) -> Json<SimStats> {
+    Json(sim.stats())
+}
+
+async fn show(
+    State(sim): State<Arc<Sim>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, Rejection> {
+    let request = request_body(body)?;
+    // Old clients send `name` instead of `model`.
+    let name = ["model", "name"]
+        .iter()
+        .find_map(|field| request.get(*field).and_then(Value::as_str))
+        .filter(|name| !name.trim().is_empty())
+        .ok_or_else(|| Rejection::bad_request("model is required"))?;
+    let model = sim
+        .find(name)
+        .ok_or_else(|| Rejection::model_not_found(name))?;
+    Ok(Json(model.show_body(&sim.modified_at)))
+}
+
+/// The JSON object a request carries.
+fn request_body(body: Result<Bytes, BytesRejection>) -> Result<Value, Rejection> {
+    let body =
+        body.map_err(|rejection| Rejection::new(rejection.status(), rejection.body_text()))?;
+    if body.is_empty() {
+        return Err(Rejection::bad_request("missing request body"));
+    }
+    let value: Value =
+        serde_json::from_slice(&body).map_err(|err| Rejection::bad_request(err.to_string()))?;
+    if !value.is_object() {
+        return Err(Rejection::bad_request(
+            "the request body must be a JSON object",
+        ));
+    }
+    Ok(value)
+}
+
+/// The requested model's name, required as Ollama requires it.
+fn required_model(request: &Value) -> Result<String, Rejection> {
+    request
+        .get("model")
+        .and_then(Value::as_str)
+        .filter(|name| !name.trim().is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| Rejection::bad_request("model is required"))
+}
+
+/// An error answer in Ollama's shape, `{"error": "..."}`.
+#[derive(Debug)]
+struct Rejection {
+    status: StatusCode,
+    message: String,
+}
+
+impl Rejection {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    fn model_not_found(name: &str) -> Self {
+        let message = format!("model \"{name}\" not found, try pulling it first");
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    fn shutting_down() -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "server is shutting down")
+    }
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        (self.status, Json(ErrorBody::new(self.message))).into_response()
+    }
+}

@@ -1,0 +1,446 @@
+//! `/api/chat` and `/api/generate`: one at a time on the simulated GPU, streamed in real time.
+
+use std::convert::Infallible;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use chrono::Utc;
+use foreman_types::{ChatRequest, GenerateRequest};
+use futures::{Stream, StreamExt};
+use serde_json::{json, Map, Value};
+use tokio::sync::OwnedMutexGuard;
+use tokio::time::Instant;
+
+use super::catalog::{timestamp, Model};
+use super::state::{InFlight, KeepAlive, Sim};
+use super::{request_body, required_model, Rejection, SimConfig};
+
+/// What a thinking model "thinks" before it answers, one token each.
+const THINKING: [&str; 6] = [
+    "Reading",
+    " the",
+    " question",
+    " and",
+    " planning",
+    " an answer.",
+];
+
+/// The words an answer is padded with after it quotes the prompt.
+const FILLER: &str = "and the queue in front of this simulated GPU keeps every request in \
+                      order while one model stays loaded and the tokens arrive at a steady pace";
+
+/// Prompt words an answer quotes.
+const QUOTED_WORDS: usize = 8;
+
+/// `POST /api/chat`.
+pub(super) async fn chat(
+    State(sim): State<Arc<Sim>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Rejection> {
+    let started = Instant::now();
+    let value = request_body(body)?;
+    required_model(&value)?;
+    let request: ChatRequest =
+        serde_json::from_value(value).map_err(|err| Rejection::bad_request(err.to_string()))?;
+    let model = usable_model(&sim, &request.model, "chat")?;
+    let messages = &request.messages;
+    let prompt = messages
+        .iter()
+        .rev()
+        .find(|message| message.role == "user")
+        .or(messages.last())
+        .map(|message| message.content.clone())
+        .unwrap_or_default();
+    let words: usize = messages.iter().map(|m| word_count(&m.content)).sum();
+    let generation = Generation {
+        reply: Reply {
+            endpoint: Endpoint::Chat,
+            name: request.model.clone(),
+        },
+        model,
+        prompt,
+        prompt_eval_count: (words + 4 * messages.len()).max(1) as u64,
+        think: thinks(request.think.as_ref()),
+        stream: request.stream.unwrap_or(true),
+        num_predict: num_predict(request.options.as_ref()),
+        keep_alive: KeepAlive::from_request(request.keep_alive.as_ref()),
+        load_only: messages.is_empty(),
+        started,
+    };
+    run(sim, generation).await
+}
+
+/// `POST /api/generate`.
+pub(super) async fn generate(
+    State(sim): State<Arc<Sim>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Rejection> {
+    let started = Instant::now();
+    let value = request_body(body)?;
+    required_model(&value)?;
+    let request: GenerateRequest =
+        serde_json::from_value(value).map_err(|err| Rejection::bad_request(err.to_string()))?;
+    let model = usable_model(&sim, &request.model, "generate")?;
+    let prompt = request.prompt.clone().unwrap_or_default();
+    let system_words = request.system.as_deref().map_or(0, word_count);
+    let has_images = request
+        .images
+        .as_ref()
+        .is_some_and(|images| !images.is_empty());
+    let generation = Generation {
+        reply: Reply {
+            endpoint: Endpoint::Generate,
+            name: request.model.clone(),
+        },
+        model,
+        prompt_eval_count: (word_count(&prompt) + system_words + 4) as u64,
+        load_only: prompt.is_empty() && !has_images,
+        prompt,
+        think: thinks(request.think.as_ref()),
+        stream: request.stream.unwrap_or(true),
+        num_predict: num_predict(request.options.as_ref()),
+        keep_alive: KeepAlive::from_request(request.keep_alive.as_ref()),
+        started,
+    };
+    run(sim, generation).await
+}
+
+/// The installed generation model `name`.
+fn usable_model(sim: &Sim, name: &str, endpoint: &str) -> Result<Model, Rejection> {
+    let model = sim
+        .find(name)
+        .ok_or_else(|| Rejection::model_not_found(name))?;
+    if model.embedding {
+        let message = format!("\"{name}\" does not support {endpoint}");
+        return Err(Rejection::bad_request(message));
+    }
+    Ok(model.clone())
+}
+
+/// One request for the GPU.
+#[derive(Debug)]
+struct Generation {
+    reply: Reply,
+    model: Model,
+    /// The text the answer quotes: the last user message, or the prompt.
+    prompt: String,
+    prompt_eval_count: u64,
+    think: bool,
+    stream: bool,
+    /// `options.num_predict`: at most this many answer tokens.
+    num_predict: Option<usize>,
+    keep_alive: KeepAlive,
+    /// Nothing to answer: the request only loads (or, with `keep_alive: 0`, unloads) the
+    /// model, and gets one JSON object with `done_reason` `load` (or `unload`), as in Ollama.
+    load_only: bool,
+    /// When the request arrived, for `total_duration`.
+    started: Instant,
+}
+
+impl Generation {
+    /// The tokens to produce, and the `done_reason` once they are.
+    fn plan(&self, config: &SimConfig) -> (Vec<Event>, &'static str) {
+        let mut events = Vec::new();
+        if self.think {
+            events.extend(
+                THINKING
+                    .iter()
+                    .map(|token| Event::Thinking((*token).to_owned())),
+            );
+        }
+        let (count, reason) = match self.num_predict {
+            Some(limit) if limit < config.reply_tokens => (limit, "length"),
+            _ => (config.reply_tokens, "stop"),
+        };
+        events.extend(
+            answer_tokens(&self.reply.name, &self.prompt, count)
+                .into_iter()
+                .map(Event::Content),
+        );
+        (events, reason)
+    }
+}
+
+async fn run(sim: Arc<Sim>, generation: Generation) -> Result<Response, Rejection> {
+    if generation.load_only && generation.keep_alive.unloads() {
+        sim.release(&generation.model, &generation.keep_alive);
+        return Ok(Json(generation.reply.load_answer("unload")).into_response());
+    }
+    let in_flight = sim.enter();
+    let gpu = sim.lock_gpu().await.ok_or_else(Rejection::shutting_down)?;
+    let load_duration = sim
+        .load(&generation.model, &generation.keep_alive)
+        .await
+        .ok_or_else(Rejection::shutting_down)?;
+    if generation.load_only {
+        return Ok(Json(generation.reply.load_answer("load")).into_response());
+    }
+    sim.count_generation();
+    tracing::debug!(model = %generation.model.key, "simulated generation started");
+    let reply = generation.reply.clone();
+    let stream = generation.stream;
+    let events = produce(sim, generation, gpu, in_flight, load_duration);
+    if stream {
+        let lines = events.map(move |event| Ok::<_, Infallible>(reply.line(&event)));
+        let mut response = Response::new(Body::from_stream(lines));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-ndjson"),
+        );
+        return Ok(response);
+    }
+    // Not streaming: the same wait, then the whole answer at once.
+    let mut events = pin!(events);
+    let (mut content, mut thinking) = (String::new(), String::new());
+    while let Some(event) = events.next().await {
+        match event {
+            Event::Thinking(token) => thinking.push_str(&token),
+            Event::Content(token) => content.push_str(&token),
+            Event::Done(done) => {
+                return Ok(Json(reply.whole(content, thinking, &done)).into_response())
+            }
+        }
+    }
+    Err(Rejection::shutting_down())
+}
+
+/// The tokens of one generation, produced in real time while holding the GPU. Dropping the
+/// stream (the client went away) drops the GPU guard, so the next request can start.
+fn produce(
+    sim: Arc<Sim>,
+    generation: Generation,
+    gpu: OwnedMutexGuard<()>,
+    in_flight: InFlight,
+    load_duration: Duration,
+) -> impl Stream<Item = Event> + Send + 'static {
+    let (tokens, reason) = generation.plan(&sim.config);
+    async_stream::stream! {
+        let _gpu = gpu;
+        let _in_flight = in_flight;
+        let prompt_started = Instant::now();
+        if !sim.sleep(sim.config.first_token_latency).await {
+            return;
+        }
+        let prompt_eval_duration = prompt_started.elapsed();
+        let interval = sim.config.token_interval();
+        let eval_count = tokens.len() as u64;
+        let eval_started = Instant::now();
+        let mut deadline = eval_started;
+        for token in tokens {
+            // Deadlines from the start, so that the rate holds however late each wake-up is.
+            deadline += interval;
+            if !sim.sleep(deadline.saturating_duration_since(Instant::now())).await {
+                return;
+            }
+            sim.count_token();
+            yield token;
+        }
+        let eval_duration = eval_started.elapsed();
+        sim.release(&generation.model, &generation.keep_alive);
+        yield Event::Done(Done {
+            reason,
+            metrics: Metrics {
+                total_duration: generation.started.elapsed(),
+                load_duration,
+                prompt_eval_count: generation.prompt_eval_count,
+                prompt_eval_duration,
+                eval_count,
+                eval_duration,
+            },
+        });
+    }
+}
+
+#[derive(Debug)]
+enum Event {
+    Thinking(String),
+    Content(String),
+    Done(Done),
+}
+
+#[derive(Debug)]
+struct Done {
+    reason: &'static str,
+    metrics: Metrics,
+}
+
+/// Ollama's timings of a generation, in nanoseconds on the wire.
+#[derive(Debug)]
+struct Metrics {
+    total_duration: Duration,
+    load_duration: Duration,
+    prompt_eval_count: u64,
+    prompt_eval_duration: Duration,
+    eval_count: u64,
+    eval_duration: Duration,
+}
+
+impl Metrics {
+    fn write(&self, object: &mut Map<String, Value>) {
+        let nanos = |duration: Duration| u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        let fields = [
+            ("total_duration", nanos(self.total_duration)),
+            ("load_duration", nanos(self.load_duration)),
+            ("prompt_eval_count", self.prompt_eval_count),
+            ("prompt_eval_duration", nanos(self.prompt_eval_duration)),
+            ("eval_count", self.eval_count),
+            ("eval_duration", nanos(self.eval_duration)),
+        ];
+        for (name, value) in fields {
+            object.insert(name.to_owned(), value.into());
+        }
+    }
+
+    /// A made-up `context` for `/api/generate`: one number per token.
+    fn context(&self) -> Vec<u64> {
+        (1..=self.prompt_eval_count + self.eval_count)
+            .map(|i| (i * 7919) % 128_000)
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Chat,
+    Generate,
+}
+
+/// How answers of one endpoint look; they echo the model's name as requested.
+#[derive(Debug, Clone)]
+struct Reply {
+    endpoint: Endpoint,
+    name: String,
+}
+
+impl Reply {
+    /// The start of every chunk: model, time, and the (empty) text.
+    fn chunk(&self, content: &str, thinking: Option<&str>, done: bool) -> Map<String, Value> {
+        let mut object = Map::new();
+        object.insert("model".to_owned(), self.name.clone().into());
+        object.insert("created_at".to_owned(), timestamp(Utc::now()).into());
+        match self.endpoint {
+            Endpoint::Chat => {
+                let mut message = json!({ "role": "assistant", "content": content });
+                if let Some(thinking) = thinking {
+                    message["thinking"] = thinking.into();
+                }
+                object.insert("message".to_owned(), message);
+            }
+            Endpoint::Generate => {
+                object.insert("response".to_owned(), content.into());
+                if let Some(thinking) = thinking {
+                    object.insert("thinking".to_owned(), thinking.into());
+                }
+            }
+        }
+        object.insert("done".to_owned(), done.into());
+        object
+    }
+
+    fn finish(&self, mut object: Map<String, Value>, done: &Done) -> Value {
+        object.insert("done_reason".to_owned(), done.reason.into());
+        if self.endpoint == Endpoint::Generate {
+            object.insert("context".to_owned(), done.metrics.context().into());
+        }
+        done.metrics.write(&mut object);
+        Value::Object(object)
+    }
+
+    /// One NDJSON line of a streamed answer.
+    fn line(&self, event: &Event) -> Bytes {
+        let chunk = match event {
+            Event::Thinking(token) => Value::Object(self.chunk("", Some(token), false)),
+            Event::Content(token) => Value::Object(self.chunk(token, None, false)),
+            Event::Done(done) => self.finish(self.chunk("", None, true), done),
+        };
+        let mut line = serde_json::to_vec(&chunk).unwrap_or_default();
+        line.push(b'\n');
+        Bytes::from(line)
+    }
+
+    /// The answer to a request with `stream: false`.
+    fn whole(&self, content: String, thinking: String, done: &Done) -> Value {
+        let thinking = (!thinking.is_empty()).then_some(thinking.as_str());
+        self.finish(self.chunk(&content, thinking, true), done)
+    }
+
+    /// The answer to a request that only loads or unloads the model.
+    fn load_answer(&self, reason: &str) -> Value {
+        let mut object = self.chunk("", None, true);
+        object.insert("done_reason".to_owned(), reason.into());
+        Value::Object(object)
+    }
+}
+
+/// `count` tokens of a deterministic answer that quotes the prompt, so that a person sees
+/// which request it answers: `Simulated answer from llama3.2 to: "Why is the sky..." and ...`.
+pub(super) fn answer_tokens(model: &str, prompt: &str, count: usize) -> Vec<String> {
+    let mut words: Vec<String> = ["Simulated", "answer", "from", model, "to:"]
+        .iter()
+        .map(|word| (*word).to_owned())
+        .collect();
+    let prompt_words: Vec<&str> = prompt.split_whitespace().take(QUOTED_WORDS + 1).collect();
+    // Where the quote of the prompt starts and ends, to close it when the answer stops inside.
+    let mut quote = None;
+    if prompt_words.is_empty() {
+        words.push("nothing.".to_owned());
+    } else {
+        let quoted = &prompt_words[..prompt_words.len().min(QUOTED_WORDS)];
+        let start = words.len();
+        words.extend(quoted.iter().map(|word| (*word).to_owned()));
+        words[start].insert(0, '"');
+        let end = if prompt_words.len() > QUOTED_WORDS {
+            "...\""
+        } else {
+            "\""
+        };
+        if let Some(last) = words.last_mut() {
+            last.push_str(end);
+        }
+        quote = Some(start..words.len() - 1);
+    }
+    let filler = FILLER.split_whitespace().cycle();
+    let missing = count.saturating_sub(words.len());
+    words.extend(filler.take(missing).map(str::to_owned));
+    words.truncate(count);
+    let cut_inside_quote = quote.is_some_and(|quote| quote.contains(&(count.wrapping_sub(1))));
+    if let Some(last) = words.last_mut() {
+        if cut_inside_quote {
+            last.push_str("...\"");
+        } else if !last.ends_with(['.', '?', '!', '"', ':']) {
+            last.push('.');
+        }
+    }
+    words
+        .into_iter()
+        .enumerate()
+        .map(|(i, word)| if i == 0 { word } else { format!(" {word}") })
+        .collect()
+}
+
+fn word_count(text: &str) -> usize {
+    text.split_whitespace().count()
+}
+
+/// Whether `think` asks for thinking: `true`, or a level such as `"high"`.
+fn thinks(think: Option<&Value>) -> bool {
+    match think {
+        Some(Value::Bool(think)) => *think,
+        Some(Value::String(level)) => !level.is_empty() && level != "false",
+        _ => false,
+    }
+}
+
+/// `options.num_predict` when it limits the answer (negative means no limit).
+fn num_predict(options: Option<&Value>) -> Option<usize> {
+    let limit = options?.get("num_predict")?.as_i64()?;
+    usize::try_from(limit).ok()
+}

@@ -1,0 +1,117 @@
+//! Adding a job to the queue.
+
+use bytes::Bytes;
+use foreman_types::{JobId, JobKind, JobState};
+use rusqlite::{params, OptionalExtension};
+
+use super::{events, now_ms, Result, Store, StoreError};
+
+/// Who is waiting for a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// A caller of `/api/chat` or `/api/generate` holds the connection open.
+    Sync,
+    /// Submitted with `POST /jobs`; the result is stored and announced by webhook.
+    Async,
+}
+
+impl Origin {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Origin::Sync => "sync",
+            Origin::Async => "async",
+        }
+    }
+}
+
+/// A job to add.
+#[derive(Debug, Clone)]
+pub(crate) struct NewJob {
+    pub id: JobId,
+    pub kind: JobKind,
+    pub origin: Origin,
+    pub target: String,
+    /// Normalised (`name:tag`).
+    pub model: String,
+    pub priority: i32,
+    /// The request body, forwarded to the target unchanged.
+    pub payload: Bytes,
+    pub webhook_url: Option<String>,
+    /// With `request_hash`, makes a repeated submission return the first job.
+    pub idempotency_key: Option<String>,
+    pub request_hash: Option<String>,
+}
+
+/// What enqueueing did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Enqueued {
+    /// A new job was committed.
+    Created(JobId),
+    /// The idempotency key matched an earlier job with the same request.
+    Existing(JobId),
+}
+
+impl Enqueued {
+    pub(crate) fn id(&self) -> JobId {
+        match self {
+            Enqueued::Created(id) | Enqueued::Existing(id) => *id,
+        }
+    }
+}
+
+impl Store {
+    /// Commits a new queued job, unless the queue is full.
+    pub(crate) async fn enqueue(&self, job: NewJob) -> Result<Enqueued> {
+        let options = self.options.clone();
+        self.write(move |tx| {
+            if let Some(key) = &job.idempotency_key {
+                let earlier: Option<(String, Option<String>)> = tx
+                    .query_row(
+                        "SELECT id, request_hash FROM jobs WHERE idempotency_key = ?1",
+                        [key],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?;
+                if let Some((id, hash)) = earlier {
+                    if hash != job.request_hash {
+                        return Err(StoreError::IdempotencyConflict);
+                    }
+                    let id = id
+                        .parse()
+                        .map_err(|_| StoreError::Corrupt(format!("bad job id {id:?}")))?;
+                    return Ok(Enqueued::Existing(id));
+                }
+            }
+            let queued: i64 =
+                tx.query_row("SELECT queued FROM queue_depth WHERE id = 1", [], |r| {
+                    r.get(0)
+                })?;
+            if queued >= options.max_queue as i64 {
+                return Err(StoreError::QueueFull);
+            }
+            let now = now_ms();
+            tx.execute(
+                "INSERT INTO jobs (id, kind, origin, target, model, priority, state, attempts,
+                                   payload, webhook_url, idempotency_key, request_hash,
+                                   created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 0, ?7, ?8, ?9, ?10, ?11, ?11)",
+                params![
+                    job.id.to_string(),
+                    job.kind.as_str(),
+                    job.origin.as_str(),
+                    job.target,
+                    job.model,
+                    job.priority,
+                    job.payload.as_ref(),
+                    job.webhook_url,
+                    job.idempotency_key,
+                    job.request_hash,
+                    now,
+                ],
+            )?;
+            events::record(tx, &options, job.id, JobState::Queued, now)?;
+            Ok(Enqueued::Created(job.id))
+        })
+        .await
+    }
+}

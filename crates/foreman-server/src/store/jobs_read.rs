@@ -1,0 +1,201 @@
+//! Reading jobs: one with everything, a filtered page, the queue at a glance.
+
+use chrono::DateTime;
+use foreman_types::{Job, JobId, JobKind, JobState, WebhookAttempt};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::{artifacts, Result, Store, StoreError};
+
+/// Which jobs `GET /jobs` lists.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct JobFilter {
+    pub state: Option<JobState>,
+    /// Normalised.
+    pub model: Option<String>,
+    /// Only jobs older than this one (the page cursor).
+    pub before: Option<JobId>,
+    pub limit: u32,
+}
+
+/// The queue at a glance.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct QueueSnapshot {
+    /// Queued jobs per model, most first.
+    pub depth_by_model: Vec<(String, u64)>,
+    /// The job on the target now, if any.
+    pub running: Option<Job>,
+}
+
+const JOB_COLUMNS: &str = "id, model, state, attempts, created_at, updated_at, error, result, \
+                           kind, priority, webhook_url, target";
+
+fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+/// A row of `JOB_COLUMNS`, without artifacts and webhook attempts.
+fn job_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Job>> {
+    let id: String = r.get(0)?;
+    let state: String = r.get(2)?;
+    let created: i64 = r.get(4)?;
+    let updated: i64 = r.get(5)?;
+    let result: Option<Vec<u8>> = r.get(7)?;
+    let kind: String = r.get(8)?;
+    let model: String = r.get(1)?;
+    let attempts: u32 = r.get(3)?;
+    let error: Option<String> = r.get(6)?;
+    let priority: i32 = r.get(9)?;
+    let webhook_url: Option<String> = r.get(10)?;
+    Ok((|| {
+        Ok(Job {
+            id: id.parse().map_err(corrupt)?,
+            model,
+            state: state.parse().map_err(corrupt)?,
+            attempts,
+            created_at: DateTime::from_timestamp_millis(created).unwrap_or_default(),
+            updated_at: DateTime::from_timestamp_millis(updated).unwrap_or_default(),
+            error,
+            result: match result {
+                Some(bytes) => Some(serde_json::from_slice(&bytes).map_err(corrupt)?),
+                None => None,
+            },
+            artifacts: Vec::new(),
+            kind: kind.parse::<JobKind>().map_err(corrupt)?,
+            priority,
+            queue_position: None,
+            state_webhook_url: webhook_url,
+            webhook_attempts: Vec::new(),
+        })
+    })())
+}
+
+/// Job `id` with its artifacts, webhook attempts and queue position.
+pub(super) fn load_job(conn: &Connection, public_url: &str, id: JobId) -> Result<Option<Job>> {
+    let job = conn
+        .prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"))?
+        .query_row([id.to_string()], job_from_row)
+        .optional()?;
+    let Some(job) = job else {
+        return Ok(None);
+    };
+    let mut job = job?;
+    job.artifacts = artifacts::views(conn, public_url, id)?;
+    job.webhook_attempts = webhook_attempts(conn, id)?;
+    if job.state == JobState::Queued {
+        job.queue_position = Some(queue_position(conn, id, job.priority)?);
+    }
+    Ok(Some(job))
+}
+
+fn queue_position(conn: &Connection, id: JobId, priority: i32) -> Result<u64> {
+    let ahead: i64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM jobs
+             WHERE state = 'queued'
+               AND target = (SELECT target FROM jobs WHERE id = ?1)
+               AND (priority > ?2 OR (priority = ?2 AND id < ?1))",
+        )?
+        .query_row(params![id.to_string(), priority], |r| r.get(0))?;
+    Ok(ahead as u64)
+}
+
+fn webhook_attempts(conn: &Connection, id: JobId) -> Result<Vec<WebhookAttempt>> {
+    let mut select = conn.prepare_cached(
+        "SELECT o.webhook_id, o.state, a.attempt, a.status, a.latency_ms, a.error, a.at
+         FROM webhook_attempts a JOIN webhook_outbox o ON o.id = a.outbox_id
+         WHERE o.job_id = ?1 ORDER BY o.id, a.attempt",
+    )?;
+    let rows = select.query_map([id.to_string()], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, u32>(2)?,
+            r.get::<_, Option<u16>>(3)?,
+            r.get::<_, i64>(4)?,
+            r.get::<_, Option<String>>(5)?,
+            r.get::<_, i64>(6)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (webhook_id, state, attempt, status, latency_ms, error, at) = row?;
+        out.push(WebhookAttempt {
+            webhook_id,
+            state: state.parse().map_err(corrupt)?,
+            attempt,
+            status,
+            latency_ms: latency_ms.max(0) as u64,
+            error,
+            at: DateTime::from_timestamp_millis(at).unwrap_or_default(),
+        });
+    }
+    Ok(out)
+}
+
+impl Store {
+    /// Job `id`, with artifacts, webhook attempts and queue position.
+    pub(crate) async fn job(&self, id: JobId) -> Result<Option<Job>> {
+        let options = self.options.clone();
+        self.read(move |conn| load_job(conn, &options.public_url, id))
+            .await
+    }
+
+    /// A page of jobs, newest first.
+    pub(crate) async fn list(&self, filter: JobFilter) -> Result<Vec<Job>> {
+        self.read(move |conn| {
+            let mut sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE 1 = 1");
+            let mut args: Vec<String> = Vec::new();
+            if let Some(state) = filter.state {
+                args.push(state.as_str().to_owned());
+                sql.push_str(&format!(" AND state = ?{}", args.len()));
+            }
+            if let Some(model) = &filter.model {
+                args.push(model.clone());
+                sql.push_str(&format!(" AND model = ?{}", args.len()));
+            }
+            if let Some(before) = filter.before {
+                args.push(before.to_string());
+                sql.push_str(&format!(" AND id < ?{}", args.len()));
+            }
+            sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", filter.limit.max(1)));
+            let mut select = conn.prepare_cached(&sql)?;
+            let rows = select.query_map(rusqlite::params_from_iter(args.iter()), job_from_row)?;
+            let mut jobs = Vec::new();
+            for row in rows {
+                jobs.push(row??);
+            }
+            Ok(jobs)
+        })
+        .await
+    }
+
+    /// Queued jobs per model and the running job.
+    pub(crate) async fn queue_snapshot(&self) -> Result<QueueSnapshot> {
+        let options = self.options.clone();
+        self.read(move |conn| {
+            let depth_by_model = conn
+                .prepare_cached(
+                    "SELECT model, count(*) AS n FROM jobs WHERE state = 'queued'
+                     GROUP BY model ORDER BY n DESC, model",
+                )?
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let running: Option<String> = conn
+                .query_row(
+                    "SELECT id FROM jobs WHERE state IN ('loading', 'working') LIMIT 1",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let running = match running {
+                Some(id) => load_job(conn, &options.public_url, id.parse().map_err(corrupt)?)?,
+                None => None,
+            };
+            Ok(QueueSnapshot {
+                depth_by_model,
+                running,
+            })
+        })
+        .await
+    }
+}

@@ -1,0 +1,143 @@
+//! The webhook outbox: deliveries due, and what each attempt did.
+
+use std::time::Duration;
+
+use foreman_types::JobId;
+use rusqlite::{params, OptionalExtension};
+
+use super::{now_ms, Result, Store, StoreError};
+
+/// A webhook delivery to attempt.
+#[derive(Debug, Clone)]
+pub(crate) struct Delivery {
+    pub outbox_id: i64,
+    /// The `webhook-id` header, the same on every attempt.
+    pub webhook_id: String,
+    pub job_id: JobId,
+    pub url: String,
+    pub body: Vec<u8>,
+    /// Unix seconds, signed into `webhook-timestamp`.
+    pub timestamp: i64,
+    /// Attempts made before this one.
+    pub attempts: u32,
+}
+
+/// What one delivery attempt did.
+#[derive(Debug, Clone)]
+pub(crate) struct DeliveryOutcome {
+    pub status: Option<u16>,
+    pub latency: Duration,
+    pub error: Option<String>,
+}
+
+impl DeliveryOutcome {
+    /// Whether the receiver took it (any 2xx).
+    pub(crate) fn delivered(&self) -> bool {
+        self.error.is_none() && self.status.is_some_and(|s| (200..300).contains(&s))
+    }
+}
+
+impl Store {
+    /// Deliveries due now, at most one per job (the oldest it has pending), so each job's
+    /// events go out in state order.
+    pub(crate) async fn due_deliveries(&self, limit: u32) -> Result<Vec<Delivery>> {
+        self.read(move |conn| {
+            let mut select = conn.prepare_cached(
+                "SELECT o.id, o.webhook_id, o.job_id, o.url, o.body, o.timestamp, o.attempts
+                 FROM webhook_outbox o
+                 WHERE o.status = 'pending' AND o.next_attempt_at <= ?1
+                   AND NOT EXISTS (SELECT 1 FROM webhook_outbox p
+                                   WHERE p.job_id = o.job_id AND p.status = 'pending'
+                                     AND p.id < o.id)
+                 ORDER BY o.next_attempt_at, o.id LIMIT ?2",
+            )?;
+            let rows = select.query_map(params![now_ms(), limit], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Vec<u8>>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, u32>(6)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (outbox_id, webhook_id, job_id, url, body, timestamp, attempts) = row?;
+                out.push(Delivery {
+                    outbox_id,
+                    webhook_id,
+                    job_id: job_id
+                        .parse()
+                        .map_err(|_| StoreError::Corrupt(format!("bad job id {job_id:?}")))?,
+                    url,
+                    body,
+                    timestamp,
+                    attempts,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// When the next pending delivery falls due (Unix ms), if any is pending.
+    pub(crate) async fn next_delivery_at(&self) -> Result<Option<i64>> {
+        self.read(|conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT min(next_attempt_at) FROM webhook_outbox WHERE status = 'pending'",
+                    [],
+                    |r| r.get::<_, Option<i64>>(0),
+                )
+                .optional()?
+                .flatten())
+        })
+        .await
+    }
+
+    /// Records an attempt; schedules the next one (waits doubling from `first_wait`) or
+    /// gives up after `max_attempts`.
+    pub(crate) async fn record_delivery(
+        &self,
+        delivery: &Delivery,
+        outcome: DeliveryOutcome,
+        max_attempts: u32,
+        first_wait: Duration,
+    ) -> Result<()> {
+        let outbox_id = delivery.outbox_id;
+        let attempt = delivery.attempts + 1;
+        self.write(move |tx| {
+            let now = now_ms();
+            tx.execute(
+                "INSERT OR REPLACE INTO webhook_attempts
+                     (outbox_id, attempt, status, latency_ms, error, at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    outbox_id,
+                    attempt,
+                    outcome.status,
+                    outcome.latency.as_millis() as i64,
+                    outcome.error,
+                    now
+                ],
+            )?;
+            let (status, next) = if outcome.delivered() {
+                ("delivered", now)
+            } else if attempt >= max_attempts {
+                ("failed", now)
+            } else {
+                let wait = first_wait.saturating_mul(1 << (attempt - 1).min(16));
+                ("pending", now + wait.as_millis() as i64)
+            };
+            tx.execute(
+                "UPDATE webhook_outbox SET status = ?2, attempts = ?3, next_attempt_at = ?4
+                 WHERE id = ?1",
+                params![outbox_id, status, attempt, next],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,265 @@
+//! The queue's rules, tested on a real SQLite file.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use foreman_types::{JobId, JobKind, JobState};
+
+use super::test_support::temp_store;
+use super::*;
+
+fn job(model: &str, origin: Origin) -> NewJob {
+    NewJob {
+        id: JobId::new(),
+        kind: JobKind::Chat,
+        origin,
+        target: "default".into(),
+        model: model.into(),
+        priority: 0,
+        payload: Bytes::from_static(b"{\"model\":\"m\",\"messages\":[]}"),
+        webhook_url: None,
+        idempotency_key: None,
+        request_hash: None,
+    }
+}
+
+fn claim(resident: Option<&str>, window: Duration) -> ClaimRequest {
+    ClaimRequest {
+        target: "default".into(),
+        resident: resident.map(str::to_owned),
+        loaded: resident.map(str::to_owned).into_iter().collect(),
+        affinity_window: window,
+    }
+}
+
+async fn add(store: &Store, new: NewJob) -> JobId {
+    store.enqueue(new).await.expect("enqueue").id()
+}
+
+async fn state(store: &Store, id: JobId) -> JobState {
+    store.job(id).await.unwrap().expect("job exists").state
+}
+
+const LONG: Duration = Duration::from_secs(3600);
+
+#[tokio::test]
+async fn next_job_prefers_the_resident_model_then_the_oldest() {
+    let (_dir, store) = temp_store(100);
+    let a1 = add(&store, job("a:latest", Origin::Async)).await;
+    let b1 = add(&store, job("b:latest", Origin::Async)).await;
+    let a2 = add(&store, job("a:latest", Origin::Async)).await;
+
+    let first = store.claim_next(claim(Some("b:latest"), LONG)).await.unwrap().unwrap();
+    assert_eq!(first.id, b1, "the resident model's job goes first");
+    assert_eq!(first.state, JobState::Working, "a resident model starts working at once");
+
+    let second = store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
+    assert_eq!(second.id, a1, "with nothing resident, the oldest goes first");
+    assert_eq!(second.state, JobState::Loading);
+    let third = store.claim_next(claim(Some("a:latest"), LONG)).await.unwrap().unwrap();
+    assert_eq!(third.id, a2);
+    assert!(store.claim_next(claim(None, LONG)).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn the_oldest_job_stops_being_passed_over_once_the_window_is_spent() {
+    let (_dir, store) = temp_store(100);
+    let old = add(&store, job("a:latest", Origin::Async)).await;
+    add(&store, job("b:latest", Origin::Async)).await;
+    // A zero window means no job may be passed over at all: plain FIFO.
+    let next = store.claim_next(claim(Some("b:latest"), Duration::ZERO)).await.unwrap().unwrap();
+    assert_eq!(next.id, old);
+}
+
+#[tokio::test]
+async fn higher_priority_runs_first_and_drain_by_model_stays_within_a_level() {
+    let (_dir, store) = temp_store(100);
+    add(&store, job("b:latest", Origin::Async)).await;
+    let urgent = add(&store, NewJob { priority: 10, ..job("a:latest", Origin::Async) }).await;
+    let next = store.claim_next(claim(Some("b:latest"), LONG)).await.unwrap().unwrap();
+    assert_eq!(next.id, urgent, "priority outranks model affinity");
+}
+
+#[tokio::test]
+async fn a_full_queue_refuses_new_jobs() {
+    let (_dir, store) = temp_store(2);
+    add(&store, job("a:latest", Origin::Async)).await;
+    add(&store, job("a:latest", Origin::Async)).await;
+    let err = store.enqueue(job("a:latest", Origin::Async)).await.unwrap_err();
+    assert!(matches!(err, StoreError::QueueFull), "{err}");
+    // Claiming one frees a place.
+    store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
+    add(&store, job("a:latest", Origin::Async)).await;
+}
+
+#[tokio::test]
+async fn connection_failures_requeue_until_attempts_run_out() {
+    let (_dir, store) = temp_store(100);
+    let id = add(&store, job("a:latest", Origin::Async)).await;
+    for attempt in 1..=3u32 {
+        let claimed = store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
+        assert_eq!(claimed.attempts, attempt);
+        let retry = Finish::Retry { error: "refused".into(), max_attempts: 3 };
+        let ended = store.finish(id, retry).await.unwrap();
+        let expected = if attempt < 3 { JobState::Queued } else { JobState::Failed };
+        assert_eq!(ended, Some(expected));
+    }
+    let failed = store.job(id).await.unwrap().unwrap();
+    assert_eq!(failed.attempts, 3);
+    assert!(failed.error.unwrap().contains("gave up after 3 attempts"));
+}
+
+#[tokio::test]
+async fn terminal_states_absorb_and_stale_writers_change_nothing() {
+    let (_dir, store) = temp_store(100);
+    let id = add(&store, job("a:latest", Origin::Async)).await;
+    store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
+    let done = Finish::Done { result: Some(b"{}".to_vec()), artifacts: Vec::new() };
+    assert_eq!(store.finish(id, done).await.unwrap(), Some(JobState::Done));
+    // A second writer that still believes the job is running loses.
+    let late = Finish::Failed { error: "late".into() };
+    assert_eq!(store.finish(id, late).await.unwrap(), None);
+    assert_eq!(store.cancel(id, "late".into()).await.unwrap(), None);
+    assert!(!store.mark_working(id).await.unwrap());
+    assert_eq!(state(&store, id).await, JobState::Done);
+}
+
+#[tokio::test]
+async fn recovery_requeues_async_work_counts_the_attempt_and_cancels_sync_work() {
+    let (_dir, store) = temp_store(100);
+    let running = add(&store, job("a:latest", Origin::Async)).await;
+    store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
+    let sync_waiting = add(&store, job("a:latest", Origin::Sync)).await;
+    let still_queued = add(&store, job("a:latest", Origin::Async)).await;
+
+    let recovered = store.recover(3).await.unwrap();
+    assert_eq!(recovered, Recovered { requeued: 1, failed: 0, cancelled: 1 });
+    let job = store.job(running).await.unwrap().unwrap();
+    assert_eq!((job.state, job.attempts), (JobState::Queued, 1));
+    assert_eq!(state(&store, sync_waiting).await, JobState::Cancelled);
+    assert_eq!(state(&store, still_queued).await, JobState::Queued);
+}
+
+#[tokio::test]
+async fn a_job_that_crashes_foreman_every_time_ends_failed() {
+    let (_dir, store) = temp_store(100);
+    let poison = add(&store, job("a:latest", Origin::Async)).await;
+    for _ in 0..3 {
+        // Claimed, then the process dies mid-run: only recovery sees it.
+        store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
+        store.recover(3).await.unwrap();
+    }
+    let job = store.job(poison).await.unwrap().unwrap();
+    assert_eq!(job.state, JobState::Failed);
+    assert_eq!(job.attempts, 3);
+}
+
+#[tokio::test]
+async fn an_idempotency_key_returns_the_first_job_or_refuses_a_different_body() {
+    let (_dir, store) = temp_store(100);
+    let keyed = |hash: &str| NewJob {
+        idempotency_key: Some("key-1".into()),
+        request_hash: Some(hash.into()),
+        ..job("a:latest", Origin::Async)
+    };
+    let first = store.enqueue(keyed("h1")).await.unwrap();
+    assert!(matches!(first, Enqueued::Created(_)));
+    let again = store.enqueue(keyed("h1")).await.unwrap();
+    assert_eq!(again, Enqueued::Existing(first.id()));
+    let err = store.enqueue(keyed("h2")).await.unwrap_err();
+    assert!(matches!(err, StoreError::IdempotencyConflict));
+}
+
+#[tokio::test]
+async fn pruning_deletes_only_finished_jobs_past_the_cutoff() {
+    let (_dir, store) = temp_store(100);
+    let finished = add(&store, job("a:latest", Origin::Async)).await;
+    store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
+    let artifact = NewArtifact {
+        name: "completion".into(),
+        content_type: "text/plain".into(),
+        data: b"hi".to_vec(),
+    };
+    let done = Finish::Done { result: None, artifacts: vec![artifact] };
+    store.finish(finished, done).await.unwrap();
+    let queued = add(&store, job("a:latest", Origin::Async)).await;
+
+    assert_eq!(store.prune(now_ms() - 60_000).await.unwrap(), 0, "too young");
+    assert_eq!(store.prune(now_ms() + 1).await.unwrap(), 1);
+    assert!(store.job(finished).await.unwrap().is_none());
+    assert!(store.artifact(finished, "completion".into()).await.unwrap().is_none());
+    assert_eq!(state(&store, queued).await, JobState::Queued);
+}
+
+#[tokio::test]
+async fn webhook_events_are_written_with_each_state_change_and_delivered_in_order() {
+    let (_dir, store) = temp_store(100);
+    let id = add(
+        &store,
+        NewJob { webhook_url: Some("http://127.0.0.1:9/hook".into()), ..job("a:latest", Origin::Async) },
+    )
+    .await;
+    store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
+    store.mark_working(id).await.unwrap();
+
+    // Only the oldest pending event of a job is due: state order per job.
+    let due = store.due_deliveries(10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    let body: serde_json::Value = serde_json::from_slice(&due[0].body).unwrap();
+    assert_eq!(body["state"], "queued");
+    assert_eq!(body["type"], "job.queued");
+
+    let failed = DeliveryOutcome { status: Some(500), latency: Duration::ZERO, error: Some("500".into()) };
+    store.record_delivery(&due[0], failed, 5, Duration::ZERO).await.unwrap();
+    let retry = store.due_deliveries(10).await.unwrap();
+    assert_eq!(retry[0].webhook_id, due[0].webhook_id, "a retry keeps its webhook-id");
+    assert_eq!(retry[0].attempts, 1);
+
+    let ok = DeliveryOutcome { status: Some(204), latency: Duration::ZERO, error: None };
+    store.record_delivery(&retry[0], ok, 5, Duration::ZERO).await.unwrap();
+    let next = store.due_deliveries(10).await.unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&next[0].body).unwrap();
+    assert_eq!(body["state"], "loading");
+
+    let job = store.job(id).await.unwrap().unwrap();
+    assert_eq!(job.webhook_attempts.len(), 2);
+    assert_eq!(job.webhook_attempts[0].status, Some(500));
+    assert_eq!(job.webhook_attempts[1].status, Some(204));
+}
+
+#[tokio::test]
+async fn concurrent_enqueues_are_all_committed_and_listed_newest_first() {
+    let (_dir, store) = temp_store(10_000);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..200 {
+        let store = store.clone();
+        tasks.spawn(async move { add(&store, job("a:latest", Origin::Async)).await });
+    }
+    let mut ids = Vec::new();
+    while let Some(id) = tasks.join_next().await {
+        ids.push(id.unwrap());
+    }
+    let listed = store
+        .list(JobFilter { limit: 500, ..JobFilter::default() })
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 200);
+    assert!(listed.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+    let snapshot = store.queue_snapshot().await.unwrap();
+    assert_eq!(snapshot.depth_by_model, vec![("a:latest".to_owned(), 200)]);
+}
+
+#[tokio::test]
+async fn queue_position_counts_the_jobs_ahead() {
+    let (_dir, store) = temp_store(100);
+    let first = add(&store, job("a:latest", Origin::Async)).await;
+    let second = add(&store, job("a:latest", Origin::Async)).await;
+    let urgent = add(&store, NewJob { priority: 5, ..job("a:latest", Origin::Async) }).await;
+    let position = |id| {
+        let store = store.clone();
+        async move { store.job(id).await.unwrap().unwrap().queue_position }
+    };
+    assert_eq!(position(urgent).await, Some(0));
+    assert_eq!(position(first).await, Some(1));
+    assert_eq!(position(second).await, Some(2));
+}

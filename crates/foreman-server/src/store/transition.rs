@@ -1,0 +1,157 @@
+//! Moving a job between states, compare-and-set, with its webhook event in the same
+//! transaction.
+
+use foreman_types::{JobId, JobState};
+use rusqlite::{params, OptionalExtension, Transaction};
+
+use super::artifacts::{self, NewArtifact};
+use super::{events, now_ms, Result, Store, StoreOptions};
+
+/// How a run of a job ended.
+#[derive(Debug, Clone)]
+pub(crate) enum Finish {
+    /// Success: the final response and the artifacts to keep.
+    Done {
+        result: Option<Vec<u8>>,
+        artifacts: Vec<NewArtifact>,
+    },
+    /// A failure that retrying will not fix (an HTTP error from the target).
+    Failed { error: String },
+    /// A failure that may pass (the target was unreachable): queued again unless the job
+    /// has used its attempts, then failed.
+    Retry { error: String, max_attempts: u32 },
+    /// The caller cancelled or went away.
+    Cancelled { reason: String },
+    /// foreman is shutting down: back to the queue, and this run does not count.
+    Interrupted,
+}
+
+impl Store {
+    /// Moves a `loading` job to `working` (the target started answering).
+    pub(crate) async fn mark_working(&self, id: JobId) -> Result<bool> {
+        let options = self.options.clone();
+        self.write(move |tx| {
+            let now = now_ms();
+            let changed = tx.execute(
+                "UPDATE jobs SET state = 'working', updated_at = ?2
+                 WHERE id = ?1 AND state = 'loading'",
+                params![id.to_string(), now],
+            )?;
+            if changed == 1 {
+                events::record(tx, &options, id, JobState::Working, now)?;
+            }
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    /// Ends a run of a job that is `loading` or `working`. Returns the state it entered,
+    /// or `None` when the job was no longer running (a stale writer changes nothing).
+    pub(crate) async fn finish(&self, id: JobId, finish: Finish) -> Result<Option<JobState>> {
+        let options = self.options.clone();
+        self.write(move |tx| finish_in(tx, &options, id, finish, &["loading", "working"]))
+            .await
+    }
+
+    /// Cancels a job that has not ended. Returns the state it was in, or `None` when it
+    /// had already ended.
+    pub(crate) async fn cancel(&self, id: JobId, reason: String) -> Result<Option<JobState>> {
+        let options = self.options.clone();
+        self.write(move |tx| {
+            let before: Option<String> = tx
+                .query_row(
+                    "SELECT state FROM jobs WHERE id = ?1",
+                    [id.to_string()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(before) = before.and_then(|s| s.parse::<JobState>().ok()) else {
+                return Ok(None);
+            };
+            if before.is_terminal() {
+                return Ok(None);
+            }
+            let ended = finish_in(
+                tx,
+                &options,
+                id,
+                Finish::Cancelled { reason },
+                &[before.as_str()],
+            )?;
+            Ok(ended.map(|_| before))
+        })
+        .await
+    }
+
+    /// Cancels the job only while it is still queued (its caller left before its turn).
+    pub(crate) async fn cancel_if_queued(&self, id: JobId, reason: String) -> Result<bool> {
+        let options = self.options.clone();
+        self.write(move |tx| {
+            let ended = finish_in(tx, &options, id, Finish::Cancelled { reason }, &["queued"])?;
+            Ok(ended.is_some())
+        })
+        .await
+    }
+}
+
+/// Applies `finish` if the job is in one of `from`; returns the new state.
+pub(super) fn finish_in(
+    tx: &Transaction<'_>,
+    options: &StoreOptions,
+    id: JobId,
+    finish: Finish,
+    from: &[&str],
+) -> Result<Option<JobState>> {
+    let now = now_ms();
+    let key = id.to_string();
+    let current: Option<(String, u32)> = tx
+        .query_row(
+            "SELECT state, attempts FROM jobs WHERE id = ?1",
+            [&key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((current, attempts)) = current else {
+        return Ok(None);
+    };
+    if !from.contains(&current.as_str()) {
+        return Ok(None);
+    }
+    let (state, error, result, attempts) = match finish {
+        Finish::Done { result, artifacts } => {
+            artifacts::insert(tx, id, &artifacts, now)?;
+            (JobState::Done, None, result, attempts)
+        }
+        Finish::Failed { error } => (JobState::Failed, Some(error), None, attempts),
+        Finish::Cancelled { reason } => (JobState::Cancelled, Some(reason), None, attempts),
+        Finish::Retry {
+            error,
+            max_attempts,
+        } => {
+            if attempts >= max_attempts {
+                let error = format!("{error} (gave up after {attempts} attempts)");
+                (JobState::Failed, Some(error), None, attempts)
+            } else {
+                (JobState::Queued, Some(error), None, attempts)
+            }
+        }
+        Finish::Interrupted => (
+            JobState::Queued,
+            None,
+            None,
+            attempts.saturating_sub(1),
+        ),
+    };
+    // Compare-and-set on the state read above, so a concurrent change wins cleanly.
+    let changed = tx.execute(
+        "UPDATE jobs SET state = ?2, error = ?3, result = coalesce(?4, result),
+                         attempts = ?5, updated_at = ?6
+         WHERE id = ?1 AND state = ?7",
+        params![key, state.as_str(), error, result, attempts, now, current],
+    )?;
+    if changed == 0 {
+        return Ok(None);
+    }
+    events::record(tx, options, id, state, now)?;
+    Ok(Some(state))
+}

@@ -1,0 +1,145 @@
+//! The webhook dispatcher: works the outbox until shutdown.
+//!
+//! Events are written to the outbox with their state change, so nothing is lost to a
+//! crash. Each delivery is signed in both formats (when a secret is set), attempted up to
+//! [`MAX_ATTEMPTS`] times with doubling waits, and every attempt is recorded on the job.
+//! A job's events go out one at a time in state order; different jobs' go out together.
+//! A failing receiver never changes the job.
+
+use std::time::{Duration, Instant};
+
+use foreman_types::Webhook;
+use reqwest::header::{CONTENT_TYPE, USER_AGENT};
+use tokio_util::sync::CancellationToken;
+
+use crate::state::App;
+use crate::store::{Delivery, DeliveryOutcome};
+use crate::webhook_url::{literal_is_forbidden, GuardedResolver};
+
+/// Attempts per event before giving up.
+pub(crate) const MAX_ATTEMPTS: u32 = 5;
+/// How long one attempt may take.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Deliveries attempted at once.
+const BATCH: u32 = 32;
+/// The longest idle wait between outbox checks.
+const IDLE_WAIT: Duration = Duration::from_secs(60);
+
+pub(crate) async fn run(app: App, shutdown: CancellationToken) {
+    let signer = app
+        .config
+        .webhook_secret
+        .as_ref()
+        .and_then(|secret| Webhook::new(secret.expose()).ok());
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(ATTEMPT_TIMEOUT)
+        .connect_timeout(ATTEMPT_TIMEOUT);
+    if !app.config.webhook_allow_private {
+        builder = builder.dns_resolver(std::sync::Arc::new(GuardedResolver));
+    }
+    let http = builder.build().unwrap_or_default();
+    loop {
+        if shutdown.is_cancelled() {
+            return;
+        }
+        let due = match app.store.due_deliveries(BATCH).await {
+            Ok(due) => due,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot read the webhook outbox");
+                Vec::new()
+            }
+        };
+        if !due.is_empty() {
+            let attempts = due.iter().map(|d| deliver(&app, &http, signer.as_ref(), d));
+            futures::future::join_all(attempts).await;
+            continue;
+        }
+        let wait = match app.store.next_delivery_at().await {
+            Ok(Some(at)) => {
+                let ms = (at - crate::store::now_ms()).clamp(0, IDLE_WAIT.as_millis() as i64);
+                Duration::from_millis(ms as u64)
+            }
+            _ => IDLE_WAIT,
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = app.webhooks.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+async fn deliver(app: &App, http: &reqwest::Client, signer: Option<&Webhook>, delivery: &Delivery) {
+    let started = Instant::now();
+    let outcome = match attempt(app, http, signer, delivery).await {
+        Ok(status) => DeliveryOutcome {
+            status: Some(status),
+            latency: started.elapsed(),
+            error: (!(200..300).contains(&status)).then(|| format!("receiver answered {status}")),
+        },
+        Err(error) => DeliveryOutcome {
+            status: None,
+            latency: started.elapsed(),
+            error: Some(error),
+        },
+    };
+    if outcome.delivered() {
+        tracing::debug!(job_id = %delivery.job_id, webhook_id = %delivery.webhook_id, "webhook delivered");
+    } else {
+        tracing::warn!(
+            job_id = %delivery.job_id,
+            webhook_id = %delivery.webhook_id,
+            attempt = delivery.attempts + 1,
+            error = outcome.error.as_deref().unwrap_or_default(),
+            "webhook delivery failed"
+        );
+    }
+    if let Err(err) = app
+        .store
+        .record_delivery(delivery, outcome, MAX_ATTEMPTS, app.config.webhook_retry_wait)
+        .await
+    {
+        tracing::error!(job_id = %delivery.job_id, error = %err, "cannot record a webhook attempt");
+    }
+}
+
+/// One POST; the receiver's status, or why there was none.
+async fn attempt(
+    app: &App,
+    http: &reqwest::Client,
+    signer: Option<&Webhook>,
+    delivery: &Delivery,
+) -> Result<u16, String> {
+    let url = url::Url::parse(&delivery.url).map_err(|err| format!("bad URL: {err}"))?;
+    if !app.config.webhook_allow_private && literal_is_forbidden(&url) {
+        return Err("the URL points at a loopback, private or reserved address".into());
+    }
+    let mut request = http
+        .post(url)
+        .header(CONTENT_TYPE, "application/json")
+        .header(USER_AGENT, concat!("foreman/", env!("CARGO_PKG_VERSION")))
+        .header("webhook-id", &delivery.webhook_id)
+        .header("webhook-timestamp", delivery.timestamp.to_string());
+    if let Some(signer) = signer {
+        let signed = signer.headers(&delivery.webhook_id, delivery.timestamp, &delivery.body);
+        for (name, value) in signed.iter() {
+            request = request.header(name, value);
+        }
+    }
+    let response = request
+        .body(delivery.body.clone())
+        .send()
+        .await
+        .map_err(|err| {
+            let mut message = err.to_string();
+            let mut source = std::error::Error::source(&err);
+            while let Some(inner) = source {
+                message.push_str(": ");
+                message.push_str(&inner.to_string());
+                source = inner.source();
+            }
+            message
+        })?;
+    Ok(response.status().as_u16())
+}

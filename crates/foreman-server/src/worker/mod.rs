@@ -1,0 +1,169 @@
+//! The worker: one generation on the target at a time.
+//!
+//! It claims the next job from the store (drain by model, see `store::claim`), runs it
+//! against the target, and records how it ended. Sync jobs stream into their caller's
+//! channel ([`crate::live`]); async jobs are read to the end and stored with their
+//! artifacts. Nothing here panics the process: every failure ends up on the job.
+
+mod async_job;
+mod ndjson;
+mod sync_job;
+
+pub(crate) use sync_job::error_line;
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::state::App;
+use crate::store::{ClaimRequest, ClaimedJob, Finish, Origin};
+use crate::target::TargetError;
+
+/// The longest pause after the target was unreachable.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// How a run ended, as far as the loop cares.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Ran {
+    /// Finished one way or another; take the next job.
+    Completed,
+    /// The target could not be reached; pause before the next job.
+    Unreachable,
+}
+
+/// Runs jobs until `shutdown`.
+pub(crate) async fn run(app: App, shutdown: CancellationToken) {
+    let mut failures: u32 = 0;
+    loop {
+        if shutdown.is_cancelled() {
+            return;
+        }
+        let loaded = app.inventory.loaded();
+        let claim = ClaimRequest {
+            target: app.target.name.clone(),
+            resident: loaded.first().cloned(),
+            loaded,
+            affinity_window: app.config.affinity_window,
+        };
+        match app.store.claim_next(claim).await {
+            Ok(Some(job)) => match execute(&app, job, &shutdown).await {
+                Ran::Completed => failures = 0,
+                Ran::Unreachable => {
+                    failures = failures.saturating_add(1);
+                    let pause = app
+                        .config
+                        .retry_backoff
+                        .saturating_mul(1 << (failures - 1).min(10))
+                        .min(MAX_BACKOFF);
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(pause) => {}
+                    }
+                }
+            },
+            Ok(None) => {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = app.work.notified() => {}
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot claim the next job");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    }
+}
+
+async fn execute(app: &App, job: ClaimedJob, shutdown: &CancellationToken) -> Ran {
+    let cancel = CancellationToken::new();
+    if let Ok(mut running) = app.running.lock() {
+        running.insert(job.id, cancel.clone());
+    }
+    tracing::debug!(job_id = %job.id, model = %job.model, attempt = job.attempts, "job started");
+    count_swap(app, &job.model);
+    let stop = Stop {
+        shutdown: shutdown.clone(),
+        cancel,
+    };
+    let ran = match job.origin {
+        Origin::Sync => sync_job::run(app, &job, &stop).await,
+        Origin::Async => async_job::run(app, &job, &stop).await,
+    };
+    if let Ok(mut running) = app.running.lock() {
+        running.remove(&job.id);
+    }
+    // A state change may have written a webhook event.
+    app.webhooks.notify_one();
+    ran
+}
+
+/// Counts a model swap when this job's model differs from the previous job's.
+fn count_swap(app: &App, model: &str) {
+    if let Ok(mut last) = app.last_model.lock() {
+        if last.as_deref().is_some_and(|m| m != model) {
+            app.model_swaps
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        *last = Some(model.to_owned());
+    }
+}
+
+/// What can stop a running job: foreman shutting down, or a cancel of this job.
+#[derive(Debug, Clone)]
+pub(crate) struct Stop {
+    shutdown: CancellationToken,
+    cancel: CancellationToken,
+}
+
+impl Stop {
+    /// Resolves when the job must stop; says how it ends.
+    async fn stopped(&self) -> Finish {
+        tokio::select! {
+            _ = self.shutdown.cancelled() => Finish::Interrupted,
+            _ = self.cancel.cancelled() => Finish::Cancelled { reason: "cancelled".into() },
+        }
+    }
+}
+
+/// Records how a run ended; logs (never panics) when the store fails.
+async fn finish(app: &App, job: &ClaimedJob, finish: Finish) -> Option<foreman_types::JobState> {
+    match app.store.finish(job.id, finish).await {
+        Ok(state) => {
+            if let Some(state) = state {
+                tracing::info!(job_id = %job.id, model = %job.model, state = %state, "job ended");
+            }
+            state
+        }
+        Err(err) => {
+            tracing::error!(job_id = %job.id, error = %err, "cannot record how a job ended");
+            None
+        }
+    }
+}
+
+/// Moves a `loading` job to `working` the first time the target answers.
+async fn started_answering(app: &App, job: &ClaimedJob, marked: &mut bool) {
+    if *marked {
+        return;
+    }
+    *marked = true;
+    if job.state == foreman_types::JobState::Loading {
+        if let Err(err) = app.store.mark_working(job.id).await {
+            tracing::error!(job_id = %job.id, error = %err, "cannot mark a job working");
+        }
+        app.webhooks.notify_one();
+    }
+}
+
+/// A connection failure: retry the job (or give up on it) and pause the worker.
+fn retry(app: &App, err: &TargetError) -> Finish {
+    app.inventory.mark_unreachable(err);
+    Finish::Retry {
+        error: err.to_string(),
+        max_attempts: app.config.max_attempts,
+    }
+}

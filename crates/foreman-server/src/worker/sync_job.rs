@@ -1,0 +1,167 @@
+//! Running a sync job: the request goes to the target byte for byte, and the answer goes
+//! back to the waiting caller chunk by chunk, as the target sends it.
+
+use axum::http::{header::CONTENT_TYPE, StatusCode};
+use bytes::Bytes;
+use foreman_types::JobState;
+use futures::StreamExt;
+
+use super::{finish, retry, started_answering, Ran, Stop};
+use crate::live::{LiveEvent, LiveSender};
+use crate::state::App;
+use crate::store::{ClaimedJob, Finish};
+use crate::target::{TargetError, error_message};
+
+const CALLER_LEFT: &str = "the caller disconnected";
+
+pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
+    let Some(tx) = app.live.take(job.id) else {
+        // Nobody is waiting any more (the caller left as the job was claimed).
+        finish(app, job, Finish::Cancelled { reason: CALLER_LEFT.into() }).await;
+        return Ran::Completed;
+    };
+    let sent = tokio::select! {
+        sent = app.target.send(job.kind.path(), job.payload.clone()) => sent,
+        _ = tx.closed() => {
+            finish(app, job, Finish::Cancelled { reason: CALLER_LEFT.into() }).await;
+            return Ran::Completed;
+        }
+        how = stop.stopped() => return stopped(app, job, &tx, how).await,
+    };
+    let response = match sent {
+        Ok(response) => response,
+        Err(err) => return unreachable(app, job, tx, err).await,
+    };
+    let status = response.status();
+    let content_type = response.headers().get(CONTENT_TYPE).cloned();
+    if !status.is_success() {
+        // The target's own answer (404 for a model it lacks, 400 for a bad option...)
+        // reaches the caller as the target gave it.
+        let body = response.bytes().await.unwrap_or_default();
+        let message = error_message(&body);
+        finish(app, job, Finish::Failed { error: message }).await;
+        let _ = tx.send(LiveEvent::Head { status, content_type }).await;
+        let _ = tx.send(LiveEvent::Chunk(body)).await;
+        return Ran::Completed;
+    }
+    let streaming = content_type
+        .as_ref()
+        .and_then(|ct| ct.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/x-ndjson"));
+    let mut marked = false;
+    if !streaming {
+        // One JSON object: read it whole before answering, so a broken connection can
+        // still be retried while the caller waits.
+        let body = tokio::select! {
+            body = response.bytes() => body,
+            _ = tx.closed() => {
+                finish(app, job, Finish::Cancelled { reason: CALLER_LEFT.into() }).await;
+                return Ran::Completed;
+            }
+            how = stop.stopped() => return stopped(app, job, &tx, how).await,
+        };
+        let body = match body {
+            Ok(body) => body,
+            Err(err) => return unreachable(app, job, tx, TargetError::from_reqwest(err)).await,
+        };
+        started_answering(app, job, &mut marked).await;
+        let _ = tx.send(LiveEvent::Head { status, content_type }).await;
+        let _ = tx.send(LiveEvent::Chunk(body)).await;
+        finish(app, job, Finish::Done { result: None, artifacts: Vec::new() }).await;
+        app.inventory.note_ran(&job.model);
+        return Ran::Completed;
+    }
+
+    let mut chunks = response.bytes_stream();
+    let mut head_sent = false;
+    loop {
+        tokio::select! {
+            chunk = chunks.next() => match chunk {
+                Some(Ok(bytes)) => {
+                    if !head_sent {
+                        started_answering(app, job, &mut marked).await;
+                        head_sent = true;
+                        if tx.send(LiveEvent::Head { status, content_type: content_type.clone() }).await.is_err() {
+                            break caller_left(app, job).await;
+                        }
+                    }
+                    if tx.send(LiveEvent::Chunk(bytes)).await.is_err() {
+                        // Dropping `chunks` here closes the upstream request: the target
+                        // stops generating for nobody.
+                        break caller_left(app, job).await;
+                    }
+                }
+                Some(Err(err)) => {
+                    let err = TargetError::from_reqwest(err);
+                    if !head_sent {
+                        break unreachable(app, job, tx, err).await;
+                    }
+                    // Mid-stream: end with an error line, never a stream that looks whole.
+                    app.inventory.mark_unreachable(&err);
+                    let message = format!("the target's stream broke off: {err}");
+                    let _ = tx.send(LiveEvent::Chunk(error_line(&message))).await;
+                    finish(app, job, Finish::Failed { error: message }).await;
+                    break Ran::Completed;
+                }
+                None => {
+                    if !head_sent {
+                        let _ = tx.send(LiveEvent::Head { status, content_type: content_type.clone() }).await;
+                    }
+                    finish(app, job, Finish::Done { result: None, artifacts: Vec::new() }).await;
+                    app.inventory.note_ran(&job.model);
+                    break Ran::Completed;
+                }
+            },
+            _ = tx.closed() => break caller_left(app, job).await,
+            how = stop.stopped() => break stopped(app, job, &tx, how).await,
+        }
+    }
+}
+
+/// An NDJSON line carrying an error, as Ollama ends a failed stream.
+pub(crate) fn error_line(message: &str) -> Bytes {
+    let mut line = serde_json::to_vec(&serde_json::json!({ "error": message }))
+        .unwrap_or_else(|_| b"{\"error\":\"internal error\"}".to_vec());
+    line.push(b'\n');
+    Bytes::from(line)
+}
+
+async fn caller_left(app: &App, job: &ClaimedJob) -> Ran {
+    finish(app, job, Finish::Cancelled { reason: CALLER_LEFT.into() }).await;
+    Ran::Completed
+}
+
+/// The target could not be reached before anything was sent: the job is queued again with
+/// the caller still waiting, or fails and the caller hears why.
+async fn unreachable(app: &App, job: &ClaimedJob, tx: LiveSender, err: TargetError) -> Ran {
+    let finish_as = retry(app, &err);
+    match finish(app, job, finish_as).await {
+        Some(JobState::Queued) => app.live.put(job.id, tx),
+        _ => {
+            let _ = tx
+                .send(LiveEvent::Fail {
+                    status: StatusCode::BAD_GATEWAY,
+                    message: err.to_string(),
+                })
+                .await;
+        }
+    }
+    Ran::Unreachable
+}
+
+/// Shutdown or a cancel: a sync caller cannot wait for a restart, so the job ends.
+async fn stopped(app: &App, job: &ClaimedJob, tx: &LiveSender, how: Finish) -> Ran {
+    let reason = match how {
+        Finish::Interrupted => "foreman is shutting down".to_owned(),
+        Finish::Cancelled { reason } => reason,
+        _ => "stopped".to_owned(),
+    };
+    let _ = tx
+        .send(LiveEvent::Fail {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: reason.clone(),
+        })
+        .await;
+    finish(app, job, Finish::Cancelled { reason }).await;
+    Ran::Completed
+}
