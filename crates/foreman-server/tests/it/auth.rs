@@ -1,0 +1,98 @@
+//! Bearer auth on every route but `/healthz` and `/`.
+
+use foreman_testkit::TestApp;
+use serde_json::json;
+
+const TOKEN: &str = "s3cret-token-value";
+
+/// Every route, with a body where it takes one.
+fn routes(job: &str) -> Vec<(reqwest::Method, String, Option<serde_json::Value>)> {
+    use reqwest::Method;
+    let chat = json!({"model": "llama3.2", "messages": [], "stream": false});
+    vec![
+        (Method::GET, "/api/tags".into(), None),
+        (Method::GET, "/api/ps".into(), None),
+        (Method::GET, "/api/version".into(), None),
+        (
+            Method::POST,
+            "/api/show".into(),
+            Some(json!({"model": "llama3.2"})),
+        ),
+        (Method::POST, "/api/chat".into(), Some(chat.clone())),
+        (
+            Method::POST,
+            "/api/generate".into(),
+            Some(json!({"model": "llama3.2", "prompt": "x", "stream": false})),
+        ),
+        (
+            Method::POST,
+            "/api/embed".into(),
+            Some(json!({"model": "nomic-embed-text", "input": "x"})),
+        ),
+        (
+            Method::POST,
+            "/api/embeddings".into(),
+            Some(json!({"model": "nomic-embed-text", "prompt": "x"})),
+        ),
+        (Method::POST, "/jobs".into(), Some(chat)),
+        (Method::GET, "/jobs".into(), None),
+        (Method::GET, format!("/jobs/{job}"), None),
+        (
+            Method::GET,
+            format!("/jobs/{job}/artifacts/completion"),
+            None,
+        ),
+        (Method::DELETE, format!("/jobs/{job}"), None),
+        (Method::GET, "/queue".into(), None),
+        (Method::GET, "/nope".into(), None),
+    ]
+}
+
+#[tokio::test]
+async fn every_route_but_health_and_root_needs_the_token() {
+    let app = TestApp::builder().auth_token(TOKEN).spawn().await;
+    let job = foreman_client::JobId::new().to_string();
+    let wrong = [
+        None,
+        Some("Bearer wrong".to_owned()),
+        Some(format!("Bearer {}", &TOKEN[..TOKEN.len() - 1])),
+        Some(TOKEN.to_owned()),
+        Some(format!("Basic {TOKEN}")),
+    ];
+    for (method, path, body) in routes(&job) {
+        for header in &wrong {
+            let mut request = app.http.request(method.clone(), app.at(&path));
+            if let Some(body) = &body {
+                request = request.json(body);
+            }
+            if let Some(header) = header {
+                request = request.header("authorization", header);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 401, "{method} {path} with {header:?}");
+            assert_eq!(response.headers()["www-authenticate"], "Bearer");
+            let body: serde_json::Value = response.json().await.unwrap();
+            assert!(body["error"].is_string());
+        }
+        let mut request = app
+            .http
+            .request(method.clone(), app.at(&path))
+            .bearer_auth(TOKEN);
+        if let Some(body) = &body {
+            request = request.json(body);
+        }
+        let response = request.send().await.unwrap();
+        assert_ne!(response.status(), 401, "{method} {path} with the token");
+    }
+    for open in ["/healthz", "/"] {
+        let response = app.http.get(app.at(open)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{open} stays open");
+    }
+}
+
+#[tokio::test]
+async fn the_sdk_sends_the_token() {
+    let app = TestApp::builder().auth_token(TOKEN).spawn().await;
+    let tags = app.client.tags().await.unwrap();
+    assert!(!tags.models.is_empty());
+}

@@ -1,0 +1,26 @@
+//! foreman-server's integration tests: a real foreman on port 0 in front of the testkit's
+//! fake Ollama, one binary for all.
+
+mod auth;
+mod errors;
+mod health;
+mod jobs;
+mod proxy;
+mod queue;
+mod restart;
+mod streaming;
+mod webhooks;
+
+use std::time::Duration;
+
+/// How long any condition in these tests may take before the test fails.
+pub(crate) const DEADLINE: Duration = Duration::from_secs(10);
+
+/// A chat request body.
+pub(crate) fn chat_body(model: &str, stream: bool) -> serde_json::Value {
+    serde_json::json!({
+        "model": model,
+        "messages": [{"role": "user", "content": "Why is the sky blue?"}],
+        "stream": stream
+    })
+}

@@ -1,0 +1,315 @@
+//! The Ollama-compatible surface: answers as Ollama's, bodies through unchanged.
+
+use foreman_testkit::TestApp;
+use serde_json::{json, Value};
+
+use crate::chat_body;
+
+#[tokio::test]
+async fn chat_without_streaming_returns_one_json_object_with_the_reply() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .http
+        .post(app.at("/api/chat"))
+        .json(&chat_body("llama3.2", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["done"], true);
+    assert_eq!(body["message"]["content"], app.ollama.reply());
+}
+
+#[tokio::test]
+async fn chat_streams_ndjson_chunks_in_order_ending_with_the_final_chunk() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .http
+        .post(app.at("/api/chat"))
+        .json(&json!({"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    let text = response.text().await.unwrap();
+    let chunks: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert!(chunks.len() > 2, "several chunks, got {}", chunks.len());
+    let content: String = chunks
+        .iter()
+        .map(|c| c["message"]["content"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(content, app.ollama.reply());
+    let last = chunks.last().unwrap();
+    assert_eq!(last["done"], true);
+    assert!(last["eval_count"].is_u64(), "metrics on the final chunk");
+    assert!(chunks[..chunks.len() - 1]
+        .iter()
+        .all(|c| c["done"] == false));
+}
+
+#[tokio::test]
+async fn generate_works_streaming_and_not() {
+    let app = TestApp::spawn().await;
+    let whole: Value = app
+        .http
+        .post(app.at("/api/generate"))
+        .json(&json!({"model": "llama3.2", "prompt": "hi", "stream": false}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(whole["response"], app.ollama.reply());
+    let streamed = app
+        .http
+        .post(app.at("/api/generate"))
+        .json(&json!({"model": "llama3.2", "prompt": "hi"}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let content: String = streamed
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["response"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(content, app.ollama.reply());
+}
+
+#[tokio::test]
+async fn request_bodies_reach_the_target_unchanged() {
+    let app = TestApp::spawn().await;
+    let body = json!({
+        "model": "llama3.2",
+        "messages": [{"role": "user", "content": "look", "images": ["aGVsbG8="]}],
+        "stream": false,
+        "options": {"temperature": 0.25, "num_ctx": 4096},
+        "format": {"type": "object"},
+        "tools": [{"type": "function", "function": {"name": "f"}}],
+        "think": true,
+        "keep_alive": "10m",
+        "a_field_from_the_future": [1, {"x": null}]
+    });
+    let response = app
+        .http
+        .post(app.at("/api/chat"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let seen = app.ollama.generation_requests();
+    assert_eq!(seen.last().unwrap(), &body);
+}
+
+#[tokio::test]
+async fn an_unknown_model_is_404_in_ollamas_words() {
+    let app = TestApp::spawn().await;
+    for path in ["/api/chat", "/api/generate"] {
+        let response = app
+            .http
+            .post(app.at(path))
+            .json(&json!({"model": "nope", "prompt": "x", "messages": []}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(
+            body["error"],
+            "model \"nope\" not found, try pulling it first"
+        );
+    }
+    assert!(
+        app.ollama.generation_requests().is_empty(),
+        "nothing reached the target"
+    );
+}
+
+#[tokio::test]
+async fn a_model_name_without_a_tag_means_latest() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .http
+        .post(app.at("/api/chat"))
+        .json(&chat_body("llama3.2", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let jobs: Value = app
+        .http
+        .get(app.at("/jobs"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jobs["jobs"][0]["model"], "llama3.2:latest");
+}
+
+#[tokio::test]
+async fn tags_and_ps_come_from_the_cache_in_ollamas_shape() {
+    let app = TestApp::spawn().await;
+    let tags: Value = app
+        .http
+        .get(app.at("/api/tags"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = tags["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"llama3.2:latest"), "{names:?}");
+    let ps: Value = app
+        .http
+        .get(app.at("/api/ps"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(ps["models"].is_array());
+}
+
+#[tokio::test]
+async fn version_show_and_root_answer_like_ollama() {
+    let app = TestApp::spawn().await;
+    let root = app.http.get(app.at("/")).send().await.unwrap();
+    assert_eq!(root.status(), 200);
+    assert_eq!(root.text().await.unwrap(), "Ollama is running");
+    let head = app.http.head(app.at("/")).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    let version: Value = app
+        .http
+        .get(app.at("/api/version"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(version["version"].is_string());
+    let show = app
+        .http
+        .post(app.at("/api/show"))
+        .json(&json!({"model": "llama3.2"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(show.status(), 200);
+    let missing = app
+        .http
+        .post(app.at("/api/show"))
+        .json(&json!({"model": "nope"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+}
+
+#[tokio::test]
+async fn embeddings_pass_straight_through_concurrently() {
+    let app = TestApp::spawn().await;
+    // A slow generation holds the queue; embeddings must not wait for it.
+    app.ollama
+        .set_generation_delay(std::time::Duration::from_secs(30));
+    let chat = {
+        let http = app.http.clone();
+        let url = app.at("/api/chat");
+        tokio::spawn(async move {
+            http.post(url)
+                .json(&chat_body("llama3.2", false))
+                .send()
+                .await
+        })
+    };
+    app.ollama.wait_for_generations(1, crate::DEADLINE).await;
+    let mut embeds = Vec::new();
+    for i in 0..4 {
+        let http = app.http.clone();
+        let url = app.at("/api/embed");
+        embeds.push(tokio::spawn(async move {
+            http.post(url)
+                .json(&json!({"model": "nomic-embed-text", "input": ["a", format!("b{i}")]}))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }));
+    }
+    for embed in embeds {
+        let body = embed.await.unwrap();
+        assert_eq!(body["embeddings"].as_array().unwrap().len(), 2);
+    }
+    let legacy: Value = app
+        .http
+        .post(app.at("/api/embeddings"))
+        .json(&json!({"model": "nomic-embed-text", "prompt": "x"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(legacy["embedding"].is_array());
+    assert!(!chat.is_finished(), "the chat is still generating");
+    chat.abort();
+}
+
+#[tokio::test]
+async fn an_http_error_from_the_target_is_passed_on_and_fails_the_job() {
+    let app = TestApp::spawn().await;
+    app.ollama
+        .fail_generations(400, json!({"error": "invalid option num_ctx"}));
+    let response = app
+        .http
+        .post(app.at("/api/chat"))
+        .json(&chat_body("llama3.2", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid option num_ctx");
+    let jobs: Value = app
+        .http
+        .get(app.at("/jobs"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jobs["jobs"][0]["state"], "failed");
+    assert_eq!(
+        jobs["jobs"][0]["attempts"], 1,
+        "HTTP errors are not retried"
+    );
+}

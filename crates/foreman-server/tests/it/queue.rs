@@ -1,0 +1,248 @@
+//! One generation at a time, drain by model, retries.
+
+use std::time::Duration;
+
+use foreman_client::{ChatMessage, ChatRequest, JobState, SubmitRequest};
+use foreman_testkit::{FakeOllama, TestApp};
+use serde_json::Value;
+
+use crate::{chat_body, DEADLINE};
+
+fn job(model: &str) -> SubmitRequest {
+    SubmitRequest::new(ChatRequest::new(model, vec![ChatMessage::user("hello")]))
+}
+
+#[tokio::test]
+async fn concurrent_chats_never_overlap_on_the_target() {
+    let ollama = FakeOllama::builder()
+        .generation_delay(Duration::from_millis(40))
+        .start()
+        .await;
+    let app = TestApp::builder().ollama(ollama).spawn().await;
+    let mut calls = Vec::new();
+    for i in 0..6 {
+        let http = app.http.clone();
+        let url = app.at(if i % 2 == 0 {
+            "/api/chat"
+        } else {
+            "/api/generate"
+        });
+        calls.push(tokio::spawn(async move {
+            let body = serde_json::json!({
+                "model": "llama3.2", "prompt": "p", "messages": [], "stream": i % 3 == 0
+            });
+            http.post(url).json(&body).send().await.unwrap().status()
+        }));
+    }
+    for call in calls {
+        assert_eq!(call.await.unwrap(), 200);
+    }
+    assert_eq!(app.ollama.generation_requests().len(), 6);
+    assert_eq!(app.ollama.max_concurrent_generations(), 1);
+}
+
+#[tokio::test]
+async fn queued_jobs_drain_by_model_before_swapping() {
+    // Hold the worker on a first job so the rest queue up behind it.
+    let ollama = FakeOllama::builder()
+        .generation_delay(Duration::from_millis(1000))
+        .start()
+        .await;
+    let app = TestApp::builder().ollama(ollama).spawn().await;
+    let first = app.client.submit(job("llama3.2")).await.unwrap();
+    app.ollama.wait_for_generations(1, DEADLINE).await;
+    let mut ids = Vec::new();
+    for model in ["qwen2.5:0.5b", "llama3.2", "qwen2.5:0.5b", "llama3.2"] {
+        ids.push(app.client.submit(job(model)).await.unwrap());
+    }
+    app.ollama.set_generation_delay(Duration::ZERO);
+    for id in ids.iter().chain([&first]) {
+        let done = app.client.wait(*id, DEADLINE).await.unwrap();
+        assert_eq!(done.state, JobState::Done);
+    }
+    let order: Vec<String> = app
+        .ollama
+        .generation_requests()
+        .iter()
+        .map(|r| r["model"].as_str().unwrap().to_owned())
+        .collect();
+    // llama3.2 was loaded, so its queued jobs go first, then qwen's.
+    assert_eq!(
+        order,
+        [
+            "llama3.2",
+            "llama3.2",
+            "llama3.2",
+            "qwen2.5:0.5b",
+            "qwen2.5:0.5b"
+        ]
+    );
+    let queue: Value = app
+        .http
+        .get(app.at("/queue"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(queue["model_swaps"], 1);
+}
+
+#[tokio::test]
+async fn with_a_zero_affinity_window_jobs_run_in_submission_order() {
+    let ollama = FakeOllama::builder()
+        .generation_delay(Duration::from_millis(1000))
+        .start()
+        .await;
+    let app = TestApp::builder()
+        .ollama(ollama)
+        .configure(|c| c.affinity_window = Duration::ZERO)
+        .spawn()
+        .await;
+    let first = app.client.submit(job("llama3.2")).await.unwrap();
+    app.ollama.wait_for_generations(1, DEADLINE).await;
+    let mut ids = vec![first];
+    for model in ["qwen2.5:0.5b", "llama3.2", "qwen2.5:0.5b"] {
+        ids.push(app.client.submit(job(model)).await.unwrap());
+    }
+    app.ollama.set_generation_delay(Duration::ZERO);
+    for id in &ids {
+        app.client.wait(*id, DEADLINE).await.unwrap();
+    }
+    let order: Vec<String> = app
+        .ollama
+        .generation_requests()
+        .iter()
+        .map(|r| r["model"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        order,
+        ["llama3.2", "qwen2.5:0.5b", "llama3.2", "qwen2.5:0.5b"]
+    );
+}
+
+#[tokio::test]
+async fn connection_errors_are_retried_up_to_max_attempts_then_fail() {
+    let app = TestApp::builder()
+        .configure(|c| c.max_attempts = 3)
+        .spawn()
+        .await;
+    app.ollama.stop().await;
+    let id = app.client.submit(job("llama3.2")).await.unwrap();
+    let failed = app.client.wait(id, DEADLINE).await.unwrap();
+    assert_eq!(failed.state, JobState::Failed);
+    assert_eq!(failed.attempts, 3);
+    assert!(failed.error.unwrap().contains("gave up after 3 attempts"));
+}
+
+#[tokio::test]
+async fn a_job_queued_while_the_target_is_down_runs_when_it_returns() {
+    let app = TestApp::builder()
+        .configure(|c| {
+            c.max_attempts = 100;
+            c.retry_backoff = Duration::from_millis(50);
+        })
+        .spawn()
+        .await;
+    app.ollama.stop().await;
+    let id = app.client.submit(job("llama3.2")).await.unwrap();
+    let retried = foreman_testkit::wait::wait_until(DEADLINE, || async {
+        app.client.job(id).await.unwrap().attempts >= 1
+    })
+    .await;
+    assert!(retried);
+    app.ollama.restart().await;
+    let done = app.client.wait(id, DEADLINE).await.unwrap();
+    assert_eq!(done.state, JobState::Done);
+}
+
+#[tokio::test]
+async fn a_sync_caller_waits_through_a_target_outage_while_attempts_remain() {
+    let app = TestApp::builder()
+        .configure(|c| {
+            c.max_attempts = 100;
+            c.retry_backoff = Duration::from_millis(50);
+        })
+        .spawn()
+        .await;
+    app.ollama.stop().await;
+    let call = {
+        let http = app.http.clone();
+        let url = app.at("/api/chat");
+        tokio::spawn(async move {
+            http.post(url)
+                .json(&chat_body("llama3.2", false))
+                .send()
+                .await
+        })
+    };
+    let retried = foreman_testkit::wait::wait_until(DEADLINE, || async {
+        let jobs: Value = app
+            .http
+            .get(app.at("/jobs"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        jobs["jobs"][0]["attempts"].as_u64().unwrap_or(0) >= 1
+    })
+    .await;
+    assert!(retried);
+    app.ollama.restart().await;
+    let response = call.await.unwrap().unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["message"]["content"], app.ollama.reply());
+}
+
+#[tokio::test]
+async fn a_sync_caller_hears_502_when_attempts_run_out() {
+    let app = TestApp::builder()
+        .configure(|c| c.max_attempts = 2)
+        .spawn()
+        .await;
+    app.ollama.stop().await;
+    let response = app
+        .http
+        .post(app.at("/api/chat"))
+        .json(&chat_body("llama3.2", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 502);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("cannot reach the target"));
+}
+
+#[tokio::test]
+async fn a_full_queue_answers_503_with_ollamas_message() {
+    let ollama = FakeOllama::builder()
+        .generation_delay(Duration::from_secs(30))
+        .start()
+        .await;
+    let app = TestApp::builder()
+        .ollama(ollama)
+        .configure(|c| c.max_queue = 2)
+        .spawn()
+        .await;
+    app.client.submit(job("llama3.2")).await.unwrap();
+    app.ollama.wait_for_generations(1, DEADLINE).await;
+    app.client.submit(job("llama3.2")).await.unwrap();
+    app.client.submit(job("llama3.2")).await.unwrap();
+    let response = app
+        .http
+        .post(app.at("/jobs"))
+        .json(&chat_body("llama3.2", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().starts_with("server busy"));
+}

@@ -1,0 +1,100 @@
+//! Nothing accepted is lost across a restart or a crash.
+
+use std::time::Duration;
+
+use foreman_client::{ChatMessage, ChatRequest, JobState, SubmitRequest};
+use foreman_testkit::{FakeOllama, TestApp};
+
+use crate::DEADLINE;
+
+fn job() -> SubmitRequest {
+    SubmitRequest::new(ChatRequest::new("llama3.2", vec![ChatMessage::user("hi")]))
+}
+
+#[tokio::test]
+async fn queued_jobs_survive_a_restart_and_then_run() {
+    let app = TestApp::spawn().await;
+    app.ollama.stop().await;
+    let ids: Vec<_> = futures::future::join_all((0..5).map(|_| app.client.submit(job())))
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let mut app = app;
+    app.stop().await;
+    app.ollama.restart().await;
+    let app = app.restart().await;
+    for id in ids {
+        assert_eq!(
+            app.client.wait(id, DEADLINE).await.unwrap().state,
+            JobState::Done
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_crash_mid_generation_requeues_the_job_and_counts_the_attempt() {
+    let ollama = FakeOllama::builder()
+        .generation_delay(Duration::from_secs(30))
+        .start()
+        .await;
+    let mut app = TestApp::builder().ollama(ollama).spawn().await;
+    let id = app.client.submit(job()).await.unwrap();
+    app.ollama.wait_for_generations(1, DEADLINE).await;
+    app.crash().await;
+    app.ollama.set_generation_delay(Duration::ZERO);
+    let app = app.restart().await;
+    let done = app.client.wait(id, DEADLINE).await.unwrap();
+    assert_eq!(done.state, JobState::Done);
+    assert_eq!(done.attempts, 2, "the crashed run counted");
+}
+
+#[tokio::test]
+async fn a_graceful_shutdown_puts_the_running_job_back_without_counting_it() {
+    let ollama = FakeOllama::builder()
+        .generation_delay(Duration::from_secs(30))
+        .start()
+        .await;
+    let mut app = TestApp::builder().ollama(ollama).spawn().await;
+    let id = app.client.submit(job()).await.unwrap();
+    app.ollama.wait_for_generations(1, DEADLINE).await;
+    app.stop().await;
+    app.ollama.set_generation_delay(Duration::ZERO);
+    let app = app.restart().await;
+    let done = app.client.wait(id, DEADLINE).await.unwrap();
+    assert_eq!(done.state, JobState::Done);
+    assert_eq!(done.attempts, 1, "the interrupted run was refunded");
+}
+
+#[tokio::test]
+async fn a_sync_request_interrupted_by_a_crash_is_not_run_again() {
+    let ollama = FakeOllama::builder()
+        .generation_delay(Duration::from_secs(30))
+        .start()
+        .await;
+    let mut app = TestApp::builder().ollama(ollama).spawn().await;
+    let http = app.http.clone();
+    let url = app.at("/api/chat");
+    let call = tokio::spawn(async move {
+        http.post(url)
+            .json(&crate::chat_body("llama3.2", false))
+            .send()
+            .await
+    });
+    app.ollama.wait_for_generations(1, DEADLINE).await;
+    app.crash().await;
+    call.abort();
+    let app = app.restart().await;
+    let jobs = app.client.jobs(&Default::default()).await.unwrap();
+    assert_eq!(jobs.jobs.len(), 1);
+    assert_eq!(jobs.jobs[0].state, JobState::Cancelled);
+    // Give the worker a chance it must not take: a new job runs, the old one does not.
+    let probe = app.client.submit(job()).await.unwrap();
+    app.ollama.set_generation_delay(Duration::ZERO);
+    app.client.wait(probe, DEADLINE).await.unwrap();
+    assert_eq!(
+        app.ollama.generation_requests().len(),
+        2,
+        "1 before the crash, the probe after"
+    );
+}

@@ -1,0 +1,215 @@
+//! Chunks flushed as the target sends them; disconnects cancel.
+
+use std::time::Duration;
+
+use foreman_testkit::streaming_target::StreamingTarget;
+use foreman_testkit::{FakeOllama, TestApp};
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+use crate::{chat_body, DEADLINE};
+
+async fn app_with(target: &StreamingTarget) -> TestApp {
+    let url = target.url();
+    TestApp::builder()
+        .configure(move |c| c.target_url = url.parse().unwrap())
+        .spawn()
+        .await
+}
+
+#[tokio::test]
+async fn each_chunk_reaches_the_client_before_the_target_sends_the_next() {
+    let target = StreamingTarget::start().await;
+    let app = app_with(&target).await;
+    let http = app.http.clone();
+    let url = app.at("/api/chat");
+    let pending = tokio::spawn(async move {
+        http.post(url)
+            .json(&chat_body("llama3.2", true))
+            .send()
+            .await
+    });
+    target
+        .next_request(DEADLINE)
+        .await
+        .expect("a generation request");
+    let chunk_of = |word: &str| json!({"model": "llama3.2", "message": {"role": "assistant", "content": word}, "done": false});
+    // Headers wait for the target's first chunk, as Ollama's do.
+    target.push_chunk(chunk_of("The"));
+    let response = pending.await.unwrap().unwrap();
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    let mut body = response.bytes_stream();
+    for (i, word) in ["The", " sky", " is"].into_iter().enumerate() {
+        if i > 0 {
+            target.push_chunk(chunk_of(word));
+        }
+        let chunk = tokio::time::timeout(DEADLINE, body.next())
+            .await
+            .expect("the chunk arrives while the target holds the next one")
+            .unwrap()
+            .unwrap();
+        let line: Value =
+            serde_json::from_slice(chunk.strip_suffix(b"\n").unwrap_or(&chunk)).unwrap();
+        assert_eq!(line["message"]["content"], word);
+    }
+    target.push_chunk(json!({"model": "llama3.2", "done": true, "done_reason": "stop"}));
+    target.finish();
+    let rest: Vec<_> = body.collect().await;
+    assert!(rest.iter().all(|c| c.is_ok()));
+}
+
+#[tokio::test]
+async fn a_client_that_disconnects_mid_stream_stops_the_upstream_request() {
+    let target = StreamingTarget::start().await;
+    let app = app_with(&target).await;
+    let http = app.http.clone();
+    let url = app.at("/api/chat");
+    let call = tokio::spawn(async move {
+        let response = http
+            .post(url)
+            .json(&chat_body("llama3.2", true))
+            .send()
+            .await
+            .unwrap();
+        let mut body = response.bytes_stream();
+        body.next().await.unwrap().unwrap()
+        // Dropping `body` here hangs up mid-stream.
+    });
+    target
+        .next_request(DEADLINE)
+        .await
+        .expect("a generation request");
+    target.push_chunk(json!({"model": "llama3.2", "message": {"role": "assistant", "content": "a"}, "done": false}));
+    call.await.unwrap();
+    assert!(
+        tokio::time::timeout(DEADLINE, target.connection_dropped())
+            .await
+            .is_ok(),
+        "foreman dropped the upstream request"
+    );
+    let cancelled = foreman_testkit::wait::wait_until(DEADLINE, || async {
+        let jobs: Value = app
+            .http
+            .get(app.at("/jobs"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        jobs["jobs"][0]["state"] == "cancelled"
+    })
+    .await;
+    assert!(cancelled, "the job ends cancelled");
+}
+
+#[tokio::test]
+async fn a_client_that_disconnects_while_queued_removes_its_job() {
+    let ollama = FakeOllama::builder()
+        .generation_delay(Duration::from_secs(30))
+        .start()
+        .await;
+    let app = TestApp::builder().ollama(ollama).spawn().await;
+    // The first call occupies the target.
+    let busy = {
+        let http = app.http.clone();
+        let url = app.at("/api/chat");
+        tokio::spawn(async move {
+            http.post(url)
+                .json(&chat_body("llama3.2", false))
+                .send()
+                .await
+        })
+    };
+    app.ollama.wait_for_generations(1, DEADLINE).await;
+    // The second waits in the queue, then its caller gives up.
+    let waiting = {
+        let http = app.http.clone();
+        let url = app.at("/api/chat");
+        tokio::spawn(async move {
+            http.post(url)
+                .json(&chat_body("llama3.2", false))
+                .send()
+                .await
+        })
+    };
+    let queued = foreman_testkit::wait::wait_until(DEADLINE, || async {
+        let jobs: Value = app
+            .http
+            .get(app.at("/jobs?state=queued"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        jobs["jobs"].as_array().unwrap().len() == 1
+    })
+    .await;
+    assert!(queued);
+    waiting.abort();
+    let removed = foreman_testkit::wait::wait_until(DEADLINE, || async {
+        let jobs: Value = app
+            .http
+            .get(app.at("/jobs?state=cancelled"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        jobs["jobs"].as_array().unwrap().len() == 1
+    })
+    .await;
+    assert!(removed, "the queued job was cancelled when its caller left");
+    busy.abort();
+    assert_eq!(
+        app.ollama.generation_requests().len(),
+        1,
+        "it never reached the target"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_cut_by_the_target_ends_with_an_error_line() {
+    let target = StreamingTarget::start().await;
+    let app = app_with(&target).await;
+    let http = app.http.clone();
+    let url = app.at("/api/chat");
+    let pending = tokio::spawn(async move {
+        http.post(url)
+            .json(&chat_body("llama3.2", true))
+            .send()
+            .await
+    });
+    target
+        .next_request(DEADLINE)
+        .await
+        .expect("a generation request");
+    target.push_chunk(target.chat_chunk("a"));
+    // The headers arrive once the first chunk has passed through foreman.
+    let response = pending.await.unwrap().unwrap();
+    target.abort();
+    let text = response.text().await.unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["message"]["content"], "a");
+    let last = lines.last().unwrap();
+    assert!(last["error"].is_string(), "ends with an error line: {text}");
+    let failed = foreman_testkit::wait::wait_until(DEADLINE, || async {
+        let jobs: Value = app
+            .http
+            .get(app.at("/jobs"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        jobs["jobs"][0]["state"] == "failed"
+    })
+    .await;
+    assert!(failed, "the job ends failed, not done");
+}

@@ -1,0 +1,155 @@
+//! The fake's shared mutable state: what it answers with, and what it has seen.
+//!
+//! Responders read it on every request, so a test changes behaviour mid-flight by
+//! changing the state, without remounting mocks. It outlives the wiremock server, so
+//! a stop/restart keeps it.
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::sync::Notify;
+
+use super::models::{canonical, Model};
+
+/// State shared by the handle and the responder.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    /// Woken whenever a generation request is recorded.
+    pub(crate) generation_seen: Notify,
+}
+
+impl Shared {
+    pub(crate) fn new(state: State) -> Self {
+        Self {
+            state: Mutex::new(state),
+            generation_seen: Notify::new(),
+        }
+    }
+
+    /// Locks the state; a panicking test thread must not poison every later assertion.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// An injected failure for chat and generate.
+#[derive(Debug, Clone)]
+pub(crate) struct Failure {
+    pub(crate) status: u16,
+    pub(crate) body: Value,
+    /// `None`: until cleared; `Some(n)`: for the next `n` generations.
+    pub(crate) remaining: Option<usize>,
+}
+
+/// Behaviour and observations.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub(crate) models: Vec<Model>,
+    pub(crate) resident: Option<String>,
+    pub(crate) reply: String,
+    pub(crate) thinking: String,
+    pub(crate) chunks: usize,
+    pub(crate) delay: Duration,
+    pub(crate) failure: Option<Failure>,
+    pub(crate) token: Option<String>,
+    pub(crate) requests: Vec<wiremock::Request>,
+    pub(crate) generations: Vec<Value>,
+    /// `[start, start + delay)` of each delayed generation.
+    pub(crate) intervals: Vec<(Instant, Instant)>,
+}
+
+impl State {
+    pub(crate) fn find(&self, name: &str) -> Option<&Model> {
+        let name = canonical(name);
+        self.models.iter().find(|m| m.name == name)
+    }
+
+    pub(crate) fn add_model(&mut self, name: &str) {
+        if self.find(name).is_none() {
+            self.models.push(Model::new(name));
+        }
+    }
+
+    /// Takes one use of the injected failure, if any.
+    pub(crate) fn take_failure(&mut self) -> Option<(u16, Value)> {
+        let failure = self.failure.as_mut()?;
+        let answer = (failure.status, failure.body.clone());
+        match &mut failure.remaining {
+            None => {}
+            Some(1) => self.failure = None,
+            Some(n) => *n -= 1,
+        }
+        Some(answer)
+    }
+
+    /// The largest number of recorded intervals covering one instant.
+    pub(crate) fn max_overlap(&self) -> usize {
+        let mut events: Vec<(Instant, i32)> = Vec::with_capacity(self.intervals.len() * 2);
+        for &(start, end) in &self.intervals {
+            events.push((start, 1));
+            events.push((end, -1));
+        }
+        // Half-open intervals: at a tie the end comes first, so back-to-back calls do not
+        // count as overlapping.
+        events.sort();
+        let (mut now, mut max) = (0_i32, 0_i32);
+        for (_, delta) in events {
+            now += delta;
+            max = max.max(now);
+        }
+        let max = usize::try_from(max).unwrap_or(0);
+        let any = !self.generations.is_empty();
+        if any {
+            max.max(1)
+        } else {
+            max
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state_with(intervals: &[(u64, u64)]) -> State {
+        let base = Instant::now();
+        let at = |ms| base + Duration::from_millis(ms);
+        State {
+            intervals: intervals.iter().map(|&(s, e)| (at(s), at(e))).collect(),
+            generations: vec![Value::Null; intervals.len()],
+            ..State::default()
+        }
+    }
+
+    #[test]
+    fn back_to_back_intervals_do_not_overlap() {
+        assert_eq!(state_with(&[(0, 10), (10, 20), (20, 30)]).max_overlap(), 1);
+    }
+
+    #[test]
+    fn nested_intervals_overlap() {
+        assert_eq!(
+            state_with(&[(0, 100), (10, 20), (15, 30), (50, 60)]).max_overlap(),
+            3
+        );
+    }
+
+    #[test]
+    fn failures_with_a_count_run_out() {
+        let mut state = State {
+            failure: Some(Failure {
+                status: 500,
+                body: Value::Null,
+                remaining: Some(2),
+            }),
+            ..State::default()
+        };
+        assert!(state.take_failure().is_some());
+        assert!(state.take_failure().is_some());
+        assert!(state.take_failure().is_none());
+    }
+}

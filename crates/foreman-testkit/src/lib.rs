@@ -1,0 +1,50 @@
+//! Test helpers for foreman: a fake Ollama, a streaming target, a webhook receiver and
+//! condition waits. Everything listens on `127.0.0.1` port 0 and needs no network, no
+//! real Ollama and no sleeps.
+//!
+//! - [`FakeOllama`] (`fake_ollama`): a wiremock server that answers like Ollama (tags,
+//!   ps, show, version, embed, chat and generate, streamed or not), with failure
+//!   injection, stop/restart on the same URL, and observation of what it received.
+//! - [`StreamingTarget`] (`streaming_target`): an Ollama stand-in whose streams the test
+//!   releases chunk by chunk, and which notices a client hanging up mid-stream.
+//! - [`WebhookReceiver`] (`receiver`): records webhook POSTs (headers, raw body) with a
+//!   settable answer status.
+//! - [`TestApp`] (`spawn`): a real foreman on port 0 with a fresh database in front of a
+//!   fake Ollama, with a typed client; stop, crash and restart it on the same database.
+//! - [`wait_until`], [`eventually`], [`temp_db`] (`wait`): condition waits with a
+//!   deadline, and a fresh SQLite path.
+//!
+//! # Quick start
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use foreman_testkit::FakeOllama;
+//! use serde_json::json;
+//!
+//! let ollama = FakeOllama::builder().reply("Hi there").start().await;
+//! let answer: serde_json::Value = reqwest::Client::new()
+//!     .post(format!("{}/api/chat", ollama.url()))
+//!     .json(&json!({"model": "llama3.2", "stream": false,
+//!                   "messages": [{"role": "user", "content": "Hello"}]}))
+//!     .send()
+//!     .await
+//!     .unwrap()
+//!     .json()
+//!     .await
+//!     .unwrap();
+//! assert_eq!(answer["message"]["content"], "Hi there");
+//! assert_eq!(ollama.generation_requests().len(), 1);
+//! # }
+//! ```
+
+pub mod fake_ollama;
+pub mod receiver;
+pub mod spawn;
+pub mod streaming_target;
+pub mod wait;
+
+pub use fake_ollama::{FakeOllama, FakeOllamaBuilder};
+pub use receiver::{ReceivedWebhook, WebhookReceiver};
+pub use spawn::{TestApp, TestAppBuilder};
+pub use streaming_target::StreamingTarget;
+pub use wait::{eventually, temp_db, wait_until};

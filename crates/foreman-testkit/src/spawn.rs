@@ -1,0 +1,228 @@
+//! Spawning a real foreman in front of the fake Ollama: port 0, a fresh temporary
+//! database, its own shutdown token, so any number fit in one test binary.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use foreman_server::Config;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::fake_ollama::FakeOllama;
+
+/// A running foreman, the fake Ollama behind it, and a client for it.
+#[derive(Debug)]
+pub struct TestApp {
+    /// Where foreman listens.
+    pub addr: SocketAddr,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The fake Ollama foreman talks to.
+    pub ollama: FakeOllama,
+    /// A typed client for this foreman (with the auth token, when one is set).
+    pub client: foreman_client::Client,
+    /// The configuration it runs with.
+    pub config: Config,
+    /// A plain HTTP client, for raw requests.
+    pub http: reqwest::Client,
+    dir: tempfile::TempDir,
+    running: Running,
+}
+
+/// The server task; dropping it aborts the task, so a failed test leaves nothing behind.
+#[derive(Debug)]
+struct Running {
+    shutdown: CancellationToken,
+    handle: Option<JoinHandle<Result<(), foreman_server::Error>>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(handle) = self.handle.take() {
+            handle.abort();
+        }
+    }
+}
+
+/// A change to the configuration, applied before start-up.
+type Configure = Box<dyn FnOnce(&mut Config) + Send>;
+
+/// Sets up a [`TestApp`].
+pub struct TestAppBuilder {
+    ollama: Option<FakeOllama>,
+    configure: Vec<Configure>,
+}
+
+impl std::fmt::Debug for TestAppBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestAppBuilder").finish_non_exhaustive()
+    }
+}
+
+impl TestAppBuilder {
+    /// Uses this fake instead of a default one.
+    pub fn ollama(mut self, ollama: FakeOllama) -> Self {
+        self.ollama = Some(ollama);
+        self
+    }
+
+    /// Changes the configuration before start-up.
+    pub fn configure(mut self, f: impl FnOnce(&mut Config) + Send + 'static) -> Self {
+        self.configure.push(Box::new(f));
+        self
+    }
+
+    /// Requires this bearer token.
+    pub fn auth_token(self, token: &str) -> Self {
+        let token = token.to_owned();
+        self.configure(move |c| c.auth_token = Some(foreman_server::Secret::new(token)))
+    }
+
+    /// Starts the fake (unless given) and foreman, and waits until foreman answers.
+    pub async fn spawn(self) -> TestApp {
+        let ollama = match self.ollama {
+            Some(ollama) => ollama,
+            None => FakeOllama::start().await,
+        };
+        let dir = tempfile::tempdir().expect("temp dir");
+        let target = ollama.url().parse().expect("the fake's URL parses");
+        let mut config = Config::new(target, dir.path().join("foreman.db"));
+        config.poll_interval = Duration::from_millis(200);
+        config.retry_backoff = Duration::from_millis(10);
+        config.webhook_retry_wait = Duration::from_millis(20);
+        config.webhook_allow_private = true;
+        for f in self.configure {
+            f(&mut config);
+        }
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        start(config, listener, ollama, dir).await
+    }
+}
+
+async fn start(
+    mut config: Config,
+    listener: TcpListener,
+    ollama: FakeOllama,
+    dir: tempfile::TempDir,
+) -> TestApp {
+    let addr = listener.local_addr().expect("local addr");
+    config.listen_addr = addr;
+    let url = format!("http://{addr}");
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(foreman_server::run(
+        config.clone(),
+        listener,
+        shutdown.clone(),
+    ));
+    let mut client = foreman_client::Client::builder().base_url(&url);
+    if let Some(token) = &config.auth_token {
+        client = client.token(token.expose());
+    }
+    let client = client.build().expect("client builds");
+    let http = reqwest::Client::new();
+    let healthz = format!("{url}/healthz");
+    let up = crate::wait::wait_until(Duration::from_secs(10), || {
+        let http = http.clone();
+        let healthz = healthz.clone();
+        async move { http.get(&healthz).send().await.is_ok() }
+    })
+    .await;
+    assert!(up, "foreman did not start answering within 10 s");
+    TestApp {
+        addr,
+        url,
+        ollama,
+        client,
+        config,
+        http,
+        dir,
+        running: Running {
+            shutdown,
+            handle: Some(handle),
+        },
+    }
+}
+
+impl TestApp {
+    /// A foreman in front of a default fake Ollama.
+    pub async fn spawn() -> Self {
+        Self::builder().spawn().await
+    }
+
+    /// Sets up a foreman with a custom fake or configuration.
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder {
+            ollama: None,
+            configure: Vec::new(),
+        }
+    }
+
+    /// `url` joined with `path`.
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{}", self.url, path)
+    }
+
+    /// The SQLite file.
+    pub fn db_path(&self) -> PathBuf {
+        self.config.db_path.clone()
+    }
+
+    /// Shuts foreman down gracefully and waits for it; panics if it returned an error.
+    pub async fn stop(&mut self) {
+        self.running.shutdown.cancel();
+        if let Some(handle) = self.running.handle.take() {
+            let ended = tokio::time::timeout(Duration::from_secs(30), handle)
+                .await
+                .expect("foreman stops within 30 s")
+                .expect("foreman's task did not panic");
+            ended.expect("foreman stopped cleanly");
+        }
+    }
+
+    /// Stops foreman without letting it tidy up, as a crash would leave it: the task is
+    /// aborted mid-flight. The database keeps whatever was committed.
+    pub async fn crash(&mut self) {
+        if let Some(handle) = self.running.handle.take() {
+            handle.abort();
+            let _ = handle.await;
+        }
+        self.running.shutdown.cancel();
+    }
+
+    /// Starts foreman again on the same database, fake and address.
+    pub async fn restart(mut self) -> Self {
+        if self.running.handle.is_some() {
+            self.stop().await;
+        }
+        let listener = bind_again(self.addr).await;
+        let TestApp {
+            config,
+            ollama,
+            dir,
+            ..
+        } = self;
+        start(config, listener, ollama, dir).await
+    }
+
+    /// The temporary directory holding the database.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+/// Binds `addr` again; a just-closed port may take a moment to be free.
+async fn bind_again(addr: SocketAddr) -> TcpListener {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match TcpListener::bind(addr).await {
+            Ok(listener) => return listener,
+            Err(err) if tokio::time::Instant::now() > deadline => {
+                panic!("cannot bind {addr} again: {err}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
