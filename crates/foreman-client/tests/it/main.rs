@@ -1,0 +1,7 @@
+//! Integration tests of the SDK: one binary, one module per area.
+
+mod helpers;
+mod jobs;
+mod ollama;
+mod streams;
+mod webhooks;

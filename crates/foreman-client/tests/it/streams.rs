@@ -1,0 +1,174 @@
+//! Streamed answers with scripted bodies: error lines, cut-off streams, dropped consumers.
+
+use std::time::Duration;
+
+use foreman_client::{ChatMessage, ChatRequest, Client, Error, GenerateRequest};
+use futures::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use wiremock::matchers::{body_partial_json, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn chat_request() -> ChatRequest {
+    ChatRequest::new("llama3.2", vec![ChatMessage::user("hi")])
+}
+
+fn chat_line(content: &str, done: bool) -> String {
+    format!(
+        "{{\"model\":\"llama3.2\",\"created_at\":\"2025-01-01T00:00:00Z\",\"message\":{{\"role\":\"assistant\",\"content\":\"{content}\"}},\"done\":{done}}}\n"
+    )
+}
+
+async fn ndjson_server(route: &str, body: String) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(route))
+        .and(body_partial_json(serde_json::json!({"stream": true})))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(body, "application/x-ndjson"))
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test]
+async fn an_error_line_mid_stream_becomes_an_err_item_and_ends_the_stream() {
+    let body = format!(
+        "{}{}{{\"error\":\"an error was encountered while running the model\"}}\n{}",
+        chat_line("The", false),
+        chat_line(" sky", false),
+        chat_line("", true)
+    );
+    let server = ndjson_server("/api/chat", body).await;
+    let client = Client::new(server.uri()).unwrap();
+
+    let items: Vec<_> = client
+        .chat_stream(chat_request())
+        .await
+        .unwrap()
+        .collect()
+        .await;
+
+    assert_eq!(items.len(), 3, "two chunks, then the error, then nothing");
+    assert_eq!(items[0].as_ref().unwrap().message.content, "The");
+    assert!(
+        matches!(&items[2], Err(Error::Stream(m)) if m.contains("error was encountered")),
+        "{:?}",
+        items[2]
+    );
+}
+
+#[tokio::test]
+async fn a_stream_that_ends_without_a_done_chunk_ends_with_an_error() {
+    let body = format!("{}{}", chat_line("The", false), chat_line(" sky", false));
+    let server = ndjson_server("/api/chat", body).await;
+    let client = Client::new(server.uri()).unwrap();
+
+    let items: Vec<_> = client
+        .chat_stream(chat_request())
+        .await
+        .unwrap()
+        .collect()
+        .await;
+
+    assert_eq!(items.len(), 3);
+    assert!(matches!(&items[2], Err(Error::Stream(m)) if m.contains("final chunk")));
+}
+
+#[tokio::test]
+async fn generate_stream_parses_generate_chunks() {
+    let body = concat!(
+        "{\"model\":\"m\",\"response\":\"4\",\"done\":false}\n",
+        "{\"model\":\"m\",\"response\":\"2\",\"done\":false}\n",
+        "{\"model\":\"m\",\"response\":\"\",\"done\":true,\"done_reason\":\"stop\",\"eval_count\":2}\n"
+    );
+    let server = ndjson_server("/api/generate", body.to_owned()).await;
+    let client = Client::new(server.uri()).unwrap();
+
+    let chunks: Vec<_> = client
+        .generate_stream(GenerateRequest::new("m", "6*7?"))
+        .await
+        .unwrap()
+        .map(|chunk| chunk.unwrap())
+        .collect()
+        .await;
+
+    let text: String = chunks.iter().map(|c| c.response.as_str()).collect();
+    assert_eq!(text, "42");
+    assert_eq!(chunks.last().unwrap().metrics.eval_count, Some(2));
+}
+
+#[tokio::test]
+async fn an_error_status_is_returned_before_the_stream_starts() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/chat"))
+        .respond_with(
+            ResponseTemplate::new(503).set_body_json(serde_json::json!({"error": "server busy"})),
+        )
+        .mount(&server)
+        .await;
+    let client = Client::new(server.uri()).unwrap();
+
+    let err = client.chat_stream(chat_request()).await.err().unwrap();
+
+    assert!(
+        matches!(&err, Error::Api { status: 503, message } if message == "server busy"),
+        "{err:?}"
+    );
+}
+
+/// Reads one HTTP request from `socket`: the head, then `Content-Length` bytes of body.
+async fn read_request(socket: &mut tokio::net::TcpStream) {
+    let mut request = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = socket.read(&mut buf).await.unwrap();
+        assert!(n > 0, "the client hung up before sending its request");
+        request.extend_from_slice(&buf[..n]);
+        let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&request[..end]).to_ascii_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|line| line.strip_prefix("content-length:"))
+            .map_or(0, |v| v.trim().parse().unwrap());
+        if request.len() >= end + 4 + length {
+            return;
+        }
+    }
+}
+
+#[tokio::test]
+async fn dropping_a_stream_closes_the_connection_to_the_server() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (closed_tx, closed_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        read_request(&mut socket).await;
+        let line = chat_line("Once", false);
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\ntransfer-encoding: chunked\r\n\r\n";
+        let chunk = format!("{head}{:x}\r\n{line}\r\n", line.len());
+        socket.write_all(chunk.as_bytes()).await.unwrap();
+        // A generation that never ends: the only way out is the client hanging up.
+        let mut buf = [0u8; 1024];
+        while let Ok(n) = socket.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+        let _ = closed_tx.send(());
+    });
+    let client = Client::new(url).unwrap();
+    let mut stream = client.chat_stream(chat_request()).await.unwrap();
+    let first = stream.next().await.unwrap().unwrap();
+    assert_eq!(first.message.content, "Once");
+
+    drop(stream);
+
+    tokio::time::timeout(Duration::from_secs(5), closed_rx)
+        .await
+        .expect("the connection closes soon after the stream is dropped")
+        .unwrap();
+}
