@@ -104,9 +104,8 @@ impl Config {
         let get = |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty());
         let target_url = match get("FOREMAN_TARGET_URL") {
             Some(raw) => parse_url("FOREMAN_TARGET_URL", &raw)?,
-            None => Url::parse("http://127.0.0.1:11434").map_err(|e| {
-                ConfigError::new("FOREMAN_TARGET_URL", format!("bad default: {e}"))
-            })?,
+            None => Url::parse("http://127.0.0.1:11434")
+                .map_err(|e| ConfigError::new("FOREMAN_TARGET_URL", format!("bad default: {e}")))?,
         };
         let mut config = Self::new(target_url, "foreman.db");
         if let Some(raw) = get("FOREMAN_LISTEN_ADDR") {
@@ -158,8 +157,7 @@ impl Config {
             config.public_url = Some(url.as_str().trim_end_matches('/').to_owned());
         }
         if let Some(raw) = get("FOREMAN_WEBHOOK_RETRY_WAIT") {
-            config.webhook_retry_wait =
-                parse_duration("FOREMAN_WEBHOOK_RETRY_WAIT", &raw, false)?;
+            config.webhook_retry_wait = parse_duration("FOREMAN_WEBHOOK_RETRY_WAIT", &raw, false)?;
         }
         Ok(config)
     }
@@ -215,9 +213,10 @@ pub fn parse_duration(
 }
 
 fn parse_number(variable: &'static str, raw: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
-    let n: u64 = raw.trim().parse().map_err(|_| {
-        ConfigError::new(variable, format!("{raw:?} is not a whole number"))
-    })?;
+    let n: u64 = raw
+        .trim()
+        .parse()
+        .map_err(|_| ConfigError::new(variable, format!("{raw:?} is not a whole number")))?;
     if n < min || n > max {
         return Err(ConfigError::new(
             variable,

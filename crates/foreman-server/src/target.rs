@@ -67,7 +67,13 @@ pub(crate) fn error_message(body: &[u8]) -> String {
     serde_json::from_slice::<Value>(body)
         .ok()
         .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned))
-        .unwrap_or_else(|| String::from_utf8_lossy(body).trim().chars().take(1000).collect())
+        .unwrap_or_else(|| {
+            String::from_utf8_lossy(body)
+                .trim()
+                .chars()
+                .take(1000)
+                .collect()
+        })
 }
 
 /// An Ollama host.
@@ -118,7 +124,11 @@ impl Target {
 
     /// Sends a JSON body and returns the response as it starts, whatever its status, for
     /// the caller to stream. Not time-limited: generations take as long as they take.
-    pub(crate) async fn send(&self, path: &str, body: Bytes) -> Result<reqwest::Response, TargetError> {
+    pub(crate) async fn send(
+        &self,
+        path: &str,
+        body: Bytes,
+    ) -> Result<reqwest::Response, TargetError> {
         self.request(Method::POST, path)
             .header(CONTENT_TYPE, "application/json")
             .body(body)

@@ -52,7 +52,8 @@ fn is_forbidden_v4(ip: Ipv4Addr) -> bool {
 
 /// Checks a webhook URL at submit time; returns it parsed, or why it is refused.
 pub(crate) async fn check(raw: &str, allow_private: bool) -> Result<Url, String> {
-    let url = Url::parse(raw.trim()).map_err(|err| format!("state_webhook_url is not a URL: {err}"))?;
+    let url =
+        Url::parse(raw.trim()).map_err(|err| format!("state_webhook_url is not a URL: {err}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err("state_webhook_url must be http:// or https://".into());
     }
@@ -107,10 +108,9 @@ impl reqwest::dns::Resolve for GuardedResolver {
             let found = tokio::net::lookup_host((host.as_str(), 0)).await?;
             let allowed: Vec<SocketAddr> = found.filter(|a| !is_forbidden(a.ip())).collect();
             if allowed.is_empty() {
-                let err: Box<dyn std::error::Error + Send + Sync> = format!(
-                    "{host} resolves only to loopback, private or reserved addresses"
-                )
-                .into();
+                let err: Box<dyn std::error::Error + Send + Sync> =
+                    format!("{host} resolves only to loopback, private or reserved addresses")
+                        .into();
                 return Err(err);
             }
             Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
@@ -150,7 +150,14 @@ mod tests {
         ] {
             assert!(is_forbidden(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["::1", "fc00::1", "fd00:ec2::254", "fe80::1", "::ffff:127.0.0.1", "::"] {
+        for ip in [
+            "::1",
+            "fc00::1",
+            "fd00:ec2::254",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::",
+        ] {
             assert!(is_forbidden(v6(ip)), "{ip}");
         }
     }

@@ -97,7 +97,12 @@ async fn deliver(app: &App, http: &reqwest::Client, signer: Option<&Webhook>, de
     }
     if let Err(err) = app
         .store
-        .record_delivery(delivery, outcome, MAX_ATTEMPTS, app.config.webhook_retry_wait)
+        .record_delivery(
+            delivery,
+            outcome,
+            MAX_ATTEMPTS,
+            app.config.webhook_retry_wait,
+        )
         .await
     {
         tracing::error!(job_id = %delivery.job_id, error = %err, "cannot record a webhook attempt");

@@ -33,5 +33,12 @@ pub(super) async fn embeddings(
 ) -> Result<Response, AppError> {
     let body = body::bytes(body, app.config.max_body_bytes)?;
     body::model(&body)?;
-    meta::forward_with(&app, Method::POST, "/api/embeddings", Some(body), EMBED_TIMEOUT).await
+    meta::forward_with(
+        &app,
+        Method::POST,
+        "/api/embeddings",
+        Some(body),
+        EMBED_TIMEOUT,
+    )
+    .await
 }

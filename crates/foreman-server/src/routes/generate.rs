@@ -56,7 +56,12 @@ pub(super) async fn ensure_model(app: &App, model: &str) -> Result<String, AppEr
     }
 }
 
-async fn queued(app: App, kind: JobKind, model: String, payload: Bytes) -> Result<Response, AppError> {
+async fn queued(
+    app: App,
+    kind: JobKind,
+    model: String,
+    payload: Bytes,
+) -> Result<Response, AppError> {
     let key = ensure_model(&app, &model).await?;
     let id = JobId::new();
     // Registered before the job exists, so the worker always finds its caller.

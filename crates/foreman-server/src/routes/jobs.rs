@@ -97,7 +97,10 @@ pub(super) async fn submit(
 }
 
 /// `GET /jobs/{id}`.
-pub(super) async fn show(State(app): State<App>, Path(id): Path<String>) -> Result<Json<Job>, AppError> {
+pub(super) async fn show(
+    State(app): State<App>,
+    Path(id): Path<String>,
+) -> Result<Json<Job>, AppError> {
     let id = parse_id(&id)?;
     app.store
         .job(id)
@@ -108,7 +111,10 @@ pub(super) async fn show(State(app): State<App>, Path(id): Path<String>) -> Resu
 
 /// `DELETE /jobs/{id}`: a queued job leaves the queue; a running one is stopped (the
 /// upstream request is dropped, so the target stops generating).
-pub(super) async fn cancel(State(app): State<App>, Path(id): Path<String>) -> Result<Json<Job>, AppError> {
+pub(super) async fn cancel(
+    State(app): State<App>,
+    Path(id): Path<String>,
+) -> Result<Json<Job>, AppError> {
     let id = parse_id(&id)?;
     match app.store.cancel(id, "cancelled by request".into()).await? {
         Some(before) => {
@@ -185,7 +191,9 @@ pub(super) async fn artifact(
 ) -> Result<Response, AppError> {
     let id = parse_id(&id)?;
     let Some((content_type, data)) = app.store.artifact(id, name.clone()).await? else {
-        return Err(AppError::NotFound(format!("job {id} has no artifact {name:?}")));
+        return Err(AppError::NotFound(format!(
+            "job {id} has no artifact {name:?}"
+        )));
     };
     let content_type = HeaderValue::from_str(&content_type)
         .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));

@@ -15,7 +15,12 @@ pub(crate) struct NewArtifact {
 }
 
 /// Stores `artifacts` for job `id`.
-pub(super) fn insert(conn: &Connection, id: JobId, artifacts: &[NewArtifact], now: i64) -> Result<()> {
+pub(super) fn insert(
+    conn: &Connection,
+    id: JobId,
+    artifacts: &[NewArtifact],
+    now: i64,
+) -> Result<()> {
     let mut insert = conn.prepare_cached(
         "INSERT OR REPLACE INTO artifacts (job_id, name, content_type, data, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -107,7 +112,11 @@ fn url_path_segment(name: &str) -> String {
 
 impl Store {
     /// One artifact's content type and bytes.
-    pub(crate) async fn artifact(&self, id: JobId, name: String) -> Result<Option<(String, Vec<u8>)>> {
+    pub(crate) async fn artifact(
+        &self,
+        id: JobId,
+        name: String,
+    ) -> Result<Option<(String, Vec<u8>)>> {
         self.read(move |conn| {
             Ok(conn
                 .query_row(

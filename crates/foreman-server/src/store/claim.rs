@@ -53,7 +53,7 @@ impl Store {
             let Some(chosen) = choose(tx, &request, now)? else {
                 return Ok(None);
             };
-            let state = if request.loaded.iter().any(|m| *m == chosen.model) {
+            let state = if request.loaded.contains(&chosen.model) {
                 JobState::Working
             } else {
                 JobState::Loading

@@ -5,6 +5,9 @@ use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::{artifacts, Result, StoreError, StoreOptions};
 
+/// The job's columns an event needs: webhook URL, model, attempts, error, result.
+type EventRow = (Option<String>, String, u32, Option<String>, Option<Vec<u8>>);
+
 /// If the job has a webhook, adds the event announcing `state` to the outbox.
 pub(super) fn record(
     tx: &Transaction<'_>,
@@ -13,7 +16,7 @@ pub(super) fn record(
     state: JobState,
     now_ms: i64,
 ) -> Result<()> {
-    let row: Option<(Option<String>, String, u32, Option<String>, Option<Vec<u8>>)> = tx
+    let row: Option<EventRow> = tx
         .query_row(
             "SELECT webhook_url, model, attempts, error, result FROM jobs WHERE id = ?1",
             [id.to_string()],

@@ -178,7 +178,9 @@ impl Store {
                     "SELECT model, count(*) AS n FROM jobs WHERE state = 'queued'
                      GROUP BY model ORDER BY n DESC, model",
                 )?
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?
+                .query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+                })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let running: Option<String> = conn
                 .query_row(

@@ -49,14 +49,29 @@ async fn next_job_prefers_the_resident_model_then_the_oldest() {
     let b1 = add(&store, job("b:latest", Origin::Async)).await;
     let a2 = add(&store, job("a:latest", Origin::Async)).await;
 
-    let first = store.claim_next(claim(Some("b:latest"), LONG)).await.unwrap().unwrap();
+    let first = store
+        .claim_next(claim(Some("b:latest"), LONG))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(first.id, b1, "the resident model's job goes first");
-    assert_eq!(first.state, JobState::Working, "a resident model starts working at once");
+    assert_eq!(
+        first.state,
+        JobState::Working,
+        "a resident model starts working at once"
+    );
 
     let second = store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
-    assert_eq!(second.id, a1, "with nothing resident, the oldest goes first");
+    assert_eq!(
+        second.id, a1,
+        "with nothing resident, the oldest goes first"
+    );
     assert_eq!(second.state, JobState::Loading);
-    let third = store.claim_next(claim(Some("a:latest"), LONG)).await.unwrap().unwrap();
+    let third = store
+        .claim_next(claim(Some("a:latest"), LONG))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(third.id, a2);
     assert!(store.claim_next(claim(None, LONG)).await.unwrap().is_none());
 }
@@ -67,7 +82,11 @@ async fn the_oldest_job_stops_being_passed_over_once_the_window_is_spent() {
     let old = add(&store, job("a:latest", Origin::Async)).await;
     add(&store, job("b:latest", Origin::Async)).await;
     // A zero window means no job may be passed over at all: plain FIFO.
-    let next = store.claim_next(claim(Some("b:latest"), Duration::ZERO)).await.unwrap().unwrap();
+    let next = store
+        .claim_next(claim(Some("b:latest"), Duration::ZERO))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(next.id, old);
 }
 
@@ -75,8 +94,19 @@ async fn the_oldest_job_stops_being_passed_over_once_the_window_is_spent() {
 async fn higher_priority_runs_first_and_drain_by_model_stays_within_a_level() {
     let (_dir, store) = temp_store(100);
     add(&store, job("b:latest", Origin::Async)).await;
-    let urgent = add(&store, NewJob { priority: 10, ..job("a:latest", Origin::Async) }).await;
-    let next = store.claim_next(claim(Some("b:latest"), LONG)).await.unwrap().unwrap();
+    let urgent = add(
+        &store,
+        NewJob {
+            priority: 10,
+            ..job("a:latest", Origin::Async)
+        },
+    )
+    .await;
+    let next = store
+        .claim_next(claim(Some("b:latest"), LONG))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(next.id, urgent, "priority outranks model affinity");
 }
 
@@ -85,7 +115,10 @@ async fn a_full_queue_refuses_new_jobs() {
     let (_dir, store) = temp_store(2);
     add(&store, job("a:latest", Origin::Async)).await;
     add(&store, job("a:latest", Origin::Async)).await;
-    let err = store.enqueue(job("a:latest", Origin::Async)).await.unwrap_err();
+    let err = store
+        .enqueue(job("a:latest", Origin::Async))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::QueueFull), "{err}");
     // Claiming one frees a place.
     store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
@@ -99,9 +132,16 @@ async fn connection_failures_requeue_until_attempts_run_out() {
     for attempt in 1..=3u32 {
         let claimed = store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
         assert_eq!(claimed.attempts, attempt);
-        let retry = Finish::Retry { error: "refused".into(), max_attempts: 3 };
+        let retry = Finish::Retry {
+            error: "refused".into(),
+            max_attempts: 3,
+        };
         let ended = store.finish(id, retry).await.unwrap();
-        let expected = if attempt < 3 { JobState::Queued } else { JobState::Failed };
+        let expected = if attempt < 3 {
+            JobState::Queued
+        } else {
+            JobState::Failed
+        };
         assert_eq!(ended, Some(expected));
     }
     let failed = store.job(id).await.unwrap().unwrap();
@@ -114,10 +154,15 @@ async fn terminal_states_absorb_and_stale_writers_change_nothing() {
     let (_dir, store) = temp_store(100);
     let id = add(&store, job("a:latest", Origin::Async)).await;
     store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
-    let done = Finish::Done { result: Some(b"{}".to_vec()), artifacts: Vec::new() };
+    let done = Finish::Done {
+        result: Some(b"{}".to_vec()),
+        artifacts: Vec::new(),
+    };
     assert_eq!(store.finish(id, done).await.unwrap(), Some(JobState::Done));
     // A second writer that still believes the job is running loses.
-    let late = Finish::Failed { error: "late".into() };
+    let late = Finish::Failed {
+        error: "late".into(),
+    };
     assert_eq!(store.finish(id, late).await.unwrap(), None);
     assert_eq!(store.cancel(id, "late".into()).await.unwrap(), None);
     assert!(!store.mark_working(id).await.unwrap());
@@ -133,7 +178,14 @@ async fn recovery_requeues_async_work_counts_the_attempt_and_cancels_sync_work()
     let still_queued = add(&store, job("a:latest", Origin::Async)).await;
 
     let recovered = store.recover(3).await.unwrap();
-    assert_eq!(recovered, Recovered { requeued: 1, failed: 0, cancelled: 1 });
+    assert_eq!(
+        recovered,
+        Recovered {
+            requeued: 1,
+            failed: 0,
+            cancelled: 1
+        }
+    );
     let job = store.job(running).await.unwrap().unwrap();
     assert_eq!((job.state, job.attempts), (JobState::Queued, 1));
     assert_eq!(state(&store, sync_waiting).await, JobState::Cancelled);
@@ -180,14 +232,25 @@ async fn pruning_deletes_only_finished_jobs_past_the_cutoff() {
         content_type: "text/plain".into(),
         data: b"hi".to_vec(),
     };
-    let done = Finish::Done { result: None, artifacts: vec![artifact] };
+    let done = Finish::Done {
+        result: None,
+        artifacts: vec![artifact],
+    };
     store.finish(finished, done).await.unwrap();
     let queued = add(&store, job("a:latest", Origin::Async)).await;
 
-    assert_eq!(store.prune(now_ms() - 60_000).await.unwrap(), 0, "too young");
+    assert_eq!(
+        store.prune(now_ms() - 60_000).await.unwrap(),
+        0,
+        "too young"
+    );
     assert_eq!(store.prune(now_ms() + 1).await.unwrap(), 1);
     assert!(store.job(finished).await.unwrap().is_none());
-    assert!(store.artifact(finished, "completion".into()).await.unwrap().is_none());
+    assert!(store
+        .artifact(finished, "completion".into())
+        .await
+        .unwrap()
+        .is_none());
     assert_eq!(state(&store, queued).await, JobState::Queued);
 }
 
@@ -196,7 +259,10 @@ async fn webhook_events_are_written_with_each_state_change_and_delivered_in_orde
     let (_dir, store) = temp_store(100);
     let id = add(
         &store,
-        NewJob { webhook_url: Some("http://127.0.0.1:9/hook".into()), ..job("a:latest", Origin::Async) },
+        NewJob {
+            webhook_url: Some("http://127.0.0.1:9/hook".into()),
+            ..job("a:latest", Origin::Async)
+        },
     )
     .await;
     store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
@@ -209,14 +275,31 @@ async fn webhook_events_are_written_with_each_state_change_and_delivered_in_orde
     assert_eq!(body["state"], "queued");
     assert_eq!(body["type"], "job.queued");
 
-    let failed = DeliveryOutcome { status: Some(500), latency: Duration::ZERO, error: Some("500".into()) };
-    store.record_delivery(&due[0], failed, 5, Duration::ZERO).await.unwrap();
+    let failed = DeliveryOutcome {
+        status: Some(500),
+        latency: Duration::ZERO,
+        error: Some("500".into()),
+    };
+    store
+        .record_delivery(&due[0], failed, 5, Duration::ZERO)
+        .await
+        .unwrap();
     let retry = store.due_deliveries(10).await.unwrap();
-    assert_eq!(retry[0].webhook_id, due[0].webhook_id, "a retry keeps its webhook-id");
+    assert_eq!(
+        retry[0].webhook_id, due[0].webhook_id,
+        "a retry keeps its webhook-id"
+    );
     assert_eq!(retry[0].attempts, 1);
 
-    let ok = DeliveryOutcome { status: Some(204), latency: Duration::ZERO, error: None };
-    store.record_delivery(&retry[0], ok, 5, Duration::ZERO).await.unwrap();
+    let ok = DeliveryOutcome {
+        status: Some(204),
+        latency: Duration::ZERO,
+        error: None,
+    };
+    store
+        .record_delivery(&retry[0], ok, 5, Duration::ZERO)
+        .await
+        .unwrap();
     let next = store.due_deliveries(10).await.unwrap();
     let body: serde_json::Value = serde_json::from_slice(&next[0].body).unwrap();
     assert_eq!(body["state"], "loading");
@@ -240,7 +323,10 @@ async fn concurrent_enqueues_are_all_committed_and_listed_newest_first() {
         ids.push(id.unwrap());
     }
     let listed = store
-        .list(JobFilter { limit: 500, ..JobFilter::default() })
+        .list(JobFilter {
+            limit: 500,
+            ..JobFilter::default()
+        })
         .await
         .unwrap();
     assert_eq!(listed.len(), 200);
@@ -254,7 +340,14 @@ async fn queue_position_counts_the_jobs_ahead() {
     let (_dir, store) = temp_store(100);
     let first = add(&store, job("a:latest", Origin::Async)).await;
     let second = add(&store, job("a:latest", Origin::Async)).await;
-    let urgent = add(&store, NewJob { priority: 5, ..job("a:latest", Origin::Async) }).await;
+    let urgent = add(
+        &store,
+        NewJob {
+            priority: 5,
+            ..job("a:latest", Origin::Async)
+        },
+    )
+    .await;
     let position = |id| {
         let store = store.clone();
         async move { store.job(id).await.unwrap().unwrap().queue_position }

@@ -135,12 +135,7 @@ pub(super) fn finish_in(
                 (JobState::Queued, Some(error), None, attempts)
             }
         }
-        Finish::Interrupted => (
-            JobState::Queued,
-            None,
-            None,
-            attempts.saturating_sub(1),
-        ),
+        Finish::Interrupted => (JobState::Queued, None, None, attempts.saturating_sub(1)),
     };
     // Compare-and-set on the state read above, so a concurrent change wins cleanly.
     let changed = tx.execute(

@@ -78,7 +78,15 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
         finish(app, job, retry(app, &err)).await;
         return Ran::Unreachable;
     };
-    finish(app, job, Finish::Done { result: Some(result), artifacts }).await;
+    finish(
+        app,
+        job,
+        Finish::Done {
+            result: Some(result),
+            artifacts,
+        },
+    )
+    .await;
     app.inventory.note_ran(&job.model);
     Ran::Completed
 }
@@ -120,7 +128,9 @@ impl Answer {
         let chunk: Map<String, Value> = serde_json::from_slice(line)
             .map_err(|err| format!("the target sent a line that is not JSON: {err}"))?;
         if let Some(error) = chunk.get("error") {
-            return Err(error.as_str().map_or_else(|| error.to_string(), str::to_owned));
+            return Err(error
+                .as_str()
+                .map_or_else(|| error.to_string(), str::to_owned));
         }
         let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_owned();
         match self.kind {
@@ -130,8 +140,10 @@ impl Answer {
             }
             _ => {
                 let message = chunk.get("message");
-                self.content.push_str(&text(message.and_then(|m| m.get("content"))));
-                self.thinking.push_str(&text(message.and_then(|m| m.get("thinking"))));
+                self.content
+                    .push_str(&text(message.and_then(|m| m.get("content"))));
+                self.thinking
+                    .push_str(&text(message.and_then(|m| m.get("thinking"))));
                 if let Some(Value::Array(calls)) = message.and_then(|m| m.get("tool_calls")) {
                     self.tool_calls.extend(calls.iter().cloned());
                 }

@@ -10,14 +10,21 @@ use super::{finish, retry, started_answering, Ran, Stop};
 use crate::live::{LiveEvent, LiveSender};
 use crate::state::App;
 use crate::store::{ClaimedJob, Finish};
-use crate::target::{TargetError, error_message};
+use crate::target::{error_message, TargetError};
 
 const CALLER_LEFT: &str = "the caller disconnected";
 
 pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
     let Some(tx) = app.live.take(job.id) else {
         // Nobody is waiting any more (the caller left as the job was claimed).
-        finish(app, job, Finish::Cancelled { reason: CALLER_LEFT.into() }).await;
+        finish(
+            app,
+            job,
+            Finish::Cancelled {
+                reason: CALLER_LEFT.into(),
+            },
+        )
+        .await;
         return Ran::Completed;
     };
     let sent = tokio::select! {
@@ -40,7 +47,12 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
         let body = response.bytes().await.unwrap_or_default();
         let message = error_message(&body);
         finish(app, job, Finish::Failed { error: message }).await;
-        let _ = tx.send(LiveEvent::Head { status, content_type }).await;
+        let _ = tx
+            .send(LiveEvent::Head {
+                status,
+                content_type,
+            })
+            .await;
         let _ = tx.send(LiveEvent::Chunk(body)).await;
         return Ran::Completed;
     }
@@ -65,9 +77,22 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
             Err(err) => return unreachable(app, job, tx, TargetError::from_reqwest(err)).await,
         };
         started_answering(app, job, &mut marked).await;
-        let _ = tx.send(LiveEvent::Head { status, content_type }).await;
+        let _ = tx
+            .send(LiveEvent::Head {
+                status,
+                content_type,
+            })
+            .await;
         let _ = tx.send(LiveEvent::Chunk(body)).await;
-        finish(app, job, Finish::Done { result: None, artifacts: Vec::new() }).await;
+        finish(
+            app,
+            job,
+            Finish::Done {
+                result: None,
+                artifacts: Vec::new(),
+            },
+        )
+        .await;
         app.inventory.note_ran(&job.model);
         return Ran::Completed;
     }
@@ -127,7 +152,14 @@ pub(crate) fn error_line(message: &str) -> Bytes {
 }
 
 async fn caller_left(app: &App, job: &ClaimedJob) -> Ran {
-    finish(app, job, Finish::Cancelled { reason: CALLER_LEFT.into() }).await;
+    finish(
+        app,
+        job,
+        Finish::Cancelled {
+            reason: CALLER_LEFT.into(),
+        },
+    )
+    .await;
     Ran::Completed
 }
 

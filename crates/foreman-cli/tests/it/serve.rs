@@ -1,0 +1,94 @@
+//! `foreman serve` and `foreman sim` as processes.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::foreman;
+
+#[tokio::test]
+async fn a_bad_setting_stops_serve_with_exit_2_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_foreman"))
+        .arg("serve")
+        .env("FOREMAN_POLL_INTERVAL", "soon")
+        .env("FOREMAN_DB_PATH", dir.path().join("f.db"))
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("FOREMAN_POLL_INTERVAL"), "{stderr}");
+
+    let run = foreman(None, &["serve", "--max-attempts", "zero"]).await;
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("FOREMAN_MAX_ATTEMPTS"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
+async fn serve_sim_answers_like_ollama_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_foreman"))
+        .args([
+            "serve",
+            "--sim",
+            "--sim-load-time",
+            "10ms",
+            "--sim-tokens-per-second",
+            "1000",
+        ])
+        .args(["--listen-addr", &addr])
+        .env("FOREMAN_DB_PATH", dir.path().join("f.db"))
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let url = format!("http://{addr}");
+    let up = foreman_testkit::wait_until(Duration::from_secs(20), || {
+        let http = http.clone();
+        let url = url.clone();
+        async move { http.get(format!("{url}/healthz")).send().await.is_ok() }
+    })
+    .await;
+    assert!(up, "foreman serve --sim starts");
+    let answer: Value = http
+        .post(format!("{url}/api/chat"))
+        .json(&serde_json::json!({"model": "llama3.2", "stream": false,
+                                  "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        answer["message"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Simulated"),
+        "{answer}"
+    );
+
+    let pid = child.id().unwrap().to_string();
+    let killed = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("foreman exits after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "a graceful stop exits 0: {status:?}");
+}
