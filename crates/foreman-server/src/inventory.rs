@@ -15,6 +15,9 @@ use crate::target::{Target, TargetError};
 /// back.
 const DEGRADED_POLL: Duration = Duration::from_secs(2);
 
+/// The longest `GET /api/ps` waits to refresh a stale cache.
+const STALE_PS_REFRESH: Duration = Duration::from_secs(2);
+
 /// Whether the target has a model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Known {
@@ -35,6 +38,8 @@ struct Snapshot {
     loaded: Vec<String>,
     degraded: bool,
     polled_once: bool,
+    /// A generation ran since the last poll, so `/api/ps` may be out of date.
+    ps_stale: bool,
 }
 
 /// The cached inventory of one target; cheap to clone.
@@ -109,6 +114,7 @@ impl Inventory {
                         loaded: ordered,
                         degraded: false,
                         polled_once: true,
+                        ps_stale: false,
                     };
                 });
                 Ok(())
@@ -164,14 +170,26 @@ impl Inventory {
         self.read(|s| s.ps.clone())
     }
 
+    /// `/api/ps`, polled again first if a generation ran since the last poll (so a client
+    /// asking right after a chat sees the model it just used); the cache when the target
+    /// does not answer in time.
+    pub(crate) async fn fresh_ps(&self) -> Option<Value> {
+        if self.read(|s| s.ps_stale && !s.degraded) {
+            let _ = tokio::time::timeout(STALE_PS_REFRESH, self.refresh()).await;
+        }
+        self.ps()
+    }
+
     /// Loaded models, the most recently used first.
     pub(crate) fn loaded(&self) -> Vec<String> {
         self.read(|s| s.loaded.clone())
     }
 
-    /// Records that `model` just ran, so it is the resident one until the next poll.
+    /// Records that `model` just ran, so it is the resident one until the next poll, and
+    /// the cached `/api/ps` (expiry times, which model is loaded) is out of date.
     pub(crate) fn note_ran(&self, model: &str) {
         self.write(|s| {
+            s.ps_stale = true;
             s.loaded.retain(|m| m != model);
             s.loaded.insert(0, model.to_owned());
         });

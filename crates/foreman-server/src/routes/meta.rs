@@ -30,6 +30,9 @@ pub(super) async fn tags(State(app): State<App>) -> Result<Json<Value>, AppError
 
 /// `GET /api/ps`.
 pub(super) async fn ps(State(app): State<App>) -> Result<Json<Value>, AppError> {
+    if let Some(ps) = app.inventory.fresh_ps().await {
+        return Ok(Json(ps));
+    }
     cached(&app, |app| app.inventory.ps()).await
 }
 

@@ -87,7 +87,6 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
         },
     )
     .await;
-    app.inventory.note_ran(&job.model);
     Ran::Completed
 }
 

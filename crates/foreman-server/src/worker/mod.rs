@@ -151,6 +151,8 @@ async fn started_answering(app: &App, job: &ClaimedJob, marked: &mut bool) {
         return;
     }
     *marked = true;
+    // The target is answering, so the model is loaded now.
+    app.inventory.note_ran(&job.model);
     if job.state == foreman_types::JobState::Loading {
         if let Err(err) = app.store.mark_working(job.id).await {
             tracing::error!(job_id = %job.id, error = %err, "cannot mark a job working");

@@ -93,7 +93,6 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
             },
         )
         .await;
-        app.inventory.note_ran(&job.model);
         return Ran::Completed;
     }
 
@@ -133,7 +132,6 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
                         let _ = tx.send(LiveEvent::Head { status, content_type: content_type.clone() }).await;
                     }
                     finish(app, job, Finish::Done { result: None, artifacts: Vec::new() }).await;
-                    app.inventory.note_ran(&job.model);
                     break Ran::Completed;
                 }
             },

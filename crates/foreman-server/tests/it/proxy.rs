@@ -313,3 +313,38 @@ async fn an_http_error_from_the_target_is_passed_on_and_fails_the_job() {
         "HTTP errors are not retried"
     );
 }
+
+#[tokio::test]
+async fn ps_right_after_a_chat_shows_the_model_it_loaded() {
+    // With polling effectively off, only the refresh after a generation can show it.
+    let app = TestApp::builder()
+        .configure(|c| c.poll_interval = std::time::Duration::from_secs(3600))
+        .spawn()
+        .await;
+    let before: Value = app
+        .http
+        .get(app.at("/api/ps"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(before["models"].as_array().unwrap().len(), 0);
+    app.http
+        .post(app.at("/api/chat"))
+        .json(&chat_body("llama3.2", false))
+        .send()
+        .await
+        .unwrap();
+    let after: Value = app
+        .http
+        .get(app.at("/api/ps"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after["models"][0]["name"], "llama3.2:latest");
+}
