@@ -4,4 +4,5 @@ mod helpers;
 mod jobs;
 mod ollama;
 mod streams;
+mod through_foreman;
 mod webhooks;
