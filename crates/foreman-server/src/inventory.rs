@@ -40,6 +40,8 @@ struct Snapshot {
     polled_once: bool,
     /// A generation ran since the last poll, so `/api/ps` may be out of date.
     ps_stale: bool,
+    /// When the last successful poll finished.
+    polled_at: Option<std::time::Instant>,
 }
 
 /// The cached inventory of one target; cheap to clone.
@@ -47,8 +49,10 @@ struct Snapshot {
 pub(crate) struct Inventory {
     target: Target,
     snapshot: Arc<RwLock<Snapshot>>,
-    /// One refresh at a time: concurrent misses share it.
+    /// One refresh at a time.
     refreshing: Arc<tokio::sync::Mutex<()>>,
+    /// One miss-triggered poll at a time, so concurrent misses share it.
+    misses: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Inventory {
@@ -57,6 +61,7 @@ impl Inventory {
             target,
             snapshot: Arc::new(RwLock::new(Snapshot::default())),
             refreshing: Arc::new(tokio::sync::Mutex::new(())),
+            misses: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
@@ -115,6 +120,7 @@ impl Inventory {
                         degraded: false,
                         polled_once: true,
                         ps_stale: false,
+                        polled_at: Some(std::time::Instant::now()),
                     };
                 });
                 Ok(())
@@ -210,9 +216,23 @@ impl Inventory {
 
     /// Whether the target has `model`, polling once more on a miss (it may have just
     /// been pulled). `Unknown` when the target cannot be asked.
+    ///
+    /// A burst of requests for a missing model shares polls: a request that waited for
+    /// another's poll, finished after it arrived, trusts that poll. While the target is unreachable nothing is polled
+    /// and a model missing from the last known list is `Unknown`: the job waits for the
+    /// target rather than failing on stale knowledge.
     pub(crate) async fn check(&self, model: &str) -> Known {
         if self.knows(model) == Known::Installed {
             return Known::Installed;
+        }
+        if self.degraded() {
+            return Known::Unknown;
+        }
+        let arrived = std::time::Instant::now();
+        let _one_at_a_time = self.misses.lock().await;
+        let fresh = self.read(|s| s.polled_at.is_some_and(|at| at > arrived));
+        if fresh {
+            return self.knows(model);
         }
         match self.refresh().await {
             Ok(()) => self.knows(model),

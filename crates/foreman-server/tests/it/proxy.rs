@@ -348,3 +348,40 @@ async fn ps_right_after_a_chat_shows_the_model_it_loaded() {
         .unwrap();
     assert_eq!(after["models"][0]["name"], "llama3.2:latest");
 }
+
+#[tokio::test]
+async fn a_model_pulled_after_start_is_found_by_polling_again_on_a_miss() {
+    let app = TestApp::builder()
+        .configure(|c| c.poll_interval = std::time::Duration::from_secs(3600))
+        .spawn()
+        .await;
+    app.ollama.add_model("mistral:7b");
+    let response = app
+        .http
+        .post(app.at("/api/chat"))
+        .json(&chat_body("mistral:7b", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn a_burst_of_requests_for_a_missing_model_shares_polls() {
+    let app = TestApp::builder()
+        .configure(|c| c.poll_interval = std::time::Duration::from_secs(3600))
+        .spawn()
+        .await;
+    let before = app.ollama.requests_to("/api/tags");
+    let calls = (0..20).map(|_| {
+        app.http
+            .post(app.at("/api/chat"))
+            .json(&chat_body("nope", false))
+            .send()
+    });
+    for response in futures::future::join_all(calls).await {
+        assert_eq!(response.unwrap().status(), 404);
+    }
+    let polls = app.ollama.requests_to("/api/tags") - before;
+    assert!((1..20).contains(&polls), "{polls} polls for 20 misses");
+}
