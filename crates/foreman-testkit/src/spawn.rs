@@ -165,6 +165,45 @@ impl TestApp {
         format!("{}{}", self.url, path)
     }
 
+    /// `POST path` with a JSON body; the response, whatever its status.
+    pub async fn post(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.http
+            .post(self.at(path))
+            .json(body)
+            .send()
+            .await
+            .expect("foreman answers")
+    }
+
+    /// Starts `POST path` in the background, for a caller that waits (in the queue, or on
+    /// a stream) while the test goes on.
+    pub fn spawn_post(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+    ) -> tokio::task::JoinHandle<reqwest::Result<reqwest::Response>> {
+        let request = self.http.post(self.at(path)).json(&body);
+        tokio::spawn(request.send())
+    }
+
+    /// `GET path`, parsed as JSON (panics if the answer is not JSON).
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        self.http
+            .get(self.at(path))
+            .send()
+            .await
+            .expect("foreman answers")
+            .json()
+            .await
+            .expect("a JSON answer")
+    }
+
+    /// The jobs `GET /jobs?QUERY` lists, newest first, as JSON.
+    pub async fn jobs_json(&self, query: &str) -> Vec<serde_json::Value> {
+        let list = self.get_json(&format!("/jobs?{query}")).await;
+        list["jobs"].as_array().cloned().unwrap_or_default()
+    }
+
     /// The SQLite file.
     pub fn db_path(&self) -> PathBuf {
         self.config.db_path.clone()

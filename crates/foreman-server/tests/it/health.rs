@@ -7,15 +7,7 @@ use serde_json::Value;
 use crate::DEADLINE;
 
 async fn degraded(app: &TestApp) -> bool {
-    let health: Value = app
-        .http
-        .get(app.at("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = app.get_json("/healthz").await;
     assert_eq!(health["status"], "ok");
     health["degraded"].as_bool().unwrap()
 }
@@ -30,23 +22,11 @@ async fn health_turns_degraded_while_the_target_is_down_and_recovers() {
         "degraded once down"
     );
     // The last known inventory is still served, and work is still accepted.
-    let tags: Value = app
-        .http
-        .get(app.at("/api/tags"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tags: Value = app.get_json("/api/tags").await;
     assert!(!tags["models"].as_array().unwrap().is_empty());
     let submitted = app
-        .http
-        .post(app.at("/jobs"))
-        .json(&crate::chat_body("llama3.2", false))
-        .send()
-        .await
-        .unwrap();
+        .post("/jobs", &crate::chat_body("llama3.2", false))
+        .await;
     assert_eq!(submitted.status(), 202);
     app.ollama.restart().await;
     assert!(

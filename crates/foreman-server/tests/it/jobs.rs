@@ -14,12 +14,11 @@ fn job(model: &str) -> SubmitRequest {
 async fn a_submitted_job_is_202_with_a_location_and_finishes_with_its_result() {
     let app = TestApp::spawn().await;
     let response = app
-        .http
-        .post(app.at("/jobs"))
-        .json(&json!({"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}]}))
-        .send()
-        .await
-        .unwrap();
+        .post(
+            "/jobs",
+            &json!({"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
     assert_eq!(response.status(), 202);
     let location = response.headers()["location"].to_str().unwrap().to_owned();
     let body: Value = response.json().await.unwrap();
@@ -103,13 +102,7 @@ async fn the_target_receives_the_chat_without_foremans_fields() {
         "priority": 3,
         "custom": {"kept": true}
     });
-    let response = app
-        .http
-        .post(app.at("/jobs"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = app.post("/jobs", &body).await;
     let id: Value = response.json().await.unwrap();
     app.client
         .wait(id["job_id"].as_str().unwrap().parse().unwrap(), DEADLINE)
@@ -131,15 +124,7 @@ async fn listing_filters_by_state_and_model_newest_first_with_pages() {
         app.client.wait(id, DEADLINE).await.unwrap();
         ids.push(id);
     }
-    let all: Value = app
-        .http
-        .get(app.at("/jobs?limit=2"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let all: Value = app.get_json("/jobs?limit=2").await;
     let page: Vec<&str> = all["jobs"]
         .as_array()
         .unwrap()
@@ -149,25 +134,11 @@ async fn listing_filters_by_state_and_model_newest_first_with_pages() {
     assert_eq!(page, [ids[2].to_string(), ids[1].to_string()]);
     let cursor = all["next_cursor"].as_str().unwrap();
     let rest: Value = app
-        .http
-        .get(app.at(&format!("/jobs?limit=2&before={cursor}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/jobs?limit=2&before={cursor}"))
+        .await;
     assert_eq!(rest["jobs"][0]["id"], ids[0].to_string());
     assert!(rest.get("next_cursor").is_none());
-    let llamas: Value = app
-        .http
-        .get(app.at("/jobs?model=llama3.2&state=done"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let llamas: Value = app.get_json("/jobs?model=llama3.2&state=done").await;
     assert_eq!(llamas["jobs"].as_array().unwrap().len(), 2);
 }
 
@@ -178,20 +149,10 @@ async fn an_unknown_model_is_404_and_a_private_webhook_is_400_by_default() {
         .spawn()
         .await;
     let missing = app
-        .http
-        .post(app.at("/jobs"))
-        .json(&json!({"model": "nope", "messages": []}))
-        .send()
-        .await
-        .unwrap();
+        .post("/jobs", &json!({"model": "nope", "messages": []}))
+        .await;
     assert_eq!(missing.status(), 404);
-    let private = app
-        .http
-        .post(app.at("/jobs"))
-        .json(&json!({"model": "llama3.2", "messages": [], "state_webhook_url": "http://127.0.0.1:9/x"}))
-        .send()
-        .await
-        .unwrap();
+    let private = app.post("/jobs", &json!({"model": "llama3.2", "messages": [], "state_webhook_url": "http://127.0.0.1:9/x"})).await;
     assert_eq!(private.status(), 400);
     let body: Value = private.json().await.unwrap();
     assert!(body["error"]

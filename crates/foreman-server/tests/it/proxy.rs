@@ -8,13 +8,7 @@ use crate::chat_body;
 #[tokio::test]
 async fn chat_without_streaming_returns_one_json_object_with_the_reply() {
     let app = TestApp::spawn().await;
-    let response = app
-        .http
-        .post(app.at("/api/chat"))
-        .json(&chat_body("llama3.2", false))
-        .send()
-        .await
-        .unwrap();
+    let response = app.post("/api/chat", &chat_body("llama3.2", false)).await;
     assert_eq!(response.status(), 200);
     assert!(response.headers()["content-type"]
         .to_str()
@@ -29,12 +23,11 @@ async fn chat_without_streaming_returns_one_json_object_with_the_reply() {
 async fn chat_streams_ndjson_chunks_in_order_ending_with_the_final_chunk() {
     let app = TestApp::spawn().await;
     let response = app
-        .http
-        .post(app.at("/api/chat"))
-        .json(&json!({"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}]}))
-        .send()
-        .await
-        .unwrap();
+        .post(
+            "/api/chat",
+            &json!({"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "application/x-ndjson");
     let text = response.text().await.unwrap();
@@ -60,23 +53,21 @@ async fn chat_streams_ndjson_chunks_in_order_ending_with_the_final_chunk() {
 async fn generate_works_streaming_and_not() {
     let app = TestApp::spawn().await;
     let whole: Value = app
-        .http
-        .post(app.at("/api/generate"))
-        .json(&json!({"model": "llama3.2", "prompt": "hi", "stream": false}))
-        .send()
+        .post(
+            "/api/generate",
+            &json!({"model": "llama3.2", "prompt": "hi", "stream": false}),
+        )
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     assert_eq!(whole["response"], app.ollama.reply());
     let streamed = app
-        .http
-        .post(app.at("/api/generate"))
-        .json(&json!({"model": "llama3.2", "prompt": "hi"}))
-        .send()
+        .post(
+            "/api/generate",
+            &json!({"model": "llama3.2", "prompt": "hi"}),
+        )
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -106,13 +97,7 @@ async fn request_bodies_reach_the_target_unchanged() {
         "keep_alive": "10m",
         "a_field_from_the_future": [1, {"x": null}]
     });
-    let response = app
-        .http
-        .post(app.at("/api/chat"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = app.post("/api/chat", &body).await;
     assert_eq!(response.status(), 200);
     let seen = app.ollama.generation_requests();
     assert_eq!(seen.last().unwrap(), &body);
@@ -123,12 +108,11 @@ async fn an_unknown_model_is_404_in_ollamas_words() {
     let app = TestApp::spawn().await;
     for path in ["/api/chat", "/api/generate"] {
         let response = app
-            .http
-            .post(app.at(path))
-            .json(&json!({"model": "nope", "prompt": "x", "messages": []}))
-            .send()
-            .await
-            .unwrap();
+            .post(
+                path,
+                &json!({"model": "nope", "prompt": "x", "messages": []}),
+            )
+            .await;
         assert_eq!(response.status(), 404, "{path}");
         let body: Value = response.json().await.unwrap();
         assert_eq!(
@@ -145,38 +129,16 @@ async fn an_unknown_model_is_404_in_ollamas_words() {
 #[tokio::test]
 async fn a_model_name_without_a_tag_means_latest() {
     let app = TestApp::spawn().await;
-    let response = app
-        .http
-        .post(app.at("/api/chat"))
-        .json(&chat_body("llama3.2", false))
-        .send()
-        .await
-        .unwrap();
+    let response = app.post("/api/chat", &chat_body("llama3.2", false)).await;
     assert_eq!(response.status(), 200);
-    let jobs: Value = app
-        .http
-        .get(app.at("/jobs"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jobs: Value = app.get_json("/jobs").await;
     assert_eq!(jobs["jobs"][0]["model"], "llama3.2:latest");
 }
 
 #[tokio::test]
 async fn tags_and_ps_come_from_the_cache_in_ollamas_shape() {
     let app = TestApp::spawn().await;
-    let tags: Value = app
-        .http
-        .get(app.at("/api/tags"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tags: Value = app.get_json("/api/tags").await;
     let names: Vec<&str> = tags["models"]
         .as_array()
         .unwrap()
@@ -184,15 +146,7 @@ async fn tags_and_ps_come_from_the_cache_in_ollamas_shape() {
         .map(|m| m["name"].as_str().unwrap())
         .collect();
     assert!(names.contains(&"llama3.2:latest"), "{names:?}");
-    let ps: Value = app
-        .http
-        .get(app.at("/api/ps"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ps: Value = app.get_json("/api/ps").await;
     assert!(ps["models"].is_array());
 }
 
@@ -204,31 +158,11 @@ async fn version_show_and_root_answer_like_ollama() {
     assert_eq!(root.text().await.unwrap(), "Ollama is running");
     let head = app.http.head(app.at("/")).send().await.unwrap();
     assert_eq!(head.status(), 200);
-    let version: Value = app
-        .http
-        .get(app.at("/api/version"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let version: Value = app.get_json("/api/version").await;
     assert!(version["version"].is_string());
-    let show = app
-        .http
-        .post(app.at("/api/show"))
-        .json(&json!({"model": "llama3.2"}))
-        .send()
-        .await
-        .unwrap();
+    let show = app.post("/api/show", &json!({"model": "llama3.2"})).await;
     assert_eq!(show.status(), 200);
-    let missing = app
-        .http
-        .post(app.at("/api/show"))
-        .json(&json!({"model": "nope"}))
-        .send()
-        .await
-        .unwrap();
+    let missing = app.post("/api/show", &json!({"model": "nope"})).await;
     assert_eq!(missing.status(), 404);
 }
 
@@ -238,16 +172,7 @@ async fn embeddings_pass_straight_through_concurrently() {
     // A slow generation holds the queue; embeddings must not wait for it.
     app.ollama
         .set_generation_delay(std::time::Duration::from_secs(30));
-    let chat = {
-        let http = app.http.clone();
-        let url = app.at("/api/chat");
-        tokio::spawn(async move {
-            http.post(url)
-                .json(&chat_body("llama3.2", false))
-                .send()
-                .await
-        })
-    };
+    let chat = app.spawn_post("/api/chat", chat_body("llama3.2", false));
     app.ollama.wait_for_generations(1, crate::DEADLINE).await;
     let mut embeds = Vec::new();
     for i in 0..4 {
@@ -269,12 +194,11 @@ async fn embeddings_pass_straight_through_concurrently() {
         assert_eq!(body["embeddings"].as_array().unwrap().len(), 2);
     }
     let legacy: Value = app
-        .http
-        .post(app.at("/api/embeddings"))
-        .json(&json!({"model": "nomic-embed-text", "prompt": "x"}))
-        .send()
+        .post(
+            "/api/embeddings",
+            &json!({"model": "nomic-embed-text", "prompt": "x"}),
+        )
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -288,25 +212,11 @@ async fn an_http_error_from_the_target_is_passed_on_and_fails_the_job() {
     let app = TestApp::spawn().await;
     app.ollama
         .fail_generations(400, json!({"error": "invalid option num_ctx"}));
-    let response = app
-        .http
-        .post(app.at("/api/chat"))
-        .json(&chat_body("llama3.2", false))
-        .send()
-        .await
-        .unwrap();
+    let response = app.post("/api/chat", &chat_body("llama3.2", false)).await;
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"], "invalid option num_ctx");
-    let jobs: Value = app
-        .http
-        .get(app.at("/jobs"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jobs: Value = app.get_json("/jobs").await;
     assert_eq!(jobs["jobs"][0]["state"], "failed");
     assert_eq!(
         jobs["jobs"][0]["attempts"], 1,
@@ -321,31 +231,10 @@ async fn ps_right_after_a_chat_shows_the_model_it_loaded() {
         .configure(|c| c.poll_interval = std::time::Duration::from_secs(3600))
         .spawn()
         .await;
-    let before: Value = app
-        .http
-        .get(app.at("/api/ps"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let before: Value = app.get_json("/api/ps").await;
     assert_eq!(before["models"].as_array().unwrap().len(), 0);
-    app.http
-        .post(app.at("/api/chat"))
-        .json(&chat_body("llama3.2", false))
-        .send()
-        .await
-        .unwrap();
-    let after: Value = app
-        .http
-        .get(app.at("/api/ps"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    app.post("/api/chat", &chat_body("llama3.2", false)).await;
+    let after: Value = app.get_json("/api/ps").await;
     assert_eq!(after["models"][0]["name"], "llama3.2:latest");
 }
 
@@ -356,13 +245,7 @@ async fn a_model_pulled_after_start_is_found_by_polling_again_on_a_miss() {
         .spawn()
         .await;
     app.ollama.add_model("mistral:7b");
-    let response = app
-        .http
-        .post(app.at("/api/chat"))
-        .json(&chat_body("mistral:7b", false))
-        .send()
-        .await
-        .unwrap();
+    let response = app.post("/api/chat", &chat_body("mistral:7b", false)).await;
     assert_eq!(response.status(), 200);
 }
 

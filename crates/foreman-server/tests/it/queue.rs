@@ -77,15 +77,7 @@ async fn queued_jobs_drain_by_model_before_swapping() {
             "qwen2.5:0.5b"
         ]
     );
-    let queue: Value = app
-        .http
-        .get(app.at("/queue"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let queue: Value = app.get_json("/queue").await;
     assert_eq!(queue["model_swaps"], 1);
 }
 
@@ -167,26 +159,9 @@ async fn a_sync_caller_waits_through_a_target_outage_while_attempts_remain() {
         .spawn()
         .await;
     app.ollama.stop().await;
-    let call = {
-        let http = app.http.clone();
-        let url = app.at("/api/chat");
-        tokio::spawn(async move {
-            http.post(url)
-                .json(&chat_body("llama3.2", false))
-                .send()
-                .await
-        })
-    };
+    let call = app.spawn_post("/api/chat", chat_body("llama3.2", false));
     let retried = foreman_testkit::wait::wait_until(DEADLINE, || async {
-        let jobs: Value = app
-            .http
-            .get(app.at("/jobs"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let jobs: Value = app.get_json("/jobs").await;
         jobs["jobs"][0]["attempts"].as_u64().unwrap_or(0) >= 1
     })
     .await;
@@ -205,13 +180,7 @@ async fn a_sync_caller_hears_502_when_attempts_run_out() {
         .spawn()
         .await;
     app.ollama.stop().await;
-    let response = app
-        .http
-        .post(app.at("/api/chat"))
-        .json(&chat_body("llama3.2", false))
-        .send()
-        .await
-        .unwrap();
+    let response = app.post("/api/chat", &chat_body("llama3.2", false)).await;
     assert_eq!(response.status(), 502);
     let body: Value = response.json().await.unwrap();
     assert!(body["error"]
@@ -235,13 +204,7 @@ async fn a_full_queue_answers_503_with_ollamas_message() {
     app.ollama.wait_for_generations(1, DEADLINE).await;
     app.client.submit(job("llama3.2")).await.unwrap();
     app.client.submit(job("llama3.2")).await.unwrap();
-    let response = app
-        .http
-        .post(app.at("/jobs"))
-        .json(&chat_body("llama3.2", false))
-        .send()
-        .await
-        .unwrap();
+    let response = app.post("/jobs", &chat_body("llama3.2", false)).await;
     assert_eq!(response.status(), 503);
     let body: Value = response.json().await.unwrap();
     assert!(body["error"].as_str().unwrap().starts_with("server busy"));

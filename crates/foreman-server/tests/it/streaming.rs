@@ -88,15 +88,7 @@ async fn a_client_that_disconnects_mid_stream_stops_the_upstream_request() {
         "foreman dropped the upstream request"
     );
     let cancelled = foreman_testkit::wait::wait_until(DEADLINE, || async {
-        let jobs: Value = app
-            .http
-            .get(app.at("/jobs"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let jobs: Value = app.get_json("/jobs").await;
         jobs["jobs"][0]["state"] == "cancelled"
     })
     .await;
@@ -111,53 +103,19 @@ async fn a_client_that_disconnects_while_queued_removes_its_job() {
         .await;
     let app = TestApp::builder().ollama(ollama).spawn().await;
     // The first call occupies the target.
-    let busy = {
-        let http = app.http.clone();
-        let url = app.at("/api/chat");
-        tokio::spawn(async move {
-            http.post(url)
-                .json(&chat_body("llama3.2", false))
-                .send()
-                .await
-        })
-    };
+    let busy = app.spawn_post("/api/chat", chat_body("llama3.2", false));
     app.ollama.wait_for_generations(1, DEADLINE).await;
     // The second waits in the queue, then its caller gives up.
-    let waiting = {
-        let http = app.http.clone();
-        let url = app.at("/api/chat");
-        tokio::spawn(async move {
-            http.post(url)
-                .json(&chat_body("llama3.2", false))
-                .send()
-                .await
-        })
-    };
+    let waiting = app.spawn_post("/api/chat", chat_body("llama3.2", false));
     let queued = foreman_testkit::wait::wait_until(DEADLINE, || async {
-        let jobs: Value = app
-            .http
-            .get(app.at("/jobs?state=queued"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let jobs: Value = app.get_json("/jobs?state=queued").await;
         jobs["jobs"].as_array().unwrap().len() == 1
     })
     .await;
     assert!(queued);
     waiting.abort();
     let removed = foreman_testkit::wait::wait_until(DEADLINE, || async {
-        let jobs: Value = app
-            .http
-            .get(app.at("/jobs?state=cancelled"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let jobs: Value = app.get_json("/jobs?state=cancelled").await;
         jobs["jobs"].as_array().unwrap().len() == 1
     })
     .await;
@@ -199,15 +157,7 @@ async fn a_stream_cut_by_the_target_ends_with_an_error_line() {
     let last = lines.last().unwrap();
     assert!(last["error"].is_string(), "ends with an error line: {text}");
     let failed = foreman_testkit::wait::wait_until(DEADLINE, || async {
-        let jobs: Value = app
-            .http
-            .get(app.at("/jobs"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let jobs: Value = app.get_json("/jobs").await;
         jobs["jobs"][0]["state"] == "failed"
     })
     .await;
