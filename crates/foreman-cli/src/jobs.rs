@@ -189,6 +189,9 @@ pub(crate) async fn show(client: &Client, args: IdArg, json: bool) -> Result<(),
     if let Some(position) = job.queue_position {
         rows.push(("queue position", position.to_string()));
     }
+    if let Some(ms) = job.estimated_wait_ms {
+        rows.push(("estimated wait", format!("~{}", wait_left(ms))));
+    }
     if let Some(error) = &job.error {
         rows.push(("error", error.clone()));
     }
@@ -250,6 +253,11 @@ pub(crate) async fn cancel(client: &Client, args: IdArg, json: bool) -> Result<(
     Ok(())
 }
 
+/// An estimated wait, rounded up to whole seconds: `12s`, `3m`.
+fn wait_left(ms: u64) -> String {
+    short_duration(Duration::from_secs(ms.div_ceil(1000)))
+}
+
 /// Polls the job until it ends, redrawing a progress line; errors if `timeout` passes.
 async fn follow(client: &Client, id: JobId, timeout: Duration, show: bool) -> Result<Job, Failure> {
     let started = Instant::now();
@@ -268,7 +276,12 @@ async fn follow(client: &Client, id: JobId, timeout: Duration, show: bool) -> Re
                 String::new()
             };
             let key = format!("{}{position}{retry}", job.state);
-            let text = format!("{key}  {}", short_duration(started.elapsed()));
+            // Not part of the key: a moving estimate alone is no reason for a new line.
+            let left = job
+                .estimated_wait_ms
+                .map(|ms| format!(", ~{} left", wait_left(ms)))
+                .unwrap_or_default();
+            let text = format!("{key}{left}  {}", short_duration(started.elapsed()));
             progress.show(&key, &text);
         }
         if job.state.is_terminal() {

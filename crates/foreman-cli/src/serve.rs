@@ -63,6 +63,19 @@ pub(crate) struct ServeArgs {
     /// Wait before a webhook's second attempt, doubling after [env: FOREMAN_WEBHOOK_RETRY_WAIT] [default: 1s]
     #[arg(long, value_name = "DURATION")]
     webhook_retry_wait: Option<String>,
+    /// How long one webhook attempt may take [env: FOREMAN_WEBHOOK_TIMEOUT] [default: 10s]
+    #[arg(long, value_name = "DURATION")]
+    webhook_timeout: Option<String>,
+    /// Longest gap between chunks from the target before a generation is abandoned
+    /// [env: FOREMAN_STALL_TIMEOUT] [default: 5m]
+    #[arg(long, value_name = "DURATION")]
+    stall_timeout: Option<String>,
+    /// How long a client may take to send its request headers [env: FOREMAN_HEADER_TIMEOUT] [default: 30s]
+    #[arg(long, value_name = "DURATION")]
+    header_timeout: Option<String>,
+    /// Longest pause while a client sends a request body [env: FOREMAN_BODY_TIMEOUT] [default: 60s]
+    #[arg(long, value_name = "DURATION")]
+    body_timeout: Option<String>,
     /// Run against a built-in simulated Ollama (no GPU needed) instead of FOREMAN_TARGET_URL
     #[arg(long)]
     sim: bool,
@@ -95,6 +108,10 @@ impl ServeArgs {
             ("FOREMAN_MAX_BODY_SIZE", &self.max_body_size),
             ("FOREMAN_PUBLIC_URL", &self.public_url),
             ("FOREMAN_WEBHOOK_RETRY_WAIT", &self.webhook_retry_wait),
+            ("FOREMAN_WEBHOOK_TIMEOUT", &self.webhook_timeout),
+            ("FOREMAN_STALL_TIMEOUT", &self.stall_timeout),
+            ("FOREMAN_HEADER_TIMEOUT", &self.header_timeout),
+            ("FOREMAN_BODY_TIMEOUT", &self.body_timeout),
         ];
         pairs
             .into_iter()

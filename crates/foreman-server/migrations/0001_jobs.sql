@@ -75,7 +75,7 @@ CREATE TABLE webhook_outbox (
     state           TEXT NOT NULL,
     url             TEXT NOT NULL,
     body            BLOB NOT NULL,
-    timestamp       INTEGER NOT NULL,              -- Unix seconds, signed into the headers
+    timestamp       INTEGER NOT NULL,              -- Unix seconds of the state change
     status          TEXT NOT NULL DEFAULT 'pending', -- pending | delivered | failed
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER NOT NULL

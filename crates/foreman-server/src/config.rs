@@ -72,6 +72,18 @@ pub struct Config {
     /// `FOREMAN_WEBHOOK_RETRY_WAIT`: the wait before a webhook's second attempt; it
     /// doubles for each later one.
     pub webhook_retry_wait: Duration,
+    /// `FOREMAN_WEBHOOK_TIMEOUT`: how long one webhook attempt (connect, send, answer) may
+    /// take before it counts as failed.
+    pub webhook_timeout: Duration,
+    /// `FOREMAN_STALL_TIMEOUT`: the longest gap between two chunks from the target before
+    /// the generation is abandoned as a connection error.
+    pub stall_timeout: Duration,
+    /// `FOREMAN_HEADER_TIMEOUT`: how long a client may take to send a request's headers
+    /// before its connection is closed.
+    pub header_timeout: Duration,
+    /// `FOREMAN_BODY_TIMEOUT`: the longest pause while a client sends a request body
+    /// before the request is answered 408.
+    pub body_timeout: Duration,
 }
 
 impl Config {
@@ -95,6 +107,10 @@ impl Config {
             max_body_bytes: 32 * 1024 * 1024,
             public_url: None,
             webhook_retry_wait: Duration::from_secs(1),
+            webhook_timeout: Duration::from_secs(10),
+            stall_timeout: Duration::from_secs(300),
+            header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(60),
         }
     }
 
@@ -158,6 +174,18 @@ impl Config {
         }
         if let Some(raw) = get("FOREMAN_WEBHOOK_RETRY_WAIT") {
             config.webhook_retry_wait = parse_duration("FOREMAN_WEBHOOK_RETRY_WAIT", &raw, false)?;
+        }
+        if let Some(raw) = get("FOREMAN_WEBHOOK_TIMEOUT") {
+            config.webhook_timeout = parse_duration("FOREMAN_WEBHOOK_TIMEOUT", &raw, true)?;
+        }
+        if let Some(raw) = get("FOREMAN_STALL_TIMEOUT") {
+            config.stall_timeout = parse_duration("FOREMAN_STALL_TIMEOUT", &raw, true)?;
+        }
+        if let Some(raw) = get("FOREMAN_HEADER_TIMEOUT") {
+            config.header_timeout = parse_duration("FOREMAN_HEADER_TIMEOUT", &raw, true)?;
+        }
+        if let Some(raw) = get("FOREMAN_BODY_TIMEOUT") {
+            config.body_timeout = parse_duration("FOREMAN_BODY_TIMEOUT", &raw, true)?;
         }
         Ok(config)
     }
@@ -274,6 +302,36 @@ mod tests {
         assert_eq!(config.max_queue, 512);
         assert!(!config.webhook_allow_private);
         assert!(config.auth_token.is_none());
+        assert_eq!(config.webhook_timeout, Duration::from_secs(10));
+        assert_eq!(config.stall_timeout, Duration::from_secs(300));
+        assert_eq!(config.header_timeout, Duration::from_secs(30));
+        assert_eq!(config.body_timeout, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn the_timeouts_parse_and_must_be_positive() {
+        let config = parse(&[
+            ("FOREMAN_WEBHOOK_TIMEOUT", "200ms"),
+            ("FOREMAN_STALL_TIMEOUT", "2m"),
+            ("FOREMAN_HEADER_TIMEOUT", "5s"),
+            ("FOREMAN_BODY_TIMEOUT", "1m30s"),
+        ])
+        .unwrap();
+        assert_eq!(config.webhook_timeout, Duration::from_millis(200));
+        assert_eq!(config.stall_timeout, Duration::from_secs(120));
+        assert_eq!(config.header_timeout, Duration::from_secs(5));
+        assert_eq!(config.body_timeout, Duration::from_secs(90));
+        for variable in [
+            "FOREMAN_WEBHOOK_TIMEOUT",
+            "FOREMAN_STALL_TIMEOUT",
+            "FOREMAN_HEADER_TIMEOUT",
+            "FOREMAN_BODY_TIMEOUT",
+        ] {
+            for bad in ["0s", "forever"] {
+                let err = parse(&[(variable, bad)]).unwrap_err();
+                assert_eq!(err.variable, variable, "{bad:?}");
+            }
+        }
     }
 
     #[test]

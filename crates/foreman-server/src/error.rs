@@ -28,6 +28,9 @@ pub(crate) enum AppError {
     /// 405: the route exists, the method does not.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// 408: the client paused sending its body for longer than `FOREMAN_BODY_TIMEOUT`.
+    #[error("the request body was not received in time")]
+    RequestTimeout,
     /// 409: the request conflicts with the job's state.
     #[error("{0}")]
     Conflict(String),
@@ -61,6 +64,7 @@ impl AppError {
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
             AppError::NotFound(_) | AppError::ModelNotFound(_) => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,

@@ -36,7 +36,6 @@ struct Snapshot {
     installed: HashSet<String>,
     /// Loaded models, the most recently used first.
     loaded: Vec<String>,
-    degraded: bool,
     polled_once: bool,
     /// A generation ran since the last poll, so `/api/ps` may be out of date.
     ps_stale: bool,
@@ -53,6 +52,8 @@ pub(crate) struct Inventory {
     refreshing: Arc<tokio::sync::Mutex<()>>,
     /// One miss-triggered poll at a time, so concurrent misses share it.
     misses: Arc<tokio::sync::Mutex<()>>,
+    /// Whether the target is unreachable; the worker waits on it.
+    degraded: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Inventory {
@@ -62,6 +63,7 @@ impl Inventory {
             snapshot: Arc::new(RwLock::new(Snapshot::default())),
             refreshing: Arc::new(tokio::sync::Mutex::new(())),
             misses: Arc::new(tokio::sync::Mutex::new(())),
+            degraded: Arc::new(tokio::sync::watch::Sender::new(false)),
         }
     }
 
@@ -109,20 +111,22 @@ impl Inventory {
                             ordered.push(model);
                         }
                     }
-                    if s.degraded {
-                        tracing::info!(target_name = %self.target.name, "target reachable again");
-                    }
                     *s = Snapshot {
                         tags: Some(tags),
                         ps: Some(ps),
                         installed,
                         loaded: ordered,
-                        degraded: false,
                         polled_once: true,
                         ps_stale: false,
                         polled_at: Some(std::time::Instant::now()),
                     };
                 });
+                let recovered = self
+                    .degraded
+                    .send_if_modified(|degraded| std::mem::replace(degraded, false));
+                if recovered {
+                    tracing::info!(target_name = %self.target.name, "target reachable again");
+                }
                 Ok(())
             }
             Err(err) => {
@@ -137,12 +141,18 @@ impl Inventory {
         if !matches!(err, TargetError::Connection(_)) {
             return;
         }
-        self.write(|s| {
-            if !s.degraded {
-                tracing::warn!(target_name = %self.target.name, error = %err, "target unreachable");
-            }
-            s.degraded = true;
-        });
+        let changed = self
+            .degraded
+            .send_if_modified(|degraded| !std::mem::replace(degraded, true));
+        if changed {
+            tracing::warn!(target_name = %self.target.name, error = %err, "target unreachable");
+        }
+    }
+
+    /// Resolves once the target is believed reachable (at once if it is).
+    pub(crate) async fn reachable(&self) {
+        let mut degraded = self.degraded.subscribe();
+        let _ = degraded.wait_for(|degraded| !degraded).await;
     }
 
     /// Polls every `interval` (faster while degraded) until `shutdown`.
@@ -163,7 +173,7 @@ impl Inventory {
 
     /// Whether the target is unreachable now.
     pub(crate) fn degraded(&self) -> bool {
-        self.read(|s| s.degraded)
+        *self.degraded.borrow()
     }
 
     /// The last `/api/tags` answer, if there has been one.
@@ -180,7 +190,7 @@ impl Inventory {
     /// asking right after a chat sees the model it just used); the cache when the target
     /// does not answer in time.
     pub(crate) async fn fresh_ps(&self) -> Option<Value> {
-        if self.read(|s| s.ps_stale && !s.degraded) {
+        if self.read(|s| s.ps_stale) && !self.degraded() {
             let _ = tokio::time::timeout(STALE_PS_REFRESH, self.refresh()).await;
         }
         self.ps()

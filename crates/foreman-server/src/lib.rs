@@ -21,6 +21,7 @@
 //!
 //! # Layout
 //! - [`config`]: the `FOREMAN_*` settings, checked before anything starts.
+//! - `http`: serves the router with header and body timeouts and graceful shutdown.
 //! - `routes`: the HTTP surface, one file per route group; auth and JSON errors.
 //! - `store`: the SQLite queue behind one narrow interface of queue operations; one
 //!   writer thread with group commit, a pool of readers.
@@ -31,6 +32,8 @@
 //! - `target`: the HTTP client for one Ollama host.
 //! - `webhooks`: the outbox dispatcher; `webhook_url` decides which URLs may be called.
 //! - `pruner`: deletes finished jobs past their TTL.
+//! - `metrics`: the counters and histograms behind `GET /metrics`; `estimate`: the recent
+//!   mean run time behind `estimated_wait_ms`.
 //! - [`sim`]: a simulated Ollama with realistic timing, for trying foreman without a GPU.
 //!
 //! A request flows: route → `store.enqueue` (committed) → `worker` claims it → `target`
@@ -39,8 +42,11 @@
 
 pub mod config;
 mod error;
+mod estimate;
+mod http;
 mod inventory;
 mod live;
+mod metrics;
 mod pruner;
 mod routes;
 pub mod sim;
@@ -128,12 +134,15 @@ pub async fn run(
     // Stop the worker first: a streaming caller then gets its final line, and graceful
     // shutdown of the HTTP server does not wait on a generation.
     let stop_tasks = tasks_stop.clone();
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            shutdown.cancelled().await;
-            stop_tasks.cancel();
-        })
-        .await;
+    let timeouts = http::Timeouts {
+        header: app.config.header_timeout,
+        body: app.config.body_timeout,
+    };
+    let served = http::serve(listener, router, timeouts, async move {
+        shutdown.cancelled().await;
+        stop_tasks.cancel();
+    })
+    .await;
     tasks_stop.cancel();
     while tasks.join_next().await.is_some() {}
     served?;

@@ -6,6 +6,7 @@
 //! which stops the generation on the target.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use axum::http::{HeaderValue, StatusCode};
@@ -37,14 +38,51 @@ pub(crate) type LiveSender = mpsc::Sender<LiveEvent>;
 #[derive(Debug, Default)]
 pub(crate) struct Live {
     waiting: Mutex<HashMap<JobId, LiveSender>>,
+    /// Set at shutdown: no caller may start waiting after the waiting ones were released.
+    closed: AtomicBool,
 }
 
 impl Live {
-    /// Registers a caller; returns the receiving half.
-    pub(crate) fn register(&self, id: JobId) -> mpsc::Receiver<LiveEvent> {
+    /// Registers a caller; returns the receiving half, or `None` once foreman is shutting
+    /// down.
+    pub(crate) fn register(&self, id: JobId) -> Option<mpsc::Receiver<LiveEvent>> {
         let (tx, rx) = mpsc::channel(LIVE_BUFFER);
-        self.put(id, tx);
-        rx
+        let mut waiting = self.waiting.lock().ok()?;
+        if self.closed.load(Ordering::SeqCst) {
+            return None;
+        }
+        waiting.insert(id, tx);
+        Some(rx)
+    }
+
+    /// Tells one waiting caller its job ended before its turn (it was cancelled).
+    pub(crate) fn release(&self, id: JobId, status: StatusCode, message: String) {
+        if let Some(tx) = self.take(id) {
+            let _ = tx.try_send(LiveEvent::Fail { status, message });
+        }
+    }
+
+    /// Stops taking callers and answers every waiting one with `message`, so graceful
+    /// shutdown does not wait on connections whose jobs will never run. Returns their
+    /// job ids.
+    pub(crate) fn close(&self, message: &str) -> Vec<JobId> {
+        let drained: Vec<(JobId, LiveSender)> = match self.waiting.lock() {
+            Ok(mut waiting) => {
+                self.closed.store(true, Ordering::SeqCst);
+                waiting.drain().collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        drained
+            .into_iter()
+            .map(|(id, tx)| {
+                let _ = tx.try_send(LiveEvent::Fail {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    message: message.to_owned(),
+                });
+                id
+            })
+            .collect()
     }
 
     /// Hands a caller's sender to the worker.

@@ -2,7 +2,8 @@
 //! (`foreman serve --sim`) and benchmarks can measure scheduling.
 //!
 //! The simulator speaks Ollama's wire format and behaves like one Ollama on one GPU:
-//! generations (`/api/chat`, `/api/generate`) run one at a time, a model that is not resident
+//! generations (`/api/chat`, `/api/generate`, and their OpenAI-compatible twins
+//! `/v1/chat/completions`, `/v1/completions`) run one at a time, a model that is not resident
 //! costs [`SimConfig::load_time`] and evicts the other generation model (embedding models stay
 //! beside it), and answers stream token by token at [`SimConfig::tokens_per_second`]. A client
 //! that disconnects stops its generation and frees the GPU, as Ollama does.
@@ -27,10 +28,13 @@
 //! - `catalog`: the installed models and how `/api/tags`, `/api/ps` and `/api/show` describe them.
 //! - `generate`: `/api/chat` and `/api/generate`, timed and streamed.
 //! - `embed`: `/api/embed` and `/api/embeddings`, concurrent and deterministic.
+//! - `openai`: the OpenAI-compatible `/v1` routes: chat completions and completions on
+//!   the same GPU (server-sent events when streamed), embeddings, the model list.
 
 mod catalog;
 mod embed;
 mod generate;
+mod openai;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -196,6 +200,11 @@ fn router(sim: Arc<Sim>) -> Router {
         .route("/api/generate", post(generate::generate))
         .route("/api/embed", post(embed::embed))
         .route("/api/embeddings", post(embed::embeddings))
+        .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/completions", post(openai::completions))
+        .route("/v1/embeddings", post(openai::embeddings))
+        .route("/v1/models", get(openai::models))
+        .route("/v1/models/{*id}", get(openai::model))
         .route("/sim/stats", get(stats))
         .fallback(|| async { (StatusCode::NOT_FOUND, "404 page not found") })
         .with_state(sim)

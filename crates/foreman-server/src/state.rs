@@ -9,8 +9,10 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::estimate::RunTimes;
 use crate::inventory::Inventory;
 use crate::live::Live;
+use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::target::Target;
 
@@ -38,6 +40,10 @@ pub(crate) struct Inner {
     pub model_swaps: AtomicU64,
     /// The model of the last generation, to count swaps.
     pub last_model: Mutex<Option<String>>,
+    /// What `GET /metrics` reports beyond the store's counts.
+    pub metrics: Metrics,
+    /// Recent run times, for `estimated_wait_ms`.
+    pub run_times: RunTimes,
 }
 
 impl std::ops::Deref for App {
@@ -68,6 +74,8 @@ impl App {
                 running: Mutex::new(HashMap::new()),
                 model_swaps: AtomicU64::new(0),
                 last_model: Mutex::new(None),
+                metrics: Metrics::default(),
+                run_times: RunTimes::default(),
             }),
         }
     }

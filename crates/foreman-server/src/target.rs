@@ -2,12 +2,14 @@
 //!
 //! Connection failures are told apart from HTTP errors because they are handled apart:
 //! the first are retried (the host may come back), the second are the host's answer. No
-//! timeout covers a whole generation, which may rightly take many minutes; only connecting
-//! and the short metadata calls are bounded.
+//! timeout covers a whole generation, which may rightly take many minutes; only connecting,
+//! the short metadata calls and the silence between two chunks of a generation
+//! (`FOREMAN_STALL_TIMEOUT`, see [`next_chunk`]) are bounded.
 
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::{Stream, StreamExt};
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -62,11 +64,16 @@ impl TargetError {
     }
 }
 
-/// The message of an Ollama error body, or the body as text.
+/// The message of an Ollama error body (`{"error": "..."}`) or of an OpenAI one (from the
+/// `/v1` routes, `{"error": {"message": "..."}}`), or the body as text.
 pub(crate) fn error_message(body: &[u8]) -> String {
     serde_json::from_slice::<Value>(body)
         .ok()
-        .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned))
+        .and_then(|v| {
+            let error = v.get("error")?;
+            let message = error.as_str().or_else(|| error.get("message")?.as_str())?;
+            Some(message.to_owned())
+        })
         .unwrap_or_else(|| {
             String::from_utf8_lossy(body)
                 .trim()
@@ -74,6 +81,25 @@ pub(crate) fn error_message(body: &[u8]) -> String {
                 .take(1000)
                 .collect()
         })
+}
+
+/// The next chunk of a generation's stream, or a connection error when the target has
+/// sent nothing for `stall` (`FOREMAN_STALL_TIMEOUT`): a hung target must not hold the
+/// one generation slot forever. Dropping the stream afterwards closes the request.
+pub(crate) async fn next_chunk<S>(
+    chunks: &mut S,
+    stall: Duration,
+) -> Option<Result<Bytes, TargetError>>
+where
+    S: Stream<Item = reqwest::Result<Bytes>> + Unpin,
+{
+    match tokio::time::timeout(stall, chunks.next()).await {
+        Ok(chunk) => chunk.map(|c| c.map_err(TargetError::from_reqwest)),
+        Err(_) => Some(Err(TargetError::Connection(format!(
+            "the target sent nothing for {} (FOREMAN_STALL_TIMEOUT)",
+            humantime::format_duration(stall)
+        )))),
+    }
 }
 
 /// An Ollama host.

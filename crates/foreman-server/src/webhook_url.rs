@@ -72,7 +72,10 @@ pub(crate) async fn check(raw: &str, allow_private: bool) -> Result<Url, String>
         Some(Host::Ipv4(ip)) => vec![IpAddr::V4(ip)],
         Some(Host::Ipv6(ip)) => vec![IpAddr::V6(ip)],
         Some(Host::Domain(name)) => {
-            if name.eq_ignore_ascii_case("localhost") || name.ends_with(".localhost") {
+            // `localhost.` (the fully qualified spelling) is localhost too.
+            let name = name.trim_end_matches('.');
+            let lower = name.to_ascii_lowercase();
+            if lower == "localhost" || lower.ends_with(".localhost") {
                 return Err(refused(raw));
             }
             // A name that does not resolve now may later: let delivery retry it; the
@@ -182,6 +185,15 @@ mod tests {
             "http://169.254.169.254/latest/meta-data",
         ] {
             assert!(check(url, false).await.is_err(), "{url} must be refused");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_connect_time_resolver_refuses_names_that_resolve_to_loopback() {
+        use reqwest::dns::Resolve;
+        for name in ["localhost", "LOCALHOST", "127.0.0.1"] {
+            let resolved = GuardedResolver.resolve(name.parse().unwrap()).await;
+            assert!(resolved.is_err(), "{name} must not resolve for a webhook");
         }
     }
 

@@ -12,14 +12,13 @@ use foreman_types::Webhook;
 use reqwest::header::{CONTENT_TYPE, USER_AGENT};
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::WebhookOutcome;
 use crate::state::App;
 use crate::store::{Delivery, DeliveryOutcome};
 use crate::webhook_url::{literal_is_forbidden, GuardedResolver};
 
 /// Attempts per event before giving up.
 pub(crate) const MAX_ATTEMPTS: u32 = 5;
-/// How long one attempt may take.
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Deliveries attempted at once.
 const BATCH: u32 = 32;
 /// The longest idle wait between outbox checks.
@@ -33,8 +32,9 @@ pub(crate) async fn run(app: App, shutdown: CancellationToken) {
         .and_then(|secret| Webhook::new(secret.expose()).ok());
     let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .timeout(ATTEMPT_TIMEOUT)
-        .connect_timeout(ATTEMPT_TIMEOUT);
+        // How long one attempt may take: `FOREMAN_WEBHOOK_TIMEOUT`.
+        .timeout(app.config.webhook_timeout)
+        .connect_timeout(app.config.webhook_timeout);
     if !app.config.webhook_allow_private {
         builder = builder.dns_resolver(std::sync::Arc::new(GuardedResolver));
     }
@@ -84,6 +84,13 @@ async fn deliver(app: &App, http: &reqwest::Client, signer: Option<&Webhook>, de
             error: Some(error),
         },
     };
+    app.metrics.webhook(if outcome.delivered() {
+        WebhookOutcome::Delivered
+    } else if delivery.attempts + 1 >= MAX_ATTEMPTS {
+        WebhookOutcome::GaveUp
+    } else {
+        WebhookOutcome::FailedAttempt
+    });
     if outcome.delivered() {
         tracing::debug!(job_id = %delivery.job_id, webhook_id = %delivery.webhook_id, "webhook delivered");
     } else {
@@ -120,14 +127,18 @@ async fn attempt(
     if !app.config.webhook_allow_private && literal_is_forbidden(&url) {
         return Err("the URL points at a loopback, private or reserved address".into());
     }
+    // The signed timestamp is the attempt's, not the event's: receivers reject stale
+    // timestamps, and a retry after an outage is not a replay. The body keeps the time
+    // of the state change.
+    let sent_at = chrono::Utc::now().timestamp();
     let mut request = http
         .post(url)
         .header(CONTENT_TYPE, "application/json")
         .header(USER_AGENT, concat!("foreman/", env!("CARGO_PKG_VERSION")))
         .header("webhook-id", &delivery.webhook_id)
-        .header("webhook-timestamp", delivery.timestamp.to_string());
+        .header("webhook-timestamp", sent_at.to_string());
     if let Some(signer) = signer {
-        let signed = signer.headers(&delivery.webhook_id, delivery.timestamp, &delivery.body);
+        let signed = signer.headers(&delivery.webhook_id, sent_at, &delivery.body);
         for (name, value) in signed.iter() {
             request = request.header(name, value);
         }

@@ -7,7 +7,10 @@
 //!
 //! Routes: `GET|HEAD /`, `GET /api/version`, `GET /api/tags`, `GET /api/ps`,
 //! `POST /api/show`, `POST /api/embed`, `POST /api/embeddings`, `POST /api/chat`,
-//! `POST /api/generate`; anything else is `404 page not found`, as Ollama answers.
+//! `POST /api/generate`, and the OpenAI-compatible `POST /v1/chat/completions`,
+//! `POST /v1/completions`, `POST /v1/embeddings`, `GET /v1/models` and
+//! `GET /v1/models/{id}` (server-sent events when streamed, OpenAI-shaped errors; see
+//! `fake_ollama/openai.rs`); anything else is `404 page not found`, as Ollama answers.
 //!
 //! Chat and generate follow Ollama: `stream` defaults to true (NDJSON,
 //! `application/x-ndjson`, the reply cut into [`chunks`](FakeOllamaBuilder::chunks)
@@ -28,6 +31,7 @@ use serde_json::Value;
 use wiremock::{Mock, MockServer};
 
 pub(crate) mod models;
+mod openai;
 mod respond;
 mod state;
 
@@ -356,7 +360,8 @@ impl FakeOllama {
         self.inner.shared.lock().requests.clone()
     }
 
-    /// The JSON bodies of every `/api/chat` and `/api/generate` request, in arrival order
+    /// The JSON bodies of every generation request (`/api/chat`, `/api/generate`,
+    /// `/v1/chat/completions`, `/v1/completions`), in arrival order
     /// (including those answered with an error).
     pub fn generation_requests(&self) -> Vec<Value> {
         self.inner.shared.lock().generations.clone()

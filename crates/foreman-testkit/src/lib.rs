@@ -3,7 +3,8 @@
 //! real Ollama and no sleeps.
 //!
 //! - [`FakeOllama`] (`fake_ollama`): a wiremock server that answers like Ollama (tags,
-//!   ps, show, version, embed, chat and generate, streamed or not), with failure
+//!   ps, show, version, embed, chat and generate, streamed or not, and the
+//!   OpenAI-compatible `/v1` routes), with failure
 //!   injection, stop/restart on the same URL, and observation of what it received.
 //! - [`StreamingTarget`] (`streaming_target`): an Ollama stand-in whose streams the test
 //!   releases chunk by chunk, and which notices a client hanging up mid-stream.

@@ -74,7 +74,8 @@ impl Shared {
 /// An axum server answering `/api/tags`, `/api/ps` (one model, resident), `/api/show`,
 /// `/api/version`, `/`, and `/api/chat` / `/api/generate` with an NDJSON stream whose
 /// chunks the test releases one at a time with [`push_chunk`](Self::push_chunk) and
-/// ends with [`finish`](Self::finish).
+/// ends with [`finish`](Self::finish). `/v1/chat/completions` and `/v1/completions`
+/// open a `text/event-stream` the same way, fed with [`push_event`](Self::push_event).
 ///
 /// Each generation request gets a fresh stream: pushes go to the stream currently open,
 /// or, when none is, wait for the next request. The stream is the same whatever the
@@ -125,6 +126,8 @@ impl StreamingTarget {
             .route("/api/show", post(show))
             .route("/api/chat", post(generate))
             .route("/api/generate", post(generate))
+            .route("/v1/chat/completions", post(generate_sse))
+            .route("/v1/completions", post(generate_sse))
             .fallback(|| async { (StatusCode::NOT_FOUND, "404 page not found") })
             .with_state(Arc::clone(&shared));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -173,13 +176,38 @@ impl StreamingTarget {
         self.shared.send(Event::Chunk(Bytes::from(line)));
     }
 
+    /// Sends one server-sent event (`data: ` `chunk` and a blank line) down the open
+    /// stream, for the OpenAI-compatible routes.
+    pub fn push_event(&self, chunk: Value) {
+        self.shared
+            .send(Event::Chunk(Bytes::from(format!("data: {chunk}\n\n"))));
+    }
+
+    /// A chat completion chunk carrying `content` (OpenAI's `chat.completion.chunk`), for
+    /// [`push_event`](Self::push_event).
+    pub fn chat_completion_chunk(&self, content: &str) -> Value {
+        json!({
+            "id": "chatcmpl-1",
+            "object": "chat.completion.chunk",
+            "created": 1_700_000_000,
+            "model": self.model(),
+            "system_fingerprint": "fp_ollama",
+            "choices": [{
+                "index": 0,
+                "delta": {"role": "assistant", "content": content},
+                "finish_reason": null,
+            }],
+        })
+    }
+
     /// Ends the open stream (the response completes).
     pub fn finish(&self) {
         self.shared.send(Event::Finish);
     }
 
     /// Breaks the open stream off mid-way: the connection is cut without the response's
-    /// proper end, as when the target crashes.
+    /// proper end, as when the target crashes. With no stream open, the next request's
+    /// stream is cut before its first chunk (one request per call).
     pub fn abort(&self) {
         self.shared.send(Event::Abort);
     }
@@ -246,6 +274,15 @@ async fn show(State(shared): State<Arc<Shared>>) -> Json<Value> {
 }
 
 async fn generate(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    open_stream(shared, body, "application/x-ndjson")
+}
+
+/// The OpenAI-compatible routes stream server-sent events.
+async fn generate_sse(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    open_stream(shared, body, "text/event-stream")
+}
+
+fn open_stream(shared: Arc<Shared>, body: Bytes, content_type: &'static str) -> Response {
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {
         let error = Json(json!({"error": "invalid request body"}));
         return (StatusCode::BAD_REQUEST, error).into_response();
@@ -256,7 +293,7 @@ async fn generate(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
         let mut finished = false;
         let mut rest = std::mem::take(&mut streams.backlog).into_iter();
         for event in rest.by_ref() {
-            finished = matches!(event, Event::Finish);
+            finished = matches!(event, Event::Finish | Event::Abort);
             let _ = sender.send(event);
             if finished {
                 break;
@@ -273,7 +310,7 @@ async fn generate(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
         shared,
     };
     Response::builder()
-        .header(header::CONTENT_TYPE, "application/x-ndjson")
+        .header(header::CONTENT_TYPE, content_type)
         .body(Body::from_stream(stream))
         .expect("a valid response")
 }

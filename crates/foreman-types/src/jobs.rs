@@ -174,6 +174,12 @@ pub enum JobKind {
     Chat,
     /// `/api/generate`.
     Generate,
+    /// `/v1/chat/completions`, the OpenAI-compatible chat.
+    #[serde(rename = "openai_chat")]
+    OpenAiChat,
+    /// `/v1/completions`, the OpenAI-compatible text completion.
+    #[serde(rename = "openai_completion")]
+    OpenAiCompletion,
 }
 
 impl JobKind {
@@ -182,6 +188,8 @@ impl JobKind {
         match self {
             JobKind::Chat => "chat",
             JobKind::Generate => "generate",
+            JobKind::OpenAiChat => "openai_chat",
+            JobKind::OpenAiCompletion => "openai_completion",
         }
     }
 
@@ -190,7 +198,15 @@ impl JobKind {
         match self {
             JobKind::Chat => "/api/chat",
             JobKind::Generate => "/api/generate",
+            JobKind::OpenAiChat => "/v1/chat/completions",
+            JobKind::OpenAiCompletion => "/v1/completions",
         }
+    }
+
+    /// Whether the kind speaks OpenAI's wire format (server-sent events, OpenAI error
+    /// bodies) rather than Ollama's.
+    pub fn is_openai(self) -> bool {
+        matches!(self, JobKind::OpenAiChat | JobKind::OpenAiCompletion)
     }
 }
 
@@ -207,6 +223,8 @@ impl FromStr for JobKind {
         match s {
             "chat" => Ok(JobKind::Chat),
             "generate" => Ok(JobKind::Generate),
+            "openai_chat" => Ok(JobKind::OpenAiChat),
+            "openai_completion" => Ok(JobKind::OpenAiCompletion),
             other => Err(ParseStateError(other.chars().take(64).collect())),
         }
     }
@@ -221,7 +239,8 @@ pub struct SubmitRequest {
     /// Where to POST the job's state changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_webhook_url: Option<String>,
-    /// Higher runs sooner; default 0.
+    /// Higher runs sooner; default 0, from -100 to 100. Sync requests run at 10, so by
+    /// default they go before async jobs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<i32>,
 }
@@ -341,6 +360,11 @@ pub struct Job {
     /// Jobs ahead of it, while queued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_position: Option<u64>,
+    /// While queued, roughly how long until it starts, in milliseconds: the jobs ahead
+    /// times the recent mean run time, plus what is left of the running job. Absent
+    /// until foreman has seen a job run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_wait_ms: Option<u64>,
     /// The webhook URL its state changes go to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_webhook_url: Option<String>,
@@ -409,6 +433,23 @@ mod tests {
                 assert!(!from.can_become(to), "{from} must not become {to}");
             }
         }
+    }
+
+    #[test]
+    fn job_kinds_round_trip_through_their_names() {
+        let kinds = [
+            JobKind::Chat,
+            JobKind::Generate,
+            JobKind::OpenAiChat,
+            JobKind::OpenAiCompletion,
+        ];
+        for kind in kinds {
+            assert_eq!(kind.as_str().parse::<JobKind>(), Ok(kind));
+            assert_eq!(serde_json::to_value(kind).unwrap(), json!(kind.as_str()));
+        }
+        assert_eq!(JobKind::OpenAiChat.path(), "/v1/chat/completions");
+        assert_eq!(JobKind::OpenAiCompletion.path(), "/v1/completions");
+        assert!(JobKind::OpenAiChat.is_openai() && !JobKind::Chat.is_openai());
     }
 
     #[test]

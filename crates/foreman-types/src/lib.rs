@@ -31,10 +31,10 @@ pub use jobs::{
     ParseStateError, SubmitRequest, WebhookAttempt, WebhookEvent, INLINE_ARTIFACT_LIMIT,
 };
 pub use ollama::{
-    model_key, ChatChunk, ChatMessage, ChatRequest, EmbedInput, EmbedRequest, EmbedResponse,
-    EmbeddingsRequest, EmbeddingsResponse, ErrorBody, GenerateChunk, GenerateRequest, Metrics,
-    ModelDetails, ModelInfo, PsResponse, RunningModel, ShowRequest, ShowResponse, TagsResponse,
-    ToolCall, ToolCallFunction, VersionResponse,
+    model_key, model_owner, ChatChunk, ChatMessage, ChatRequest, EmbedInput, EmbedRequest,
+    EmbedResponse, EmbeddingsRequest, EmbeddingsResponse, ErrorBody, GenerateChunk,
+    GenerateRequest, Metrics, ModelDetails, ModelInfo, PsResponse, RunningModel, ShowRequest,
+    ShowResponse, TagsResponse, ToolCall, ToolCallFunction, VersionResponse,
 };
 pub use webhook::{
     verify_signature, SignatureError, SignedHeaders, Webhook, DEFAULT_TOLERANCE,

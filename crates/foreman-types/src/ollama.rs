@@ -30,6 +30,27 @@ pub fn model_key(name: &str) -> String {
     }
 }
 
+/// Who owns a model, as Ollama's OpenAI-compatible `/v1/models` reports it (`owned_by`):
+/// the namespace before the model's own name, or `library` for a bare name.
+///
+/// ```
+/// assert_eq!(foreman_types::model_owner("llama3.2:latest"), "library");
+/// assert_eq!(foreman_types::model_owner("me/mine:7b"), "me");
+/// assert_eq!(foreman_types::model_owner("hf.co/org/model:Q4_K_M"), "org");
+/// assert_eq!(foreman_types::model_owner("registry.local:5000/team/m"), "team");
+/// ```
+pub fn model_owner(name: &str) -> &str {
+    let name = name.trim();
+    // A tag is a colon after the last slash; a colon before it belongs to a registry port.
+    let path = match name.rsplit_once(':') {
+        Some((path, tag)) if !tag.contains('/') => path,
+        _ => name,
+    };
+    let mut segments = path.rsplit('/');
+    segments.next();
+    segments.next().unwrap_or("library")
+}
+
 /// The error body every Ollama (and foreman) error response carries: `{"error": "..."}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorBody {

@@ -1,6 +1,7 @@
 //! The `foreman` binary, run as a user would, against a spawned foreman.
 
 mod commands;
+mod crash;
 mod serve;
 
 use foreman_testkit::TestApp;

@@ -7,15 +7,30 @@ use serde::de::DeserializeOwned;
 
 use crate::error::AppError;
 
-/// The body's bytes, or the right error: 413 past the size limit, 400 otherwise.
+/// The body's bytes, or the right error: 413 past the size limit, 408 when the client
+/// stalled past `FOREMAN_BODY_TIMEOUT`, 400 otherwise.
 pub(super) fn bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, AppError> {
     body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             AppError::PayloadTooLarge(limit)
+        } else if timed_out(&rejection) {
+            AppError::RequestTimeout
         } else {
             AppError::BadRequest(rejection.body_text())
         }
     })
+}
+
+/// Whether reading the body failed because the body timeout fired.
+fn timed_out(rejection: &BytesRejection) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(err) = source {
+        if err.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 /// Parses JSON, answering 400 with what is wrong ("model is required" when it is absent).

@@ -14,7 +14,7 @@ use crate::error::AppError;
 use crate::state::App;
 
 /// A large batch of embeddings can take a while; still, it must end.
-const EMBED_TIMEOUT: Duration = Duration::from_secs(300);
+pub(super) const EMBED_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// `POST /api/embed`.
 pub(super) async fn embed(

@@ -15,6 +15,7 @@ use bytes::Bytes;
 use foreman_types::{model_key, ChatRequest, GenerateRequest, JobId, JobKind};
 
 use super::body;
+use super::priority;
 use crate::error::AppError;
 use crate::inventory::Known;
 use crate::live::LiveEvent;
@@ -56,7 +57,9 @@ pub(super) async fn ensure_model(app: &App, model: &str) -> Result<String, AppEr
     }
 }
 
-async fn queued(
+/// Queues a generation as a sync job and answers with the target's response once the
+/// job's turn comes. Shared with the OpenAI-compatible routes.
+pub(super) async fn queued(
     app: App,
     kind: JobKind,
     model: String,
@@ -65,10 +68,13 @@ async fn queued(
     let key = ensure_model(&app, &model).await?;
     let id = JobId::new();
     // Registered before the job exists, so the worker always finds its caller.
-    let mut events = app.live.register(id);
+    let Some(mut events) = app.live.register(id) else {
+        return Err(AppError::ShuttingDown);
+    };
     let guard = QueuedGuard {
         app: app.clone(),
         id,
+        model: key.clone(),
         armed: true,
     };
     app.store
@@ -77,8 +83,8 @@ async fn queued(
             kind,
             origin: Origin::Sync,
             target: app.target.name.clone(),
-            model: key,
-            priority: 0,
+            model: key.clone(),
+            priority: priority::SYNC,
             payload,
             webhook_url: None,
             idempotency_key: None,
@@ -110,7 +116,7 @@ async fn queued(
             match event {
                 LiveEvent::Chunk(bytes) => yield Ok::<Bytes, std::convert::Infallible>(bytes),
                 LiveEvent::Fail { message, .. } => {
-                    yield Ok(error_line(&message));
+                    yield Ok(error_line(kind, &message));
                     break;
                 }
                 LiveEvent::Head { .. } => {}
@@ -134,6 +140,7 @@ async fn queued(
 struct QueuedGuard {
     app: App,
     id: JobId,
+    model: String,
     armed: bool,
 }
 
@@ -144,6 +151,7 @@ impl Drop for QueuedGuard {
         }
         let app = self.app.clone();
         let id = self.id;
+        let model = std::mem::take(&mut self.model);
         app.live.remove(id);
         tokio::spawn(async move {
             match app
@@ -151,7 +159,11 @@ impl Drop for QueuedGuard {
                 .cancel_if_queued(id, "the caller disconnected while queued".into())
                 .await
             {
-                Ok(true) => tracing::info!(job_id = %id, "caller left; job removed from the queue"),
+                Ok(true) => {
+                    tracing::info!(job_id = %id, "caller left; job removed from the queue");
+                    app.metrics
+                        .job_finished(&model, foreman_types::JobState::Cancelled);
+                }
                 Ok(false) => {}
                 Err(err) => tracing::error!(job_id = %id, error = %err, "cannot cancel a job"),
             }

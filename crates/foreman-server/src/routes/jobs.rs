@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::body;
 use super::generate::ensure_model;
+use super::priority;
 use crate::error::AppError;
 use crate::state::App;
 use crate::store::{Enqueued, JobFilter, NewJob, Origin};
@@ -61,6 +62,7 @@ pub(super) async fn submit(
         ),
         None => None,
     };
+    let priority = priority::for_async(request.priority)?;
     let model = ensure_model(&app, &request.chat.model).await?;
     // What the target receives: the chat request without foreman's own fields.
     let payload = serde_json::to_vec(&request.chat)
@@ -76,7 +78,7 @@ pub(super) async fn submit(
             origin: Origin::Async,
             target: app.target.name.clone(),
             model,
-            priority: request.priority.unwrap_or(0),
+            priority,
             payload: Bytes::from(payload),
             webhook_url,
             idempotency_key,
@@ -102,11 +104,15 @@ pub(super) async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<Job>, AppError> {
     let id = parse_id(&id)?;
-    app.store
+    let mut job = app
+        .store
         .job(id)
         .await?
-        .map(Json)
-        .ok_or_else(|| AppError::NotFound(format!("job {id} not found")))
+        .ok_or_else(|| AppError::NotFound(format!("job {id} not found")))?;
+    job.estimated_wait_ms = job
+        .queue_position
+        .and_then(|ahead| app.run_times.wait_ms(ahead));
+    Ok(Json(job))
 }
 
 /// `DELETE /jobs/{id}`: a queued job leaves the queue; a running one is stopped (the
@@ -118,8 +124,19 @@ pub(super) async fn cancel(
     let id = parse_id(&id)?;
     match app.store.cancel(id, "cancelled by request".into()).await? {
         Some(before) => {
+            // The store ended it here, so the worker (if it runs it) will not count it.
+            if let Ok(Some(job)) = app.store.job(id).await {
+                app.metrics.job_finished(&job.model, JobState::Cancelled);
+            }
             if before.is_running() {
                 app.stop_running(id);
+            } else {
+                // A sync caller waiting in the queue hears now rather than never.
+                app.live.release(
+                    id,
+                    StatusCode::CONFLICT,
+                    format!("the request was cancelled (DELETE /jobs/{id})"),
+                );
             }
             app.wake();
         }

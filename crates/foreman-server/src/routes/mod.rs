@@ -5,10 +5,14 @@ mod embed;
 mod generate;
 mod jobs;
 mod meta;
+mod metrics;
+mod openai;
+mod priority;
 mod queue;
 
 use axum::extract::{Request, State};
-use axum::http::{header::AUTHORIZATION, HeaderMap};
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH};
+use axum::http::HeaderMap;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -34,13 +38,20 @@ pub(crate) fn router(app: App) -> Router {
         .route("/api/chat", post(generate::chat))
         .route("/api/generate", post(generate::generate))
         .route("/queue", get(queue::queue))
+        .route("/metrics", get(metrics::metrics))
         .route("/jobs", post(jobs::submit).get(jobs::list))
         .route("/jobs/{id}", get(jobs::show).delete(jobs::cancel))
         .route("/jobs/{id}/artifacts/{name}", get(jobs::artifact))
+        .merge(openai::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(app.clone(), authenticate))
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            refuse_oversized,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn(openai::errors))
         .with_state(app)
 }
 
@@ -50,6 +61,24 @@ async fn not_found() -> AppError {
 
 async fn method_not_allowed() -> AppError {
     AppError::MethodNotAllowed
+}
+
+/// 413 from the declared `Content-Length` alone, before a byte of the body is read: a
+/// client announcing gigabytes is refused at once instead of being waited on.
+async fn refuse_oversized(State(app): State<App>, request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match declared {
+        Some(length) if length > app.config.max_body_bytes as u64 => {
+            axum::response::IntoResponse::into_response(AppError::PayloadTooLarge(
+                app.config.max_body_bytes,
+            ))
+        }
+        _ => next.run(request).await,
+    }
 }
 
 /// Bearer auth on everything but the liveness routes, when a token is configured.

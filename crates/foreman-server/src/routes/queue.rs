@@ -18,12 +18,18 @@ pub(super) async fn queue(State(app): State<App>) -> Result<Json<Value>, AppErro
         .iter()
         .map(|(model, queued)| json!({ "model": model, "queued": queued }))
         .collect();
-    Ok(Json(json!({
+    let mut body = json!({
         "depth": depth,
         "by_model": by_model,
         "running": snapshot.running,
         "resident": app.inventory.loaded(),
         "model_swaps": app.model_swaps.load(Ordering::Relaxed),
         "degraded": app.inventory.degraded(),
-    })))
+    });
+    // Until the queue drains: every queued job plus the rest of the running one. Absent
+    // until a job has run, as on `GET /jobs/{id}`.
+    if let Some(wait) = app.run_times.wait_ms(depth) {
+        body["estimated_wait_ms"] = json!(wait);
+    }
+    Ok(Json(body))
 }

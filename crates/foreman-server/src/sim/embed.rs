@@ -84,7 +84,7 @@ pub(super) async fn embeddings(
 /// Finds the model and makes an embedding model resident (paying its load time if it was
 /// not). A generation model embeds too, as in Ollama, but without touching the GPU: the
 /// simulator keeps the GPU for generations.
-async fn prepare(
+pub(super) async fn prepare(
     sim: &Sim,
     name: &str,
     keep_alive: &KeepAlive,
@@ -105,14 +105,14 @@ async fn prepare(
 
 /// Restarts an embedding model's keep-alive (or unloads it); generation models were never
 /// touched.
-fn release(sim: &Sim, model: &Model, keep_alive: &KeepAlive) {
+pub(super) fn release(sim: &Sim, model: &Model, keep_alive: &KeepAlive) {
     if model.embedding {
         sim.release(model, keep_alive);
     }
 }
 
 /// A deterministic unit vector from a hash of `text`.
-fn vector(text: &str) -> Vec<f32> {
+pub(super) fn vector(text: &str) -> Vec<f32> {
     let digest = Sha256::digest(text.as_bytes());
     let raw: Vec<f32> = digest
         .chunks_exact(2)

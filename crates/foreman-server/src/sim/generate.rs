@@ -114,7 +114,7 @@ pub(super) async fn generate(
 }
 
 /// The installed generation model `name`.
-fn usable_model(sim: &Sim, name: &str, endpoint: &str) -> Result<Model, Rejection> {
+pub(super) fn usable_model(sim: &Sim, name: &str, endpoint: &str) -> Result<Model, Rejection> {
     let model = sim
         .find(name)
         .ok_or_else(|| Rejection::model_not_found(name))?;
@@ -127,22 +127,22 @@ fn usable_model(sim: &Sim, name: &str, endpoint: &str) -> Result<Model, Rejectio
 
 /// One request for the GPU.
 #[derive(Debug)]
-struct Generation {
-    reply: Reply,
-    model: Model,
+pub(super) struct Generation {
+    pub(super) reply: Reply,
+    pub(super) model: Model,
     /// The text the answer quotes: the last user message, or the prompt.
-    prompt: String,
-    prompt_eval_count: u64,
-    think: bool,
-    stream: bool,
+    pub(super) prompt: String,
+    pub(super) prompt_eval_count: u64,
+    pub(super) think: bool,
+    pub(super) stream: bool,
     /// `options.num_predict`: at most this many answer tokens.
-    num_predict: Option<usize>,
-    keep_alive: KeepAlive,
+    pub(super) num_predict: Option<usize>,
+    pub(super) keep_alive: KeepAlive,
     /// Nothing to answer: the request only loads (or, with `keep_alive: 0`, unloads) the
     /// model, and gets one JSON object with `done_reason` `load` (or `unload`), as in Ollama.
-    load_only: bool,
+    pub(super) load_only: bool,
     /// When the request arrived, for `total_duration`.
-    started: Instant,
+    pub(super) started: Instant,
 }
 
 impl Generation {
@@ -174,20 +174,17 @@ async fn run(sim: Arc<Sim>, generation: Generation) -> Result<Response, Rejectio
         sim.release(&generation.model, &generation.keep_alive);
         return Ok(Json(generation.reply.load_answer("unload")).into_response());
     }
-    let in_flight = sim.enter();
-    let gpu = sim.lock_gpu().await.ok_or_else(Rejection::shutting_down)?;
-    let load_duration = sim
-        .load(&generation.model, &generation.keep_alive)
-        .await
-        .ok_or_else(Rejection::shutting_down)?;
     if generation.load_only {
+        let _in_flight = sim.enter();
+        let _gpu = sim.lock_gpu().await.ok_or_else(Rejection::shutting_down)?;
+        sim.load(&generation.model, &generation.keep_alive)
+            .await
+            .ok_or_else(Rejection::shutting_down)?;
         return Ok(Json(generation.reply.load_answer("load")).into_response());
     }
-    sim.count_generation();
-    tracing::debug!(model = %generation.model.key, "simulated generation started");
     let reply = generation.reply.clone();
     let stream = generation.stream;
-    let events = produce(sim, generation, gpu, in_flight, load_duration);
+    let events = start(sim, generation).await?;
     if stream {
         let lines = events.map(move |event| Ok::<_, Infallible>(reply.line(&event)));
         let mut response = Response::new(Body::from_stream(lines));
@@ -210,6 +207,24 @@ async fn run(sim: Arc<Sim>, generation: Generation) -> Result<Response, Rejectio
         }
     }
     Err(Rejection::shutting_down())
+}
+
+/// Waits for the GPU, loads the model if it is not resident, and starts the generation:
+/// its tokens, produced in real time. Shared with the OpenAI-compatible routes, which
+/// format the same events their own way.
+pub(super) async fn start(
+    sim: Arc<Sim>,
+    generation: Generation,
+) -> Result<impl Stream<Item = Event> + Send + 'static, Rejection> {
+    let in_flight = sim.enter();
+    let gpu = sim.lock_gpu().await.ok_or_else(Rejection::shutting_down)?;
+    let load_duration = sim
+        .load(&generation.model, &generation.keep_alive)
+        .await
+        .ok_or_else(Rejection::shutting_down)?;
+    sim.count_generation();
+    tracing::debug!(model = %generation.model.key, "simulated generation started");
+    Ok(produce(sim, generation, gpu, in_flight, load_duration))
 }
 
 /// The tokens of one generation, produced in real time while holding the GPU. Dropping the
@@ -259,27 +274,30 @@ fn produce(
     }
 }
 
+/// What a generation produces, in order: thinking and content tokens, then the end.
 #[derive(Debug)]
-enum Event {
+pub(super) enum Event {
     Thinking(String),
     Content(String),
     Done(Done),
 }
 
+/// How a generation ended.
 #[derive(Debug)]
-struct Done {
-    reason: &'static str,
-    metrics: Metrics,
+pub(super) struct Done {
+    /// `stop`, or `length` when `num_predict` cut it short.
+    pub(super) reason: &'static str,
+    pub(super) metrics: Metrics,
 }
 
 /// Ollama's timings of a generation, in nanoseconds on the wire.
 #[derive(Debug)]
-struct Metrics {
+pub(super) struct Metrics {
     total_duration: Duration,
     load_duration: Duration,
-    prompt_eval_count: u64,
+    pub(super) prompt_eval_count: u64,
     prompt_eval_duration: Duration,
-    eval_count: u64,
+    pub(super) eval_count: u64,
     eval_duration: Duration,
 }
 
@@ -308,16 +326,16 @@ impl Metrics {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Endpoint {
+pub(super) enum Endpoint {
     Chat,
     Generate,
 }
 
 /// How answers of one endpoint look; they echo the model's name as requested.
 #[derive(Debug, Clone)]
-struct Reply {
-    endpoint: Endpoint,
-    name: String,
+pub(super) struct Reply {
+    pub(super) endpoint: Endpoint,
+    pub(super) name: String,
 }
 
 impl Reply {
@@ -426,7 +444,7 @@ pub(super) fn answer_tokens(model: &str, prompt: &str, count: usize) -> Vec<Stri
         .collect()
 }
 
-fn word_count(text: &str) -> usize {
+pub(super) fn word_count(text: &str) -> usize {
     text.split_whitespace().count()
 }
 

@@ -2,6 +2,7 @@
 
 mod generations;
 mod models;
+mod openai;
 
 use std::time::Duration;
 

@@ -31,6 +31,8 @@ pub(crate) struct ClaimedJob {
     /// Including this run.
     pub attempts: u32,
     pub state: JobState,
+    /// When the job was submitted (Unix ms), for the queued → started wait.
+    pub created_at_ms: i64,
 }
 
 struct Candidate {
@@ -96,6 +98,7 @@ impl Store {
                 payload: Bytes::from(payload),
                 attempts,
                 state,
+                created_at_ms: chosen.created_at,
             }))
         })
         .await

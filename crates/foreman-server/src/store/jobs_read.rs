@@ -63,6 +63,7 @@ fn job_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Job>> {
             kind: kind.parse::<JobKind>().map_err(corrupt)?,
             priority,
             queue_position: None,
+            estimated_wait_ms: None,
             state_webhook_url: webhook_url,
             webhook_attempts: Vec::new(),
         })

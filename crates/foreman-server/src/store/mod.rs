@@ -19,6 +19,7 @@ mod events;
 mod jobs_read;
 mod outbox;
 mod recover;
+mod stats;
 mod transition;
 mod writer;
 

@@ -16,8 +16,6 @@ pub(crate) struct Delivery {
     pub job_id: JobId,
     pub url: String,
     pub body: Vec<u8>,
-    /// Unix seconds, signed into `webhook-timestamp`.
-    pub timestamp: i64,
     /// Attempts made before this one.
     pub attempts: u32,
 }
@@ -43,7 +41,7 @@ impl Store {
     pub(crate) async fn due_deliveries(&self, limit: u32) -> Result<Vec<Delivery>> {
         self.read(move |conn| {
             let mut select = conn.prepare_cached(
-                "SELECT o.id, o.webhook_id, o.job_id, o.url, o.body, o.timestamp, o.attempts
+                "SELECT o.id, o.webhook_id, o.job_id, o.url, o.body, o.attempts
                  FROM webhook_outbox o
                  WHERE o.status = 'pending' AND o.next_attempt_at <= ?1
                    AND NOT EXISTS (SELECT 1 FROM webhook_outbox p
@@ -58,13 +56,12 @@ impl Store {
                     r.get::<_, String>(2)?,
                     r.get::<_, String>(3)?,
                     r.get::<_, Vec<u8>>(4)?,
-                    r.get::<_, i64>(5)?,
-                    r.get::<_, u32>(6)?,
+                    r.get::<_, u32>(5)?,
                 ))
             })?;
             let mut out = Vec::new();
             for row in rows {
-                let (outbox_id, webhook_id, job_id, url, body, timestamp, attempts) = row?;
+                let (outbox_id, webhook_id, job_id, url, body, attempts) = row?;
                 out.push(Delivery {
                     outbox_id,
                     webhook_id,
@@ -73,7 +70,6 @@ impl Store {
                         .map_err(|_| StoreError::Corrupt(format!("bad job id {job_id:?}")))?,
                     url,
                     body,
-                    timestamp,
                     attempts,
                 });
             }

@@ -2,14 +2,13 @@
 //! the model answers), gather the answer, store it with its artifacts.
 
 use foreman_types::JobKind;
-use futures::StreamExt;
 use serde_json::{Map, Value};
 
 use super::ndjson::Lines;
 use super::{finish, retry, started_answering, Ran, Stop};
 use crate::state::App;
 use crate::store::{ClaimedJob, Finish, NewArtifact};
-use crate::target::TargetError;
+use crate::target::{next_chunk, TargetError};
 
 pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
     let body = match streaming_body(&job.payload) {
@@ -45,7 +44,7 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
     let mut marked = false;
     loop {
         let chunk = tokio::select! {
-            chunk = chunks.next() => chunk,
+            chunk = next_chunk(&mut chunks, app.config.stall_timeout) => chunk,
             how = stop.stopped() => {
                 finish(app, job, how).await;
                 return Ran::Completed;
@@ -54,7 +53,7 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
         let (complete, ended) = match chunk {
             Some(Ok(bytes)) => (lines.push(&bytes), false),
             Some(Err(err)) => {
-                finish(app, job, retry(app, &TargetError::from_reqwest(err))).await;
+                finish(app, job, retry(app, &err)).await;
                 return Ran::Unreachable;
             }
             None => (lines.finish().into_iter().collect::<Vec<_>>(), true),

@@ -11,7 +11,7 @@ mod sync_job;
 
 pub(crate) use sync_job::error_line;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
@@ -31,12 +31,36 @@ pub(crate) enum Ran {
     Unreachable,
 }
 
-/// Runs jobs until `shutdown`.
+/// Runs jobs until `shutdown`, then answers the callers still waiting in the queue.
 pub(crate) async fn run(app: App, shutdown: CancellationToken) {
+    work(&app, &shutdown).await;
+    release_waiting_callers(&app).await;
+}
+
+/// Sync callers still queued at shutdown get a 503 now (their jobs are cancelled: a sync
+/// job is never re-run after a restart), so graceful shutdown does not wait on them.
+async fn release_waiting_callers(app: &App) {
+    for id in app.live.close("foreman is shutting down") {
+        let reason = "foreman shut down before the job's turn".to_owned();
+        if let Err(err) = app.store.cancel_if_queued(id, reason).await {
+            tracing::error!(job_id = %id, error = %err, "cannot cancel a waiting job");
+        }
+    }
+}
+
+async fn work(app: &App, shutdown: &CancellationToken) {
     let mut failures: u32 = 0;
     loop {
         if shutdown.is_cancelled() {
             return;
+        }
+        // While the target is unreachable, jobs wait in the queue without spending
+        // attempts; the poller notices it coming back (ADR 7).
+        if app.inventory.degraded() {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = app.inventory.reachable() => {}
+            }
         }
         let loaded = app.inventory.loaded();
         let claim = ClaimRequest {
@@ -46,7 +70,7 @@ pub(crate) async fn run(app: App, shutdown: CancellationToken) {
             affinity_window: app.config.affinity_window,
         };
         match app.store.claim_next(claim).await {
-            Ok(Some(job)) => match execute(&app, job, &shutdown).await {
+            Ok(Some(job)) => match execute(app, job, shutdown).await {
                 Ran::Completed => failures = 0,
                 Ran::Unreachable => {
                     failures = failures.saturating_add(1);
@@ -85,6 +109,15 @@ async fn execute(app: &App, job: ClaimedJob, shutdown: &CancellationToken) -> Ra
     }
     tracing::debug!(job_id = %job.id, model = %job.model, attempt = job.attempts, "job started");
     count_swap(app, &job.model);
+    let started = Instant::now();
+    if job.attempts == 1 {
+        let waited = crate::store::now_ms()
+            .saturating_sub(job.created_at_ms)
+            .max(0);
+        app.metrics
+            .job_waited(&job.model, Duration::from_millis(waited as u64));
+    }
+    app.run_times.started(started);
     let stop = Stop {
         shutdown: shutdown.clone(),
         cancel,
@@ -95,6 +128,13 @@ async fn execute(app: &App, job: ClaimedJob, shutdown: &CancellationToken) -> Ra
     };
     if let Ok(mut running) = app.running.lock() {
         running.remove(&job.id);
+    }
+    // A run cut short by an unreachable target says nothing about how long jobs take.
+    let took = started.elapsed();
+    let reached_target = ran == Ran::Completed;
+    app.run_times.ended(took, reached_target);
+    if reached_target {
+        app.metrics.job_ran(&job.model, took);
     }
     // A state change may have written a webhook event.
     app.webhooks.notify_one();
@@ -135,6 +175,7 @@ async fn finish(app: &App, job: &ClaimedJob, finish: Finish) -> Option<foreman_t
         Ok(state) => {
             if let Some(state) = state {
                 tracing::info!(job_id = %job.id, model = %job.model, state = %state, "job ended");
+                app.metrics.job_finished(&job.model, state);
             }
             state
         }

@@ -3,14 +3,13 @@
 
 use axum::http::{header::CONTENT_TYPE, StatusCode};
 use bytes::Bytes;
-use foreman_types::JobState;
-use futures::StreamExt;
+use foreman_types::{JobKind, JobState};
 
 use super::{finish, retry, started_answering, Ran, Stop};
 use crate::live::{LiveEvent, LiveSender};
 use crate::state::App;
 use crate::store::{ClaimedJob, Finish};
-use crate::target::{error_message, TargetError};
+use crate::target::{error_message, next_chunk, TargetError};
 
 const CALLER_LEFT: &str = "the caller disconnected";
 
@@ -59,7 +58,10 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
     let streaming = content_type
         .as_ref()
         .and_then(|ct| ct.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/x-ndjson"));
+        .is_some_and(|ct| {
+            // Ollama's NDJSON, or the server-sent events of its OpenAI-compatible routes.
+            ct.starts_with("application/x-ndjson") || ct.starts_with("text/event-stream")
+        });
     let mut marked = false;
     if !streaming {
         // One JSON object: read it whole before answering, so a broken connection can
@@ -100,7 +102,7 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
     let mut head_sent = false;
     loop {
         tokio::select! {
-            chunk = chunks.next() => match chunk {
+            chunk = next_chunk(&mut chunks, app.config.stall_timeout) => match chunk {
                 Some(Ok(bytes)) => {
                     if !head_sent {
                         started_answering(app, job, &mut marked).await;
@@ -116,14 +118,13 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
                     }
                 }
                 Some(Err(err)) => {
-                    let err = TargetError::from_reqwest(err);
                     if !head_sent {
                         break unreachable(app, job, tx, err).await;
                     }
                     // Mid-stream: end with an error line, never a stream that looks whole.
                     app.inventory.mark_unreachable(&err);
                     let message = format!("the target's stream broke off: {err}");
-                    let _ = tx.send(LiveEvent::Chunk(error_line(&message))).await;
+                    let _ = tx.send(LiveEvent::Chunk(error_line(job.kind, &message))).await;
                     finish(app, job, Finish::Failed { error: message }).await;
                     break Ran::Completed;
                 }
@@ -141,8 +142,19 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
     }
 }
 
-/// An NDJSON line carrying an error, as Ollama ends a failed stream.
-pub(crate) fn error_line(message: &str) -> Bytes {
+/// The last piece of a stream that failed midway, in the stream's own format: an NDJSON
+/// `{"error": ...}` line, as Ollama ends a failed stream, or for the OpenAI-compatible
+/// kinds a server-sent event carrying an OpenAI error object.
+pub(crate) fn error_line(kind: JobKind, message: &str) -> Bytes {
+    if kind.is_openai() {
+        let error = serde_json::json!({
+            "error": { "message": message, "type": "api_error", "param": null, "code": null }
+        });
+        let mut event = b"data: ".to_vec();
+        event.extend(serde_json::to_vec(&error).unwrap_or_else(|_| b"{}".to_vec()));
+        event.extend_from_slice(b"\n\n");
+        return Bytes::from(event);
+    }
     let mut line = serde_json::to_vec(&serde_json::json!({ "error": message }))
         .unwrap_or_else(|_| b"{\"error\":\"internal error\"}".to_vec());
     line.push(b'\n');

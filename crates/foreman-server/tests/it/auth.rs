@@ -44,6 +44,23 @@ fn routes(job: &str) -> Vec<(reqwest::Method, String, Option<serde_json::Value>)
         ),
         (Method::DELETE, format!("/jobs/{job}"), None),
         (Method::GET, "/queue".into(), None),
+        (Method::GET, "/metrics".into(), None),
+        (Method::GET, "/v1/models".into(), None),
+        (
+            Method::POST,
+            "/v1/chat/completions".into(),
+            Some(json!({"model": "llama3.2", "messages": []})),
+        ),
+        (
+            Method::POST,
+            "/v1/completions".into(),
+            Some(json!({"model": "llama3.2", "prompt": "x"})),
+        ),
+        (
+            Method::POST,
+            "/v1/embeddings".into(),
+            Some(json!({"model": "nomic-embed-text", "input": "x"})),
+        ),
         (Method::GET, "/nope".into(), None),
     ]
 }
@@ -58,6 +75,10 @@ async fn every_route_but_health_and_root_needs_the_token() {
         Some(format!("Bearer {}", &TOKEN[..TOKEN.len() - 1])),
         Some(TOKEN.to_owned()),
         Some(format!("Basic {TOKEN}")),
+        Some(format!("Bearer {TOKEN}x")),
+        Some(format!("Bearer{TOKEN}")),
+        Some("Bearer ".to_owned()),
+        Some(format!("Token {TOKEN}")),
     ];
     for (method, path, body) in routes(&job) {
         for header in &wrong {
@@ -72,7 +93,11 @@ async fn every_route_but_health_and_root_needs_the_token() {
             assert_eq!(response.status(), 401, "{method} {path} with {header:?}");
             assert_eq!(response.headers()["www-authenticate"], "Bearer");
             let body: serde_json::Value = response.json().await.unwrap();
-            assert!(body["error"].is_string());
+            // Ollama-shaped `{"error": "..."}`, or OpenAI-shaped under /v1.
+            assert!(
+                body["error"].is_string() || body["error"]["message"].is_string(),
+                "{path}: {body}"
+            );
         }
         let mut request = app
             .http

@@ -3,12 +3,20 @@
 
 mod auth;
 mod errors;
+mod faults;
 mod health;
+mod hostile;
 mod jobs;
+mod metrics;
+mod openai;
+mod priority;
 mod proxy;
 mod queue;
 mod restart;
+mod secrets_in_logs;
+mod ssrf;
 mod streaming;
+mod webhook_faults;
 mod webhooks;
 
 use std::time::Duration;

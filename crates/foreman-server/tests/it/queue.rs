@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use foreman_client::{ChatMessage, ChatRequest, JobState, SubmitRequest};
-use foreman_testkit::{FakeOllama, TestApp};
+use foreman_testkit::{FakeOllama, StreamingTarget, TestApp};
 use serde_json::Value;
 
 use crate::{chat_body, DEADLINE};
@@ -114,13 +114,27 @@ async fn with_a_zero_affinity_window_jobs_run_in_submission_order() {
     );
 }
 
-#[tokio::test]
-async fn connection_errors_are_retried_up_to_max_attempts_then_fail() {
+/// A target that answers its polls but cuts every generation off before the first
+/// byte: connection errors while the target looks up, which spend attempts.
+async fn app_with_a_failing_target(max_attempts: u32, cuts: usize) -> (StreamingTarget, TestApp) {
+    let target = StreamingTarget::start().await;
+    for _ in 0..cuts {
+        target.abort();
+    }
+    let url = target.url();
     let app = TestApp::builder()
-        .configure(|c| c.max_attempts = 3)
+        .configure(move |c| {
+            c.target_url = url.parse().unwrap();
+            c.max_attempts = max_attempts;
+        })
         .spawn()
         .await;
-    app.ollama.stop().await;
+    (target, app)
+}
+
+#[tokio::test]
+async fn connection_errors_are_retried_up_to_max_attempts_then_fail() {
+    let (_target, app) = app_with_a_failing_target(3, 3).await;
     let id = app.client.submit(job("llama3.2")).await.unwrap();
     let failed = app.client.wait(id, DEADLINE).await.unwrap();
     assert_eq!(failed.state, JobState::Failed);
@@ -129,57 +143,8 @@ async fn connection_errors_are_retried_up_to_max_attempts_then_fail() {
 }
 
 #[tokio::test]
-async fn a_job_queued_while_the_target_is_down_runs_when_it_returns() {
-    let app = TestApp::builder()
-        .configure(|c| {
-            c.max_attempts = 100;
-            c.retry_backoff = Duration::from_millis(50);
-        })
-        .spawn()
-        .await;
-    app.ollama.stop().await;
-    let id = app.client.submit(job("llama3.2")).await.unwrap();
-    let retried = foreman_testkit::wait::wait_until(DEADLINE, || async {
-        app.client.job(id).await.unwrap().attempts >= 1
-    })
-    .await;
-    assert!(retried);
-    app.ollama.restart().await;
-    let done = app.client.wait(id, DEADLINE).await.unwrap();
-    assert_eq!(done.state, JobState::Done);
-}
-
-#[tokio::test]
-async fn a_sync_caller_waits_through_a_target_outage_while_attempts_remain() {
-    let app = TestApp::builder()
-        .configure(|c| {
-            c.max_attempts = 100;
-            c.retry_backoff = Duration::from_millis(50);
-        })
-        .spawn()
-        .await;
-    app.ollama.stop().await;
-    let call = app.spawn_post("/api/chat", chat_body("llama3.2", false));
-    let retried = foreman_testkit::wait::wait_until(DEADLINE, || async {
-        let jobs: Value = app.get_json("/jobs").await;
-        jobs["jobs"][0]["attempts"].as_u64().unwrap_or(0) >= 1
-    })
-    .await;
-    assert!(retried);
-    app.ollama.restart().await;
-    let response = call.await.unwrap().unwrap();
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["message"]["content"], app.ollama.reply());
-}
-
-#[tokio::test]
 async fn a_sync_caller_hears_502_when_attempts_run_out() {
-    let app = TestApp::builder()
-        .configure(|c| c.max_attempts = 2)
-        .spawn()
-        .await;
-    app.ollama.stop().await;
+    let (_target, app) = app_with_a_failing_target(2, 2).await;
     let response = app.post("/api/chat", &chat_body("llama3.2", false)).await;
     assert_eq!(response.status(), 502);
     let body: Value = response.json().await.unwrap();
@@ -187,6 +152,59 @@ async fn a_sync_caller_hears_502_when_attempts_run_out() {
         .as_str()
         .unwrap()
         .contains("cannot reach the target"));
+}
+
+/// Waits until foreman reports the target unreachable.
+async fn wait_degraded(app: &TestApp) {
+    let degraded = foreman_testkit::wait::wait_until(DEADLINE, || async {
+        app.get_json("/healthz").await["degraded"] == true
+    })
+    .await;
+    assert!(degraded, "foreman noticed the target is down");
+}
+
+#[tokio::test]
+async fn a_job_queued_while_the_target_is_down_spends_no_attempts_and_runs_when_it_returns() {
+    let app = TestApp::builder()
+        .configure(|c| c.max_attempts = 2)
+        .spawn()
+        .await;
+    app.ollama.stop().await;
+    let id = app.client.submit(job("llama3.2")).await.unwrap();
+    wait_degraded(&app).await;
+    // However long the outage, at most the one attempt that found the target gone.
+    let waiting = app.client.job(id).await.unwrap();
+    assert_eq!(waiting.state, JobState::Queued);
+    assert!(
+        waiting.attempts <= 1,
+        "{} attempts spent while down",
+        waiting.attempts
+    );
+    app.ollama.restart().await;
+    let done = app.client.wait(id, DEADLINE).await.unwrap();
+    assert_eq!(done.state, JobState::Done);
+    assert!(done.attempts <= 2);
+}
+
+#[tokio::test]
+async fn a_sync_caller_waits_through_a_target_outage() {
+    let app = TestApp::builder()
+        .configure(|c| c.max_attempts = 2)
+        .spawn()
+        .await;
+    app.ollama.stop().await;
+    let call = app.spawn_post("/api/chat", chat_body("llama3.2", false));
+    wait_degraded(&app).await;
+    let queued = foreman_testkit::wait::wait_until(DEADLINE, || async {
+        app.jobs_json("state=queued").await.len() == 1
+    })
+    .await;
+    assert!(queued, "the caller's job waits in the queue");
+    app.ollama.restart().await;
+    let response = call.await.unwrap().unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["message"]["content"], app.ollama.reply());
 }
 
 #[tokio::test]

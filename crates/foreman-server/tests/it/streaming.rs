@@ -163,3 +163,65 @@ async fn a_stream_cut_by_the_target_ends_with_an_error_line() {
     .await;
     assert!(failed, "the job ends failed, not done");
 }
+
+/// A foreman whose target holds every generation for 30 s, with one call running and one
+/// waiting behind it.
+async fn one_running_one_queued() -> (
+    TestApp,
+    tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>,
+    tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>,
+) {
+    let ollama = FakeOllama::builder()
+        .generation_delay(Duration::from_secs(30))
+        .start()
+        .await;
+    let app = TestApp::builder().ollama(ollama).spawn().await;
+    let running = app.spawn_post("/api/chat", chat_body("llama3.2", false));
+    app.ollama.wait_for_generations(1, DEADLINE).await;
+    let waiting = app.spawn_post("/api/chat", chat_body("llama3.2", false));
+    let queued = foreman_testkit::wait::wait_until(DEADLINE, || async {
+        app.jobs_json("state=queued").await.len() == 1
+    })
+    .await;
+    assert!(queued);
+    (app, running, waiting)
+}
+
+#[tokio::test]
+async fn deleting_a_queued_sync_request_answers_its_caller() {
+    let (app, running, waiting) = one_running_one_queued().await;
+    let id = app.jobs_json("state=queued").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let deleted = app
+        .http
+        .delete(app.at(&format!("/jobs/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    let answer = tokio::time::timeout(DEADLINE, waiting)
+        .await
+        .expect("the caller is answered, not left hanging")
+        .unwrap()
+        .unwrap();
+    assert_eq!(answer.status(), 409);
+    running.abort();
+}
+
+#[tokio::test]
+async fn a_graceful_shutdown_answers_every_waiting_caller() {
+    let (mut app, running, waiting) = one_running_one_queued().await;
+    // stop() fails the test if foreman does not exit within its deadline.
+    app.stop().await;
+    for call in [running, waiting] {
+        let answer = call.await.unwrap().unwrap();
+        assert_eq!(answer.status(), 503);
+        let body: Value = answer.json().await.unwrap();
+        assert!(
+            body["error"].as_str().unwrap().contains("shutting down"),
+            "{body}"
+        );
+    }
+}

@@ -65,6 +65,15 @@ impl Respond for Router {
                 self.shared.generation_seen.notify_waiters();
                 answer
             }
+            _ if path.starts_with("/v1/") => {
+                let Some(answer) = super::openai::respond(&mut state, request) else {
+                    return ResponseTemplate::new(404)
+                        .set_body_raw("404 page not found", "text/plain");
+                };
+                drop(state);
+                self.shared.generation_seen.notify_waiters();
+                answer
+            }
             _ => ResponseTemplate::new(404).set_body_raw("404 page not found", "text/plain"),
         }
     }
@@ -123,7 +132,7 @@ fn show(state: &State, request: &Request) -> ResponseTemplate {
 }
 
 /// A deterministic, L2-normalised 8-dimensional vector for `text`.
-fn vector(text: &str) -> Vec<f64> {
+pub(crate) fn vector(text: &str) -> Vec<f64> {
     let raw: Vec<f64> = (0..8)
         .map(|i| (hash(text, i) % 2001) as f64 / 1000.0 - 1.0)
         .collect();

@@ -1,3 +1,4 @@
 //! foreman-types integration tests, one binary.
 
 mod signatures;
+mod wire_fuzz;

@@ -1,0 +1,126 @@
+//! 3. Durable enqueue: `POST /jobs` per second from many concurrent keep-alive clients,
+//!    each answered `202` only after its job is committed. The target holds the first job
+//!    forever, so the worker drains nothing and only enqueueing is measured.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use crate::http::{client, submit, MODEL};
+use crate::inproc::Foreman;
+use crate::report::Row;
+use crate::stats::{ms, percentile};
+use crate::zero::{self, ChatMode};
+use crate::Options;
+
+const BENCH: &str = "3 enqueue";
+
+/// What a flood of submissions did.
+#[derive(Debug, Default)]
+pub(crate) struct Flood {
+    pub accepted: usize,
+    pub elapsed: Duration,
+    /// Per request, ms.
+    pub latency: Vec<f64>,
+    /// Ids in the order they were accepted (per client, concatenated).
+    pub ids: Vec<String>,
+}
+
+impl Flood {
+    pub(crate) fn per_second(&self) -> f64 {
+        self.accepted as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// Submits from `clients` concurrent clients (one keep-alive connection each) until
+/// `total` jobs are accepted or `duration` has passed, whichever is first.
+pub(crate) async fn flood(
+    base: &str,
+    clients: usize,
+    total: Option<usize>,
+    duration: Option<Duration>,
+) -> Result<Flood> {
+    let claimed = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        let base = base.to_owned();
+        let claimed = Arc::clone(&claimed);
+        tasks.push(tokio::spawn(async move {
+            let client = client();
+            let mut latency = Vec::new();
+            let mut ids = Vec::new();
+            loop {
+                if total.is_some_and(|total| claimed.fetch_add(1, Ordering::Relaxed) >= total) {
+                    break;
+                }
+                if duration.is_some_and(|d| started.elapsed() >= d) {
+                    break;
+                }
+                let sent = Instant::now();
+                let id = submit(&client, &base, MODEL).await?;
+                latency.push(ms(sent.elapsed()));
+                ids.push(id);
+            }
+            anyhow::Ok((latency, ids))
+        }));
+    }
+    let mut flood = Flood::default();
+    for task in tasks {
+        let (latency, ids) = task.await??;
+        flood.accepted += ids.len();
+        flood.latency.extend(latency);
+        flood.ids.extend(ids);
+    }
+    flood.elapsed = started.elapsed();
+    Ok(flood)
+}
+
+pub(crate) async fn run(options: &Options) -> Result<Vec<Row>> {
+    let sizes = &options.sizes;
+    let zero = zero::spawn(ChatMode::Hold).await?;
+    let foreman = Foreman::start(options.db_dir.as_deref(), &zero.url, |_| {}).await?;
+    // Warm up: connections, caches, the writer thread.
+    flood(
+        &foreman.url,
+        sizes.enqueue_clients,
+        Some(sizes.enqueue_clients * 4),
+        None,
+    )
+    .await?;
+    let flood = flood(
+        &foreman.url,
+        sizes.enqueue_clients,
+        None,
+        Some(sizes.enqueue_duration),
+    )
+    .await?;
+    foreman.stop().await?;
+    drop(zero);
+    Ok(vec![
+        Row::at_least(
+            BENCH,
+            format!(
+                "POST /jobs: {:.0}/s ({} accepted in {:.2} s by {} clients)",
+                flood.per_second(),
+                flood.accepted,
+                flood.elapsed.as_secs_f64(),
+                sizes.enqueue_clients
+            ),
+            flood.per_second(),
+            20_000.0,
+            "/s",
+        ),
+        Row::info(
+            BENCH,
+            format!(
+                "POST /jobs latency under that load: p50 {:.2} ms, p99 {:.2} ms",
+                percentile(&flood.latency, 50.0),
+                percentile(&flood.latency, 99.0)
+            ),
+            Some(percentile(&flood.latency, 50.0)),
+        ),
+    ])
+}

@@ -1,0 +1,96 @@
+//! The benchmark's HTTP client side and request bodies.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+
+/// The model the zero target lists.
+pub(crate) const MODEL: &str = "bench:latest";
+
+/// A keep-alive client with Nagle off, as Ollama clients use.
+pub(crate) fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(usize::MAX)
+        .build()
+        .expect("a default reqwest client builds")
+}
+
+/// An `/api/chat` body for `model`.
+pub(crate) fn chat_body(model: &str, stream: bool) -> Vec<u8> {
+    json!({
+        "model": model,
+        "messages": [{ "role": "user", "content": "Why is the sky blue?" }],
+        "stream": stream,
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// `POST /jobs` for `model`; the job id.
+pub(crate) async fn submit(client: &reqwest::Client, base: &str, model: &str) -> Result<String> {
+    let response = client
+        .post(format!("{base}/jobs"))
+        .header("content-type", "application/json")
+        .body(chat_body(model, false))
+        .send()
+        .await?;
+    let status = response.status();
+    let body: Value = response.json().await?;
+    if status != reqwest::StatusCode::ACCEPTED {
+        bail!("POST /jobs answered {status}: {body}");
+    }
+    body["job_id"]
+        .as_str()
+        .map(str::to_owned)
+        .context("no job_id in the answer")
+}
+
+/// GET `url` as JSON.
+pub(crate) async fn get_json(client: &reqwest::Client, url: &str) -> Result<Value> {
+    let response = client.get(url).send().await?;
+    let status = response.status();
+    if !status.is_success() {
+        bail!("GET {url} answered {status}");
+    }
+    Ok(response.json().await?)
+}
+
+/// Waits until `GET {base}/healthz` answers 200; the time it took.
+pub(crate) async fn wait_healthy(base: &str, deadline: Duration) -> Result<Duration> {
+    let started = Instant::now();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_millis(500))
+        .build()?;
+    loop {
+        if let Ok(response) = client.get(format!("{base}/healthz")).send().await {
+            if response.status().is_success() {
+                return Ok(started.elapsed());
+            }
+        }
+        if started.elapsed() > deadline {
+            bail!("{base} did not become healthy within {deadline:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Polls `GET /queue` until nothing is queued or running.
+pub(crate) async fn wait_drained(
+    client: &reqwest::Client,
+    base: &str,
+    deadline: Duration,
+) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        let queue = get_json(client, &format!("{base}/queue")).await?;
+        if queue["depth"].as_u64() == Some(0) && queue["running"].is_null() {
+            return Ok(());
+        }
+        if started.elapsed() > deadline {
+            bail!("the queue did not drain within {deadline:?}: {queue}");
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}

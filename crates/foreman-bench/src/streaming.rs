@@ -1,0 +1,155 @@
+//! 2. Streaming: time to first chunk and per-chunk delay for a target streaming
+//!    `stream_chunks` chunks 1 ms apart, directly and through foreman; and whether foreman
+//!    passes chunks on one by one (a read per chunk) or batches them.
+//!
+//! Each chunk carries the time the target sent it, so its delay is measured exactly:
+//! arrival minus sending, in one process.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+
+use crate::http::{chat_body, client, MODEL};
+use crate::inproc::Foreman;
+use crate::report::Row;
+use crate::stats::{ms, percentile};
+use crate::zero::{self, now_ns, sent_ns, ChatMode};
+use crate::Options;
+
+const BENCH: &str = "2 streaming";
+
+#[derive(Debug, Default)]
+struct Streams {
+    /// Request sent → first bytes of the body, ms.
+    first_chunk: Vec<f64>,
+    /// Per chunk: received − sent, ms.
+    delay: Vec<f64>,
+    /// Gaps between successive reads, ms.
+    gaps: Vec<f64>,
+    reads: usize,
+    chunks: usize,
+    /// The most chunks that arrived in one read.
+    most_per_read: usize,
+}
+
+async fn stream(client: &reqwest::Client, base: &str, into: &mut Streams) -> Result<()> {
+    let started = Instant::now();
+    let mut response = client
+        .post(format!("{base}/api/chat"))
+        .header("content-type", "application/json")
+        .body(chat_body(MODEL, true))
+        .send()
+        .await?;
+    if !response.status().is_success() {
+        bail!("{base}/api/chat answered {}", response.status());
+    }
+    let mut pending: Vec<u8> = Vec::new();
+    let mut last_read: Option<u64> = None;
+    while let Some(bytes) = response.chunk().await? {
+        let now = now_ns();
+        if last_read.is_none() {
+            into.first_chunk.push(ms(started.elapsed()));
+        }
+        if let Some(last) = last_read {
+            into.gaps.push((now - last) as f64 / 1e6);
+        }
+        last_read = Some(now);
+        into.reads += 1;
+        pending.extend_from_slice(&bytes);
+        let mut in_this_read = 0;
+        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            if let Some(sent) = sent_ns(&line) {
+                into.delay.push(now.saturating_sub(sent) as f64 / 1e6);
+                into.chunks += 1;
+                in_this_read += 1;
+            }
+        }
+        into.most_per_read = into.most_per_read.max(in_this_read);
+    }
+    Ok(())
+}
+
+pub(crate) async fn run(options: &Options) -> Result<Vec<Row>> {
+    let sizes = &options.sizes;
+    let zero = zero::spawn(ChatMode::Stream {
+        chunks: sizes.stream_chunks,
+        gap: Duration::from_millis(1),
+    })
+    .await?;
+    let foreman = Foreman::start(options.db_dir.as_deref(), &zero.url, |_| {}).await?;
+    let client = client();
+    // Warm the connections and the code paths.
+    stream(&client, &zero.url, &mut Streams::default()).await?;
+    stream(&client, &foreman.url, &mut Streams::default()).await?;
+    let mut direct = Streams::default();
+    let mut via = Streams::default();
+    for _ in 0..sizes.stream_runs {
+        stream(&client, &zero.url, &mut direct).await?;
+        stream(&client, &foreman.url, &mut via).await?;
+    }
+    foreman.stop().await?;
+
+    let expected = sizes.stream_runs * sizes.stream_chunks;
+    if via.chunks != expected || direct.chunks != expected {
+        bail!(
+            "expected {expected} chunks each way, got {} direct and {} via foreman",
+            direct.chunks,
+            via.chunks
+        );
+    }
+    let first = |s: &Streams| percentile(&s.first_chunk, 50.0);
+    let added_first = first(&via) - first(&direct);
+    let d50 = percentile(&via.delay, 50.0) - percentile(&direct.delay, 50.0);
+    let d99 = percentile(&via.delay, 99.0) - percentile(&direct.delay, 99.0);
+    let reads_per_chunk = |s: &Streams| s.reads as f64 / s.chunks as f64;
+    Ok(vec![
+        Row::at_most(
+            BENCH,
+            format!(
+                "time to first chunk added: {added_first:.3} ms (p50 direct {:.3}, via foreman {:.3}; {} streams)",
+                first(&direct),
+                first(&via),
+                sizes.stream_runs
+            ),
+            added_first,
+            1.0,
+            "ms",
+        ),
+        Row::at_most(
+            BENCH,
+            format!(
+                "per-chunk delay added: p50 {d50:.3} ms, p99 {d99:.3} ms (direct p50 {:.3}, via foreman p50 {:.3} / p99 {:.3})",
+                percentile(&direct.delay, 50.0),
+                percentile(&via.delay, 50.0),
+                percentile(&via.delay, 99.0),
+            ),
+            d50,
+            1.0,
+            "ms",
+        ),
+        Row::check(
+            BENCH,
+            format!(
+                "reads per chunk via foreman {:.3} (direct {:.3}); at most {} chunks in one read (direct {})",
+                reads_per_chunk(&via),
+                reads_per_chunk(&direct),
+                via.most_per_read,
+                direct.most_per_read
+            ),
+            "not batched: ≥ 0.95 reads per chunk",
+            reads_per_chunk(&via) >= 0.95,
+        ),
+        Row::info(
+            BENCH,
+            format!(
+                "gap between reads via foreman: p50 {:.3} ms, p99 {:.3} ms (direct p50 {:.3}, p99 {:.3}; target sends every 1 ms)",
+                percentile(&via.gaps, 50.0),
+                percentile(&via.gaps, 99.0),
+                percentile(&direct.gaps, 50.0),
+                percentile(&direct.gaps, 99.0)
+            ),
+            Some(percentile(&via.gaps, 50.0)),
+        ),
+    ])
+}

@@ -1,0 +1,33 @@
+//! `GET /metrics`: Prometheus text exposition format 0.0.4.
+//!
+//! Behind the bearer token like every route but `/healthz` and `/`: a Prometheus scrape
+//! job sends it with `authorization: { credentials: ... }` (or `bearer_token_file`).
+
+use std::sync::atomic::Ordering;
+
+use axum::extract::State;
+use axum::http::{header::CONTENT_TYPE, HeaderValue};
+use axum::response::{IntoResponse, Response};
+
+use crate::error::AppError;
+use crate::metrics::{Scrape, CONTENT_TYPE as METRICS_CONTENT_TYPE};
+use crate::state::App;
+
+/// `GET /metrics`.
+pub(super) async fn metrics(State(app): State<App>) -> Result<Response, AppError> {
+    let (jobs_by_state, queued_by_model) =
+        tokio::try_join!(app.store.counts_by_state(), app.store.queued_by_model())?;
+    let scrape = Scrape {
+        jobs_by_state,
+        queued_by_model,
+        model_swaps: app.model_swaps.load(Ordering::Relaxed),
+        target: app.target.name.clone(),
+        target_up: !app.inventory.degraded(),
+    };
+    let body = app.metrics.render(&scrape);
+    Ok((
+        [(CONTENT_TYPE, HeaderValue::from_static(METRICS_CONTENT_TYPE))],
+        body,
+    )
+        .into_response())
+}

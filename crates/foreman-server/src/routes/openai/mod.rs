@@ -1,0 +1,100 @@
+//! The OpenAI-compatible routes, as Ollama serves them under `/v1`, so OpenAI SDKs and the
+//! tools built on them work through foreman too.
+//!
+//! `/v1/chat/completions` and `/v1/completions` are queued like their native twins
+//! (`/api/chat`, `/api/generate`): the body goes to the target's own `/v1` route byte for
+//! byte when the job's turn comes, and its answer (server-sent events ending with
+//! `data: [DONE]`, or one JSON object) comes back as the target sends it.
+//! `/v1/embeddings` goes straight through, never queued; `/v1/models` is answered from
+//! the poller's cache. Every error is in OpenAI's shape ([`error`]).
+
+mod error;
+mod models;
+
+pub(super) use error::errors;
+use error::OpenAiError;
+
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::Method;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use bytes::Bytes;
+use foreman_types::JobKind;
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+
+use super::embed::EMBED_TIMEOUT;
+use super::generate::{ensure_model, queued};
+use super::{body, meta};
+use crate::state::App;
+
+/// The `/v1` routes.
+pub(super) fn router() -> Router<App> {
+    Router::new()
+        .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/completions", post(completions))
+        .route("/v1/embeddings", post(embeddings))
+        .route("/v1/models", get(models::list))
+        .route("/v1/models/{*id}", get(models::retrieve))
+}
+
+/// Whether a path belongs to the OpenAI-compatible surface, whose errors take OpenAI's
+/// shape (unknown routes and auth failures included).
+pub(super) fn is_openai_path(path: &str) -> bool {
+    path == "/v1" || path.starts_with("/v1/")
+}
+
+/// What foreman reads of a chat completion request; everything else reaches the target
+/// untouched in the raw body.
+#[derive(Deserialize)]
+struct ChatCompletionRequest {
+    #[serde(default)]
+    model: String,
+    /// Required, so a request without it gets 400 before it is queued.
+    #[serde(rename = "messages")]
+    _messages: Vec<IgnoredAny>,
+}
+
+/// `POST /v1/chat/completions`.
+async fn chat_completions(
+    State(app): State<App>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, OpenAiError> {
+    let body = body::bytes(body, app.config.max_body_bytes)?;
+    let request: ChatCompletionRequest = body::json(&body)?;
+    let response = queued(app, JobKind::OpenAiChat, request.model, body).await?;
+    Ok(error::reshape(response).await)
+}
+
+/// `POST /v1/completions`.
+async fn completions(
+    State(app): State<App>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, OpenAiError> {
+    let body = body::bytes(body, app.config.max_body_bytes)?;
+    let model = body::model(&body)?;
+    let response = queued(app, JobKind::OpenAiCompletion, model, body).await?;
+    Ok(error::reshape(response).await)
+}
+
+/// `POST /v1/embeddings`: straight to the target, concurrently, like `/api/embed`. The
+/// model is checked first, so an unknown one gets the same 404 as on the queued routes.
+async fn embeddings(
+    State(app): State<App>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, OpenAiError> {
+    let body = body::bytes(body, app.config.max_body_bytes)?;
+    let model = body::model(&body)?;
+    ensure_model(&app, &model).await?;
+    let response = meta::forward_with(
+        &app,
+        Method::POST,
+        "/v1/embeddings",
+        Some(body),
+        EMBED_TIMEOUT,
+    )
+    .await?;
+    Ok(error::reshape(response).await)
+}

@@ -1,0 +1,213 @@
+//! Target faults: down before a generation, a stall mid-stream, garbage, a 500.
+//! (Down during a stream is in `streaming.rs`.)
+
+use std::time::Duration;
+
+use axum::http::{header, StatusCode};
+use axum::routing::{get, post};
+use foreman_testkit::streaming_target::StreamingTarget;
+use foreman_testkit::wait::wait_until;
+use foreman_testkit::{FakeOllama, TestApp};
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+use crate::{chat_body, DEADLINE};
+
+/// Submits an async chat job; its id.
+pub(crate) async fn submit(app: &TestApp, body: &Value) -> String {
+    let response = app.post("/jobs", body).await;
+    assert_eq!(response.status(), 202);
+    let accepted: Value = response.json().await.unwrap();
+    accepted["job_id"].as_str().unwrap().to_owned()
+}
+
+/// Waits until the job is terminal; the job as JSON.
+pub(crate) async fn terminal(app: &TestApp, id: &str) -> Value {
+    let path = format!("/jobs/{id}");
+    let ended = wait_until(DEADLINE, || async {
+        let job = app.get_json(&path).await;
+        matches!(job["state"].as_str(), Some("done" | "failed" | "cancelled"))
+    })
+    .await;
+    let job = app.get_json(&path).await;
+    assert!(ended, "job {id} did not end: {job}");
+    job
+}
+
+async fn degraded(app: &TestApp) -> bool {
+    app.get_json("/healthz").await["degraded"] == true
+}
+
+#[tokio::test]
+async fn a_job_submitted_while_the_target_is_down_waits_without_spending_attempts_and_runs_after() {
+    let app = TestApp::builder()
+        .configure(|c| c.max_attempts = 1)
+        .spawn()
+        .await;
+    app.ollama.stop().await;
+    assert!(wait_until(DEADLINE, || degraded(&app)).await);
+    let id = submit(&app, &chat_body("llama3.2", false)).await;
+    // Several poll intervals pass with the target down: the job must stay queued even
+    // with a single attempt allowed.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let job = app.get_json(&format!("/jobs/{id}")).await;
+    assert_eq!(job["state"], "queued", "{job}");
+    app.ollama.restart().await;
+    let job = terminal(&app, &id).await;
+    assert_eq!(job["state"], "done", "{job}");
+    assert!(wait_until(DEADLINE, || async { !degraded(&app).await }).await);
+}
+
+#[tokio::test]
+async fn a_sync_caller_waits_out_a_target_outage() {
+    let app = TestApp::spawn().await;
+    app.ollama.stop().await;
+    assert!(wait_until(DEADLINE, || degraded(&app)).await);
+    let pending = app.spawn_post("/api/chat", chat_body("llama3.2", false));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!pending.is_finished(), "the caller keeps waiting");
+    app.ollama.restart().await;
+    let response = tokio::time::timeout(DEADLINE, pending)
+        .await
+        .expect("answered once the target is back")
+        .unwrap()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.unwrap();
+    assert!(answer["message"]["content"].is_string(), "{answer}");
+}
+
+async fn stalling_app(target: &StreamingTarget, max_attempts: u32) -> TestApp {
+    let url = target.url();
+    TestApp::builder()
+        .configure(move |c| {
+            c.target_url = url.parse().unwrap();
+            c.stall_timeout = Duration::from_millis(300);
+            c.max_attempts = max_attempts;
+        })
+        .spawn()
+        .await
+}
+
+#[tokio::test]
+async fn a_stream_that_stalls_mid_way_ends_with_an_error_line_after_the_stall_timeout() {
+    let target = StreamingTarget::start().await;
+    let app = stalling_app(&target, 3).await;
+    let pending = app.spawn_post("/api/chat", chat_body("llama3.2", true));
+    target.next_request(DEADLINE).await.expect("a generation");
+    target.push_chunk(target.chat_chunk("The"));
+    let response = pending.await.unwrap().unwrap();
+    assert_eq!(response.status(), 200);
+    let body = tokio::time::timeout(DEADLINE, async {
+        let mut all = Vec::new();
+        let mut stream = response.bytes_stream();
+        while let Some(Ok(chunk)) = stream.next().await {
+            all.extend_from_slice(&chunk);
+        }
+        all
+    })
+    .await
+    .expect("the stream ends instead of hanging");
+    let text = String::from_utf8(body).unwrap();
+    let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let error = last["error"].as_str().expect("an error line");
+    assert!(error.contains("FOREMAN_STALL_TIMEOUT"), "{error}");
+    // The upstream request is dropped, so the target stops generating for nobody.
+    tokio::time::timeout(DEADLINE, target.connection_dropped())
+        .await
+        .expect("the stalled request is closed");
+    let jobs = app.jobs_json("").await;
+    assert_eq!(jobs[0]["state"], "failed", "{jobs:?}");
+    assert_eq!(app.get_json("/healthz").await["status"], "ok");
+}
+
+#[tokio::test]
+async fn an_async_job_whose_target_stalls_is_retried_then_fails_with_the_stall_as_reason() {
+    let target = StreamingTarget::start().await;
+    let app = stalling_app(&target, 2).await;
+    let id = submit(&app, &chat_body("llama3.2", false)).await;
+    // Two attempts, each answered with one chunk and then silence.
+    for _ in 0..2 {
+        target.next_request(DEADLINE).await.expect("an attempt");
+        target.push_chunk(target.chat_chunk("The"));
+    }
+    let job = terminal(&app, &id).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    assert_eq!(job["attempts"], 2, "{job}");
+    assert!(
+        job["error"].as_str().unwrap().contains("sent nothing"),
+        "{job}"
+    );
+}
+
+/// A target whose tags and ps are a fake Ollama's, but whose generations answer 200
+/// with text that is not JSON.
+async fn garbage_target() -> (String, FakeOllama) {
+    let fake = FakeOllama::builder().resident("llama3.2").start().await;
+    let tags: Value = reqwest::get(format!("{}/api/tags", fake.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ps: Value = reqwest::get(format!("{}/api/ps", fake.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let garbage = || async {
+        (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/html")],
+            "<html>proxy error: upstream is a teapot</html>",
+        )
+    };
+    let app = axum::Router::new()
+        .route("/api/tags", get(move || async move { axum::Json(tags) }))
+        .route("/api/ps", get(move || async move { axum::Json(ps) }))
+        .route("/api/chat", post(garbage))
+        .route("/api/generate", post(garbage));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, fake)
+}
+
+#[tokio::test]
+async fn garbage_from_the_target_reaches_a_sync_caller_as_sent_and_fails_an_async_job() {
+    let (url, _fake) = garbage_target().await;
+    let app = TestApp::builder()
+        .configure(move |c| c.target_url = url.parse().unwrap())
+        .spawn()
+        .await;
+    for stream in [false, true] {
+        let response = app.post("/api/chat", &chat_body("llama3.2", stream)).await;
+        assert_eq!(response.status(), 200, "stream: {stream}");
+        let text = response.text().await.unwrap();
+        assert!(text.contains("teapot"), "stream {stream}: {text}");
+    }
+    let id = submit(&app, &chat_body("llama3.2", false)).await;
+    let job = terminal(&app, &id).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    let error = job["error"].as_str().unwrap();
+    assert!(error.contains("not JSON"), "{error}");
+    assert_eq!(app.get_json("/healthz").await["status"], "ok");
+}
+
+#[tokio::test]
+async fn a_500_from_the_target_fails_the_job_at_once_and_is_passed_on() {
+    let app = TestApp::spawn().await;
+    app.ollama
+        .fail_generations(500, json!({"error": "CUDA error: out of memory"}));
+    let response = app.post("/api/chat", &chat_body("llama3.2", false)).await;
+    assert_eq!(response.status(), 500);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "CUDA error: out of memory");
+
+    let id = submit(&app, &chat_body("llama3.2", false)).await;
+    let job = terminal(&app, &id).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    assert_eq!(job["attempts"], 1, "an HTTP error is not retried: {job}");
+    assert!(job["error"].as_str().unwrap().contains("out of memory"));
+}

@@ -1,0 +1,127 @@
+//! Priorities: strict levels, sync requests above async jobs by default, a bounded range.
+
+use std::time::Duration;
+
+use foreman_client::{ChatMessage, ChatRequest, JobState, SubmitRequest};
+use foreman_testkit::wait::wait_until;
+use foreman_testkit::{FakeOllama, TestApp};
+use serde_json::{json, Value};
+
+use crate::DEADLINE;
+
+fn job(model: &str, prompt: &str) -> SubmitRequest {
+    SubmitRequest::new(ChatRequest::new(model, vec![ChatMessage::user(prompt)]))
+}
+
+/// A fake that holds each generation for a second, until the test lets go.
+async fn slow_app() -> TestApp {
+    let ollama = FakeOllama::builder()
+        .generation_delay(Duration::from_millis(1000))
+        .start()
+        .await;
+    TestApp::builder().ollama(ollama).spawn().await
+}
+
+/// The first message's content of every generation the target saw, in order.
+fn prompts(app: &TestApp) -> Vec<String> {
+    app.ollama
+        .generation_requests()
+        .iter()
+        .map(|r| r["messages"][0]["content"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_sync_chat_runs_before_async_jobs_queued_ahead_of_it() {
+    let app = slow_app().await;
+    let first = app.client.submit(job("llama3.2", "running")).await.unwrap();
+    app.ollama.wait_for_generations(1, DEADLINE).await;
+    let mut batch = Vec::new();
+    for i in 0..5 {
+        let id = app
+            .client
+            .submit(job("llama3.2", &format!("batch {i}")))
+            .await
+            .unwrap();
+        batch.push(id);
+    }
+    // Another model too: priority outranks draining the resident model.
+    let body = json!({
+        "model": "qwen2.5:0.5b",
+        "messages": [{"role": "user", "content": "interactive"}],
+        "stream": false
+    });
+    let chat = app.spawn_post("/api/chat", body);
+    let queued = wait_until(DEADLINE, || async {
+        app.get_json("/queue").await["depth"].as_u64() == Some(6)
+    })
+    .await;
+    assert!(queued, "the chat never joined the queue");
+    let sync_job = app.jobs_json("state=queued&model=qwen2.5:0.5b").await;
+    assert_eq!(sync_job[0]["priority"], 10);
+
+    app.ollama.set_generation_delay(Duration::ZERO);
+    let response = chat.await.unwrap().unwrap();
+    assert_eq!(response.status(), 200);
+    for id in batch.iter().chain([&first]) {
+        let done = app.client.wait(*id, DEADLINE).await.unwrap();
+        assert_eq!(done.state, JobState::Done);
+        assert_eq!(done.priority, 0);
+    }
+    assert_eq!(
+        prompts(&app),
+        [
+            "running",
+            "interactive",
+            "batch 0",
+            "batch 1",
+            "batch 2",
+            "batch 3",
+            "batch 4"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_higher_priority_async_job_runs_before_lower_ones() {
+    let app = slow_app().await;
+    let first = app.client.submit(job("llama3.2", "running")).await.unwrap();
+    app.ollama.wait_for_generations(1, DEADLINE).await;
+    let mut ids = vec![first];
+    for (prompt, priority) in [("low", Some(-5)), ("default", None), ("high", Some(50))] {
+        let mut request = job("llama3.2", prompt);
+        request.priority = priority;
+        ids.push(app.client.submit(request).await.unwrap());
+    }
+    app.ollama.set_generation_delay(Duration::ZERO);
+    for id in &ids {
+        app.client.wait(*id, DEADLINE).await.unwrap();
+    }
+    assert_eq!(prompts(&app), ["running", "high", "default", "low"]);
+}
+
+#[tokio::test]
+async fn a_priority_outside_the_range_is_refused_with_400() {
+    let app = TestApp::spawn().await;
+    for priority in [101, -101, i32::MAX] {
+        let body = json!({
+            "model": "llama3.2",
+            "messages": [{"role": "user", "content": "hi"}],
+            "priority": priority
+        });
+        let response = app.post("/jobs", &body).await;
+        assert_eq!(response.status(), 400, "priority {priority}");
+        let error: Value = response.json().await.unwrap();
+        assert!(
+            error["error"].as_str().unwrap().contains("-100 and 100"),
+            "{error}"
+        );
+    }
+    let edge = json!({
+        "model": "llama3.2",
+        "messages": [{"role": "user", "content": "hi"}],
+        "priority": 100
+    });
+    assert_eq!(app.post("/jobs", &edge).await.status(), 202);
+    assert!(app.jobs_json("").await.len() == 1);
+}

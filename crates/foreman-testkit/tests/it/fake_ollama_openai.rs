@@ -1,0 +1,298 @@
+//! The fake's OpenAI-compatible `/v1` routes, checked against the shapes Ollama serves.
+
+use std::time::Duration;
+
+use foreman_testkit::{FakeOllama, StreamingTarget};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+async fn post(ollama: &FakeOllama, path: &str, body: Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{}{path}", ollama.url()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn chat_completion(model: &str, stream: bool) -> Value {
+    json!({
+        "model": model,
+        "messages": [{"role": "user", "content": "Say hello"}],
+        "stream": stream,
+    })
+}
+
+/// The `data:` payloads of a server-sent event stream.
+fn sse_data(body: &str) -> Vec<&str> {
+    body.split("\n\n")
+        .filter(|event| !event.is_empty())
+        .map(|event| {
+            event
+                .strip_prefix("data: ")
+                .expect("one data line per event")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn chat_completions_answer_one_chat_completion_by_default() {
+    let ollama = FakeOllama::builder().reply("Hi there").start().await;
+    let mut request = chat_completion("llama3.2", false);
+    request.as_object_mut().unwrap().remove("stream");
+
+    let response = post(&ollama, "/v1/chat/completions", request.clone()).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["object"], "chat.completion");
+    assert!(answer["id"].as_str().unwrap().starts_with("chatcmpl-"));
+    assert_eq!(answer["model"], "llama3.2");
+    assert_eq!(answer["system_fingerprint"], "fp_ollama");
+    assert!(answer["created"].is_u64());
+    assert_eq!(
+        answer["choices"],
+        json!([{"index": 0, "message": {"role": "assistant", "content": "Hi there"}, "finish_reason": "stop"}])
+    );
+    let usage = &answer["usage"];
+    assert_eq!(
+        usage["total_tokens"].as_u64().unwrap(),
+        usage["prompt_tokens"].as_u64().unwrap() + usage["completion_tokens"].as_u64().unwrap()
+    );
+    assert_eq!(ollama.generation_requests(), vec![request]);
+    assert_eq!(ollama.resident().as_deref(), Some("llama3.2:latest"));
+}
+
+#[tokio::test]
+async fn streamed_chat_completions_are_chunks_then_done() {
+    let ollama = FakeOllama::builder()
+        .reply("Hello, world")
+        .chunks(3)
+        .start()
+        .await;
+
+    let response = post(
+        &ollama,
+        "/v1/chat/completions",
+        chat_completion("llama3.2", true),
+    )
+    .await;
+
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let body = response.text().await.unwrap();
+    let data = sse_data(&body);
+    assert_eq!(data.len(), 5, "3 pieces, the end, [DONE]: {body:?}");
+    assert_eq!(data[4], "[DONE]");
+    let chunks: Vec<Value> = data[..4]
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let content: String = chunks
+        .iter()
+        .map(|c| c["choices"][0]["delta"]["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(content, "Hello, world");
+    for chunk in &chunks[..3] {
+        assert_eq!(chunk["object"], "chat.completion.chunk");
+        assert_eq!(chunk["choices"][0]["delta"]["role"], "assistant");
+        assert_eq!(chunk["choices"][0]["finish_reason"], Value::Null);
+    }
+    assert_eq!(chunks[3]["choices"][0]["finish_reason"], "stop");
+}
+
+#[tokio::test]
+async fn include_usage_adds_a_usage_chunk_before_done() {
+    let ollama = FakeOllama::start().await;
+    let mut request = chat_completion("llama3.2", true);
+    request["stream_options"] = json!({"include_usage": true});
+
+    let body = post(&ollama, "/v1/chat/completions", request)
+        .await
+        .text()
+        .await
+        .unwrap();
+
+    let data = sse_data(&body);
+    let usage: Value = serde_json::from_str(data[data.len() - 2]).unwrap();
+    assert_eq!(usage["choices"], json!([]));
+    assert!(usage["usage"]["total_tokens"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn completions_answer_text_completions_streamed_or_not() {
+    let ollama = FakeOllama::builder().reply("Hi there").start().await;
+    let request = json!({"model": "qwen2.5:0.5b", "prompt": "Say hello"});
+
+    let answer: Value = post(&ollama, "/v1/completions", request)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["object"], "text_completion");
+    assert!(answer["id"].as_str().unwrap().starts_with("cmpl-"));
+    assert_eq!(
+        answer["choices"],
+        json!([{"text": "Hi there", "index": 0, "finish_reason": "stop"}])
+    );
+
+    let streamed = post(
+        &ollama,
+        "/v1/completions",
+        json!({"model": "qwen2.5:0.5b", "prompt": "Say hello", "stream": true}),
+    )
+    .await;
+    assert_eq!(streamed.headers()["content-type"], "text/event-stream");
+    let body = streamed.text().await.unwrap();
+    let data = sse_data(&body);
+    assert_eq!(data.last(), Some(&"[DONE]"));
+    let text: String = data[..data.len() - 1]
+        .iter()
+        .map(|d| {
+            serde_json::from_str::<Value>(d).unwrap()["choices"][0]["text"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(text, "Hi there");
+}
+
+#[tokio::test]
+async fn embeddings_answer_one_embedding_per_input() {
+    let ollama = FakeOllama::start().await;
+
+    let answer: Value = post(
+        &ollama,
+        "/v1/embeddings",
+        json!({"model": "nomic-embed-text", "input": ["a", "b"]}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+
+    assert_eq!(answer["object"], "list");
+    assert_eq!(answer["model"], "nomic-embed-text");
+    let data = answer["data"].as_array().unwrap();
+    assert_eq!(data.len(), 2);
+    assert_eq!(data[1]["object"], "embedding");
+    assert_eq!(data[1]["index"], 1);
+    assert_eq!(data[0]["embedding"].as_array().unwrap().len(), 8);
+    assert_ne!(data[0]["embedding"], data[1]["embedding"]);
+    assert!(answer["usage"]["prompt_tokens"].as_u64().unwrap() > 0);
+    assert!(ollama.generation_requests().is_empty(), "not a generation");
+}
+
+#[tokio::test]
+async fn models_list_and_retrieve_in_openai_shape() {
+    let ollama = FakeOllama::builder()
+        .model("llama3.2")
+        .model("hf.co/org/model:Q4_K_M")
+        .start()
+        .await;
+    let get = |path: &'static str| {
+        let url = format!("{}{path}", ollama.url());
+        async move { reqwest::get(url).await.unwrap() }
+    };
+
+    let list: Value = get("/v1/models").await.json().await.unwrap();
+    assert_eq!(list["object"], "list");
+    let ids: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["llama3.2:latest", "hf.co/org/model:Q4_K_M"]);
+    assert_eq!(list["data"][0]["owned_by"], "library");
+    assert_eq!(list["data"][1]["owned_by"], "org");
+
+    let one: Value = get("/v1/models/hf.co/org/model:Q4_K_M")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["id"], "hf.co/org/model:Q4_K_M");
+    assert_eq!(one["object"], "model");
+    let missing = get("/v1/models/nope").await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn errors_take_openai_shape() {
+    let ollama = FakeOllama::start().await;
+
+    let unknown = post(
+        &ollama,
+        "/v1/chat/completions",
+        chat_completion("nope", false),
+    )
+    .await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let body: Value = unknown.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"error": {"message": "model \"nope\" not found, try pulling it first",
+                         "type": "not_found_error", "param": null, "code": null}})
+    );
+
+    ollama.fail_next_generations(1, 500, json!({"error": "boom"}));
+    let failed = post(
+        &ollama,
+        "/v1/completions",
+        json!({"model": "llama3.2", "prompt": "x"}),
+    )
+    .await;
+    assert_eq!(failed.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body: Value = failed.json().await.unwrap();
+    assert_eq!(body["error"]["message"], "boom");
+    assert_eq!(body["error"]["type"], "api_error");
+}
+
+#[tokio::test]
+async fn openai_generations_count_toward_concurrency() {
+    let ollama = FakeOllama::builder()
+        .generation_delay(Duration::from_millis(50))
+        .start()
+        .await;
+    let calls = (0..2).map(|_| {
+        post(
+            &ollama,
+            "/v1/chat/completions",
+            chat_completion("llama3.2", false),
+        )
+    });
+    futures::future::join_all(calls).await;
+    assert_eq!(ollama.max_concurrent_generations(), 2);
+}
+
+#[tokio::test]
+async fn the_streaming_target_streams_server_sent_events_on_v1() {
+    let target = StreamingTarget::start().await;
+    let url = format!("{}/v1/chat/completions", target.url());
+    let pending = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(url)
+            .json(&chat_completion("llama3.2", true))
+            .send()
+            .await
+            .unwrap()
+    });
+    target
+        .next_request(Duration::from_secs(5))
+        .await
+        .expect("a request");
+    target.push_event(target.chat_completion_chunk("Hi"));
+    let mut response = pending.await.unwrap();
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let first = response.chunk().await.unwrap().unwrap();
+    let first = std::str::from_utf8(&first).unwrap();
+    assert!(
+        first.starts_with("data: {") && first.ends_with("\n\n"),
+        "{first:?}"
+    );
+    let chunk: Value = serde_json::from_str(sse_data(first)[0]).unwrap();
+    assert_eq!(chunk["choices"][0]["delta"]["content"], "Hi");
+    target.finish();
+    assert!(response.chunk().await.unwrap().is_none());
+}
