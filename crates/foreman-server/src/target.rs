@@ -38,14 +38,7 @@ pub(crate) enum TargetError {
 
 impl TargetError {
     pub(crate) fn from_reqwest(err: reqwest::Error) -> Self {
-        // Include the source chain: reqwest's own message is only "error sending request".
-        let mut message = err.to_string();
-        let mut source = std::error::Error::source(&err);
-        while let Some(inner) = source {
-            message.push_str(": ");
-            message.push_str(&inner.to_string());
-            source = inner.source();
-        }
+        let message = error_chain(&err);
         if err.is_decode() {
             TargetError::Decode(message)
         } else {
@@ -62,6 +55,19 @@ impl TargetError {
             message: error_message(&body),
         }
     }
+}
+
+/// An error and its causes, `outer: inner: innermost`: reqwest's own message is only
+/// "error sending request", the reason (refused, reset, timed out) is in its sources.
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut message = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        message.push_str(": ");
+        message.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    message
 }
 
 /// The message of an Ollama error body (`{"error": "..."}`) or of an OpenAI one (from the

@@ -147,15 +147,6 @@ async fn attempt(
         .body(delivery.body.clone())
         .send()
         .await
-        .map_err(|err| {
-            let mut message = err.to_string();
-            let mut source = std::error::Error::source(&err);
-            while let Some(inner) = source {
-                message.push_str(": ");
-                message.push_str(&inner.to_string());
-                source = inner.source();
-            }
-            message
-        })?;
+        .map_err(|err| crate::target::error_chain(&err))?;
     Ok(response.status().as_u16())
 }

@@ -70,7 +70,7 @@ async fn work(app: &App, shutdown: &CancellationToken) {
             affinity_window: app.config.affinity_window,
         };
         match app.store.claim_next(claim).await {
-            Ok(Some(job)) => match execute(app, job, shutdown).await {
+            Ok(Some(job)) => match execute_guarded(app, job, shutdown).await {
                 Ran::Completed => failures = 0,
                 Ran::Unreachable => {
                     failures = failures.saturating_add(1);
@@ -149,6 +149,34 @@ fn count_swap(app: &App, model: &str) {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         *last = Some(model.to_owned());
+    }
+}
+
+/// Runs a job; a panic in that code fails the job instead of ending the worker, which
+/// would leave the queue with nobody to run it.
+async fn execute_guarded(app: &App, job: ClaimedJob, shutdown: &CancellationToken) -> Ran {
+    use futures::FutureExt;
+    let id = job.id;
+    match std::panic::AssertUnwindSafe(execute(app, job, shutdown))
+        .catch_unwind()
+        .await
+    {
+        Ok(ran) => ran,
+        Err(_) => {
+            tracing::error!(job_id = %id, "a bug panicked the worker while running a job; the job is failed");
+            if let Ok(mut running) = app.running.lock() {
+                running.remove(&id);
+            }
+            app.live.remove(id);
+            let failed = Finish::Failed {
+                error: "internal error while running the job".into(),
+            };
+            if let Err(err) = app.store.finish(id, failed).await {
+                tracing::error!(job_id = %id, error = %err, "cannot record a failed job");
+            }
+            app.webhooks.notify_one();
+            Ran::Completed
+        }
     }
 }
 

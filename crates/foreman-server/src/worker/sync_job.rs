@@ -100,6 +100,9 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
 
     let mut chunks = response.bytes_stream();
     let mut head_sent = false;
+    // An error line from the target (say, out of memory mid-generation) reaches the caller
+    // as sent; it also decides how the job ends.
+    let mut target_error: Option<String> = None;
     loop {
         tokio::select! {
             chunk = next_chunk(&mut chunks, app.config.stall_timeout) => match chunk {
@@ -110,6 +113,9 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
                         if tx.send(LiveEvent::Head { status, content_type: content_type.clone() }).await.is_err() {
                             break caller_left(app, job).await;
                         }
+                    }
+                    if target_error.is_none() {
+                        target_error = error_in(&bytes);
                     }
                     if tx.send(LiveEvent::Chunk(bytes)).await.is_err() {
                         // Dropping `chunks` here closes the upstream request: the target
@@ -132,7 +138,11 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
                     if !head_sent {
                         let _ = tx.send(LiveEvent::Head { status, content_type: content_type.clone() }).await;
                     }
-                    finish(app, job, Finish::Done { result: None, artifacts: Vec::new() }).await;
+                    let ended = match target_error.take() {
+                        Some(error) => Finish::Failed { error },
+                        None => Finish::Done { result: None, artifacts: Vec::new() },
+                    };
+                    finish(app, job, ended).await;
                     break Ran::Completed;
                 }
             },
@@ -206,4 +216,54 @@ async fn stopped(app: &App, job: &ClaimedJob, tx: &LiveSender, how: Finish) -> R
         .await;
     finish(app, job, Finish::Cancelled { reason }).await;
     Ran::Completed
+}
+
+/// The message of an error line (`{"error": ...}` in NDJSON, `data: {"error": ...}` in
+/// SSE) among `bytes`, if there is one. Cheap on ordinary chunks: only lines that start
+/// like an error are parsed.
+fn error_in(bytes: &[u8]) -> Option<String> {
+    bytes.split(|b| *b == b'\n').find_map(|line| {
+        let line = line.strip_prefix(b"data: ").unwrap_or(line);
+        if !line.starts_with(b"{\"error\"") {
+            return None;
+        }
+        let value: serde_json::Value = serde_json::from_slice(line).ok()?;
+        let error = value.get("error")?;
+        let message = error
+            .as_str()
+            .or_else(|| error.get("message").and_then(serde_json::Value::as_str))
+            .map_or_else(|| error.to_string(), str::to_owned);
+        Some(message)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_in;
+
+    #[test]
+    fn error_lines_are_found_in_ndjson_and_sse_and_ordinary_chunks_pass() {
+        assert_eq!(
+            error_in(b"{\"error\":\"out of memory\"}\n").as_deref(),
+            Some("out of memory")
+        );
+        assert_eq!(
+            error_in(b"{\"done\":false}\n{\"error\":\"boom\"}\n").as_deref(),
+            Some("boom")
+        );
+        assert_eq!(
+            error_in(b"data: {\"error\":{\"message\":\"bad\",\"type\":\"api_error\"}}\n\n")
+                .as_deref(),
+            Some("bad")
+        );
+        assert_eq!(
+            error_in(b"{\"message\":{\"content\":\"error\"},\"done\":false}\n"),
+            None
+        );
+        assert_eq!(
+            error_in(b"{\"error\""),
+            None,
+            "a cut-off line is not parsed as one"
+        );
+    }
 }

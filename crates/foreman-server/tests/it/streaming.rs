@@ -225,3 +225,28 @@ async fn a_graceful_shutdown_answers_every_waiting_caller() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_error_line_from_the_target_reaches_the_caller_and_fails_the_job() {
+    let target = StreamingTarget::start().await;
+    let app = app_with(&target).await;
+    let pending = app.spawn_post("/api/chat", chat_body("llama3.2", true));
+    target
+        .next_request(DEADLINE)
+        .await
+        .expect("a generation request");
+    target.push_chunk(target.chat_chunk("a"));
+    target.push_chunk(json!({"error": "out of memory"}));
+    target.finish();
+    let text = pending.await.unwrap().unwrap().text().await.unwrap();
+    assert!(
+        text.lines().last().unwrap().contains("out of memory"),
+        "{text}"
+    );
+    let failed = foreman_testkit::wait::wait_until(DEADLINE, || async {
+        let jobs = app.jobs_json("").await;
+        jobs[0]["state"] == "failed" && jobs[0]["error"] == "out of memory"
+    })
+    .await;
+    assert!(failed, "the job ends failed with the target's message");
+}
