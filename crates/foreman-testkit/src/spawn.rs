@@ -75,6 +75,13 @@ impl TestAppBuilder {
         self
     }
 
+    /// Points foreman at another target (a `StreamingTarget`, the simulator) instead of
+    /// the fake; the fake is still started and kept, unused.
+    pub fn target_url(self, url: &str) -> Self {
+        let url = url.parse().expect("a valid target URL");
+        self.configure(move |c| c.target_url = url)
+    }
+
     /// Requires this bearer token.
     pub fn auth_token(self, token: &str) -> Self {
         let token = token.to_owned();

@@ -211,3 +211,40 @@ async fn cancelling_a_queued_job_removes_it_and_a_finished_one_is_409() {
     assert_eq!(again.status(), 409);
     assert_eq!(app.ollama.generation_requests().len(), 1);
 }
+
+#[tokio::test]
+async fn cancelling_a_running_job_stops_the_upstream_request_and_announces_it() {
+    let target = foreman_testkit::StreamingTarget::start().await;
+    let receiver = foreman_testkit::WebhookReceiver::start().await;
+    let app = TestApp::builder().target_url(&target.url()).spawn().await;
+    let id = app
+        .client
+        .submit(job("llama3.2").webhook(receiver.url()))
+        .await
+        .unwrap();
+    target
+        .next_request(DEADLINE)
+        .await
+        .expect("the job reached the target");
+    target.push_chunk(target.chat_chunk("partial"));
+    let working = foreman_testkit::wait::wait_until(DEADLINE, || async {
+        app.client.job(id).await.unwrap().state == JobState::Working
+    })
+    .await;
+    assert!(working);
+
+    let cancelled = app.client.cancel(id).await.unwrap();
+    assert_eq!(cancelled.state, JobState::Cancelled);
+    tokio::time::timeout(DEADLINE, target.connection_dropped())
+        .await
+        .expect("the upstream request was dropped, so Ollama stops generating");
+    let announced = foreman_testkit::wait::wait_until(DEADLINE, || async {
+        receiver
+            .received()
+            .iter()
+            .any(|hook| hook.json()["type"] == "job.cancelled")
+    })
+    .await;
+    assert!(announced, "a job.cancelled webhook was sent");
+    assert_eq!(app.client.job(id).await.unwrap().state, JobState::Cancelled);
+}

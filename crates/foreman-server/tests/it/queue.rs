@@ -121,12 +121,9 @@ async fn app_with_a_failing_target(max_attempts: u32, cuts: usize) -> (Streaming
     for _ in 0..cuts {
         target.abort();
     }
-    let url = target.url();
     let app = TestApp::builder()
-        .configure(move |c| {
-            c.target_url = url.parse().unwrap();
-            c.max_attempts = max_attempts;
-        })
+        .target_url(&target.url())
+        .configure(move |c| c.max_attempts = max_attempts)
         .spawn()
         .await;
     (target, app)

@@ -10,11 +10,7 @@ use serde_json::{json, Value};
 use crate::{chat_body, DEADLINE};
 
 async fn app_with(target: &StreamingTarget) -> TestApp {
-    let url = target.url();
-    TestApp::builder()
-        .configure(move |c| c.target_url = url.parse().unwrap())
-        .spawn()
-        .await
+    TestApp::builder().target_url(&target.url()).spawn().await
 }
 
 #[tokio::test]
