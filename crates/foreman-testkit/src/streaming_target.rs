@@ -20,7 +20,7 @@ use bytes::Bytes;
 use futures::Stream;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
-use tokio_util::sync::{CancellationToken, DropGuard};
+use tokio_util::sync::DropGuard;
 
 use crate::fake_ollama::models::{timestamp, Model};
 
@@ -130,17 +130,7 @@ impl StreamingTarget {
             .route("/v1/completions", post(generate_sse))
             .fallback(|| async { (StatusCode::NOT_FOUND, "404 page not found") })
             .with_state(Arc::clone(&shared));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local address");
-        let shutdown = CancellationToken::new();
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await;
-        });
+        let (addr, shutdown) = crate::wait::serve_on_loopback(app).await;
         Self {
             addr,
             shared,
