@@ -81,7 +81,7 @@ pub(crate) async fn flood(
 pub(crate) async fn run(options: &Options) -> Result<Vec<Row>> {
     let sizes = &options.sizes;
     let zero = zero::spawn(ChatMode::Hold).await?;
-    let foreman = Foreman::start(options.db_dir.as_deref(), &zero.url, |_| {}).await?;
+    let foreman = Foreman::start(options.placement(), &zero.url, |_| {}).await?;
     // Warm up: connections, caches, the writer thread.
     flood(
         &foreman.url,

@@ -94,3 +94,12 @@ pub(crate) async fn wait_drained(
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
+
+/// A listener on a free loopback port whose accepted sockets have TCP_NODELAY (Linux
+/// copies the option from the listener to the sockets it accepts).
+pub(crate) fn nodelay_listener() -> Result<tokio::net::TcpListener> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_nodelay(true)?;
+    socket.bind("127.0.0.1:0".parse()?)?;
+    Ok(socket.listen(1024)?)
+}

@@ -22,9 +22,10 @@ pub(crate) struct Foreman {
 impl Foreman {
     /// Starts foreman in front of `target` with a database in a fresh directory (under
     /// `db_dir`, else the system's temporary directory), with `tweak` applied to the
-    /// defaults.
+    /// defaults. With `nodelay`, its sockets get TCP_NODELAY (an experiment: foreman's
+    /// `run` does not set it).
     pub(crate) async fn start(
-        db_dir: Option<&Path>,
+        (db_dir, nodelay): (Option<&Path>, bool),
         target: &str,
         tweak: impl FnOnce(&mut Config),
     ) -> Result<Self> {
@@ -36,7 +37,11 @@ impl Foreman {
         config.max_queue = 10_000_000;
         config.webhook_allow_private = true;
         tweak(&mut config);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let listener = if nodelay {
+            crate::http::nodelay_listener()?
+        } else {
+            tokio::net::TcpListener::bind("127.0.0.1:0").await?
+        };
         let url = format!("http://{}", listener.local_addr()?);
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(foreman_server::run(config, listener, shutdown.clone()));

@@ -152,6 +152,9 @@ pub struct Options {
     /// temporary directory when not given. `/dev/shm` takes the disk's fsync out of the
     /// figures, to see foreman's own cost.
     pub db_dir: Option<PathBuf>,
+    /// Give the in-process foreman's sockets TCP_NODELAY (an experiment: foreman itself
+    /// does not set it), to see what Nagle's algorithm costs its callers.
+    pub foreman_nodelay: bool,
 }
 
 impl Options {
@@ -163,7 +166,13 @@ impl Options {
             foreman_bin: None,
             explain: true,
             db_dir: None,
+            foreman_nodelay: false,
         }
+    }
+
+    /// Where and how the in-process foreman runs: its database directory and TCP_NODELAY.
+    fn placement(&self) -> (Option<&std::path::Path>, bool) {
+        (self.db_dir.as_deref(), self.foreman_nodelay)
     }
 
     /// Whether benchmark `name` is selected.

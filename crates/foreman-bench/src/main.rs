@@ -26,6 +26,10 @@ struct Args {
     /// take the disk's fsync out of the figures) [default: the system's temp directory]
     #[arg(long, value_name = "DIR")]
     db_dir: Option<PathBuf>,
+    /// Experiment: give the in-process foreman's sockets TCP_NODELAY, which foreman itself
+    /// does not set
+    #[arg(long)]
+    foreman_nodelay: bool,
 }
 
 #[tokio::main]
@@ -38,6 +42,7 @@ async fn main() -> anyhow::Result<()> {
     options.only = args.only;
     options.foreman_bin = args.foreman_bin;
     options.db_dir = args.db_dir;
+    options.foreman_nodelay = args.foreman_nodelay;
     if options.foreman_bin.is_none() && options.selected("scale") {
         build_foreman();
     }

@@ -21,7 +21,7 @@ const BENCH: &str = "1 overhead";
 pub(crate) async fn run(options: &Options) -> Result<Vec<Row>> {
     let sizes = &options.sizes;
     let zero = zero::spawn(ChatMode::Instant).await?;
-    let foreman = Foreman::start(options.db_dir.as_deref(), &zero.url, |_| {}).await?;
+    let foreman = Foreman::start(options.placement(), &zero.url, |_| {}).await?;
     let client = client();
     let body = chat_body(MODEL, false);
     // Each call: (total, request sent → at the target, target answered → body received), ms.

@@ -244,7 +244,7 @@ async fn growth(
                 l50 / s50
             ),
             l50 / s50,
-            1.5,
+            2.0,
             "× (flat)",
         ));
     } else {
@@ -270,7 +270,7 @@ async fn growth(
             large.rows
         ),
         worst,
-        1.5,
+        2.0,
         "× (flat)",
     ));
     rows.push(Row::check(

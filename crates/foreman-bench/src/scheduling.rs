@@ -17,8 +17,10 @@ use crate::Options;
 
 const BENCH: &str = "5 scheduling";
 const MODELS: [&str; 3] = ["llama3.2:latest", "qwen2.5:0.5b", "mistral:7b"];
-const TOKENS_PER_SECOND: f64 = 2000.0;
-const REPLY_TOKENS: usize = 20;
+/// Each generation takes one timer sleep (the simulator's prompt time) and then streams
+/// its tokens without delay: many sub-millisecond sleeps would round up to the timer's
+/// 1 ms tick and make the generation time uncertain.
+const GENERATION: Duration = Duration::from_millis(10);
 
 #[derive(Debug)]
 struct Outcome {
@@ -33,17 +35,22 @@ async fn schedule(options: &Options, window: Duration) -> Result<Outcome> {
     let config = SimConfig {
         models: MODELS.iter().map(|m| (*m).to_owned()).collect(),
         load_time: sizes.schedule_load_time,
-        tokens_per_second: TOKENS_PER_SECOND,
-        reply_tokens: REPLY_TOKENS,
-        first_token_latency: Duration::ZERO,
+        tokens_per_second: f64::INFINITY,
+        reply_tokens: 20,
+        first_token_latency: GENERATION,
     };
-    let (url, sim) = sim::spawn_with_stats(config, stop.clone()).await?;
-    let foreman = Foreman::start(options.db_dir.as_deref(), &url, |c| {
-        c.affinity_window = window
-    })
-    .await?;
+    // Real Ollama (Go) answers with TCP_NODELAY; the simulator's own listener does not, and
+    // then its back-to-back token writes wait on delayed ACKs (up to 40 ms a response).
+    // Accepted sockets inherit the option from this listener.
+    let listener = crate::http::nodelay_listener()?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let server = tokio::spawn(sim::serve(listener, config, stop.clone()));
+    let foreman = Foreman::start(options.placement(), &url, |c| c.affinity_window = window).await?;
     let client = client();
-    let loads_before = sim.stats().loads;
+    let stats_url = format!("{url}/sim/stats");
+    let loads_before = get_json(&client, &stats_url).await?["loads"]
+        .as_u64()
+        .unwrap_or(0);
 
     let started = Instant::now();
     let mut submitted: HashMap<String, Instant> = HashMap::new();
@@ -51,7 +58,7 @@ async fn schedule(options: &Options, window: Duration) -> Result<Outcome> {
         let id = submit(&client, &foreman.url, MODELS[i % MODELS.len()]).await?;
         submitted.insert(id, Instant::now());
     }
-    // Watch the jobs leave the queue; a start is seen within one poll (about 3 ms).
+    // Watch the jobs leave the queue; a start is seen within one poll (about 5 ms).
     let mut began: HashMap<String, Instant> = HashMap::new();
     let mut ended: HashMap<String, Instant> = HashMap::new();
     let deadline = Duration::from_secs(300);
@@ -83,7 +90,7 @@ async fn schedule(options: &Options, window: Duration) -> Result<Outcome> {
         if started.elapsed() > deadline {
             bail!("the jobs did not finish within {deadline:?}");
         }
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let makespan = ended
         .values()
@@ -95,10 +102,13 @@ async fn schedule(options: &Options, window: Duration) -> Result<Outcome> {
         .map(|(id, at)| began.get(id).map(|b| *b - *at).unwrap_or_default())
         .max()
         .unwrap_or_default();
-    let loads = sim.stats().loads - loads_before;
+    let loads = get_json(&client, &stats_url).await?["loads"]
+        .as_u64()
+        .unwrap_or(0)
+        - loads_before;
     foreman.stop().await?;
     stop.cancel();
-    let _ = sim.join().await;
+    let _ = server.await;
     Ok(Outcome {
         loads,
         makespan,
@@ -120,11 +130,9 @@ pub(crate) async fn run(options: &Options) -> Result<Vec<Row>> {
     let jobs = sizes.schedule_jobs_per_model * MODELS.len();
     let default_window =
         foreman_server::Config::new("http://127.0.0.1:1".parse()?, "x").affinity_window;
-    let one_run =
-        sizes.schedule_load_time + Duration::from_secs_f64(REPLY_TOKENS as f64 / TOKENS_PER_SECOND);
+    let one_run = sizes.schedule_load_time + GENERATION;
     let lower_bound = MODELS.len() as u64;
-    let ideal = sizes.schedule_load_time * MODELS.len() as u32
-        + Duration::from_secs_f64(jobs as f64 * REPLY_TOKENS as f64 / TOKENS_PER_SECOND);
+    let ideal = sizes.schedule_load_time * MODELS.len() as u32 + GENERATION * jobs as u32;
 
     let foreman = schedule(options, default_window).await?;
     let fifo = schedule(options, Duration::ZERO).await?;

@@ -77,7 +77,7 @@ pub(crate) async fn run(options: &Options) -> Result<Vec<Row>> {
         gap: Duration::from_millis(1),
     })
     .await?;
-    let foreman = Foreman::start(options.db_dir.as_deref(), &zero.url, |_| {}).await?;
+    let foreman = Foreman::start(options.placement(), &zero.url, |_| {}).await?;
     let client = client();
     // Warm the connections and the code paths.
     stream(&client, &zero.url, &mut Streams::default()).await?;

@@ -17,7 +17,7 @@ const BENCH: &str = "4 throughput";
 pub(crate) async fn run(options: &Options) -> Result<Vec<Row>> {
     let sizes = &options.sizes;
     let zero = zero::spawn(ChatMode::Instant).await?;
-    let foreman = Foreman::start(options.db_dir.as_deref(), &zero.url, |_| {}).await?;
+    let foreman = Foreman::start(options.placement(), &zero.url, |_| {}).await?;
     let client = client();
     // Warm up.
     flood(&foreman.url, 8, Some(50), None).await?;
