@@ -29,6 +29,9 @@ pub(crate) enum LiveEvent {
     Chunk(Bytes),
     /// The job failed before any answer was sent.
     Fail { status: StatusCode, message: String },
+    /// The answer is complete: the caller's response ends now, before the worker records
+    /// the job's end (a durable commit the caller need not wait for).
+    End,
 }
 
 /// The sending half, held by the worker while the job runs.

@@ -183,7 +183,13 @@ pub async fn spawn_with_stats(
 }
 
 async fn serve_sim(listener: TcpListener, sim: Arc<Sim>) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
     let shutdown = sim.shutdown.clone();
+    // Token writes go out back to back; without TCP_NODELAY they wait on delayed ACKs
+    // (Ollama, in Go, sets it by default).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router(sim))
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await

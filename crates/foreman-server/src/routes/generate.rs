@@ -105,7 +105,7 @@ pub(super) async fn queued(
         Some(LiveEvent::Fail { status, message }) => {
             return Err(AppError::Upstream { status, message })
         }
-        Some(LiveEvent::Chunk(_)) | None => {
+        Some(LiveEvent::Chunk(_) | LiveEvent::End) | None => {
             return Err(AppError::Internal(format!(
                 "job {id} ended without an answer for its caller"
             )))
@@ -119,6 +119,7 @@ pub(super) async fn queued(
                     yield Ok(error_line(kind, &message));
                     break;
                 }
+                LiveEvent::End => break,
                 LiveEvent::Head { .. } => {}
             }
         }

@@ -82,33 +82,32 @@ impl Store {
                     return Ok(Enqueued::Existing(id));
                 }
             }
-            let queued: i64 =
-                tx.query_row("SELECT queued FROM queue_depth WHERE id = 1", [], |r| {
-                    r.get(0)
-                })?;
+            let queued: i64 = tx
+                .prepare_cached("SELECT queued FROM queue_depth WHERE id = 1")?
+                .query_row([], |r| r.get(0))?;
             if queued >= options.max_queue as i64 {
                 return Err(StoreError::QueueFull);
             }
             let now = now_ms();
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO jobs (id, kind, origin, target, model, priority, state, attempts,
                                    payload, webhook_url, idempotency_key, request_hash,
                                    created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 0, ?7, ?8, ?9, ?10, ?11, ?11)",
-                params![
-                    job.id.to_string(),
-                    job.kind.as_str(),
-                    job.origin.as_str(),
-                    job.target,
-                    job.model,
-                    job.priority,
-                    job.payload.as_ref(),
-                    job.webhook_url,
-                    job.idempotency_key,
-                    job.request_hash,
-                    now,
-                ],
-            )?;
+            )?
+            .execute(params![
+                job.id.to_string(),
+                job.kind.as_str(),
+                job.origin.as_str(),
+                job.target,
+                job.model,
+                job.priority,
+                job.payload.as_ref(),
+                job.webhook_url,
+                job.idempotency_key,
+                job.request_hash,
+                now,
+            ])?;
             events::record(tx, &options, job.id, JobState::Queued, now)?;
             Ok(Enqueued::Created(job.id))
         })

@@ -16,12 +16,14 @@ pub(super) fn record(
     state: JobState,
     now_ms: i64,
 ) -> Result<()> {
+    // Runs on every state change, webhook or not: a cached statement, no re-parse.
     let row: Option<EventRow> = tx
-        .query_row(
+        .prepare_cached(
             "SELECT webhook_url, model, attempts, error, result FROM jobs WHERE id = ?1",
-            [id.to_string()],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-        )
+        )?
+        .query_row([id.to_string()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
         .optional()?;
     let Some((Some(url), model, attempts, error, result)) = row else {
         return Ok(());
@@ -56,19 +58,19 @@ pub(super) fn record(
     };
     let body = serde_json::to_vec(&event)
         .map_err(|err| StoreError::Corrupt(format!("cannot encode event: {err}")))?;
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO webhook_outbox (webhook_id, job_id, state, url, body, timestamp,
                                      next_attempt_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
-            format!("msg_{}", ulid::Ulid::new()),
-            id.to_string(),
-            state.as_str(),
-            url,
-            body,
-            now_ms / 1000,
-            now_ms,
-        ],
-    )?;
+    )?
+    .execute(params![
+        format!("msg_{}", ulid::Ulid::new()),
+        id.to_string(),
+        state.as_str(),
+        url,
+        body,
+        now_ms / 1000,
+        now_ms,
+    ])?;
     Ok(())
 }

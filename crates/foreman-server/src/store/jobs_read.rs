@@ -26,6 +26,9 @@ pub(crate) struct QueueSnapshot {
     pub running: Option<Job>,
 }
 
+/// The largest queue position reported; a job further back shows this many ahead.
+pub(crate) const QUEUE_POSITION_CAP: i64 = 10_000;
+
 const JOB_COLUMNS: &str = "id, model, state, attempts, created_at, updated_at, error, result, \
                            kind, priority, webhook_url, target";
 
@@ -89,14 +92,20 @@ pub(super) fn load_job(conn: &Connection, public_url: &str, id: JobId) -> Result
 }
 
 fn queue_position(conn: &Connection, id: JobId, priority: i32) -> Result<u64> {
+    // Counting is linear in the jobs ahead; past QUEUE_POSITION_CAP the exact figure
+    // matters to nobody and would make GET /jobs/{id} slow on a deep queue.
     let ahead: i64 = conn
         .prepare_cached(
-            "SELECT count(*) FROM jobs
-             WHERE state = 'queued'
-               AND target = (SELECT target FROM jobs WHERE id = ?1)
-               AND (priority > ?2 OR (priority = ?2 AND id < ?1))",
+            "SELECT count(*) FROM (
+                 SELECT 1 FROM jobs
+                 WHERE state = 'queued'
+                   AND target = (SELECT target FROM jobs WHERE id = ?1)
+                   AND (priority > ?2 OR (priority = ?2 AND id < ?1))
+                 LIMIT ?3)",
         )?
-        .query_row(params![id.to_string(), priority], |r| r.get(0))?;
+        .query_row(params![id.to_string(), priority, QUEUE_POSITION_CAP], |r| {
+            r.get(0)
+        })?;
     Ok(ahead as u64)
 }
 

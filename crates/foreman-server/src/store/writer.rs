@@ -29,16 +29,18 @@ impl WriterHandle {
         let (answer, answered) = oneshot::channel();
         let op: Op = Box::new(move |tx| {
             // Each operation gets a savepoint so its failure rolls back only itself.
-            let outcome = match tx.execute_batch("SAVEPOINT op") {
-                Ok(()) => {
+            // Cached statements: one savepoint per operation, without re-parsing its SQL.
+            let run = |sql: &str| tx.prepare_cached(sql).and_then(|mut st| st.execute([]));
+            let outcome = match run("SAVEPOINT op") {
+                Ok(_) => {
                     let outcome = f(tx);
                     let closed = if outcome.is_ok() {
-                        tx.execute_batch("RELEASE op")
+                        run("RELEASE op")
                     } else {
-                        tx.execute_batch("ROLLBACK TO op; RELEASE op")
+                        run("ROLLBACK TO op").and_then(|_| run("RELEASE op"))
                     };
                     match (outcome, closed) {
-                        (Ok(value), Ok(())) => Ok(value),
+                        (Ok(value), Ok(_)) => Ok(value),
                         (Err(err), _) => Err(err),
                         (Ok(_), Err(err)) => Err(err.into()),
                     }

@@ -86,6 +86,7 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
             })
             .await;
         let _ = tx.send(LiveEvent::Chunk(body)).await;
+        let _ = tx.send(LiveEvent::End).await;
         finish(
             app,
             job,
@@ -138,6 +139,7 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
                     if !head_sent {
                         let _ = tx.send(LiveEvent::Head { status, content_type: content_type.clone() }).await;
                     }
+                    let _ = tx.send(LiveEvent::End).await;
                     let ended = match target_error.take() {
                         Some(error) => Finish::Failed { error },
                         None => Finish::Done { result: None, artifacts: Vec::new() },
