@@ -78,7 +78,6 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
             Ok(body) => body,
             Err(err) => return unreachable(app, job, tx, TargetError::from_reqwest(err)).await,
         };
-        started_answering(app, job, &mut marked).await;
         let _ = tx
             .send(LiveEvent::Head {
                 status,
@@ -87,6 +86,7 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
             .await;
         let _ = tx.send(LiveEvent::Chunk(body)).await;
         let _ = tx.send(LiveEvent::End).await;
+        started_answering(app, job, &mut marked).await;
         finish(
             app,
             job,
@@ -108,8 +108,8 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
         tokio::select! {
             chunk = next_chunk(&mut chunks, app.config.stall_timeout) => match chunk {
                 Some(Ok(bytes)) => {
-                    if !head_sent {
-                        started_answering(app, job, &mut marked).await;
+                    let first = !head_sent;
+                    if first {
                         head_sent = true;
                         if tx.send(LiveEvent::Head { status, content_type: content_type.clone() }).await.is_err() {
                             break caller_left(app, job).await;
@@ -122,6 +122,11 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
                         // Dropping `chunks` here closes the upstream request: the target
                         // stops generating for nobody.
                         break caller_left(app, job).await;
+                    }
+                    if first {
+                        // After the first chunk is on its way: the caller's time to first
+                        // token does not wait on this commit.
+                        started_answering(app, job, &mut marked).await;
                     }
                 }
                 Some(Err(err)) => {
