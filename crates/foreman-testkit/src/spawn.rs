@@ -159,6 +159,13 @@ impl TestApp {
         Self::builder().spawn().await
     }
 
+    /// A foreman in front of a fake whose generations each take `delay`: the worker is
+    /// busy for that long, so later requests queue up behind the first.
+    pub async fn with_generation_delay(delay: Duration) -> Self {
+        let ollama = FakeOllama::builder().generation_delay(delay).start().await;
+        Self::builder().ollama(ollama).spawn().await
+    }
+
     /// Sets up a foreman with a custom fake or configuration.
     pub fn builder() -> TestAppBuilder {
         TestAppBuilder {

@@ -134,11 +134,7 @@ async fn chat_streams_the_answer() {
 
 #[tokio::test]
 async fn cancel_ends_a_queued_job() {
-    let ollama = foreman_testkit::FakeOllama::builder()
-        .generation_delay(std::time::Duration::from_secs(30))
-        .start()
-        .await;
-    let app = TestApp::builder().ollama(ollama).spawn().await;
+    let app = TestApp::with_generation_delay(std::time::Duration::from_secs(30)).await;
     foreman(Some(&app), &["submit", "-m", "llama3.2", "first"]).await;
     app.ollama.wait_for_generations(1, DEADLINE).await;
     let id = foreman(Some(&app), &["submit", "-m", "llama3.2", "second"])

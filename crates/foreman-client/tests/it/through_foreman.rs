@@ -5,7 +5,7 @@ use std::time::Duration;
 use foreman_client::{
     ChatMessage, ChatRequest, EmbedRequest, GenerateRequest, JobQuery, JobState, SubmitRequest,
 };
-use foreman_testkit::{FakeOllama, TestApp};
+use foreman_testkit::TestApp;
 use futures::StreamExt;
 
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -84,11 +84,7 @@ async fn the_jobs_half_submits_waits_watches_and_fetches_artifacts() {
 
 #[tokio::test]
 async fn wait_times_out_on_a_job_that_does_not_finish_and_cancel_ends_it() {
-    let ollama = FakeOllama::builder()
-        .generation_delay(Duration::from_secs(30))
-        .start()
-        .await;
-    let app = TestApp::builder().ollama(ollama).spawn().await;
+    let app = TestApp::with_generation_delay(Duration::from_secs(30)).await;
     let id = app.client.submit(SubmitRequest::new(chat())).await.unwrap();
     let err = app
         .client

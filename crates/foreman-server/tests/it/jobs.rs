@@ -190,11 +190,7 @@ async fn a_repeated_idempotency_key_returns_the_same_job_or_422() {
 
 #[tokio::test]
 async fn cancelling_a_queued_job_removes_it_and_a_finished_one_is_409() {
-    let ollama = foreman_testkit::FakeOllama::builder()
-        .generation_delay(std::time::Duration::from_secs(30))
-        .start()
-        .await;
-    let app = TestApp::builder().ollama(ollama).spawn().await;
+    let app = TestApp::with_generation_delay(std::time::Duration::from_secs(30)).await;
     let running = app.client.submit(job("llama3.2")).await.unwrap();
     app.ollama.wait_for_generations(1, DEADLINE).await;
     let queued = app.client.submit(job("llama3.2")).await.unwrap();

@@ -6,7 +6,7 @@ use std::time::Duration;
 use foreman_client::{ChatMessage, ChatRequest, JobState, SubmitRequest};
 use foreman_testkit::receiver::WebhookReceiver;
 use foreman_testkit::wait::wait_until;
-use foreman_testkit::{FakeOllama, TestApp};
+use foreman_testkit::TestApp;
 use serde_json::Value;
 
 use crate::{chat_body, DEADLINE};
@@ -89,11 +89,7 @@ async fn metrics_expose_every_family_after_a_few_jobs() {
 
 #[tokio::test]
 async fn metrics_count_queued_jobs_per_model() {
-    let ollama = FakeOllama::builder()
-        .generation_delay(Duration::from_millis(1000))
-        .start()
-        .await;
-    let app = TestApp::builder().ollama(ollama).spawn().await;
+    let app = TestApp::with_generation_delay(Duration::from_millis(1000)).await;
     let first = app.client.submit(job("llama3.2")).await.unwrap();
     app.ollama.wait_for_generations(1, DEADLINE).await;
     let mut ids = vec![first];
@@ -203,11 +199,7 @@ async fn metrics_need_the_token_like_every_other_route() {
 
 #[tokio::test]
 async fn a_queued_job_has_an_estimated_wait_once_a_job_has_run() {
-    let ollama = FakeOllama::builder()
-        .generation_delay(Duration::from_millis(1000))
-        .start()
-        .await;
-    let app = TestApp::builder().ollama(ollama).spawn().await;
+    let app = TestApp::with_generation_delay(Duration::from_millis(1000)).await;
 
     // Nothing has run yet: no estimate.
     let first = app.client.submit(job("llama3.2")).await.unwrap();

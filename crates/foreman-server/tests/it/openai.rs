@@ -314,11 +314,7 @@ async fn a_target_error_keeps_its_status_in_openai_shape() {
 
 #[tokio::test]
 async fn concurrent_openai_chats_never_overlap_on_the_target() {
-    let ollama = FakeOllama::builder()
-        .generation_delay(Duration::from_millis(40))
-        .start()
-        .await;
-    let app = TestApp::builder().ollama(ollama).spawn().await;
+    let app = TestApp::with_generation_delay(Duration::from_millis(40)).await;
 
     let calls: Vec<_> = (0..4)
         .map(|i| {

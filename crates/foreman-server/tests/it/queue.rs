@@ -14,11 +14,7 @@ fn job(model: &str) -> SubmitRequest {
 
 #[tokio::test]
 async fn concurrent_chats_never_overlap_on_the_target() {
-    let ollama = FakeOllama::builder()
-        .generation_delay(Duration::from_millis(40))
-        .start()
-        .await;
-    let app = TestApp::builder().ollama(ollama).spawn().await;
+    let app = TestApp::with_generation_delay(Duration::from_millis(40)).await;
     let mut calls = Vec::new();
     for i in 0..6 {
         let http = app.http.clone();
@@ -44,11 +40,7 @@ async fn concurrent_chats_never_overlap_on_the_target() {
 #[tokio::test]
 async fn queued_jobs_drain_by_model_before_swapping() {
     // Hold the worker on a first job so the rest queue up behind it.
-    let ollama = FakeOllama::builder()
-        .generation_delay(Duration::from_millis(1000))
-        .start()
-        .await;
-    let app = TestApp::builder().ollama(ollama).spawn().await;
+    let app = TestApp::with_generation_delay(Duration::from_millis(1000)).await;
     let first = app.client.submit(job("llama3.2")).await.unwrap();
     app.ollama.wait_for_generations(1, DEADLINE).await;
     let mut ids = Vec::new();

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use foreman_client::{ChatMessage, ChatRequest, JobState, SubmitRequest};
-use foreman_testkit::{FakeOllama, TestApp};
+use foreman_testkit::TestApp;
 
 use crate::DEADLINE;
 
@@ -34,11 +34,7 @@ async fn queued_jobs_survive_a_restart_and_then_run() {
 
 #[tokio::test]
 async fn a_crash_mid_generation_requeues_the_job_and_counts_the_attempt() {
-    let ollama = FakeOllama::builder()
-        .generation_delay(Duration::from_secs(30))
-        .start()
-        .await;
-    let mut app = TestApp::builder().ollama(ollama).spawn().await;
+    let mut app = TestApp::with_generation_delay(Duration::from_secs(30)).await;
     let id = app.client.submit(job()).await.unwrap();
     app.ollama.wait_for_generations(1, DEADLINE).await;
     app.crash().await;
@@ -51,11 +47,7 @@ async fn a_crash_mid_generation_requeues_the_job_and_counts_the_attempt() {
 
 #[tokio::test]
 async fn a_graceful_shutdown_puts_the_running_job_back_without_counting_it() {
-    let ollama = FakeOllama::builder()
-        .generation_delay(Duration::from_secs(30))
-        .start()
-        .await;
-    let mut app = TestApp::builder().ollama(ollama).spawn().await;
+    let mut app = TestApp::with_generation_delay(Duration::from_secs(30)).await;
     let id = app.client.submit(job()).await.unwrap();
     app.ollama.wait_for_generations(1, DEADLINE).await;
     app.stop().await;
@@ -68,11 +60,7 @@ async fn a_graceful_shutdown_puts_the_running_job_back_without_counting_it() {
 
 #[tokio::test]
 async fn a_sync_request_interrupted_by_a_crash_is_not_run_again() {
-    let ollama = FakeOllama::builder()
-        .generation_delay(Duration::from_secs(30))
-        .start()
-        .await;
-    let mut app = TestApp::builder().ollama(ollama).spawn().await;
+    let mut app = TestApp::with_generation_delay(Duration::from_secs(30)).await;
     let http = app.http.clone();
     let url = app.at("/api/chat");
     let call = tokio::spawn(async move {

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use foreman_testkit::streaming_target::StreamingTarget;
-use foreman_testkit::{FakeOllama, TestApp};
+use foreman_testkit::TestApp;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
@@ -93,11 +93,7 @@ async fn a_client_that_disconnects_mid_stream_stops_the_upstream_request() {
 
 #[tokio::test]
 async fn a_client_that_disconnects_while_queued_removes_its_job() {
-    let ollama = FakeOllama::builder()
-        .generation_delay(Duration::from_secs(30))
-        .start()
-        .await;
-    let app = TestApp::builder().ollama(ollama).spawn().await;
+    let app = TestApp::with_generation_delay(Duration::from_secs(30)).await;
     // The first call occupies the target.
     let busy = app.spawn_post("/api/chat", chat_body("llama3.2", false));
     app.ollama.wait_for_generations(1, DEADLINE).await;
@@ -167,11 +163,7 @@ async fn one_running_one_queued() -> (
     tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>,
     tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>,
 ) {
-    let ollama = FakeOllama::builder()
-        .generation_delay(Duration::from_secs(30))
-        .start()
-        .await;
-    let app = TestApp::builder().ollama(ollama).spawn().await;
+    let app = TestApp::with_generation_delay(Duration::from_secs(30)).await;
     let running = app.spawn_post("/api/chat", chat_body("llama3.2", false));
     app.ollama.wait_for_generations(1, DEADLINE).await;
     let waiting = app.spawn_post("/api/chat", chat_body("llama3.2", false));
