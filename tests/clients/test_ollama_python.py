@@ -1,26 +1,13 @@
 """The official `ollama` Python library against foreman, as a new user would use it."""
 
-import json
-import os
-import threading
-import urllib.request
-
 import ollama
 import pytest
-
-FOREMAN_URL = os.environ["FOREMAN_URL"]
-SIM_URL = os.environ["SIM_URL"]
-MODEL = "llama3.2"
+from conftest import FOREMAN_URL, MODEL, OTHER_MODEL, assert_calls_never_overlap
 
 
 @pytest.fixture
 def client():
     return ollama.Client(host=FOREMAN_URL)
-
-
-def sim_stats():
-    with urllib.request.urlopen(f"{SIM_URL}/sim/stats") as response:
-        return json.load(response)
 
 
 def test_list_shows_the_targets_models(client):
@@ -79,25 +66,11 @@ def test_unknown_model_raises_404_with_ollamas_message(client):
 
 
 def test_concurrent_chats_never_overlap_on_the_target(client):
-    before = sim_stats()
-    errors = []
-
     def chat(i):
-        try:
-            model = MODEL if i % 2 else "qwen2.5:0.5b"
-            stream = i % 3 == 0
-            result = client.chat(model=model, messages=[{"role": "user", "content": f"q{i}"}], stream=stream)
-            if stream:
-                list(result)
-        except Exception as err:  # collected and asserted below
-            errors.append(err)
+        model = MODEL if i % 2 else OTHER_MODEL
+        stream = i % 3 == 0
+        result = client.chat(model=model, messages=[{"role": "user", "content": f"q{i}"}], stream=stream)
+        if stream:
+            list(result)
 
-    threads = [threading.Thread(target=chat, args=(i,)) for i in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not errors
-    after = sim_stats()
-    assert after["generations"] - before["generations"] == 6
-    assert after["max_concurrent"] == 1
+    assert_calls_never_overlap(6, chat)
