@@ -1,0 +1,215 @@
+//! `POST /api/chat`: requests, messages, tool calls, streamed chunks and their metrics.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::Extra;
+
+/// One message of a chat.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// `system`, `user`, `assistant` or `tool`.
+    pub role: String,
+    /// The text of the message.
+    #[serde(default)]
+    pub content: String,
+    /// The model's reasoning, when it thought (`think: true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking: Option<String>,
+    /// Base64-encoded images for multimodal models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<Vec<String>>,
+    /// Tools the model asked to call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCall>>,
+    /// Fields not modelled here (`tool_name`, anything new).
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl ChatMessage {
+    /// A message with this role and text.
+    pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
+        Self {
+            role: role.into(),
+            content: content.into(),
+            ..Self::default()
+        }
+    }
+
+    /// A `user` message.
+    pub fn user(content: impl Into<String>) -> Self {
+        Self::new("user", content)
+    }
+
+    /// A `system` message.
+    pub fn system(content: impl Into<String>) -> Self {
+        Self::new("system", content)
+    }
+
+    /// An `assistant` message.
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Self::new("assistant", content)
+    }
+
+    /// Attaches base64-encoded images.
+    pub fn images(mut self, images: Vec<String>) -> Self {
+        self.images = Some(images);
+        self
+    }
+}
+
+/// A tool call the model made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// The function to call.
+    pub function: ToolCallFunction,
+    /// Fields not modelled here.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// The function half of a [`ToolCall`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCallFunction {
+    /// The tool's name.
+    pub name: String,
+    /// The arguments, as the model wrote them.
+    #[serde(default)]
+    pub arguments: Value,
+    /// Fields not modelled here (`index`, anything new).
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `POST /api/chat`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ChatRequest {
+    /// The model to chat with.
+    pub model: String,
+    /// The conversation so far.
+    #[serde(default)]
+    pub messages: Vec<ChatMessage>,
+    /// Whether to stream; Ollama's default (absent) is `true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+    /// Tools the model may call, passed through as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Value>,
+    /// `"json"` or a JSON schema, passed through as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<Value>,
+    /// Model options (`temperature`, `num_ctx`, ...), passed through as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<Value>,
+    /// How long the model stays loaded (`"5m"`, `0`, `-1`), passed through as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_alive: Option<Value>,
+    /// Whether (or how hard) the model thinks: `true`, `false`, `"high"`...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub think: Option<Value>,
+    /// Fields not modelled here.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl ChatRequest {
+    /// A chat request for `model` with these messages.
+    pub fn new(model: impl Into<String>, messages: Vec<ChatMessage>) -> Self {
+        Self {
+            model: model.into(),
+            messages,
+            ..Self::default()
+        }
+    }
+
+    /// Sets `stream`.
+    pub fn stream(mut self, stream: bool) -> Self {
+        self.stream = Some(stream);
+        self
+    }
+
+    /// Sets `options`.
+    pub fn options(mut self, options: Value) -> Self {
+        self.options = Some(options);
+        self
+    }
+
+    /// Sets `format`.
+    pub fn format(mut self, format: Value) -> Self {
+        self.format = Some(format);
+        self
+    }
+
+    /// Sets `think`.
+    pub fn think(mut self, think: bool) -> Self {
+        self.think = Some(Value::Bool(think));
+        self
+    }
+
+    /// Sets `keep_alive`.
+    pub fn keep_alive(mut self, keep_alive: Value) -> Self {
+        self.keep_alive = Some(keep_alive);
+        self
+    }
+
+    /// Sets `tools`.
+    pub fn tools(mut self, tools: Value) -> Self {
+        self.tools = Some(tools);
+        self
+    }
+
+    /// Whether the answer streams: Ollama streams unless `stream` is `false`.
+    pub fn is_streaming(&self) -> bool {
+        self.stream.unwrap_or(true)
+    }
+}
+
+/// The timing and count metrics Ollama reports on a final chunk (durations in nanoseconds).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Metrics {
+    /// Time spent generating the whole response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_duration: Option<u64>,
+    /// Time spent loading the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_duration: Option<u64>,
+    /// Tokens in the prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_eval_count: Option<u64>,
+    /// Time spent evaluating the prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_eval_duration: Option<u64>,
+    /// Tokens in the response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_count: Option<u64>,
+    /// Time spent generating the response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_duration: Option<u64>,
+}
+
+/// One chunk of a streamed chat, or the whole answer when `stream` is `false`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ChatChunk {
+    /// The model that answered.
+    #[serde(default)]
+    pub model: String,
+    /// When the chunk was made (RFC 3339), as Ollama wrote it.
+    #[serde(default)]
+    pub created_at: String,
+    /// This chunk's part of the answer.
+    #[serde(default)]
+    pub message: ChatMessage,
+    /// True on the last chunk.
+    #[serde(default)]
+    pub done: bool,
+    /// Why generation stopped (`stop`, `length`, `load`...), on the last chunk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub done_reason: Option<String>,
+    /// Timing and counts, on the last chunk.
+    #[serde(flatten)]
+    pub metrics: Metrics,
+    /// Fields not modelled here.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
