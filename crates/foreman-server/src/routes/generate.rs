@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::http::{header::CONTENT_TYPE, HeaderValue};
 use axum::response::Response;
 use bytes::Bytes;
-use foreman_types::{model_key, ChatRequest, GenerateRequest, JobId, JobKind};
+use foreman_types::{model_key, JobId, JobKind};
 
 use super::body;
 use super::priority;
@@ -32,8 +32,8 @@ pub(super) async fn chat(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AppError> {
     let body = body::bytes(body, app.config.max_body_bytes)?;
-    let request: ChatRequest = body::json(&body)?;
-    queued(app, JobKind::Chat, request.model, body).await
+    let model = body::model(&body)?;
+    queued(app, JobKind::Chat, model, body).await
 }
 
 /// `POST /api/generate`.
@@ -42,8 +42,8 @@ pub(super) async fn generate(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AppError> {
     let body = body::bytes(body, app.config.max_body_bytes)?;
-    let request: GenerateRequest = body::json(&body)?;
-    queued(app, JobKind::Generate, request.model, body).await
+    let model = body::model(&body)?;
+    queued(app, JobKind::Generate, model, body).await
 }
 
 /// Answers 404 in Ollama's words when the target does not have `model`. When the target
