@@ -64,8 +64,8 @@ async fn chat_completions(
 ) -> Result<Response, OpenAiError> {
     let body = body::bytes(body, app.config.max_body_bytes)?;
     let request: ChatCompletionRequest = body::json(&body)?;
-    let response = queued(app, JobKind::OpenAiChat, request.model, body).await?;
-    Ok(error::reshape(response).await)
+    // The `errors` middleware gives a target's error answer OpenAI's shape.
+    Ok(queued(app, JobKind::OpenAiChat, request.model, body).await?)
 }
 
 /// `POST /v1/completions`.
@@ -75,8 +75,7 @@ async fn completions(
 ) -> Result<Response, OpenAiError> {
     let body = body::bytes(body, app.config.max_body_bytes)?;
     let model = body::model(&body)?;
-    let response = queued(app, JobKind::OpenAiCompletion, model, body).await?;
-    Ok(error::reshape(response).await)
+    Ok(queued(app, JobKind::OpenAiCompletion, model, body).await?)
 }
 
 /// `POST /v1/embeddings`: straight to the target, concurrently, like `/api/embed`. The
@@ -88,13 +87,12 @@ async fn embeddings(
     let body = body::bytes(body, app.config.max_body_bytes)?;
     let model = body::model(&body)?;
     ensure_model(&app, &model).await?;
-    let response = meta::forward_with(
+    Ok(meta::forward_with(
         &app,
         Method::POST,
         "/v1/embeddings",
         Some(body),
         EMBED_TIMEOUT,
     )
-    .await?;
-    Ok(error::reshape(response).await)
+    .await?)
 }
