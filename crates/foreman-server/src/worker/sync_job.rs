@@ -16,22 +16,11 @@ const CALLER_LEFT: &str = "the caller disconnected";
 pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
     let Some(tx) = app.live.take(job.id) else {
         // Nobody is waiting any more (the caller left as the job was claimed).
-        finish(
-            app,
-            job,
-            Finish::Cancelled {
-                reason: CALLER_LEFT.into(),
-            },
-        )
-        .await;
-        return Ran::Completed;
+        return caller_left(app, job).await;
     };
     let sent = tokio::select! {
         sent = app.target.send(job.kind.path(), job.payload.clone()) => sent,
-        _ = tx.closed() => {
-            finish(app, job, Finish::Cancelled { reason: CALLER_LEFT.into() }).await;
-            return Ran::Completed;
-        }
+        _ = tx.closed() => return caller_left(app, job).await,
         how = stop.stopped() => return stopped(app, job, &tx, how).await,
     };
     let response = match sent {
@@ -46,13 +35,7 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
         let body = response.bytes().await.unwrap_or_default();
         let message = error_message(&body);
         finish(app, job, Finish::Failed { error: message }).await;
-        let _ = tx
-            .send(LiveEvent::Head {
-                status,
-                content_type,
-            })
-            .await;
-        let _ = tx.send(LiveEvent::Chunk(body)).await;
+        answer_whole(&tx, status, content_type, body).await;
         return Ran::Completed;
     }
     let streaming = content_type
@@ -68,24 +51,14 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
         // still be retried while the caller waits.
         let body = tokio::select! {
             body = response.bytes() => body,
-            _ = tx.closed() => {
-                finish(app, job, Finish::Cancelled { reason: CALLER_LEFT.into() }).await;
-                return Ran::Completed;
-            }
+            _ = tx.closed() => return caller_left(app, job).await,
             how = stop.stopped() => return stopped(app, job, &tx, how).await,
         };
         let body = match body {
             Ok(body) => body,
             Err(err) => return unreachable(app, job, tx, TargetError::from_reqwest(err)).await,
         };
-        let _ = tx
-            .send(LiveEvent::Head {
-                status,
-                content_type,
-            })
-            .await;
-        let _ = tx.send(LiveEvent::Chunk(body)).await;
-        let _ = tx.send(LiveEvent::End).await;
+        answer_whole(&tx, status, content_type, body).await;
         started_answering(app, job, &mut marked).await;
         finish(
             app,
@@ -176,6 +149,23 @@ pub(crate) fn error_line(kind: JobKind, message: &str) -> Bytes {
         .unwrap_or_else(|_| b"{\"error\":\"internal error\"}".to_vec());
     line.push(b'\n');
     Bytes::from(line)
+}
+
+/// Sends a whole answer (status, content type, body) and ends the caller's response.
+async fn answer_whole(
+    tx: &LiveSender,
+    status: StatusCode,
+    content_type: Option<axum::http::HeaderValue>,
+    body: Bytes,
+) {
+    let _ = tx
+        .send(LiveEvent::Head {
+            status,
+            content_type,
+        })
+        .await;
+    let _ = tx.send(LiveEvent::Chunk(body)).await;
+    let _ = tx.send(LiveEvent::End).await;
 }
 
 async fn caller_left(app: &App, job: &ClaimedJob) -> Ran {
