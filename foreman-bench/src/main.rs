@@ -67,7 +67,7 @@ async fn main() -> anyhow::Result<()> {
 /// stale one. Needs cargo (as under `cargo run`); without it, an existing binary is used.
 fn build_foreman() {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let workspace = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let workspace = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     eprintln!("building foreman (cargo build --release -p foreman-cli)");
     let built = Command::new(cargo)
         .args(["build", "--release", "--quiet", "-p", "foreman-cli"])
