@@ -180,6 +180,12 @@ pub enum JobKind {
     /// `/v1/completions`, the OpenAI-compatible text completion.
     #[serde(rename = "openai_completion")]
     OpenAiCompletion,
+    /// `/v1/responses`, the OpenAI Responses API.
+    #[serde(rename = "openai_responses")]
+    OpenAiResponses,
+    /// `/v1/messages`, the Anthropic-compatible Messages API.
+    #[serde(rename = "anthropic_messages")]
+    AnthropicMessages,
 }
 
 impl JobKind {
@@ -190,6 +196,8 @@ impl JobKind {
             JobKind::Generate => "generate",
             JobKind::OpenAiChat => "openai_chat",
             JobKind::OpenAiCompletion => "openai_completion",
+            JobKind::OpenAiResponses => "openai_responses",
+            JobKind::AnthropicMessages => "anthropic_messages",
         }
     }
 
@@ -200,13 +208,18 @@ impl JobKind {
             JobKind::Generate => "/api/generate",
             JobKind::OpenAiChat => "/v1/chat/completions",
             JobKind::OpenAiCompletion => "/v1/completions",
+            JobKind::OpenAiResponses => "/v1/responses",
+            JobKind::AnthropicMessages => "/v1/messages",
         }
     }
 
     /// Whether the kind speaks OpenAI's wire format (server-sent events, OpenAI error
     /// bodies) rather than Ollama's.
     pub fn is_openai(self) -> bool {
-        matches!(self, JobKind::OpenAiChat | JobKind::OpenAiCompletion)
+        matches!(
+            self,
+            JobKind::OpenAiChat | JobKind::OpenAiCompletion | JobKind::OpenAiResponses
+        )
     }
 }
 
@@ -225,6 +238,8 @@ impl FromStr for JobKind {
             "generate" => Ok(JobKind::Generate),
             "openai_chat" => Ok(JobKind::OpenAiChat),
             "openai_completion" => Ok(JobKind::OpenAiCompletion),
+            "openai_responses" => Ok(JobKind::OpenAiResponses),
+            "anthropic_messages" => Ok(JobKind::AnthropicMessages),
             other => Err(ParseStateError(other.chars().take(64).collect())),
         }
     }

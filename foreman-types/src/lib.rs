@@ -16,8 +16,9 @@
 //! ```
 //!
 //! # Layout
-//! - [`ollama`]: Ollama's own request and response bodies. Every struct keeps the fields it
-//!   does not model in an `extra` map, so a parse and re-serialise loses nothing.
+//! - [`ollama`]: Ollama's own request and response bodies, model management and its
+//!   progress lines included. Every struct keeps the fields it does not model in an `extra`
+//!   map, so a parse and re-serialise loses nothing.
 //! - [`jobs`]: job ids, states and their transitions, jobs, artifacts, webhook events.
 //! - [`webhook`]: signing and verifying webhook deliveries, in the prototype's
 //!   `X-Foreman-Signature` format and the Standard Webhooks format.
@@ -31,10 +32,11 @@ pub use jobs::{
     ParseStateError, SubmitRequest, WebhookAttempt, WebhookEvent, INLINE_ARTIFACT_LIMIT,
 };
 pub use ollama::{
-    model_key, model_owner, ChatChunk, ChatMessage, ChatRequest, EmbedInput, EmbedRequest,
-    EmbedResponse, EmbeddingsRequest, EmbeddingsResponse, ErrorBody, GenerateChunk,
-    GenerateRequest, Metrics, ModelDetails, ModelInfo, PsResponse, RunningModel, ShowRequest,
-    ShowResponse, TagsResponse, ToolCall, ToolCallFunction, VersionResponse,
+    model_key, model_owner, ChatChunk, ChatMessage, ChatRequest, CopyRequest, CreateRequest,
+    DeleteRequest, EmbedInput, EmbedRequest, EmbedResponse, EmbeddingsRequest, EmbeddingsResponse,
+    ErrorBody, GenerateChunk, GenerateRequest, Metrics, ModelDetails, ModelInfo, ProgressResponse,
+    PsResponse, PullRequest, PushRequest, RunningModel, ShowRequest, ShowResponse, TagsResponse,
+    ToolCall, ToolCallFunction, VersionResponse,
 };
 pub use webhook::{
     verify_signature, SignatureError, SignedHeaders, Webhook, DEFAULT_TOLERANCE,

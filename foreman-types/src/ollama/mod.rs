@@ -8,11 +8,15 @@
 mod chat;
 mod embed;
 mod generate;
+mod manage;
 mod models;
 
 pub use chat::{ChatChunk, ChatMessage, ChatRequest, Metrics, ToolCall, ToolCallFunction};
 pub use embed::{EmbedInput, EmbedRequest, EmbedResponse, EmbeddingsRequest, EmbeddingsResponse};
 pub use generate::{GenerateChunk, GenerateRequest};
+pub use manage::{
+    CopyRequest, CreateRequest, DeleteRequest, ProgressResponse, PullRequest, PushRequest,
+};
 pub use models::{
     ModelDetails, ModelInfo, PsResponse, RunningModel, ShowRequest, ShowResponse, TagsResponse,
     VersionResponse,

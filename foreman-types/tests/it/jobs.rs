@@ -20,6 +20,8 @@ fn job_kinds_round_trip_through_their_names() {
         JobKind::Generate,
         JobKind::OpenAiChat,
         JobKind::OpenAiCompletion,
+        JobKind::OpenAiResponses,
+        JobKind::AnthropicMessages,
     ];
     for kind in kinds {
         assert_eq!(kind.as_str().parse::<JobKind>(), Ok(kind));
@@ -27,7 +29,10 @@ fn job_kinds_round_trip_through_their_names() {
     }
     assert_eq!(JobKind::OpenAiChat.path(), "/v1/chat/completions");
     assert_eq!(JobKind::OpenAiCompletion.path(), "/v1/completions");
+    assert_eq!(JobKind::OpenAiResponses.path(), "/v1/responses");
+    assert_eq!(JobKind::AnthropicMessages.path(), "/v1/messages");
     assert!(JobKind::OpenAiChat.is_openai() && !JobKind::Chat.is_openai());
+    assert!(JobKind::OpenAiResponses.is_openai() && !JobKind::AnthropicMessages.is_openai());
 }
 
 #[test]

@@ -201,3 +201,49 @@ fn model_key_adds_latest_only_when_there_is_no_tag() {
         "localhost:5000/org/model:latest"
     );
 }
+
+#[test]
+fn model_management_requests_from_ollama_docs_round_trip() {
+    let pull: PullRequest = assert_round_trip(json!({
+        "model": "llama3.2", "insecure": false, "stream": false,
+        // What Ollama's Go client also sends: deprecated, kept, not interpreted.
+        "name": "", "username": "", "password": ""
+    }));
+    assert_eq!(pull.model, "llama3.2");
+    assert_eq!(pull.extra["username"], "");
+    let push: PushRequest = assert_round_trip(json!({"model": "me/mine:latest"}));
+    assert_eq!(push.model, "me/mine:latest");
+    let create: CreateRequest = assert_round_trip(json!({
+        "model": "mario",
+        "from": "llama3.2",
+        "system": "You are Mario from Super Mario Bros.",
+        "files": {"model.gguf": "sha256:432f310a77f4650a88d0fd59ecdd7cebed8d684bafea53cbff0473542964f0c3"},
+        "parameters": {"num_ctx": 4096, "stop": ["<|eot_id|>"]},
+        "license": ["MIT"],
+        "messages": [{"role": "user", "content": "hi"}]
+    }));
+    assert_eq!(create.from.as_deref(), Some("llama3.2"));
+    assert!(create.extra.contains_key("messages"));
+    let copy: CopyRequest =
+        assert_round_trip(json!({"source": "llama3.2", "destination": "llama3-backup"}));
+    assert_eq!(copy.destination, "llama3-backup");
+    let delete: DeleteRequest = assert_round_trip(json!({"model": "llama3:13b"}));
+    assert_eq!(delete.model, "llama3:13b");
+}
+
+#[test]
+fn progress_lines_round_trip_and_the_last_one_says_success() {
+    let layer: ProgressResponse = assert_round_trip(json!({
+        "status": "pulling dde5aa3fc5ff",
+        "digest": "sha256:dde5aa3fc5ffc17176b5e8bdc82f587b24b2678c6c66101bf7da77af9f7ccdff",
+        "total": 2019377376u64,
+        "completed": 241970u64
+    }));
+    assert_eq!(layer.completed, Some(241_970));
+    assert!(!layer.is_success());
+    let done: ProgressResponse = assert_round_trip(json!({"status": "success"}));
+    assert!(done.is_success());
+    assert_eq!(done.digest, None);
+    let built = serde_json::to_value(ProgressResponse::new("writing manifest")).unwrap();
+    assert_eq!(built, json!({"status": "writing manifest"}));
+}
