@@ -19,6 +19,9 @@ pub(crate) enum AppError {
     /// 401: no or wrong bearer token.
     #[error("unauthorized")]
     Unauthorized,
+    /// 403: a valid credential that may not do this (model management needs an admin).
+    #[error("{0}")]
+    Forbidden(String),
     /// 404: no such route, job or artifact.
     #[error("{0}")]
     NotFound(String),
@@ -62,6 +65,7 @@ impl AppError {
         match self {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) | AppError::ModelNotFound(_) => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AppError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,

@@ -1,8 +1,9 @@
 //! What the target has: installed models (`/api/tags`) and loaded ones (`/api/ps`),
-//! polled in the background and kept while the target is down.
+//! polled in the background and kept while the target is down; and the models being
+//! pulled through foreman right now (ADR 11).
 
-use std::collections::HashSet;
-use std::sync::{Arc, RwLock};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use foreman_types::{model_key, PsResponse, TagsResponse};
@@ -22,6 +23,8 @@ const STALE_PS_REFRESH: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Known {
     Installed,
+    /// Not installed yet, but a pull (or create) of it is under way through foreman.
+    Pulling,
     Missing,
     /// The target has not answered yet, so nobody can tell.
     Unknown,
@@ -54,6 +57,8 @@ pub(crate) struct Inventory {
     misses: Arc<tokio::sync::Mutex<()>>,
     /// Whether the target is unreachable; the worker waits on it.
     degraded: Arc<tokio::sync::watch::Sender<bool>>,
+    /// Models being pulled or created through foreman, and how many times each.
+    pulling: Arc<Mutex<HashMap<String, usize>>>,
 }
 
 impl Inventory {
@@ -64,6 +69,7 @@ impl Inventory {
             refreshing: Arc::new(tokio::sync::Mutex::new(())),
             misses: Arc::new(tokio::sync::Mutex::new(())),
             degraded: Arc::new(tokio::sync::watch::Sender::new(false)),
+            pulling: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -211,11 +217,54 @@ impl Inventory {
         });
     }
 
+    fn pulls<T>(&self, f: impl FnOnce(&mut HashMap<String, usize>) -> T) -> T {
+        match self.pulling.lock() {
+            Ok(mut guard) => f(&mut guard),
+            Err(poisoned) => f(&mut poisoned.into_inner()),
+        }
+    }
+
+    /// Records that a pull (or create) of `model` (normalised) started.
+    pub(crate) fn begin_pull(&self, model: &str) {
+        self.pulls(|p| *p.entry(model.to_owned()).or_default() += 1);
+    }
+
+    /// Records that a pull of `model` ended, however it ended.
+    pub(crate) fn end_pull(&self, model: &str) {
+        self.pulls(|p| {
+            if let Some(count) = p.get_mut(model) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    p.remove(model);
+                }
+            }
+        });
+    }
+
+    /// The models being pulled now, sorted.
+    pub(crate) fn pulling(&self) -> Vec<String> {
+        let mut models: Vec<String> = self.pulls(|p| p.keys().cloned().collect());
+        models.sort();
+        models
+    }
+
+    /// The models being pulled that the target does not have yet: their jobs wait in the
+    /// queue until the pull ends. An installed model being pulled again (an update) keeps
+    /// running on the version it has, as Ollama serves it meanwhile.
+    pub(crate) fn held(&self) -> Vec<String> {
+        let mut pulling = self.pulling();
+        self.read(|s| pulling.retain(|m| !s.installed.contains(m)));
+        pulling
+    }
+
     /// Whether the target has `model` (normalised), from the cache.
     pub(crate) fn knows(&self, model: &str) -> Known {
+        let pulling = self.pulls(|p| p.contains_key(model));
         self.read(|s| {
             if s.installed.contains(model) {
                 Known::Installed
+            } else if pulling {
+                Known::Pulling
             } else if s.polled_once {
                 Known::Missing
             } else {
@@ -232,8 +281,9 @@ impl Inventory {
     /// and a model missing from the last known list is `Unknown`: the job waits for the
     /// target rather than failing on stale knowledge.
     pub(crate) async fn check(&self, model: &str) -> Known {
-        if self.knows(model) == Known::Installed {
-            return Known::Installed;
+        let known = self.knows(model);
+        if matches!(known, Known::Installed | Known::Pulling) {
+            return known;
         }
         if self.degraded() {
             return Known::Unknown;
@@ -248,5 +298,32 @@ impl Inventory {
             Ok(()) => self.knows(model),
             Err(_) => Known::Unknown,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inventory() -> Inventory {
+        let url = "http://127.0.0.1:9".parse().unwrap();
+        Inventory::new(Target::new("default", url, None))
+    }
+
+    #[test]
+    fn a_model_is_pulling_until_its_last_pull_ends() {
+        let inventory = inventory();
+        inventory.begin_pull("m:latest");
+        inventory.begin_pull("m:latest");
+        assert_eq!(inventory.knows("m:latest"), Known::Pulling);
+        assert_eq!(inventory.pulling(), vec!["m:latest".to_owned()]);
+        assert_eq!(inventory.held(), vec!["m:latest".to_owned()]);
+        inventory.end_pull("m:latest");
+        assert_eq!(inventory.knows("m:latest"), Known::Pulling);
+        inventory.end_pull("m:latest");
+        assert_eq!(inventory.knows("m:latest"), Known::Unknown);
+        assert!(inventory.pulling().is_empty());
+        inventory.end_pull("m:latest");
+        assert!(inventory.pulling().is_empty(), "an extra end is harmless");
     }
 }

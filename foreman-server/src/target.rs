@@ -169,6 +169,24 @@ impl Target {
             .map_err(TargetError::from_reqwest)
     }
 
+    /// Sends `body` with `content_type`, streamed as it is read (a blob upload is never
+    /// held in memory), and returns the response as it starts, whatever its status, for
+    /// the caller to stream. Not time-limited: a pull takes as long as the download.
+    pub(crate) async fn open(
+        &self,
+        method: Method,
+        path: &str,
+        body: reqwest::Body,
+        content_type: &'static str,
+    ) -> Result<reqwest::Response, TargetError> {
+        self.request(method, path)
+            .header(CONTENT_TYPE, content_type)
+            .body(body)
+            .send()
+            .await
+            .map_err(TargetError::from_reqwest)
+    }
+
     /// A bounded call whose whole answer is returned as is, errors included (for routes
     /// that pass the target's answer straight through).
     pub(crate) async fn forward(

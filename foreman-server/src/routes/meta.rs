@@ -52,6 +52,11 @@ pub(super) async fn version(State(app): State<App>) -> Result<Response, AppError
     forward(&app, Method::GET, "/api/version", None).await
 }
 
+/// `GET /api/status`: the target's (Ollama's cloud status); read-only, so any caller.
+pub(super) async fn status(State(app): State<App>) -> Result<Response, AppError> {
+    forward(&app, Method::GET, "/api/status", None).await
+}
+
 /// `POST /api/show`: the target's.
 pub(super) async fn show(
     State(app): State<App>,

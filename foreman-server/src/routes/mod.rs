@@ -1,11 +1,13 @@
 //! The HTTP surface: one file per route group, the router and auth here.
 
+mod auth;
 mod body;
 mod embed;
 mod generate;
 mod jobs;
 mod meta;
 mod metrics;
+mod models;
 mod openai;
 mod priority;
 mod queue;
@@ -30,6 +32,7 @@ pub(crate) fn router(app: App) -> Router {
         .route("/", get(meta::root).head(meta::root))
         .route("/healthz", get(meta::healthz))
         .route("/api/version", get(meta::version))
+        .route("/api/status", get(meta::status))
         .route("/api/tags", get(meta::tags))
         .route("/api/ps", get(meta::ps))
         .route("/api/show", post(meta::show))
@@ -43,6 +46,7 @@ pub(crate) fn router(app: App) -> Router {
         .route("/jobs/{id}", get(jobs::show).delete(jobs::cancel))
         .route("/jobs/{id}/artifacts/{name}", get(jobs::artifact))
         .merge(openai::router())
+        .merge(models::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(app.clone(), authenticate))
@@ -64,8 +68,12 @@ async fn method_not_allowed() -> AppError {
 }
 
 /// 413 from the declared `Content-Length` alone, before a byte of the body is read: a
-/// client announcing gigabytes is refused at once instead of being waited on.
+/// client announcing gigabytes is refused at once instead of being waited on. Blob
+/// uploads are the exception: model files are gigabytes, and they stream to the target.
 async fn refuse_oversized(State(app): State<App>, request: Request, next: Next) -> Response {
+    if models::is_blob_upload(request.uri().path()) {
+        return next.run(request).await;
+    }
     let declared = request
         .headers()
         .get(CONTENT_LENGTH)
@@ -81,14 +89,17 @@ async fn refuse_oversized(State(app): State<App>, request: Request, next: Next) 
     }
 }
 
-/// Bearer auth on everything but the liveness routes, when a token is configured.
-async fn authenticate(State(app): State<App>, request: Request, next: Next) -> Response {
+/// Bearer auth on everything but the liveness routes, when a token is configured. A
+/// request let through carries its [`auth::Caller`] from here on, for [`auth::Admin`].
+async fn authenticate(State(app): State<App>, mut request: Request, next: Next) -> Response {
     let open = matches!(request.uri().path(), "/healthz" | "/");
-    match &app.config.auth_token {
-        Some(token) if !open && !bearer_matches(request.headers(), token.expose()) => {
-            axum::response::IntoResponse::into_response(AppError::Unauthorized)
+    match auth::Caller::identify(&app.config, request.headers()) {
+        Some(caller) => {
+            request.extensions_mut().insert(caller);
+            next.run(request).await
         }
-        _ => next.run(request).await,
+        None if open => next.run(request).await,
+        None => axum::response::IntoResponse::into_response(AppError::Unauthorized),
     }
 }
 

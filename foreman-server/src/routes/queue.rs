@@ -23,6 +23,7 @@ pub(super) async fn queue(State(app): State<App>) -> Result<Json<Value>, AppErro
         "by_model": by_model,
         "running": snapshot.running,
         "resident": app.inventory.loaded(),
+        "pulling": app.inventory.pulling(),
         "model_swaps": app.model_swaps.load(Ordering::Relaxed),
         "degraded": app.inventory.degraded(),
     });

@@ -18,6 +18,8 @@ pub(crate) struct ClaimRequest {
     pub loaded: Vec<String>,
     /// How long the oldest job may be passed over in favour of the resident model's.
     pub affinity_window: Duration,
+    /// Models whose jobs wait whatever their turn: they are being pulled (ADR 11).
+    pub held: Vec<String>,
 }
 
 /// A job the worker now owns.
@@ -47,7 +49,8 @@ impl Store {
     ///
     /// The order: highest priority first; within it, the oldest job of the resident model,
     /// unless the oldest job overall has waited longer than the affinity window, in which
-    /// case it goes next even though that swaps the model.
+    /// case it goes next even though that swaps the model. Jobs of held models are passed
+    /// over as if they were not queued.
     pub(crate) async fn claim_next(&self, request: ClaimRequest) -> Result<Option<ClaimedJob>> {
         let options = self.options.clone();
         self.write(move |tx| {
@@ -114,13 +117,17 @@ fn choose(tx: &Transaction<'_>, request: &ClaimRequest, now: i64) -> Result<Opti
             created_at: r.get(3)?,
         })
     };
+    // A JSON array, so one cached statement serves any number of held models.
+    let held =
+        serde_json::to_string(&request.held).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let oldest = tx
         .prepare_cached(
             "SELECT id, model, priority, created_at FROM jobs
              WHERE target = ?1 AND state = 'queued'
+               AND model NOT IN (SELECT value FROM json_each(?2))
              ORDER BY priority DESC, id LIMIT 1",
         )?
-        .query_row([&request.target], read)
+        .query_row(params![request.target, held], read)
         .optional()?;
     let Some(oldest) = oldest else {
         return Ok(None);

@@ -29,6 +29,7 @@ fn claim(resident: Option<&str>, window: Duration) -> ClaimRequest {
         resident: resident.map(str::to_owned),
         loaded: resident.map(str::to_owned).into_iter().collect(),
         affinity_window: window,
+        held: Vec::new(),
     }
 }
 
@@ -108,6 +109,25 @@ async fn higher_priority_runs_first_and_drain_by_model_stays_within_a_level() {
         .unwrap()
         .unwrap();
     assert_eq!(next.id, urgent, "priority outranks model affinity");
+}
+
+#[tokio::test]
+async fn jobs_of_a_held_model_wait_while_the_others_run() {
+    let (_dir, store) = temp_store(100);
+    let pulling = add(&store, job("new:latest", Origin::Sync)).await;
+    let other = add(&store, job("a:latest", Origin::Sync)).await;
+    let held = ClaimRequest {
+        held: vec!["new:latest".into()],
+        ..claim(None, LONG)
+    };
+
+    let next = store.claim_next(held.clone()).await.unwrap().unwrap();
+    assert_eq!(next.id, other, "the oldest job is passed over while held");
+    assert!(store.claim_next(held).await.unwrap().is_none());
+    assert_eq!(state(&store, pulling).await, JobState::Queued);
+
+    let released = store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
+    assert_eq!(released.id, pulling, "runs once the hold is lifted");
 }
 
 #[tokio::test]

@@ -68,6 +68,7 @@ async fn work(app: &App, shutdown: &CancellationToken) {
             resident: loaded.first().cloned(),
             loaded,
             affinity_window: app.config.affinity_window,
+            held: app.inventory.held(),
         };
         match app.store.claim_next(claim).await {
             Ok(Some(job)) => match execute_guarded(app, job, shutdown).await {

@@ -1,0 +1,312 @@
+//! Relaying model management to the target: progress streams forwarded line by line,
+//! blob uploads streamed through, and the inventory brought up to date when they succeed.
+
+use std::convert::Infallible;
+use std::sync::{Arc, OnceLock};
+
+use axum::body::Body;
+use axum::http::{header::CONTENT_TYPE, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+
+use crate::error::AppError;
+use crate::state::App;
+use crate::target::TargetError;
+
+/// Past this many bytes without a newline, what is held is forwarded as it is: the
+/// target is not writing progress lines, and it must not grow foreman's memory.
+const MAX_PENDING_LINE: usize = 1024 * 1024;
+
+/// While it lives, the model counts as being pulled: a chat for it is accepted and waits in
+/// the queue (ADR 11). Dropped with the response, so a caller that hangs up, which cancels
+/// the pull on the target, releases it too.
+#[derive(Debug)]
+pub(super) struct PullHold {
+    app: App,
+    model: String,
+}
+
+impl PullHold {
+    pub(super) fn begin(app: &App, model: String) -> Self {
+        app.inventory.begin_pull(&model);
+        tracing::info!(model = %model, "model pull started");
+        Self {
+            app: app.clone(),
+            model,
+        }
+    }
+}
+
+impl Drop for PullHold {
+    fn drop(&mut self) {
+        self.app.inventory.end_pull(&self.model);
+        // Its held jobs may run now (or fail at the target, if the pull did).
+        self.app.work.notify_one();
+    }
+}
+
+/// Polls the target's models now, so the next `list` shows what just changed.
+pub(super) async fn refresh(app: &App) {
+    if let Err(err) = app.inventory.refresh().await {
+        tracing::warn!(error = %err, "cannot refresh the models after a change");
+    }
+}
+
+/// The inventory sees the new model before its hold ends, so the jobs it held are
+/// claimed with the model installed.
+async fn settle(app: &App, hold: Option<PullHold>) {
+    if let Some(hold) = hold {
+        refresh(app).await;
+        drop(hold);
+    }
+}
+
+/// Runs a pull, push or create on the target and answers with its progress: NDJSON lines
+/// forwarded as each arrives, or one JSON object with `stream: false`. With a `hold`, the
+/// inventory is refreshed before the `success` line is forwarded (or, for one object,
+/// before it is answered).
+pub(super) async fn progress(
+    app: &App,
+    path: &'static str,
+    body: Bytes,
+    hold: Option<PullHold>,
+) -> Result<Response, AppError> {
+    let upstream = app
+        .target
+        .open(Method::POST, path, body.into(), "application/json")
+        .await
+        .map_err(|err| unreachable(app, err))?;
+    let status = upstream.status();
+    let content_type = upstream.headers().get(CONTENT_TYPE).cloned();
+    let streamed = content_type
+        .as_ref()
+        .and_then(|ct| ct.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/x-ndjson"));
+    if !status.is_success() || !streamed {
+        let bytes = upstream
+            .bytes()
+            .await
+            .map_err(|err| unreachable(app, TargetError::from_reqwest(err)))?;
+        if status.is_success() {
+            settle(app, hold).await;
+        }
+        return Ok(whole(status, content_type, bytes));
+    }
+    let app = app.clone();
+    let lines = async_stream::stream! {
+        let mut hold = hold;
+        let mut chunks = upstream.bytes_stream();
+        let mut lines = Lines::default();
+        let mut failed = false;
+        loop {
+            let (complete, ended) = match chunks.next().await {
+                Some(Ok(bytes)) => (lines.push(&bytes), false),
+                Some(Err(err)) => {
+                    let err = TargetError::from_reqwest(err);
+                    app.inventory.mark_unreachable(&err);
+                    // Never a stream that looks whole: end with an error line, as Ollama
+                    // ends a failed pull.
+                    yield Ok::<Bytes, Infallible>(error_line(&format!(
+                        "the target's stream broke off: {err}"
+                    )));
+                    return;
+                }
+                None => (lines.finish().into_iter().collect(), true),
+            };
+            for line in complete {
+                match outcome(&line) {
+                    Outcome::Failed => failed = true,
+                    Outcome::Succeeded if !failed => settle(&app, hold.take()).await,
+                    Outcome::Succeeded | Outcome::Progress => {}
+                }
+                yield Ok(line);
+            }
+            if ended {
+                break;
+            }
+        }
+        if !failed {
+            settle(&app, hold.take()).await;
+        }
+    };
+    Ok(streaming(status, content_type, Body::from_stream(lines)))
+}
+
+/// Streams a blob upload to the target as it arrives and answers with the target's
+/// status (201 created, 200 already there, 400 digest mismatch).
+pub(super) async fn upload(app: &App, path: &str, body: Body) -> Result<Response, AppError> {
+    // Whether the caller's body failed (and if so, by stalling): then the failed upload
+    // says nothing about the target.
+    let caller_failed = Arc::new(OnceLock::<bool>::new());
+    let seen = Arc::clone(&caller_failed);
+    let data = body.into_data_stream().inspect(move |chunk| {
+        if let Err(err) = chunk {
+            let _ = seen.set(timed_out(err));
+        }
+    });
+    let sent = app
+        .target
+        .open(
+            Method::POST,
+            path,
+            reqwest::Body::wrap_stream(data),
+            "application/octet-stream",
+        )
+        .await;
+    let upstream = match (sent, caller_failed.get()) {
+        (Ok(upstream), _) => upstream,
+        (Err(_), Some(true)) => return Err(AppError::RequestTimeout),
+        (Err(_), Some(false)) => {
+            return Err(AppError::BadRequest(
+                "the upload broke off before its end".into(),
+            ))
+        }
+        (Err(err), None) => return Err(unreachable(app, err)),
+    };
+    let status = upstream.status();
+    let content_type = upstream.headers().get(CONTENT_TYPE).cloned();
+    let bytes = upstream
+        .bytes()
+        .await
+        .map_err(|err| unreachable(app, TargetError::from_reqwest(err)))?;
+    Ok(whole(status, content_type, bytes))
+}
+
+/// Whether reading the caller's body failed because `FOREMAN_BODY_TIMEOUT` fired.
+fn timed_out(err: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(err) = source {
+        if err.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
+/// A target that could not be reached: noted for `degraded`, answered 502.
+fn unreachable(app: &App, err: TargetError) -> AppError {
+    app.inventory.mark_unreachable(&err);
+    AppError::BadGateway(err.to_string())
+}
+
+fn whole(status: StatusCode, content_type: Option<HeaderValue>, bytes: Bytes) -> Response {
+    let mut response = (status, bytes).into_response();
+    if let Some(content_type) = content_type {
+        response.headers_mut().insert(CONTENT_TYPE, content_type);
+    }
+    response
+}
+
+fn streaming(status: StatusCode, content_type: Option<HeaderValue>, body: Body) -> Response {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    if let Some(content_type) = content_type {
+        response.headers_mut().insert(CONTENT_TYPE, content_type);
+    }
+    response
+}
+
+/// `{"error": message}` and a newline.
+fn error_line(message: &str) -> Bytes {
+    let mut line = serde_json::json!({ "error": message }).to_string();
+    line.push('\n');
+    Bytes::from(line)
+}
+
+/// What a progress line says about how the operation is going.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    Progress,
+    /// `{"status": "success"}`: the last line of a successful pull, push or create.
+    Succeeded,
+    /// `{"error": ...}`.
+    Failed,
+}
+
+fn outcome(line: &[u8]) -> Outcome {
+    #[derive(serde::Deserialize)]
+    struct Line {
+        status: Option<String>,
+        error: Option<serde_json::Value>,
+    }
+    match serde_json::from_slice::<Line>(line) {
+        Ok(Line { error: Some(e), .. }) if !e.is_null() => Outcome::Failed,
+        Ok(Line {
+            status: Some(status),
+            ..
+        }) if status == "success" => Outcome::Succeeded,
+        _ => Outcome::Progress,
+    }
+}
+
+/// Splits a byte stream into lines, each kept with its newline so it is forwarded byte for
+/// byte.
+#[derive(Debug, Default)]
+struct Lines {
+    pending: BytesMut,
+}
+
+impl Lines {
+    /// Adds bytes; returns the lines they completed.
+    fn push(&mut self, bytes: &[u8]) -> Vec<Bytes> {
+        self.pending.extend_from_slice(bytes);
+        let mut lines = Vec::new();
+        while let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
+            lines.push(self.pending.split_to(end + 1).freeze());
+        }
+        if self.pending.len() > MAX_PENDING_LINE {
+            lines.push(self.pending.split().freeze());
+        }
+        lines
+    }
+
+    /// The rest once the stream ended, if it did not end with a newline.
+    fn finish(&mut self) -> Option<Bytes> {
+        (!self.pending.is_empty()).then(|| self.pending.split().freeze())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_keep_their_newlines_across_chunks() {
+        let mut lines = Lines::default();
+        assert!(lines.push(b"{\"status\":\"pull").is_empty());
+        let done = lines.push(b"ing\"}\n{\"status\":\"success\"}\n{\"a\"");
+        assert_eq!(
+            done,
+            vec![
+                Bytes::from_static(b"{\"status\":\"pulling\"}\n"),
+                Bytes::from_static(b"{\"status\":\"success\"}\n")
+            ]
+        );
+        assert_eq!(lines.finish(), Some(Bytes::from_static(b"{\"a\"")));
+        assert_eq!(lines.finish(), None);
+    }
+
+    #[test]
+    fn a_line_without_end_is_forwarded_once_too_long() {
+        let mut lines = Lines::default();
+        let forwarded = lines.push(&vec![b'x'; MAX_PENDING_LINE + 1]);
+        assert_eq!(forwarded.len(), 1);
+        assert_eq!(forwarded[0].len(), MAX_PENDING_LINE + 1);
+    }
+
+    #[test]
+    fn success_and_error_lines_are_told_apart() {
+        assert_eq!(outcome(b"{\"status\":\"success\"}\n"), Outcome::Succeeded);
+        assert_eq!(
+            outcome(b"{\"error\":\"file does not exist\"}\n"),
+            Outcome::Failed
+        );
+        assert_eq!(
+            outcome(b"{\"status\":\"pulling abc\",\"total\":10,\"completed\":5}\n"),
+            Outcome::Progress
+        );
+        assert_eq!(outcome(b"not json"), Outcome::Progress);
+    }
+}
