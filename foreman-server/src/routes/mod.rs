@@ -1,5 +1,6 @@
 //! The HTTP surface: one file per route group, the router and auth here.
 
+mod anthropic;
 mod auth;
 mod body;
 mod embed;
@@ -46,6 +47,7 @@ pub(crate) fn router(app: App) -> Router {
         .route("/jobs/{id}", get(jobs::show).delete(jobs::cancel))
         .route("/jobs/{id}/artifacts/{name}", get(jobs::artifact))
         .merge(openai::router())
+        .merge(anthropic::router())
         .merge(models::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -56,6 +58,7 @@ pub(crate) fn router(app: App) -> Router {
         ))
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(openai::errors))
+        .layer(middleware::from_fn(anthropic::errors))
         .with_state(app)
 }
 

@@ -6,6 +6,7 @@
 //! artifacts. Nothing here panics the process: every failure ends up on the job.
 
 mod async_job;
+mod named_events;
 mod ndjson;
 mod sync_job;
 

@@ -136,6 +136,9 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
 /// `{"error": ...}` line, as Ollama ends a failed stream, or for the OpenAI-compatible
 /// kinds a server-sent event carrying an OpenAI error object.
 pub(crate) fn error_line(kind: JobKind, message: &str) -> Bytes {
+    if let Some(event) = super::named_events::error_event(kind, message) {
+        return event;
+    }
     if kind.is_openai() {
         let error = serde_json::json!({
             "error": { "message": message, "type": "api_error", "param": null, "code": null }

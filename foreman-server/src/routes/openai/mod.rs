@@ -1,15 +1,16 @@
 //! The OpenAI-compatible routes, as Ollama serves them under `/v1`, so OpenAI SDKs and the
 //! tools built on them work through foreman too.
 //!
-//! `/v1/chat/completions` and `/v1/completions` are queued like their native twins
-//! (`/api/chat`, `/api/generate`): the body goes to the target's own `/v1` route byte for
-//! byte when the job's turn comes, and its answer (server-sent events ending with
-//! `data: [DONE]`, or one JSON object) comes back as the target sends it.
+//! `/v1/chat/completions`, `/v1/completions` and `/v1/responses` are queued like their
+//! native twins (`/api/chat`, `/api/generate`): the body goes to the target's own `/v1`
+//! route byte for byte when the job's turn comes, and its answer (server-sent events, or
+//! one JSON object) comes back as the target sends it.
 //! `/v1/embeddings` goes straight through, never queued; `/v1/models` is answered from
 //! the poller's cache. Every error is in OpenAI's shape ([`error`]).
 
 mod error;
 mod models;
+mod responses;
 
 pub(super) use error::errors;
 use error::OpenAiError;
@@ -35,15 +36,17 @@ pub(super) fn router() -> Router<App> {
     Router::new()
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/completions", post(completions))
+        .route("/v1/responses", post(responses::responses))
         .route("/v1/embeddings", post(embeddings))
         .route("/v1/models", get(models::list))
         .route("/v1/models/{*id}", get(models::retrieve))
 }
 
 /// Whether a path belongs to the OpenAI-compatible surface, whose errors take OpenAI's
-/// shape (unknown routes and auth failures included).
+/// shape (unknown routes and auth failures included). The Anthropic-compatible
+/// `/v1/messages` has its own.
 pub(super) fn is_openai_path(path: &str) -> bool {
-    path == "/v1" || path.starts_with("/v1/")
+    (path == "/v1" || path.starts_with("/v1/")) && !super::anthropic::is_anthropic_path(path)
 }
 
 /// What foreman reads of a chat completion request; everything else reaches the target
