@@ -217,6 +217,15 @@ impl Inventory {
         });
     }
 
+    /// Records that `model` was just unloaded (a request with `keep_alive: 0` ran), so
+    /// nothing counts it as resident until a poll says otherwise.
+    pub(crate) fn note_unloaded(&self, model: &str) {
+        self.write(|s| {
+            s.ps_stale = true;
+            s.loaded.retain(|m| m != model);
+        });
+    }
+
     fn pulls<T>(&self, f: impl FnOnce(&mut HashMap<String, usize>) -> T) -> T {
         match self.pulling.lock() {
             Ok(mut guard) => f(&mut guard),
@@ -325,5 +334,15 @@ mod tests {
         assert!(inventory.pulling().is_empty());
         inventory.end_pull("m:latest");
         assert!(inventory.pulling().is_empty(), "an extra end is harmless");
+    }
+
+    #[test]
+    fn an_unloaded_model_is_no_longer_resident() {
+        let inventory = inventory();
+        inventory.note_ran("a:latest");
+        inventory.note_ran("b:latest");
+        assert_eq!(inventory.loaded(), vec!["b:latest", "a:latest"]);
+        inventory.note_unloaded("b:latest");
+        assert_eq!(inventory.loaded(), vec!["a:latest"]);
     }
 }

@@ -8,6 +8,7 @@
 mod async_job;
 mod named_events;
 mod ndjson;
+mod residency;
 mod sync_job;
 
 pub(crate) use sync_job::error_line;
@@ -137,6 +138,9 @@ async fn execute(app: &App, job: ClaimedJob, shutdown: &CancellationToken) -> Ra
     app.run_times.ended(took, reached_target);
     if reached_target {
         app.metrics.job_ran(&job.model, took);
+        if residency::unloads(job.kind, &job.payload) {
+            app.inventory.note_unloaded(&job.model);
+        }
     }
     // A state change may have written a webhook event.
     app.webhooks.notify_one();
