@@ -7,10 +7,14 @@
 //!
 //! Routes: `GET|HEAD /`, `GET /api/version`, `GET /api/tags`, `GET /api/ps`,
 //! `POST /api/show`, `POST /api/embed`, `POST /api/embeddings`, `POST /api/chat`,
-//! `POST /api/generate`, and the OpenAI-compatible `POST /v1/chat/completions`,
-//! `POST /v1/completions`, `POST /v1/embeddings`, `GET /v1/models` and
-//! `GET /v1/models/{id}` (server-sent events when streamed, OpenAI-shaped errors; see
-//! `fake_ollama/openai.rs`); anything else is `404 page not found`, as Ollama answers.
+//! `POST /api/generate`; model management, `POST /api/pull`, `/api/push`, `/api/create`,
+//! `/api/copy`, `DELETE /api/delete`, `HEAD|POST /api/blobs/{digest}`, `GET /api/status`
+//! (NDJSON progress, the model list changing; see `fake_ollama/manage.rs`); the
+//! OpenAI-compatible `POST /v1/chat/completions`, `POST /v1/completions`,
+//! `POST /v1/embeddings`, `GET /v1/models` and `GET /v1/models/{id}` (server-sent events
+//! when streamed, OpenAI-shaped errors; see `fake_ollama/openai.rs`), `POST /v1/responses`
+//! (`fake_ollama/responses.rs`) and the Anthropic-compatible `POST /v1/messages`
+//! (`fake_ollama/anthropic.rs`); anything else is `404 page not found`, as Ollama answers.
 //!
 //! Chat and generate follow Ollama: `stream` defaults to true (NDJSON,
 //! `application/x-ndjson`, the reply cut into [`chunks`](FakeOllamaBuilder::chunks)
@@ -30,9 +34,12 @@ use std::time::Duration;
 use serde_json::Value;
 use wiremock::{Mock, MockServer};
 
+mod anthropic;
+mod manage;
 pub(crate) mod models;
 mod openai;
 mod respond;
+mod responses;
 mod state;
 
 use respond::Router;
@@ -279,6 +286,36 @@ impl FakeOllama {
         self.inner.shared.lock().add_model(name);
     }
 
+    /// The installed models' full names, in the order `/api/tags` lists them.
+    pub fn models(&self) -> Vec<String> {
+        let mut state = self.inner.shared.lock();
+        state.settle_arrivals();
+        state.models.iter().map(|m| m.name.clone()).collect()
+    }
+
+    /// Makes later pulls and creates take `delay`: the response comes after it, and the
+    /// model appears in `/api/tags` only then, as when Ollama downloads it.
+    pub fn set_pull_delay(&self, delay: Duration) {
+        self.inner.shared.lock().pull_delay = delay;
+    }
+
+    /// Makes pulls of `name` fail as a name the registry lacks does: a `pulling
+    /// manifest` line, then `{"error": "pull model manifest: file does not exist"}`.
+    pub fn make_unpullable(&self, name: &str) {
+        self.inner
+            .shared
+            .lock()
+            .unpullable
+            .insert(models::canonical(name));
+    }
+
+    /// The digests of the blobs uploaded so far (`sha256:...`), sorted.
+    pub fn blobs(&self) -> Vec<String> {
+        let mut blobs: Vec<String> = self.inner.shared.lock().blobs.iter().cloned().collect();
+        blobs.sort();
+        blobs
+    }
+
     /// Uninstalls a model (unloading it if resident).
     pub fn remove_model(&self, name: &str) {
         let name = models::canonical(name);
@@ -361,7 +398,8 @@ impl FakeOllama {
     }
 
     /// The JSON bodies of every generation request (`/api/chat`, `/api/generate`,
-    /// `/v1/chat/completions`, `/v1/completions`), in arrival order
+    /// `/v1/chat/completions`, `/v1/completions`, `/v1/responses`, `/v1/messages`), in
+    /// arrival order
     /// (including those answered with an error).
     pub fn generation_requests(&self) -> Vec<Value> {
         self.inner.shared.lock().generations.clone()

@@ -72,10 +72,12 @@ impl Shared {
 }
 
 /// An axum server answering `/api/tags`, `/api/ps` (one model, resident), `/api/show`,
-/// `/api/version`, `/`, and `/api/chat` / `/api/generate` with an NDJSON stream whose
-/// chunks the test releases one at a time with [`push_chunk`](Self::push_chunk) and
-/// ends with [`finish`](Self::finish). `/v1/chat/completions` and `/v1/completions`
-/// open a `text/event-stream` the same way, fed with [`push_event`](Self::push_event).
+/// `/api/version`, `/`, and `/api/chat` / `/api/generate` (and `/api/pull`, whose
+/// progress lines stream the same way) with an NDJSON stream whose chunks the test
+/// releases one at a time with [`push_chunk`](Self::push_chunk) and ends with
+/// [`finish`](Self::finish). `/v1/chat/completions`, `/v1/completions`, `/v1/responses`
+/// and `/v1/messages` open a `text/event-stream` the same way, fed with
+/// [`push_event`](Self::push_event) or [`push_named_event`](Self::push_named_event).
 ///
 /// Each generation request gets a fresh stream: pushes go to the stream currently open,
 /// or, when none is, wait for the next request. The stream is the same whatever the
@@ -126,8 +128,11 @@ impl StreamingTarget {
             .route("/api/show", post(show))
             .route("/api/chat", post(generate))
             .route("/api/generate", post(generate))
+            .route("/api/pull", post(generate))
             .route("/v1/chat/completions", post(generate_sse))
             .route("/v1/completions", post(generate_sse))
+            .route("/v1/responses", post(generate_sse))
+            .route("/v1/messages", post(generate_sse))
             .fallback(|| async { (StatusCode::NOT_FOUND, "404 page not found") })
             .with_state(Arc::clone(&shared));
         let (addr, shutdown) = crate::wait::serve_on_loopback(app).await;
@@ -171,6 +176,14 @@ impl StreamingTarget {
     pub fn push_event(&self, chunk: Value) {
         self.shared
             .send(Event::Chunk(Bytes::from(format!("data: {chunk}\n\n"))));
+    }
+
+    /// Sends one named server-sent event (`event: ` `name`, `data: ` `data`, a blank
+    /// line), as the Responses and Anthropic Messages APIs stream.
+    pub fn push_named_event(&self, name: &str, data: Value) {
+        self.shared.send(Event::Chunk(Bytes::from(format!(
+            "event: {name}\ndata: {data}\n\n"
+        ))));
     }
 
     /// A chat completion chunk carrying `content` (OpenAI's `chat.completion.chunk`), for

@@ -56,9 +56,35 @@ impl Model {
     }
 
     pub(crate) fn digest(&self) -> String {
-        (0..4)
-            .map(|seed| format!("{:016x}", hash(&self.name, seed)))
-            .collect()
+        digest_of(&self.name)
+    }
+
+    /// The same model under another name (what `/api/copy` makes).
+    pub(crate) fn renamed(&self, name: &str) -> Self {
+        Self {
+            name: canonical(name),
+            ..self.clone()
+        }
+    }
+
+    /// The layers a pull or push transfers, `(digest, size)`: the weights, then the
+    /// template, licence and parameters, as an Ollama library model has them.
+    pub(crate) fn layers(&self) -> Vec<(String, u64)> {
+        vec![
+            (format!("sha256:{}", self.digest()), self.size),
+            (
+                format!("sha256:{}", digest_of(&format!("{}#template", self.name))),
+                1_429,
+            ),
+            (
+                format!("sha256:{}", digest_of(&format!("{}#license", self.name))),
+                7_711,
+            ),
+            (
+                format!("sha256:{}", digest_of(&format!("{}#params", self.name))),
+                96,
+            ),
+        ]
     }
 
     pub(crate) fn details(&self) -> Value {
@@ -120,6 +146,13 @@ impl Model {
             "modified_at": timestamp(SystemTime::now() - Duration::from_secs(86_400)),
         })
     }
+}
+
+/// 64 hex digits derived from `text`, shaped like a sha256 digest.
+pub(crate) fn digest_of(text: &str) -> String {
+    (0..4)
+        .map(|seed| format!("{:016x}", hash(text, seed)))
+        .collect()
 }
 
 /// Ollama's name rule: a name without a tag means `:latest`.

@@ -73,7 +73,7 @@ fn model(name: &str) -> Value {
     })
 }
 
-fn unix(at: SystemTime) -> u64 {
+pub(crate) fn unix(at: SystemTime) -> u64 {
     at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
 }
 
@@ -100,12 +100,12 @@ fn model_name(body: &Map<String, Value>) -> Result<String, &'static str> {
 }
 
 /// A rough token count: words, at least one.
-fn words(text: &str) -> u64 {
+pub(crate) fn words(text: &str) -> u64 {
     text.split_whitespace().count().max(1) as u64
 }
 
 /// The words of the prompt or of the messages, for `usage.prompt_tokens`.
-fn prompt_tokens(body: &Map<String, Value>) -> u64 {
+pub(crate) fn prompt_tokens(body: &Map<String, Value>) -> u64 {
     let mut count = 0;
     if let Some(prompt) = body.get("prompt").and_then(Value::as_str) {
         count += words(prompt);

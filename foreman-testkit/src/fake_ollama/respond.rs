@@ -21,6 +21,7 @@ impl Respond for Router {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let mut state = self.shared.lock();
         state.requests.push(request.clone());
+        state.settle_arrivals();
         if let Some(token) = &state.token {
             let expected = format!("Bearer {token}");
             let given = request.headers.get("authorization").map(|v| v.as_bytes());
@@ -65,6 +66,18 @@ impl Respond for Router {
                 self.shared.generation_seen.notify_waiters();
                 answer
             }
+            "/v1/messages" if method == Method::POST => {
+                let answer = super::anthropic::respond(&mut state, request);
+                drop(state);
+                self.shared.generation_seen.notify_waiters();
+                answer
+            }
+            "/v1/responses" if method == Method::POST => {
+                let answer = super::responses::respond(&mut state, request);
+                drop(state);
+                self.shared.generation_seen.notify_waiters();
+                answer
+            }
             _ if path.starts_with("/v1/") => {
                 let Some(answer) = super::openai::respond(&mut state, request) else {
                     return ResponseTemplate::new(404)
@@ -74,13 +87,16 @@ impl Respond for Router {
                 self.shared.generation_seen.notify_waiters();
                 answer
             }
-            _ => ResponseTemplate::new(404).set_body_raw("404 page not found", "text/plain"),
+            _ => match super::manage::respond(&mut state, request) {
+                Some(answer) => answer,
+                None => ResponseTemplate::new(404).set_body_raw("404 page not found", "text/plain"),
+            },
         }
     }
 }
 
 /// `{"error": message}` with `status`.
-fn error(status: u16, message: &str) -> ResponseTemplate {
+pub(crate) fn error(status: u16, message: &str) -> ResponseTemplate {
     ResponseTemplate::new(status).set_body_json(json!({ "error": message }))
 }
 
@@ -92,15 +108,15 @@ fn not_found(model: &str) -> ResponseTemplate {
 }
 
 /// A malformed request, answered with 400 and this message.
-struct BadRequest(&'static str);
+pub(crate) struct BadRequest(pub(crate) &'static str);
 
 impl BadRequest {
-    fn answer(self) -> ResponseTemplate {
+    pub(crate) fn answer(self) -> ResponseTemplate {
         error(400, self.0)
     }
 }
 
-fn body_object(request: &Request) -> Result<Map<String, Value>, BadRequest> {
+pub(crate) fn body_object(request: &Request) -> Result<Map<String, Value>, BadRequest> {
     match request.body_json::<Value>() {
         Ok(Value::Object(map)) => Ok(map),
         _ => Err(BadRequest("invalid request body")),
@@ -115,7 +131,7 @@ fn model_name(body: &Map<String, Value>) -> Result<String, BadRequest> {
 }
 
 /// The body and model name of a model-addressed request.
-fn model_request(request: &Request) -> Result<(Map<String, Value>, String), BadRequest> {
+pub(crate) fn model_request(request: &Request) -> Result<(Map<String, Value>, String), BadRequest> {
     let body = body_object(request)?;
     let name = model_name(&body)?;
     Ok((body, name))
@@ -192,7 +208,7 @@ fn embeddings(state: &State, request: &Request) -> ResponseTemplate {
 }
 
 /// Whether `think` asks for thinking: `true`, or a level such as `"high"`.
-fn wants_thinking(body: &Value) -> bool {
+pub(crate) fn wants_thinking(body: &Value) -> bool {
     match body.get("think") {
         Some(Value::Bool(on)) => *on,
         Some(Value::String(level)) => !level.is_empty(),

@@ -4,6 +4,7 @@
 //! changing the state, without remounting mocks. It outlives the wiremock server, so
 //! a stop/restart keeps it.
 
+use std::collections::HashSet;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -56,6 +57,14 @@ pub(crate) struct State {
     pub(crate) delay: Duration,
     pub(crate) failure: Option<Failure>,
     pub(crate) token: Option<String>,
+    /// How long a pull or create takes; the model appears when it is over.
+    pub(crate) pull_delay: Duration,
+    /// Pulls and creates under way: when each model appears.
+    pub(crate) arriving: Vec<(Instant, Model)>,
+    /// Names the fake's registry does not have: pulling them fails.
+    pub(crate) unpullable: HashSet<String>,
+    /// Digests of the blobs uploaded with `POST /api/blobs/{digest}`.
+    pub(crate) blobs: HashSet<String>,
     pub(crate) requests: Vec<wiremock::Request>,
     pub(crate) generations: Vec<Value>,
     /// `[start, start + delay)` of each delayed generation.
@@ -71,6 +80,26 @@ impl State {
     pub(crate) fn add_model(&mut self, name: &str) {
         if self.find(name).is_none() {
             self.models.push(Model::new(name));
+        }
+    }
+
+    /// Installs `model` (replacing one of the same name) once `pull_delay` has passed.
+    pub(crate) fn install_later(&mut self, model: Model) {
+        let at = Instant::now() + self.pull_delay;
+        self.arriving.push((at, model));
+        self.settle_arrivals();
+    }
+
+    /// Installs the models whose pull or create is over by now.
+    pub(crate) fn settle_arrivals(&mut self) {
+        let now = Instant::now();
+        let (due, pending): (Vec<_>, Vec<_>) = std::mem::take(&mut self.arriving)
+            .into_iter()
+            .partition(|(at, _)| *at <= now);
+        self.arriving = pending;
+        for (_, model) in due {
+            self.models.retain(|m| m.name != model.name);
+            self.models.push(model);
         }
     }
 
