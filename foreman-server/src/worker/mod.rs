@@ -138,9 +138,6 @@ async fn execute(app: &App, job: ClaimedJob, shutdown: &CancellationToken) -> Ra
     app.run_times.ended(took, reached_target);
     if reached_target {
         app.metrics.job_ran(&job.model, took);
-        if residency::unloads(job.kind, &job.payload) {
-            app.inventory.note_unloaded(&job.model);
-        }
     }
     // A state change may have written a webhook event.
     app.webhooks.notify_one();
@@ -226,13 +223,23 @@ async fn started_answering(app: &App, job: &ClaimedJob, marked: &mut bool) {
         return;
     }
     *marked = true;
-    // The target is answering, so the model is loaded now.
-    app.inventory.note_ran(&job.model);
+    note_residency(app, job);
     if job.state == foreman_types::JobState::Loading {
         if let Err(err) = app.store.mark_working(job.id).await {
             tracing::error!(job_id = %job.id, error = %err, "cannot mark a job working");
         }
         app.webhooks.notify_one();
+    }
+}
+
+/// The target is answering, so the model is loaded now; or, for a request that unloads it
+/// (`keep_alive: 0`), gone once answered. Noted before the caller has the whole answer, so
+/// a `ps` or `/queue` right after sees it.
+fn note_residency(app: &App, job: &ClaimedJob) {
+    if residency::unloads(job.kind, &job.payload) {
+        app.inventory.note_unloaded(&job.model);
+    } else {
+        app.inventory.note_ran(&job.model);
     }
 }
 

@@ -58,6 +58,8 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
             Ok(body) => body,
             Err(err) => return unreachable(app, job, tx, TargetError::from_reqwest(err)).await,
         };
+        // Before the caller has the answer: a load or an unload shows at once.
+        super::note_residency(app, job);
         answer_whole(&tx, status, content_type, body).await;
         started_answering(app, job, &mut marked).await;
         finish(
