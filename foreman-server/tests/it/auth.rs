@@ -61,6 +61,47 @@ fn routes(job: &str) -> Vec<(reqwest::Method, String, Option<serde_json::Value>)
             "/v1/embeddings".into(),
             Some(json!({"model": "nomic-embed-text", "input": "x"})),
         ),
+        (Method::GET, "/api/status".into(), None),
+        (
+            Method::POST,
+            "/v1/responses".into(),
+            Some(json!({"model": "llama3.2", "input": "x"})),
+        ),
+        (
+            Method::POST,
+            "/v1/messages".into(),
+            Some(json!({"model": "llama3.2", "max_tokens": 8, "messages": []})),
+        ),
+        (
+            Method::POST,
+            "/api/pull".into(),
+            Some(json!({"model": "gemma3", "stream": false})),
+        ),
+        (
+            Method::POST,
+            "/api/push".into(),
+            Some(json!({"model": "llama3.2", "stream": false})),
+        ),
+        (
+            Method::POST,
+            "/api/create".into(),
+            Some(json!({"model": "x", "from": "llama3.2", "stream": false})),
+        ),
+        (
+            Method::POST,
+            "/api/copy".into(),
+            Some(json!({"source": "llama3.2", "destination": "y"})),
+        ),
+        (
+            Method::DELETE,
+            "/api/delete".into(),
+            Some(json!({"model": "y"})),
+        ),
+        (
+            Method::POST,
+            format!("/api/blobs/sha256:{}", "a".repeat(64)),
+            None,
+        ),
         (Method::GET, "/nope".into(), None),
     ]
 }
@@ -93,7 +134,7 @@ async fn every_route_but_health_and_root_needs_the_token() {
             assert_eq!(response.status(), 401, "{method} {path} with {header:?}");
             assert_eq!(response.headers()["www-authenticate"], "Bearer");
             let body: serde_json::Value = response.json().await.unwrap();
-            // Ollama-shaped `{"error": "..."}`, or OpenAI-shaped under /v1.
+            // Ollama-shaped `{"error": "..."}`, or OpenAI- or Anthropic-shaped under /v1.
             assert!(
                 body["error"].is_string() || body["error"]["message"].is_string(),
                 "{path}: {body}"

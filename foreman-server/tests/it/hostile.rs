@@ -226,7 +226,7 @@ async fn unknown_routes_and_methods_get_404_and_405_as_json() {
         ("GET", "/nope", 404),
         ("GET", "/api", 404),
         ("GET", "/api/chat/extra", 404),
-        ("POST", "/api/pull", 404),
+        ("POST", "/api/me", 404),
         ("GET", "/%2e%2e/%2e%2e/etc/passwd", 404),
         ("PUT", "/api/chat", 405),
         ("DELETE", "/api/tags", 405),

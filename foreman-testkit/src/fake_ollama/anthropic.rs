@@ -49,17 +49,17 @@ pub(crate) fn respond(state: &mut State, request: &Request) -> ResponseTemplate 
         Some(model) if !model.is_empty() => model.to_owned(),
         _ => return error(400, "model is required"),
     };
-    if !body
+    if body
         .get("max_tokens")
         .and_then(Value::as_i64)
-        .is_some_and(|n| n > 0)
+        .is_none_or(|n| n <= 0)
     {
         return error(400, "max_tokens is required and must be positive");
     }
-    if !body
+    if body
         .get("messages")
         .and_then(Value::as_array)
-        .is_some_and(|m| !m.is_empty())
+        .is_none_or(Vec::is_empty)
     {
         return error(400, "messages is required");
     }

@@ -1,0 +1,389 @@
+//! `/v1/messages` (Anthropic) and `/v1/responses` (OpenAI Responses): queued like
+//! `/v1/chat/completions`, passed through unchanged, named events streamed as they come,
+//! errors in each API's shape.
+
+use std::time::Duration;
+
+use foreman_client::{ChatMessage, ChatRequest, SubmitRequest};
+use foreman_testkit::wait::wait_until;
+use foreman_testkit::{FakeOllama, StreamingTarget, TestApp};
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+use crate::DEADLINE;
+
+fn message(model: &str, stream: bool) -> Value {
+    json!({
+        "model": model,
+        "max_tokens": 256,
+        "system": "Be brief.",
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "Why is the sky blue?"}]}],
+        "stream": stream,
+        "metadata": {"user_id": "u-1"},
+    })
+}
+
+fn response_request(model: &str, stream: bool) -> Value {
+    json!({
+        "model": model,
+        "input": [{"role": "user", "content": "Why is the sky blue?"}],
+        "instructions": "Be brief.",
+        "stream": stream,
+    })
+}
+
+/// `(event, data)` of each named server-sent event.
+fn named_events(body: &str) -> Vec<(String, Value)> {
+    body.split("\n\n")
+        .filter(|event| !event.trim().is_empty())
+        .map(|event| {
+            let (name, data) = event
+                .strip_prefix("event: ")
+                .and_then(|rest| rest.split_once("\ndata: "))
+                .unwrap_or_else(|| panic!("an event line, then a data line: {event:?}"));
+            (name.to_owned(), serde_json::from_str(data).unwrap())
+        })
+        .collect()
+}
+
+fn assert_anthropic_error(body: &Value, kind: &str) {
+    assert_eq!(body["type"], "error", "{body}");
+    assert_eq!(body["error"]["type"], kind, "{body}");
+    assert!(body["error"]["message"].is_string(), "{body}");
+}
+
+#[tokio::test]
+async fn a_message_is_queued_and_passed_through_unchanged() {
+    let app = TestApp::spawn().await;
+
+    let response = app.post("/v1/messages", &message("llama3.2", false)).await;
+
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().contains_key("x-foreman-job-id"));
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["type"], "message");
+    assert_eq!(answer["content"][0]["text"], app.ollama.reply());
+    assert_eq!(
+        app.ollama.generation_requests(),
+        vec![message("llama3.2", false)]
+    );
+    assert_eq!(app.ollama.requests_to("/v1/messages"), 1);
+    let done = wait_until(DEADLINE, || async {
+        let jobs = app.jobs_json("").await;
+        jobs.len() == 1 && jobs[0]["state"] == "done" && jobs[0]["kind"] == "anthropic_messages"
+    })
+    .await;
+    assert!(done, "the request ran as a queued job");
+}
+
+#[tokio::test]
+async fn a_streamed_message_is_anthropics_named_events_in_order() {
+    let ollama = FakeOllama::builder()
+        .reply("Rayleigh.")
+        .chunks(3)
+        .start()
+        .await;
+    let app = TestApp::builder().ollama(ollama).spawn().await;
+
+    let response = app.post("/v1/messages", &message("llama3.2", true)).await;
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let events = named_events(&response.text().await.unwrap());
+    assert_eq!(events.first().unwrap().0, "message_start");
+    assert_eq!(events.last().unwrap().0, "message_stop");
+    let text: String = events
+        .iter()
+        .filter(|(name, _)| name == "content_block_delta")
+        .map(|(_, data)| data["delta"]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(text, "Rayleigh.");
+}
+
+#[tokio::test]
+async fn a_response_is_queued_and_passed_through_unchanged() {
+    let ollama = FakeOllama::builder()
+        .reply("Rayleigh.")
+        .chunks(2)
+        .start()
+        .await;
+    let app = TestApp::builder().ollama(ollama).spawn().await;
+
+    let whole = app
+        .post("/v1/responses", &response_request("llama3.2", false))
+        .await;
+    assert_eq!(whole.status(), 200);
+    let answer: Value = whole.json().await.unwrap();
+    assert_eq!(answer["object"], "response");
+    assert_eq!(answer["output"][0]["content"][0]["text"], "Rayleigh.");
+
+    let streamed = app
+        .post("/v1/responses", &response_request("llama3.2", true))
+        .await;
+    assert_eq!(streamed.headers()["content-type"], "text/event-stream");
+    let events = named_events(&streamed.text().await.unwrap());
+    assert_eq!(events.first().unwrap().0, "response.created");
+    assert_eq!(events.last().unwrap().0, "response.completed");
+    assert_eq!(
+        app.ollama.generation_requests(),
+        vec![
+            response_request("llama3.2", false),
+            response_request("llama3.2", true)
+        ]
+    );
+    let kinds = wait_until(DEADLINE, || async {
+        let jobs = app.jobs_json("state=done").await;
+        jobs.len() == 2 && jobs.iter().all(|j| j["kind"] == "openai_responses")
+    })
+    .await;
+    assert!(kinds);
+}
+
+#[tokio::test]
+async fn each_event_reaches_the_client_before_the_target_sends_the_next() {
+    for (path, body, first, delta) in [
+        (
+            "/v1/messages",
+            message("llama3.2", true),
+            "message_start",
+            "content_block_delta",
+        ),
+        (
+            "/v1/responses",
+            response_request("llama3.2", true),
+            "response.created",
+            "response.output_text.delta",
+        ),
+    ] {
+        let target = StreamingTarget::start().await;
+        let app = TestApp::builder().target_url(&target.url()).spawn().await;
+        let pending = app.spawn_post(path, body.clone());
+        let sent = target
+            .next_request(DEADLINE)
+            .await
+            .expect("a generation request");
+        assert_eq!(sent, body, "{path}: passed through unchanged");
+
+        target.push_named_event(first, json!({"type": first}));
+        let response = pending.await.unwrap().unwrap();
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        let mut stream = response.bytes_stream();
+        for i in 0..3 {
+            if i > 0 {
+                target.push_named_event(delta, json!({"type": delta, "n": i}));
+            }
+            let chunk = tokio::time::timeout(DEADLINE, stream.next())
+                .await
+                .expect("the event arrives while the target holds the next one")
+                .unwrap()
+                .unwrap();
+            let events = named_events(std::str::from_utf8(&chunk).unwrap());
+            assert_eq!(events.len(), 1, "{path}: one event at a time");
+            assert_eq!(events[0].0, if i == 0 { first } else { delta });
+        }
+        target.finish();
+        while stream.next().await.is_some() {}
+    }
+}
+
+#[tokio::test]
+async fn unknown_models_are_404s_in_each_routes_shape() {
+    let app = TestApp::spawn().await;
+
+    let anthropic = app.post("/v1/messages", &message("nope", false)).await;
+    assert_eq!(anthropic.status(), 404);
+    let body: Value = anthropic.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"type": "error", "error": {
+            "type": "not_found_error",
+            "message": "model \"nope\" not found, try pulling it first"
+        }})
+    );
+
+    let openai = app
+        .post("/v1/responses", &response_request("nope", false))
+        .await;
+    assert_eq!(openai.status(), 404);
+    let body: Value = openai.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "model_not_found");
+    assert_eq!(body["error"]["type"], "invalid_request_error");
+    assert!(app.ollama.generation_requests().is_empty());
+}
+
+#[tokio::test]
+async fn bad_bodies_auth_and_unknown_paths_answer_in_anthropics_shape() {
+    let app = TestApp::builder().auth_token("s3cret").spawn().await;
+    let denied = app.post("/v1/messages", &message("llama3.2", false)).await;
+    assert_eq!(denied.status(), 401);
+    assert_eq!(denied.headers()["www-authenticate"], "Bearer");
+    assert_anthropic_error(&denied.json().await.unwrap(), "authentication_error");
+
+    for body in [
+        json!({"messages": []}),
+        json!({"model": "llama3.2"}),
+        json!("text"),
+    ] {
+        let response = app
+            .http
+            .post(app.at("/v1/messages"))
+            .bearer_auth("s3cret")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+        assert_anthropic_error(&response.json().await.unwrap(), "invalid_request_error");
+    }
+    let unknown = app
+        .http
+        .post(app.at("/v1/messages/count_tokens"))
+        .bearer_auth("s3cret")
+        .json(&message("llama3.2", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    assert_anthropic_error(&unknown.json().await.unwrap(), "not_found_error");
+
+    let responses = app
+        .http
+        .post(app.at("/v1/responses"))
+        .bearer_auth("s3cret")
+        .json(&json!({"input": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(responses.status(), 400);
+    let body: Value = responses.json().await.unwrap();
+    assert_eq!(body["error"]["message"], "model is required");
+    assert!(app.ollama.generation_requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_target_error_keeps_its_status_in_anthropics_shape() {
+    let app = TestApp::spawn().await;
+    app.ollama
+        .fail_generations(500, json!({"error": "the runner crashed"}));
+
+    let response = app.post("/v1/messages", &message("llama3.2", false)).await;
+
+    assert_eq!(response.status(), 500);
+    let body: Value = response.json().await.unwrap();
+    assert_anthropic_error(&body, "api_error");
+    assert_eq!(body["error"]["message"], "the runner crashed");
+}
+
+#[tokio::test]
+async fn messages_responses_and_chats_never_overlap_on_the_target() {
+    let app = TestApp::with_generation_delay(Duration::from_millis(40)).await;
+
+    let calls: Vec<_> = (0..6)
+        .map(|i| match i % 3 {
+            0 => app.spawn_post("/v1/messages", message("llama3.2", i == 0)),
+            1 => app.spawn_post("/v1/responses", response_request("llama3.2", i == 1)),
+            _ => app.spawn_post("/api/chat", crate::chat_body("llama3.2", false)),
+        })
+        .collect();
+    for call in calls {
+        let response = call.await.unwrap().unwrap();
+        assert_eq!(response.status(), 200);
+        response.bytes().await.unwrap();
+    }
+
+    assert_eq!(app.ollama.generation_requests().len(), 6);
+    assert_eq!(app.ollama.max_concurrent_generations(), 1);
+}
+
+#[tokio::test]
+async fn a_message_runs_before_async_jobs_queued_ahead_of_it() {
+    let app = TestApp::with_generation_delay(Duration::from_millis(1000)).await;
+    let job = |prompt: &str| {
+        SubmitRequest::new(ChatRequest::new(
+            "llama3.2",
+            vec![ChatMessage::user(prompt)],
+        ))
+    };
+    app.client.submit(job("running")).await.unwrap();
+    app.ollama.wait_for_generations(1, DEADLINE).await;
+    let batch = app.client.submit(job("batch")).await.unwrap();
+    let interactive = app.spawn_post("/v1/messages", message("llama3.2", false));
+    foreman_testkit::eventually(DEADLINE, "both to be queued", || async {
+        app.get_json("/queue").await["depth"] == 2
+    })
+    .await;
+
+    app.ollama.set_generation_delay(Duration::ZERO);
+    assert_eq!(interactive.await.unwrap().unwrap().status(), 200);
+    app.client.wait(batch, DEADLINE).await.unwrap();
+    let order: Vec<bool> = app
+        .ollama
+        .generation_requests()
+        .iter()
+        .map(|r| r.get("max_tokens").is_some())
+        .collect();
+    assert_eq!(
+        order,
+        [false, true, false],
+        "the message went before the batch"
+    );
+}
+
+#[tokio::test]
+async fn a_messages_caller_that_disconnects_while_queued_removes_its_job() {
+    let app = TestApp::with_generation_delay(Duration::from_secs(30)).await;
+    let busy = app.spawn_post("/api/chat", crate::chat_body("llama3.2", false));
+    app.ollama.wait_for_generations(1, DEADLINE).await;
+    let waiting = app.spawn_post("/v1/messages", message("llama3.2", true));
+    foreman_testkit::eventually(DEADLINE, "the message to be queued", || async {
+        app.jobs_json("state=queued").await.len() == 1
+    })
+    .await;
+
+    waiting.abort();
+
+    foreman_testkit::eventually(DEADLINE, "the job to be cancelled", || async {
+        let cancelled = app.jobs_json("state=cancelled").await;
+        cancelled.len() == 1 && cancelled[0]["kind"] == "anthropic_messages"
+    })
+    .await;
+    busy.abort();
+    assert_eq!(app.ollama.generation_requests().len(), 1, "it never ran");
+}
+
+#[tokio::test]
+async fn a_broken_stream_ends_with_an_error_event_in_each_apis_shape() {
+    for (path, body, first) in [
+        ("/v1/messages", message("llama3.2", true), "message_start"),
+        (
+            "/v1/responses",
+            response_request("llama3.2", true),
+            "response.created",
+        ),
+    ] {
+        let target = StreamingTarget::start().await;
+        let app = TestApp::builder().target_url(&target.url()).spawn().await;
+        let pending = app.spawn_post(path, body);
+        target
+            .next_request(DEADLINE)
+            .await
+            .expect("a generation request");
+        target.push_named_event(first, json!({"type": first}));
+        let response = pending.await.unwrap().unwrap();
+        target.abort();
+
+        let events = named_events(&response.text().await.unwrap());
+        let (name, data) = events.last().unwrap();
+        assert_eq!(name, "error", "{path}: {events:?}");
+        assert_eq!(data["type"], "error");
+        let message = data["error"]["message"]
+            .as_str()
+            .or(data["message"].as_str());
+        assert!(message.unwrap().contains("broke off"), "{path}: {data}");
+        let failed = wait_until(DEADLINE, || async {
+            app.jobs_json("").await[0]["state"] == "failed"
+        })
+        .await;
+        assert!(failed, "{path}: the job ends failed, not done");
+    }
+}
