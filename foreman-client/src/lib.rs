@@ -4,7 +4,9 @@
 //! One [`Client`] speaks both halves of foreman's API:
 //! - **the Ollama half** ([`chat`](Client::chat), [`chat_stream`](Client::chat_stream),
 //!   [`generate`](Client::generate), [`embed`](Client::embed), [`tags`](Client::tags),
-//!   [`ps`](Client::ps), ...), which also works against a plain Ollama;
+//!   [`ps`](Client::ps), ...) and model management ([`pull`](Client::pull),
+//!   [`create`](Client::create), [`copy`](Client::copy), [`delete`](Client::delete),
+//!   [`push`](Client::push), blobs), which also works against a plain Ollama;
 //! - **the foreman half**: background jobs ([`submit`](Client::submit),
 //!   [`wait`](Client::wait), [`watch`](Client::watch), [`artifact`](Client::artifact),
 //!   [`cancel`](Client::cancel)), [`health`](Client::health) and [`queue`](Client::queue).
@@ -66,15 +68,18 @@
 //!
 //! # Layout
 //! - `client`: [`Client`] and [`ClientBuilder`], and the request plumbing.
-//! - `ollama`: the Ollama half.
+//! - `ollama`: the Ollama half's generations and metadata.
+//! - `models`: the Ollama half's model management (admin-only through foreman).
 //! - `jobs`: the foreman half, with [`Health`], [`JobQuery`] and [`ArtifactContent`].
 //! - `wait`: following a job until it ends, by polling with backoff.
-//! - `stream`: NDJSON parsing behind [`ChatStream`] and [`GenerateStream`].
+//! - `stream`: NDJSON parsing behind [`ChatStream`], [`GenerateStream`] and
+//!   [`ProgressStream`].
 //! - `error`: [`Error`] and [`Result`].
 
 mod client;
 mod error;
 mod jobs;
+mod models;
 mod ollama;
 mod stream;
 mod wait;
@@ -82,7 +87,7 @@ mod wait;
 pub use client::{Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_URL};
 pub use error::{Error, Result};
 pub use jobs::{ArtifactContent, Health, JobQuery};
-pub use stream::{ChatStream, GenerateStream};
+pub use stream::{ChatStream, GenerateStream, ProgressStream};
 pub use wait::{JobWatch, FIRST_POLL_INTERVAL, MAX_POLL_INTERVAL};
 
 /// `Bytes`, the type of [`ArtifactContent::data`].
@@ -90,11 +95,12 @@ pub use bytes::Bytes;
 
 pub use foreman_types::{
     model_key, Accepted, Artifact, ArtifactEncoding, ChatChunk, ChatMessage, ChatRequest,
-    EmbedInput, EmbedRequest, EmbedResponse, EmbeddingsRequest, EmbeddingsResponse, ErrorBody,
-    GenerateChunk, GenerateRequest, Job, JobId, JobKind, JobList, JobState, Metrics, ModelDetails,
-    ModelInfo, ParseIdError, ParseStateError, PsResponse, RunningModel, ShowRequest, ShowResponse,
-    SubmitRequest, TagsResponse, ToolCall, ToolCallFunction, VersionResponse, WebhookAttempt,
-    WebhookEvent, INLINE_ARTIFACT_LIMIT,
+    CopyRequest, CreateRequest, DeleteRequest, EmbedInput, EmbedRequest, EmbedResponse,
+    EmbeddingsRequest, EmbeddingsResponse, ErrorBody, GenerateChunk, GenerateRequest, Job, JobId,
+    JobKind, JobList, JobState, Metrics, ModelDetails, ModelInfo, ParseIdError, ParseStateError,
+    ProgressResponse, PsResponse, PullRequest, PushRequest, RunningModel, ShowRequest,
+    ShowResponse, SubmitRequest, TagsResponse, ToolCall, ToolCallFunction, VersionResponse,
+    WebhookAttempt, WebhookEvent, INLINE_ARTIFACT_LIMIT,
 };
 
 /// Verifying webhook deliveries, so a receiver needs only this crate.

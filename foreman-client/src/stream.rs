@@ -1,9 +1,10 @@
-//! Streamed answers: Ollama's NDJSON, one JSON object a line, parsed into typed chunks.
+//! Streamed answers: Ollama's NDJSON, one JSON object a line, parsed into typed chunks
+//! (generations, and the progress of model management).
 
 use std::pin::Pin;
 
 use bytes::Bytes;
-use foreman_types::{ChatChunk, GenerateChunk};
+use foreman_types::{ChatChunk, GenerateChunk, ProgressResponse};
 use futures::{Stream, StreamExt};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -23,6 +24,15 @@ pub type ChatStream = Pin<Box<dyn Stream<Item = Result<ChatChunk>> + Send>>;
 /// [`ChatStream`].
 pub type GenerateStream = Pin<Box<dyn Stream<Item = Result<GenerateChunk>> + Send>>;
 
+/// The progress of a pull, push or create, from [`Client::pull`](crate::Client::pull),
+/// [`push`](crate::Client::push) and [`create`](crate::Client::create).
+///
+/// It yields every line up to and including the `success` one, then ends. An
+/// `{"error": ...}` line (a name the registry lacks, a digest that does not match), or a
+/// stream cut off before `success`, comes out as an [`Error::Stream`] and ends it. Dropping
+/// it drops the request, which cancels the operation on the target.
+pub type ProgressStream = Pin<Box<dyn Stream<Item = Result<ProgressResponse>> + Send>>;
+
 /// Longest line accepted; past this the server is not speaking NDJSON.
 const MAX_LINE: usize = 16 * 1024 * 1024;
 
@@ -41,6 +51,12 @@ impl Chunk for ChatChunk {
 impl Chunk for GenerateChunk {
     fn is_done(&self) -> bool {
         self.done
+    }
+}
+
+impl Chunk for ProgressResponse {
+    fn is_done(&self) -> bool {
+        self.is_success()
     }
 }
 
@@ -197,6 +213,27 @@ mod tests {
         assert_eq!(items.len(), 2);
         assert!(items[0].is_ok());
         assert!(matches!(&items[1], Err(Error::Stream(m)) if m == "out of memory"));
+    }
+
+    #[tokio::test]
+    async fn progress_ends_at_success_and_an_error_line_fails_it() {
+        let parse = |body: &'static str| {
+            let parts: Vec<Result<Bytes, Error>> = vec![Ok(Bytes::from_static(body.as_bytes()))];
+            ndjson::<ProgressResponse, _, _>(stream::iter(parts)).collect::<Vec<_>>()
+        };
+        let lines = parse(
+            "{\"status\":\"pulling manifest\"}\n{\"status\":\"pulling ab\",\"digest\":\"sha256:ab\",\"total\":4,\"completed\":2}\n{\"status\":\"success\"}\n",
+        )
+        .await;
+        assert_eq!(lines.len(), 3);
+        let layer = lines[1].as_ref().unwrap();
+        assert_eq!((layer.completed, layer.total), (Some(2), Some(4)));
+        assert!(lines[2].as_ref().unwrap().is_success());
+        let failed =
+            parse("{\"status\":\"pulling manifest\"}\n{\"error\":\"file does not exist\"}\n").await;
+        assert!(matches!(&failed[1], Err(Error::Stream(m)) if m == "file does not exist"));
+        let cut = parse("{\"status\":\"pulling manifest\"}\n").await;
+        assert!(matches!(cut.last(), Some(Err(Error::Stream(_)))));
     }
 
     #[tokio::test]

@@ -2,6 +2,7 @@
 
 mod helpers;
 mod jobs;
+mod models;
 mod ollama;
 mod streams;
 mod through_foreman;
