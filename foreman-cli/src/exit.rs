@@ -42,9 +42,9 @@ impl From<foreman_client::Error> for Failure {
     fn from(err: foreman_client::Error) -> Self {
         use foreman_client::Error;
         match &err {
-            Error::Api { status: 401, .. } => {
-                Failure::usage(format!("{err} (check FOREMAN_AUTH_TOKEN or --token)"))
-            }
+            Error::Api {
+                status: 401 | 403, ..
+            } => Failure::usage(format!("{err} (check FOREMAN_AUTH_TOKEN or --token)")),
             Error::Http(inner) if inner.is_connect() => Failure::server(format!(
                 "cannot reach foreman: {err} (is `foreman serve` running, and FOREMAN_URL right?)"
             )),

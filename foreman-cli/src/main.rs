@@ -7,7 +7,9 @@
 mod chat;
 mod exit;
 mod jobs;
+mod models;
 mod output;
+mod pull_progress;
 mod serve;
 mod status;
 
@@ -67,6 +69,14 @@ enum Command {
     Ps,
     /// Models installed on the target
     Models,
+    /// Download a model to the target, showing each layer's progress (admin)
+    Pull(models::PullArgs),
+    /// Delete models from the target (admin)
+    Rm(models::RmArgs),
+    /// Copy a model to a new name on the target (admin)
+    Cp(models::CpArgs),
+    /// Show a model's details, capabilities and parameters
+    Show(models::ShowArgs),
     /// Whether foreman is up and its target reachable
     Health,
     /// Run the simulated Ollama on its own (no GPU needed), for trying clients and benchmarks
@@ -115,6 +125,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Chat(args) => chat::chat(&client, args, json).await,
         Command::Ps => status::ps(&client, json).await,
         Command::Models => status::models(&client, json).await,
+        Command::Pull(args) => models::pull(&client, args, json).await,
+        Command::Rm(args) => models::rm(&client, args, json).await,
+        Command::Cp(args) => models::cp(&client, args, json).await,
+        Command::Show(args) => models::show(&client, args, json).await,
         Command::Health => status::health(&client, json).await,
     }
 }

@@ -2,6 +2,7 @@
 
 mod commands;
 mod crash;
+mod models;
 mod serve;
 
 use foreman_testkit::TestApp;
