@@ -3,12 +3,16 @@
 //!
 //! Today the only credential is `FOREMAN_AUTH_TOKEN`, and it is an admin's; with no token
 //! configured foreman is open and every caller counts as an admin, as before auth existed.
+//! It is read from `Authorization: Bearer`, or from `x-api-key`, where Anthropic's SDKs put
+//! their key.
 //! When per-user keys arrive, `identify` learns them and non-admin keys get 403 from
 //! [`Admin`], with no handler changed.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use crate::config::Config;
 use crate::error::AppError;
@@ -26,12 +30,26 @@ impl Caller {
     pub(crate) fn identify(config: &Config, headers: &HeaderMap) -> Option<Caller> {
         match &config.auth_token {
             None => Some(Caller { admin: true }),
-            Some(token) if super::bearer_matches(headers, token.expose()) => {
+            Some(token)
+                if super::bearer_matches(headers, token.expose())
+                    || api_key_matches(headers, token.expose()) =>
+            {
                 Some(Caller { admin: true })
             }
             Some(_) => None,
         }
     }
+}
+
+/// Whether `x-api-key` carries the token, compared as digests in constant time like the
+/// bearer token.
+fn api_key_matches(headers: &HeaderMap, token: &str) -> bool {
+    let Some(given) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let given = Sha256::digest(given.trim().as_bytes());
+    let expected = Sha256::digest(token.as_bytes());
+    given.ct_eq(&expected).into()
 }
 
 /// A handler argument that only an admin gets past: 401 when the request names no
@@ -92,5 +110,14 @@ mod tests {
             Caller::identify(&config, &headers),
             Some(Caller { admin: true })
         );
+        let mut anthropic = HeaderMap::new();
+        anthropic.insert("x-api-key", "t".parse().unwrap());
+        assert_eq!(
+            Caller::identify(&config, &anthropic),
+            Some(Caller { admin: true }),
+            "Anthropic's SDKs send the key as x-api-key"
+        );
+        anthropic.insert("x-api-key", "wrong".parse().unwrap());
+        assert_eq!(Caller::identify(&config, &anthropic), None);
     }
 }

@@ -235,6 +235,19 @@ async fn bad_bodies_auth_and_unknown_paths_answer_in_anthropics_shape() {
         assert_eq!(response.status(), 400, "{body}");
         assert_anthropic_error(&response.json().await.unwrap(), "invalid_request_error");
     }
+    let with_api_key = app
+        .http
+        .post(app.at("/v1/messages"))
+        .header("x-api-key", "s3cret")
+        .json(&message("llama3.2", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        with_api_key.status(),
+        200,
+        "the Anthropic SDKs' header works too"
+    );
     let unknown = app
         .http
         .post(app.at("/v1/messages/count_tokens"))
@@ -257,7 +270,11 @@ async fn bad_bodies_auth_and_unknown_paths_answer_in_anthropics_shape() {
     assert_eq!(responses.status(), 400);
     let body: Value = responses.json().await.unwrap();
     assert_eq!(body["error"]["message"], "model is required");
-    assert!(app.ollama.generation_requests().is_empty());
+    assert_eq!(
+        app.ollama.generation_requests().len(),
+        1,
+        "only the authorised one"
+    );
 }
 
 #[tokio::test]
