@@ -4,8 +4,10 @@
 //! Every Ollama client keeps working when pointed at foreman: `/api/chat` and
 //! `/api/generate` wait their turn in a queue that survives restarts and run one at a time
 //! on the target, jobs for the model already loaded first; `/api/embed` and the metadata
-//! routes pass straight through. `POST /jobs` adds async jobs with stored results,
-//! artifacts and signed webhooks.
+//! routes pass straight through. Ollama's OpenAI- and Anthropic-compatible `/v1` routes are
+//! queued like their native twins; model management (pull, create, copy, delete, blobs)
+//! passes through for admins and keeps the model list current. `POST /jobs` adds async jobs
+//! with stored results, artifacts and signed webhooks.
 //!
 //! ```no_run
 //! use foreman_server::{run, Config};
@@ -22,13 +24,15 @@
 //! # Layout
 //! - [`config`]: the `FOREMAN_*` settings, checked before anything starts.
 //! - `http`: serves the router with header and body timeouts and graceful shutdown.
-//! - `routes`: the HTTP surface, one file per route group; auth and JSON errors.
+//! - `routes`: the HTTP surface, one file per route group; auth (the `Caller` of a request
+//!   and the `Admin` extractor) and JSON errors in each API's shape.
 //! - `store`: the SQLite queue behind one narrow interface of queue operations; one
 //!   writer thread with group commit, a pool of readers.
 //! - `worker`: claims the next job (drain by model, within priority, bounded) and runs it
 //!   on the target: sync jobs stream to their waiting caller through `live`, async jobs
 //!   are stored with their artifacts.
-//! - `inventory`: the poller's cache of `/api/tags` and `/api/ps`, and `degraded`.
+//! - `inventory`: the poller's cache of `/api/tags` and `/api/ps`, `degraded`, and the
+//!   models being pulled through foreman (whose jobs wait).
 //! - `target`: the HTTP client for one Ollama host.
 //! - `webhooks`: the outbox dispatcher; `webhook_url` decides which URLs may be called.
 //! - `pruner`: deletes finished jobs past their TTL.
