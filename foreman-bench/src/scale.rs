@@ -304,7 +304,7 @@ fn claim_queries() -> Vec<String> {
     out
 }
 
-/// Whether a plan line reads the held models (ADR 11): a JSON array of a few names,
+/// Whether a plan line reads the held models (ADR 15): a JSON array of a few names,
 /// scanned in memory (and a Bloom filter made of it), not a table that grows.
 fn is_held_list(line: &str) -> bool {
     line.starts_with("LIST SUBQUERY") || line.contains("json_each") || line.contains("BLOOM FILTER")

@@ -1,6 +1,6 @@
 //! What the target has: installed models (`/api/tags`) and loaded ones (`/api/ps`),
 //! polled in the background and kept while the target is down; and the models being
-//! pulled through foreman right now (ADR 11).
+//! pulled through foreman right now (ADR 15).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};

@@ -49,7 +49,7 @@ pub(super) async fn generate(
 /// Answers 404 in Ollama's words when the target does not have `model`. When the target
 /// cannot be asked, the job is accepted: it waits in the queue for the target to return.
 /// A model being pulled through foreman is accepted too: its jobs wait in the queue until
-/// the pull ends (ADR 11).
+/// the pull ends (ADR 15).
 pub(super) async fn ensure_model(app: &App, model: &str) -> Result<String, AppError> {
     body::require_model(model)?;
     let key = model_key(model);

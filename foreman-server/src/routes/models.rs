@@ -7,7 +7,7 @@
 //! progress line by line as the target writes it ([`relay`]). A pull, create, copy or
 //! delete that succeeds refreshes the inventory before its answer ends, so a `list` right
 //! after shows the change whatever the poll interval; a model being pulled or created holds
-//! its jobs in the queue until then (ADR 11).
+//! its jobs in the queue until then (ADR 15).
 
 mod relay;
 

@@ -18,7 +18,7 @@ pub(crate) struct ClaimRequest {
     pub loaded: Vec<String>,
     /// How long the oldest job may be passed over in favour of the resident model's.
     pub affinity_window: Duration,
-    /// Models whose jobs wait whatever their turn: they are being pulled (ADR 11).
+    /// Models whose jobs wait whatever their turn: they are being pulled (ADR 15).
     pub held: Vec<String>,
 }
 

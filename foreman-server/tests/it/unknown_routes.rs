@@ -1,4 +1,4 @@
-//! What a route foreman does not know gets (ADR 12): a JSON 404 in the shape of the API
+//! What a route foreman does not know gets (ADR 16): a JSON 404 in the shape of the API
 //! it looks like, for admins too, and nothing reaches the target.
 
 use foreman_testkit::TestApp;

@@ -19,7 +19,7 @@ use crate::target::TargetError;
 const MAX_PENDING_LINE: usize = 1024 * 1024;
 
 /// While it lives, the model counts as being pulled: a chat for it is accepted and waits in
-/// the queue (ADR 11). Dropped with the response, so a caller that hangs up, which cancels
+/// the queue (ADR 15). Dropped with the response, so a caller that hangs up, which cancels
 /// the pull on the target, releases it too.
 #[derive(Debug)]
 pub(super) struct PullHold {
