@@ -49,6 +49,8 @@ mod live;
 mod metrics;
 mod pruner;
 mod routes;
+#[cfg_attr(not(test), allow(dead_code))] // wired into the store next
+mod scheduler;
 pub mod sim;
 mod state;
 mod store;
