@@ -19,10 +19,12 @@
 //! - [`ollama`]: Ollama's own request and response bodies. Every struct keeps the fields it
 //!   does not model in an `extra` map, so a parse and re-serialise loses nothing.
 //! - [`jobs`]: job ids, states and their transitions, jobs, artifacts, webhook events.
+//! - [`ndjson`]: splitting a streamed answer into lines, each capped at [`MAX_LINE`].
 //! - [`webhook`]: signing and verifying webhook deliveries, in the prototype's
 //!   `X-Foreman-Signature` format and the Standard Webhooks format.
 
 pub mod jobs;
+pub mod ndjson;
 pub mod ollama;
 pub mod webhook;
 
@@ -30,6 +32,7 @@ pub use jobs::{
     Accepted, Artifact, ArtifactEncoding, Job, JobId, JobKind, JobList, JobState, ParseIdError,
     ParseStateError, SubmitRequest, WebhookAttempt, WebhookEvent, INLINE_ARTIFACT_LIMIT,
 };
+pub use ndjson::{LineSplitter, LineTooLong, MAX_LINE};
 pub use ollama::{
     model_key, model_owner, ChatChunk, ChatMessage, ChatRequest, EmbedInput, EmbedRequest,
     EmbedResponse, EmbeddingsRequest, EmbeddingsResponse, ErrorBody, GenerateChunk,
