@@ -1,10 +1,9 @@
 //! Running an async job: stream from the target (so `loading` turns `working` as soon as
 //! the model answers), gather the answer, store it with its artifacts.
 
-use foreman_types::JobKind;
+use foreman_types::{JobKind, LineSplitter};
 use serde_json::{Map, Value};
 
-use super::ndjson::Lines;
 use super::{finish, retry, started_answering, Ran, Stop};
 use crate::state::App;
 use crate::store::{ClaimedJob, Finish, NewArtifact};
@@ -39,7 +38,7 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
     };
 
     let mut answer = Answer::new(job.kind);
-    let mut lines = Lines::default();
+    let mut lines = LineSplitter::new();
     let mut chunks = response.bytes_stream();
     let mut marked = false;
     loop {
@@ -51,7 +50,16 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
             }
         };
         let (complete, ended) = match chunk {
-            Some(Ok(bytes)) => (lines.push(&bytes), false),
+            Some(Ok(bytes)) => match lines.push(&bytes) {
+                Ok(complete) => (complete, false),
+                // Not NDJSON, or a line without end: retrying would only read it again.
+                // Returning drops `chunks`, which closes the upstream connection.
+                Err(too_long) => {
+                    let error = format!("the target's stream is not NDJSON: {too_long}");
+                    finish(app, job, Finish::Failed { error }).await;
+                    return Ran::Completed;
+                }
+            },
             Some(Err(err)) => {
                 finish(app, job, retry(app, &err)).await;
                 return Ran::Unreachable;

@@ -6,7 +6,6 @@
 //! artifacts. Nothing here panics the process: every failure ends up on the job.
 
 mod async_job;
-mod ndjson;
 mod sync_job;
 
 pub(crate) use sync_job::error_line;
