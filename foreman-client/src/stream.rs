@@ -3,7 +3,7 @@
 use std::pin::Pin;
 
 use bytes::Bytes;
-use foreman_types::{ChatChunk, GenerateChunk, LineSplitter};
+use foreman_types::{ChatChunk, ErrorBody, GenerateChunk, LineSplitter};
 use futures::{Stream, StreamExt};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -91,10 +91,8 @@ fn parse_line<T: DeserializeOwned>(line: &[u8]) -> Result<Option<T>> {
         return Ok(None);
     }
     let value: Value = serde_json::from_slice(line).map_err(|err| Error::decode(err, line))?;
-    match value.get("error") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(message)) => return Err(Error::Stream(message.clone())),
-        Some(other) => return Err(Error::Stream(other.to_string())),
+    if let Some(message) = ErrorBody::message_of(&value) {
+        return Err(Error::Stream(message));
     }
     serde_json::from_value(value)
         .map(Some)

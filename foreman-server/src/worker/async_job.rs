@@ -1,7 +1,7 @@
 //! Running an async job: stream from the target (so `loading` turns `working` as soon as
 //! the model answers), gather the answer, store it with its artifacts.
 
-use foreman_types::{JobKind, LineSplitter};
+use foreman_types::{ErrorBody, JobKind, LineSplitter};
 use serde_json::{Map, Value};
 
 use super::{finish, retry, started_answering, Ran, Stop};
@@ -131,13 +131,16 @@ impl Answer {
 
     /// Adds one NDJSON line; an `{"error": ...}` line fails the job.
     fn add(&mut self, line: &[u8]) -> Result<(), String> {
-        let chunk: Map<String, Value> = serde_json::from_slice(line)
+        let chunk: Value = serde_json::from_slice(line)
             .map_err(|err| format!("the target sent a line that is not JSON: {err}"))?;
-        if let Some(error) = chunk.get("error") {
-            return Err(error
-                .as_str()
-                .map_or_else(|| error.to_string(), str::to_owned));
+        if let Some(error) = ErrorBody::message_of(&chunk) {
+            return Err(error);
         }
+        let Value::Object(chunk) = chunk else {
+            return Err(format!(
+                "the target sent a line that is not a JSON object: {chunk}"
+            ));
+        };
         let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_owned();
         match self.kind {
             JobKind::Generate => {
