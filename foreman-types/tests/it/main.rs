@@ -1,5 +1,6 @@
 //! foreman-types integration tests, one binary.
 
+mod backoff;
 mod jobs;
 mod ndjson;
 mod signatures;
