@@ -8,6 +8,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
+use foreman_types::LineSplitter;
 
 use crate::http::{chat_body, client, MODEL};
 use crate::inproc::Foreman;
@@ -43,7 +44,7 @@ async fn stream(client: &reqwest::Client, base: &str, into: &mut Streams) -> Res
     if !response.status().is_success() {
         bail!("{base}/api/chat answered {}", response.status());
     }
-    let mut pending: Vec<u8> = Vec::new();
+    let mut lines = LineSplitter::new();
     let mut last_read: Option<u64> = None;
     while let Some(bytes) = response.chunk().await? {
         let now = now_ns();
@@ -55,10 +56,8 @@ async fn stream(client: &reqwest::Client, base: &str, into: &mut Streams) -> Res
         }
         last_read = Some(now);
         into.reads += 1;
-        pending.extend_from_slice(&bytes);
         let mut in_this_read = 0;
-        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = pending.drain(..=end).collect();
+        for line in lines.push(&bytes)? {
             if let Some(sent) = sent_ns(&line) {
                 into.delay.push(now.saturating_sub(sent) as f64 / 1e6);
                 into.chunks += 1;

@@ -156,7 +156,7 @@ pub async fn run(
 async fn warm_embed_model(app: App, model: String, shutdown: CancellationToken) {
     let body = serde_json::json!({ "model": model, "input": "", "keep_alive": -1 });
     let body = bytes::Bytes::from(body.to_string());
-    let mut wait = Duration::from_secs(1);
+    let mut backoff = foreman_types::Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
     loop {
         let answer = app
             .target
@@ -180,8 +180,7 @@ async fn warm_embed_model(app: App, model: String, shutdown: CancellationToken) 
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(wait) => {}
+            _ = tokio::time::sleep(backoff.next_delay()) => {}
         }
-        wait = (wait * 2).min(Duration::from_secs(30));
     }
 }

@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use foreman_types::ErrorBody;
 use futures::{Stream, StreamExt};
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
@@ -73,20 +74,13 @@ pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
 /// The message of an Ollama error body (`{"error": "..."}`) or of an OpenAI one (from the
 /// `/v1` routes, `{"error": {"message": "..."}}`), or the body as text.
 pub(crate) fn error_message(body: &[u8]) -> String {
-    serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|v| {
-            let error = v.get("error")?;
-            let message = error.as_str().or_else(|| error.get("message")?.as_str())?;
-            Some(message.to_owned())
-        })
-        .unwrap_or_else(|| {
-            String::from_utf8_lossy(body)
-                .trim()
-                .chars()
-                .take(1000)
-                .collect()
-        })
+    ErrorBody::message_in(body).unwrap_or_else(|| {
+        String::from_utf8_lossy(body)
+            .trim()
+            .chars()
+            .take(1000)
+            .collect()
+    })
 }
 
 /// The next chunk of a generation's stream, or a connection error when the target has

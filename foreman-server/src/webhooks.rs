@@ -8,8 +8,8 @@
 
 use std::time::{Duration, Instant};
 
-use foreman_types::Webhook;
-use reqwest::header::{CONTENT_TYPE, USER_AGENT};
+use foreman_types::{Webhook, WEBHOOK_ID_HEADER, WEBHOOK_TIMESTAMP_HEADER};
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, USER_AGENT};
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::WebhookOutcome;
@@ -131,22 +131,42 @@ async fn attempt(
     // timestamps, and a retry after an outage is not a replay. The body keeps the time
     // of the state change.
     let sent_at = chrono::Utc::now().timestamp();
-    let mut request = http
+    let response = http
         .post(url)
-        .header(CONTENT_TYPE, "application/json")
-        .header(USER_AGENT, concat!("foreman/", env!("CARGO_PKG_VERSION")))
-        .header("webhook-id", &delivery.webhook_id)
-        .header("webhook-timestamp", sent_at.to_string());
-    if let Some(signer) = signer {
-        let signed = signer.headers(&delivery.webhook_id, sent_at, &delivery.body);
-        for (name, value) in signed.iter() {
-            request = request.header(name, value);
-        }
-    }
-    let response = request
+        .headers(headers(signer, delivery, sent_at)?)
         .body(delivery.body.clone())
         .send()
         .await
         .map_err(|err| crate::target::error_chain(&err))?;
     Ok(response.status().as_u16())
+}
+
+/// A delivery's headers, each exactly once: `RequestBuilder::header` appends, and a
+/// receiver that joins a repeated `webhook-id` (`a, a`) fails to verify. Unsigned
+/// deliveries still carry the id and timestamp, so receivers can deduplicate.
+fn headers(
+    signer: Option<&Webhook>,
+    delivery: &Delivery,
+    sent_at: i64,
+) -> Result<HeaderMap, String> {
+    let mut headers = match signer {
+        Some(signer) => signer
+            .headers(&delivery.webhook_id, sent_at, &delivery.body)
+            .to_header_map()
+            .map_err(|err| err.to_string())?,
+        None => {
+            let mut headers = HeaderMap::with_capacity(4);
+            let id = HeaderValue::from_str(&delivery.webhook_id)
+                .map_err(|_| "the webhook id cannot be a header value".to_owned())?;
+            headers.insert(WEBHOOK_ID_HEADER, id);
+            headers.insert(WEBHOOK_TIMESTAMP_HEADER, HeaderValue::from(sent_at));
+            headers
+        }
+    };
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        USER_AGENT,
+        HeaderValue::from_static(concat!("foreman/", env!("CARGO_PKG_VERSION"))),
+    );
+    Ok(headers)
 }

@@ -7,6 +7,7 @@ mod faults;
 mod health;
 mod hostile;
 mod jobs;
+mod long_lines;
 mod metrics;
 mod openai;
 mod priority;
