@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
-use foreman_server::sim::{self, SimConfig};
+use foreman_sim::{self as sim, SimConfig};
 use tokio_util::sync::CancellationToken;
 
 use crate::http::{client, get_json, submit};

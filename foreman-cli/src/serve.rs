@@ -1,7 +1,8 @@
 //! `foreman serve`: parse the configuration, bind, run until ctrl-c or SIGTERM.
 
 use clap::Args;
-use foreman_server::{sim, Config};
+use foreman_server::Config;
+use foreman_sim as sim;
 use std::collections::HashMap;
 use tokio_util::sync::CancellationToken;
 

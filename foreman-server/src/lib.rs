@@ -34,7 +34,6 @@
 //! - `pruner`: deletes finished jobs past their TTL.
 //! - `metrics`: the counters and histograms behind `GET /metrics`; `estimate`: the recent
 //!   mean run time behind `estimated_wait_ms`.
-//! - [`sim`]: a simulated Ollama with realistic timing, for trying foreman without a GPU.
 //!
 //! A request flows: route → `store.enqueue` (committed) → `worker` claims it → `target`
 //! → chunks back through `live` to the caller (sync) or into the store and the webhook
@@ -51,7 +50,6 @@ mod pruner;
 mod routes;
 #[cfg_attr(not(test), allow(dead_code))] // wired into the store next
 mod scheduler;
-pub mod sim;
 mod state;
 mod store;
 mod target;

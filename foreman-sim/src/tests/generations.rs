@@ -6,8 +6,8 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use super::{chat, nanos, small, Lines, TestSim, DEADLINE};
-use crate::sim::generate::answer_tokens;
-use crate::sim::SimConfig;
+use crate::generate::answer_tokens;
+use crate::SimConfig;
 #[tokio::test]
 async fn chat_streams_one_token_per_line_while_it_generates() {
     let config = SimConfig {
