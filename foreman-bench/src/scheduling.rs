@@ -38,6 +38,7 @@ async fn schedule(options: &Options, window: Duration) -> Result<Outcome> {
         tokens_per_second: f64::INFINITY,
         reply_tokens: 20,
         first_token_latency: GENERATION,
+        ..SimConfig::default()
     };
     // Real Ollama (Go) answers with TCP_NODELAY; the simulator's own listener does not, and
     // then its back-to-back token writes wait on delayed ACKs (up to 40 ms a response).

@@ -136,7 +136,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let mut config = args.config()?;
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
-    let sim_stop = CancellationToken::new();
+    let mut simulated = None;
     if args.sim {
         let load_time =
             foreman_server::config::parse_duration("--sim-load-time", &args.sim_load_time, false)
@@ -151,13 +151,15 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
             tokens_per_second: args.sim_tokens_per_second,
             ..sim::SimConfig::default()
         };
-        let (url, _handle) = sim::spawn(sim_config, sim_stop.clone())
+        let handle = sim::spawn(sim_config)
             .await
             .map_err(|err| Failure::server(format!("cannot start the simulator: {err}")))?;
-        tracing::info!(%url, "serving against the simulated Ollama");
-        config.target_url = url
+        tracing::info!(url = %handle.url(), "serving against the simulated Ollama");
+        config.target_url = handle
+            .url()
             .parse()
             .map_err(|err| Failure::server(format!("simulator URL: {err}")))?;
+        simulated = Some(handle);
     }
     let listener = tokio::net::TcpListener::bind(config.listen_addr)
         .await
@@ -168,7 +170,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
             ))
         })?;
     let served = foreman_server::run(config, listener, shutdown).await;
-    sim_stop.cancel();
+    drop(simulated);
     served.map_err(|err| Failure::server(err.to_string()))
 }
 
