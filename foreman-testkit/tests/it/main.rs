@@ -5,7 +5,6 @@ mod fake_ollama;
 mod fake_ollama_failures;
 mod fake_ollama_openai;
 mod receiver;
-mod streaming_target;
 mod wait;
 
 use serde_json::Value;
