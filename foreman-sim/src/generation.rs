@@ -135,6 +135,8 @@ impl Source {
                 deadline,
             } => {
                 let Some(token) = tokens.next() else {
+                    // The final chunk too leaves in a write of its own.
+                    tokio::task::yield_now().await;
                     return Next::End(reason);
                 };
                 // Deadlines from the start, so that the rate holds however late each wake-up is.
