@@ -89,10 +89,12 @@ pub(super) async fn start(
         .ok_or_else(Rejection::shutting_down)?;
     sim.count_generation();
     tracing::debug!(model = %request.model.key, "simulated generation started");
+    // Only a test needs the body (which may carry images), and only now.
+    let body = std::mem::take(&mut request.body);
     let pace = match sim.config.release {
         Release::Timed => Pace::Timed,
         Release::Manual => {
-            let (generation, steps) = Generation::new(std::mem::take(&mut request.body));
+            let (generation, steps) = Generation::new(body);
             sim.started.push(generation);
             Pace::Manual(steps)
         }

@@ -143,6 +143,8 @@ impl Drop for SimHandle {
 /// Serves the simulator on `listener` until `shutdown` is cancelled.
 ///
 /// Cancelling also ends the generations in flight, so shutting down does not wait for them.
+/// There is no handle to take generations from: with [`Release::Manual`] each one is held
+/// until shutdown. Tests use [`spawn`].
 pub async fn serve(
     listener: TcpListener,
     config: SimConfig,

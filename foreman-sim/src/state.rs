@@ -107,9 +107,12 @@ impl Sim {
 
     /// Waits for the GPU; `None` when the server shuts down first.
     pub(super) async fn lock_gpu(&self) -> Option<OwnedMutexGuard<()>> {
+        // Shutdown first: the generation that frees the GPU by ending at shutdown must not
+        // let a waiting one start.
         tokio::select! {
-            guard = Arc::clone(&self.gpu).lock_owned() => Some(guard),
+            biased;
             () = self.shutdown.cancelled() => None,
+            guard = Arc::clone(&self.gpu).lock_owned() => Some(guard),
         }
     }
 
