@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use clap::Args;
+use foreman_server::Config;
 use serde_json::Value;
 
 use crate::foreman;
@@ -26,6 +28,47 @@ async fn a_bad_setting_stops_serve_with_exit_2_naming_the_variable() {
         run.stderr.contains("FOREMAN_MAX_ATTEMPTS"),
         "{}",
         run.stderr
+    );
+}
+
+#[tokio::test]
+async fn serve_help_shows_every_setting_with_its_variable_and_default() {
+    let run = foreman(None, &["serve", "--help"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let settings = Config::augment_args(clap::Command::new("settings"));
+    for arg in settings.get_arguments() {
+        let variable = arg.get_env().unwrap().to_str().unwrap();
+        assert!(run.stdout.contains(variable), "{variable} is missing");
+        let flag = format!("--{}", arg.get_long().unwrap());
+        assert!(run.stdout.contains(&flag), "{flag} is missing");
+    }
+    for shown in [
+        "[default: 30s]",
+        "[default: 127.0.0.1:8080]",
+        "How often /api/tags and /api/ps are polled",
+        "--sim",
+    ] {
+        assert!(run.stdout.contains(shown), "{shown:?} is missing");
+    }
+}
+
+#[tokio::test]
+async fn a_flag_wins_over_its_variable_and_an_empty_variable_is_unset() {
+    // Variables are read in the order of the settings; FOREMAN_JOB_TTL comes after the
+    // other two, so its error shows that neither of them stopped start-up first.
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_foreman"))
+        .args(["serve", "--max-attempts", "2"])
+        .env("FOREMAN_MAX_ATTEMPTS", "zero")
+        .env("FOREMAN_POLL_INTERVAL", "")
+        .env("FOREMAN_JOB_TTL", "soon")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(r#"FOREMAN_JOB_TTL: "soon" is not a duration"#),
+        "{stderr}"
     );
 }
 
