@@ -80,6 +80,11 @@ pub enum Error {
     /// Serving HTTP failed.
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
+    /// An HTTP client (to the target, or for webhooks) could not be built. foreman does
+    /// not start without one rather than run with a default client that lacks its
+    /// timeouts, its refusal of redirects and its guard against private addresses.
+    #[error("cannot build an HTTP client: {0}")]
+    HttpClient(#[from] reqwest::Error),
 }
 
 /// Runs foreman on `listener` until `shutdown` is cancelled, then stops taking requests,
@@ -92,6 +97,7 @@ pub async fn run(
     if let Ok(addr) = listener.local_addr() {
         config.listen_addr = addr;
     }
+    let webhook_http = webhooks::client(&config)?;
     let store = Store::open(
         &config.db_path,
         StoreOptions {
@@ -109,7 +115,7 @@ pub async fn run(
         );
     }
     let tasks_stop = CancellationToken::new();
-    let app = App::new(config, store);
+    let app = App::new(config, store)?;
     // Know the target's models before the first request, but never wait long for it.
     let _ = tokio::time::timeout(Duration::from_secs(2), app.inventory.refresh()).await;
 
@@ -120,7 +126,7 @@ pub async fn run(
             .poll_loop(app.config.poll_interval, tasks_stop.clone()),
     );
     tasks.spawn(worker::run(app.clone(), tasks_stop.clone()));
-    tasks.spawn(webhooks::run(app.clone(), tasks_stop.clone()));
+    tasks.spawn(webhooks::run(app.clone(), webhook_http, tasks_stop.clone()));
     tasks.spawn(pruner::run(app.clone(), tasks_stop.clone()));
     if let Some(model) = app.config.embed_model.clone() {
         tasks.spawn(warm_embed_model(app.clone(), model, tasks_stop.clone()));
@@ -182,5 +188,34 @@ async fn warm_embed_model(app: App, model: String, shutdown: CancellationToken) 
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(backoff.next_delay()) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_http_client_that_cannot_be_built_is_a_start_up_error() {
+        // Contradictory TLS bounds: one way to make reqwest's builder fail.
+        let failed = reqwest::Client::builder()
+            .min_tls_version(reqwest::tls::Version::TLS_1_3)
+            .max_tls_version(reqwest::tls::Version::TLS_1_2)
+            .build()
+            .unwrap_err();
+        let err = Error::from(failed);
+        assert!(matches!(err, Error::HttpClient(_)));
+        assert!(
+            err.to_string().starts_with("cannot build an HTTP client"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_target_and_webhook_clients_build_from_the_default_settings() {
+        let config = Config::default();
+        assert!(webhooks::client(&config).is_ok());
+        let target = target::Target::new("default", config.target_url, None);
+        assert!(target.is_ok());
     }
 }
