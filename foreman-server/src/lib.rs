@@ -23,6 +23,7 @@
 //! - [`config`]: the `FOREMAN_*` settings, checked before anything starts.
 //! - `http`: serves the router with header and body timeouts and graceful shutdown.
 //! - `routes`: the HTTP surface, one file per route group; auth and JSON errors.
+//!   `request_log` writes one line per request once it is answered.
 //! - `store`: the SQLite queue behind one narrow interface of queue operations; one
 //!   writer thread with group commit, a pool of readers.
 //! - `worker`: claims the next job (drain by model, within priority, bounded) and runs it
@@ -48,6 +49,7 @@ mod inventory;
 mod live;
 mod metrics;
 mod pruner;
+mod request_log;
 mod routes;
 #[cfg_attr(not(test), allow(dead_code))] // wired into the store next
 mod scheduler;
