@@ -24,6 +24,13 @@ pub(crate) struct ServeArgs {
     config: Config,
 }
 
+impl ServeArgs {
+    /// `FOREMAN_LOG_FORMAT`, for setting up logging before serving.
+    pub(crate) fn log_format(&self) -> foreman_server::LogFormat {
+        self.config.log_format
+    }
+}
+
 pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let mut config = args.config;
     let shutdown = CancellationToken::new();

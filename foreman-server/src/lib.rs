@@ -66,7 +66,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{Config, ConfigError, Secret};
+pub use config::{Config, ConfigError, LogFormat, Secret};
 pub use store::StoreError;
 
 use state::App;

@@ -12,6 +12,7 @@ mod values;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 use clap::{Args, FromArgMatches};
@@ -42,6 +43,46 @@ impl Secret {
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("[redacted]")
+    }
+}
+
+/// How log lines are written (`FOREMAN_LOG_FORMAT`). [`run`](crate::run) installs no
+/// subscriber; the `foreman` binary installs one that writes in this format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum LogFormat {
+    /// One readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+impl LogFormat {
+    /// The name the setting takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+}
+
+impl fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, String> {
+        match raw.to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(format!("{raw:?} is not a log format (use text or json)")),
+        }
     }
 }
 
@@ -147,6 +188,10 @@ pub struct Config {
     #[arg(long, env = "FOREMAN_BODY_TIMEOUT", default_value = "60s")]
     #[arg(value_name = "DURATION", value_parser = setting(positive_duration))]
     pub body_timeout: Duration,
+    /// How log lines are written: text, or json (one object a line) for log shippers
+    #[arg(long, env = "FOREMAN_LOG_FORMAT", default_value = "text")]
+    #[arg(value_name = "FORMAT", value_parser = setting(LogFormat::from_str))]
+    pub log_format: LogFormat,
 }
 
 impl Default for Config {

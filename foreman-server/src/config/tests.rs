@@ -46,6 +46,7 @@ fn defaults_match_the_spec() {
     assert_eq!(config.stall_timeout, Duration::from_secs(300));
     assert_eq!(config.header_timeout, Duration::from_secs(30));
     assert_eq!(config.body_timeout, Duration::from_secs(60));
+    assert_eq!(config.log_format, LogFormat::Text);
 }
 
 #[test]
@@ -73,6 +74,7 @@ fn every_setting_is_read_from_its_variable() {
         ("FOREMAN_MAX_BODY_SIZE", "2048"),
         ("FOREMAN_PUBLIC_URL", "https://foreman.example/"),
         ("FOREMAN_WEBHOOK_RETRY_WAIT", "2s"),
+        ("FOREMAN_LOG_FORMAT", "JSON"),
     ])
     .unwrap();
     assert_eq!(config.listen_addr.to_string(), "0.0.0.0:9000");
@@ -92,6 +94,7 @@ fn every_setting_is_read_from_its_variable() {
         Some("https://foreman.example")
     );
     assert_eq!(config.webhook_retry_wait, Duration::from_secs(2));
+    assert_eq!(config.log_format, LogFormat::Json);
 }
 
 #[test]
@@ -163,6 +166,7 @@ fn a_bad_value_names_its_variable() {
         ("FOREMAN_MAX_QUEUE", "-1"),
         ("FOREMAN_MAX_BODY_SIZE", "1023"),
         ("FOREMAN_WEBHOOK_SECRET", "whsec_!!!"),
+        ("FOREMAN_LOG_FORMAT", "xml"),
         ("FOREMAN_JOB_TTL", "--5m"),
     ];
     for (variable, value) in cases {
@@ -206,7 +210,7 @@ fn every_setting_has_a_foreman_variable_a_flag_and_help() {
         assert!(arg.get_help().is_some(), "{variable} has no help");
         seen += 1;
     }
-    assert!(seen >= 21, "{seen} settings");
+    assert!(seen >= 22, "{seen} settings");
 }
 
 #[test]
