@@ -161,7 +161,8 @@ pub struct Config {
     )]
     #[arg(default_value = "33554432", value_parser = setting(number::<usize>(1024, 1 << 32)))]
     pub max_body_bytes: usize,
-    /// The URL clients reach foreman at, for artifact links [default: http://<listen addr>]
+    /// The URL clients reach foreman at, for artifact links; by default http:// and the
+    /// listen address
     #[arg(long, env = "FOREMAN_PUBLIC_URL", value_name = "URL")]
     #[arg(default_value = "", hide_default_value = true, value_parser = optional(base_url))]
     pub public_url: std::option::Option<String>,
