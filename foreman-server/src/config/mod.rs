@@ -1,7 +1,7 @@
 //! Configuration: every `FOREMAN_*` setting, parsed and checked before anything starts.
 //!
 //! Each setting is written once, as a field of [`Config`]: its variable, flag, default,
-//! parser and help live on that field (ADR 11). clap reads them: `foreman serve` flattens
+//! parser and help live on that field (ADR 13). clap reads them: `foreman serve` flattens
 //! [`Config`] into its flags, so `foreman serve --help` lists every setting with its
 //! variable and default, a flag wins over its variable, and the environment is read by
 //! clap. [`Config::from_lookup`] runs the same definitions over any source of variables,
