@@ -121,19 +121,24 @@ pub(crate) struct Answer {
 }
 
 impl Target {
-    pub(crate) fn new(name: impl Into<String>, base: Url, token: Option<Secret>) -> Self {
+    /// Fails only when the HTTP client cannot be built (no TLS backend, say): a default
+    /// client in its place would lack the timeouts.
+    pub(crate) fn new(
+        name: impl Into<String>,
+        base: Url,
+        token: Option<Secret>,
+    ) -> reqwest::Result<Self> {
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(60))
-            .build()
-            .unwrap_or_default();
-        Self {
+            .build()?;
+        Ok(Self {
             name: name.into(),
             base,
             token,
             http,
-        }
+        })
     }
 
     pub(crate) fn url(&self, path: &str) -> String {

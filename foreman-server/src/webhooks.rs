@@ -12,6 +12,7 @@ use foreman_types::{Webhook, WEBHOOK_ID_HEADER, WEBHOOK_TIMESTAMP_HEADER};
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, USER_AGENT};
 use tokio_util::sync::CancellationToken;
 
+use crate::config::Config;
 use crate::metrics::WebhookOutcome;
 use crate::state::App;
 use crate::store::{Delivery, DeliveryOutcome};
@@ -24,21 +25,27 @@ const BATCH: u32 = 32;
 /// The longest idle wait between outbox checks.
 const IDLE_WAIT: Duration = Duration::from_secs(60);
 
-pub(crate) async fn run(app: App, shutdown: CancellationToken) {
+/// The client for deliveries: no redirects, `FOREMAN_WEBHOOK_TIMEOUT`, and the resolver
+/// that refuses private addresses. Built at start-up, so that a client which cannot be
+/// built stops foreman instead of being replaced by a default one without these.
+pub(crate) fn client(config: &Config) -> reqwest::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        // How long one attempt may take: `FOREMAN_WEBHOOK_TIMEOUT`.
+        .timeout(config.webhook_timeout)
+        .connect_timeout(config.webhook_timeout);
+    if !config.webhook_allow_private {
+        builder = builder.dns_resolver(std::sync::Arc::new(GuardedResolver));
+    }
+    builder.build()
+}
+
+pub(crate) async fn run(app: App, http: reqwest::Client, shutdown: CancellationToken) {
     let signer = app
         .config
         .webhook_secret
         .as_ref()
         .and_then(|secret| Webhook::new(secret.expose()).ok());
-    let mut builder = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        // How long one attempt may take: `FOREMAN_WEBHOOK_TIMEOUT`.
-        .timeout(app.config.webhook_timeout)
-        .connect_timeout(app.config.webhook_timeout);
-    if !app.config.webhook_allow_private {
-        builder = builder.dns_resolver(std::sync::Arc::new(GuardedResolver));
-    }
-    let http = builder.build().unwrap_or_default();
     loop {
         if shutdown.is_cancelled() {
             return;
