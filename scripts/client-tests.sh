@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Real client libraries, written elsewhere, against a live foreman: the official `ollama`
-# and `openai` Python packages (tests/clients/test_*.py), pointed at `foreman serve` in
-# front of the simulated Ollama.
+# and `openai` Python packages, and Prometheus' own parser for `/metrics`
+# (tests/clients/test_*.py), pointed at `foreman serve` in front of the simulated Ollama.
 # Installs what it needs into target/client-venv; run from anywhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -12,7 +12,7 @@ use crate::http::{client, submit, MODEL};
 use crate::inproc::Foreman;
 use crate::report::Row;
 use crate::stats::{ms, percentile};
-use crate::zero::{self, ChatMode};
+use crate::target;
 use crate::Options;
 
 const BENCH: &str = "3 enqueue";
@@ -80,8 +80,8 @@ pub(crate) async fn flood(
 
 pub(crate) async fn run(options: &Options) -> Result<Vec<Row>> {
     let sizes = &options.sizes;
-    let zero = zero::spawn(ChatMode::Hold).await?;
-    let foreman = Foreman::start(options.placement(), &zero.url, |_| {}).await?;
+    let target = target::held().await?;
+    let foreman = Foreman::start(options.placement(), target.url(), |_| {}).await?;
     // Warm up: connections, caches, the writer thread.
     flood(
         &foreman.url,
@@ -98,7 +98,7 @@ pub(crate) async fn run(options: &Options) -> Result<Vec<Row>> {
     )
     .await?;
     foreman.stop().await?;
-    drop(zero);
+    drop(target);
     Ok(vec![
         Row::at_least(
             BENCH,

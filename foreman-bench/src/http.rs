@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
-/// The model the zero target lists.
+/// The model the benchmarks' simulated target lists (see `target`).
 pub(crate) const MODEL: &str = "bench:latest";
 
 /// A keep-alive client with Nagle off, as Ollama clients use.

@@ -10,8 +10,8 @@
 //! Results and their analysis are recorded in `docs/benchmarks.md`.
 //!
 //! # Layout
-//! - `zero`: an in-process Ollama that answers instantly (or streams on a timer, or never
-//!   answers), so what is measured is foreman rather than a GPU.
+//! - `target`: the simulated Ollama (foreman-sim) in this process, set to answer at once,
+//!   stream on a timer, or never answer, so what is measured is foreman rather than a GPU.
 //! - `inproc`: foreman started in this process with `foreman_server::run`.
 //! - `process`: the `foreman` binary as a child process, for resident memory and start-up.
 //! - one module per benchmark: `overhead`, `streaming`, `enqueue`, `throughput`,
@@ -28,8 +28,8 @@ mod scale;
 mod scheduling;
 mod stats;
 mod streaming;
+mod target;
 mod throughput;
-mod zero;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! 1. Proxy overhead: sequential non-streaming `/api/chat` calls to a zero-latency target,
+//! 1. Proxy overhead: sequential non-streaming `/api/chat` calls to an instant target,
 //!    directly and through foreman's queue, and what foreman adds at p50 and p99.
 //!
 //! For attributing the time, it also measures what one durable SQLite commit costs on
@@ -13,22 +13,21 @@ use crate::http::{chat_body, client, MODEL};
 use crate::inproc::Foreman;
 use crate::report::Row;
 use crate::stats::{ms, percentile};
-use crate::zero::{self, now_ns, ChatMode};
+use crate::target::{self, arrived_ns, made_ns, now_ns};
 use crate::Options;
 
 const BENCH: &str = "1 overhead";
 
 pub(crate) async fn run(options: &Options) -> Result<Vec<Row>> {
     let sizes = &options.sizes;
-    let zero = zero::spawn(ChatMode::Instant).await?;
-    let foreman = Foreman::start(options.placement(), &zero.url, |_| {}).await?;
+    let target = target::instant().await?;
+    let foreman = Foreman::start(options.placement(), target.url(), |_| {}).await?;
     let client = client();
     let body = chat_body(MODEL, false);
     // Each call: (total, request sent → at the target, target answered → body received), ms.
     let call = |base: String| {
         let client = client.clone();
         let body = body.clone();
-        let zero = &zero;
         async move {
             let started = Instant::now();
             let sent_ns = now_ns();
@@ -44,14 +43,17 @@ pub(crate) async fn run(options: &Options) -> Result<Vec<Row>> {
             if !status.is_success() || bytes.is_empty() {
                 bail!("{base}/api/chat answered {status}");
             }
-            let answered_ns = zero::sent_ns(&bytes).unwrap_or(received_ns);
-            let inbound = zero.last_arrival_ns().saturating_sub(sent_ns) as f64 / 1e6;
+            let answered_ns = made_ns(&bytes).unwrap_or(received_ns);
+            let inbound = arrived_ns(&bytes)
+                .unwrap_or(sent_ns)
+                .saturating_sub(sent_ns) as f64
+                / 1e6;
             let outbound = received_ns.saturating_sub(answered_ns) as f64 / 1e6;
             Ok((ms(started.elapsed()), inbound, outbound))
         }
     };
     for _ in 0..20.min(sizes.overhead_calls) {
-        call(zero.url.clone()).await?;
+        call(target.url().to_owned()).await?;
         call(foreman.url.clone()).await?;
     }
     let mut direct = Vec::with_capacity(sizes.overhead_calls);
@@ -59,7 +61,7 @@ pub(crate) async fn run(options: &Options) -> Result<Vec<Row>> {
     let (mut direct_in, mut direct_out, mut via_in, mut via_out) = (vec![], vec![], vec![], vec![]);
     // Interleaved, so drift in the machine's load touches both alike.
     for _ in 0..sizes.overhead_calls {
-        let (total, inbound, outbound) = call(zero.url.clone()).await?;
+        let (total, inbound, outbound) = call(target.url().to_owned()).await?;
         direct.push(total);
         direct_in.push(inbound);
         direct_out.push(outbound);

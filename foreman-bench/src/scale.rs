@@ -14,28 +14,30 @@ use crate::http::{client, get_json, MODEL};
 use crate::process::{find_binary, Process};
 use crate::report::Row;
 use crate::stats::{mib, ms, percentile};
-use crate::zero::{self, ChatMode};
+use crate::target;
 use crate::{Options, Sizes};
 
 const BENCH: &str = "6 scale";
 /// The schema foreman creates, applied here to fill a database directly.
 const SCHEMA: &str = include_str!("../../foreman-server/migrations/0001_jobs.sql");
+/// A finished job's stored result: Ollama's final chat chunk.
+const RESULT: &str = r#"{"model":"bench:latest","created_at":"2026-01-01T00:00:00Z","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","eval_count":1}"#;
 /// The queue selection code, read for its SQL so the plans shown are the ones it runs.
 const CLAIM_RS: &str = include_str!("../../foreman-server/src/store/claim.rs");
 
 pub(crate) async fn run(options: &Options) -> Result<Vec<Row>> {
     let sizes = &options.sizes;
-    let zero = zero::spawn(ChatMode::Hold).await?;
+    let target = target::held().await?;
     let mut rows = Vec::new();
     let bin = find_binary(options.foreman_bin.as_deref());
     match &bin {
-        Some(bin) => rows.extend(memory(bin, &zero.url, sizes).await?),
+        Some(bin) => rows.extend(memory(bin, target.url(), sizes).await?),
         None => rows.push(Row::skipped(
             BENCH,
             "memory: no foreman binary (cargo build --release -p foreman-cli)",
         )),
     }
-    rows.extend(growth(bin.as_deref(), &zero.url, sizes, options.explain).await?);
+    rows.extend(growth(bin.as_deref(), target.url(), sizes, options.explain).await?);
     Ok(rows)
 }
 
@@ -363,7 +365,7 @@ fn populate(db: &Path, finished: usize, queued: usize) -> Result<Vec<String>> {
         .duration_since(std::time::UNIX_EPOCH)?
         .as_millis() as i64;
     let payload = crate::http::chat_body(MODEL, true);
-    let result = crate::zero::line(true);
+    let result = RESULT;
     let models = [MODEL, "other:latest", "third:latest"];
     let mut generator = ulid::Generator::new();
     let mut ids = Vec::with_capacity(finished);

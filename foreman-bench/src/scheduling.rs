@@ -7,8 +7,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
-use foreman_server::sim::{self, SimConfig};
-use tokio_util::sync::CancellationToken;
+use foreman_sim::SimConfig;
 
 use crate::http::{client, get_json, submit};
 use crate::inproc::Foreman;
@@ -31,26 +30,19 @@ struct Outcome {
 
 async fn schedule(options: &Options, window: Duration) -> Result<Outcome> {
     let sizes = &options.sizes;
-    let stop = CancellationToken::new();
     let config = SimConfig {
         models: MODELS.iter().map(|m| (*m).to_owned()).collect(),
         load_time: sizes.schedule_load_time,
         tokens_per_second: f64::INFINITY,
         reply_tokens: 20,
         first_token_latency: GENERATION,
+        ..SimConfig::default()
     };
-    // Real Ollama (Go) answers with TCP_NODELAY; the simulator's own listener does not, and
-    // then its back-to-back token writes wait on delayed ACKs (up to 40 ms a response).
-    // Accepted sockets inherit the option from this listener.
-    let listener = crate::http::nodelay_listener()?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let server = tokio::spawn(sim::serve(listener, config, stop.clone()));
-    let foreman = Foreman::start(options.placement(), &url, |c| c.affinity_window = window).await?;
+    let sim = foreman_sim::spawn(config).await?;
+    let url = sim.url();
+    let foreman = Foreman::start(options.placement(), url, |c| c.affinity_window = window).await?;
     let client = client();
-    let stats_url = format!("{url}/sim/stats");
-    let loads_before = get_json(&client, &stats_url).await?["loads"]
-        .as_u64()
-        .unwrap_or(0);
+    let loads_before = sim.stats().loads;
 
     let started = Instant::now();
     let mut submitted: HashMap<String, Instant> = HashMap::new();
@@ -102,13 +94,9 @@ async fn schedule(options: &Options, window: Duration) -> Result<Outcome> {
         .map(|(id, at)| began.get(id).map(|b| *b - *at).unwrap_or_default())
         .max()
         .unwrap_or_default();
-    let loads = get_json(&client, &stats_url).await?["loads"]
-        .as_u64()
-        .unwrap_or(0)
-        - loads_before;
+    let loads = sim.stats().loads - loads_before;
     foreman.stop().await?;
-    stop.cancel();
-    let _ = server.await;
+    sim.stop().await?;
     Ok(Outcome {
         loads,
         makespan,

@@ -2,18 +2,19 @@
 //!    `stream_chunks` chunks 1 ms apart, directly and through foreman; and whether foreman
 //!    passes chunks on one by one (a read per chunk) or batches them.
 //!
-//! Each chunk carries the time the target sent it, so its delay is measured exactly:
-//! arrival minus sending, in one process.
+//! Each chunk carries the time the target made it (`created_at`), so its delay is measured
+//! exactly: arrival minus sending, on one clock in one process.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
+use foreman_types::LineSplitter;
 
 use crate::http::{chat_body, client, MODEL};
 use crate::inproc::Foreman;
 use crate::report::Row;
 use crate::stats::{ms, percentile};
-use crate::zero::{self, now_ns, sent_ns, ChatMode};
+use crate::target::{self, made_ns, now_ns};
 use crate::Options;
 
 const BENCH: &str = "2 streaming";
@@ -43,7 +44,7 @@ async fn stream(client: &reqwest::Client, base: &str, into: &mut Streams) -> Res
     if !response.status().is_success() {
         bail!("{base}/api/chat answered {}", response.status());
     }
-    let mut pending: Vec<u8> = Vec::new();
+    let mut lines = LineSplitter::new();
     let mut last_read: Option<u64> = None;
     while let Some(bytes) = response.chunk().await? {
         let now = now_ns();
@@ -55,11 +56,9 @@ async fn stream(client: &reqwest::Client, base: &str, into: &mut Streams) -> Res
         }
         last_read = Some(now);
         into.reads += 1;
-        pending.extend_from_slice(&bytes);
         let mut in_this_read = 0;
-        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = pending.drain(..=end).collect();
-            if let Some(sent) = sent_ns(&line) {
+        for line in lines.push(&bytes)? {
+            if let Some(sent) = made_ns(&line) {
                 into.delay.push(now.saturating_sub(sent) as f64 / 1e6);
                 into.chunks += 1;
                 in_this_read += 1;
@@ -72,20 +71,16 @@ async fn stream(client: &reqwest::Client, base: &str, into: &mut Streams) -> Res
 
 pub(crate) async fn run(options: &Options) -> Result<Vec<Row>> {
     let sizes = &options.sizes;
-    let zero = zero::spawn(ChatMode::Stream {
-        chunks: sizes.stream_chunks,
-        gap: Duration::from_millis(1),
-    })
-    .await?;
-    let foreman = Foreman::start(options.placement(), &zero.url, |_| {}).await?;
+    let target = target::streaming(sizes.stream_chunks, Duration::from_millis(1)).await?;
+    let foreman = Foreman::start(options.placement(), target.url(), |_| {}).await?;
     let client = client();
     // Warm the connections and the code paths.
-    stream(&client, &zero.url, &mut Streams::default()).await?;
+    stream(&client, target.url(), &mut Streams::default()).await?;
     stream(&client, &foreman.url, &mut Streams::default()).await?;
     let mut direct = Streams::default();
     let mut via = Streams::default();
     for _ in 0..sizes.stream_runs {
-        stream(&client, &zero.url, &mut direct).await?;
+        stream(&client, target.url(), &mut direct).await?;
         stream(&client, &foreman.url, &mut via).await?;
     }
     foreman.stop().await?;

@@ -1,5 +1,5 @@
 //! 4. End-to-end throughput: async jobs per second from the first submission to the last
-//!    `done`, against a zero-latency target.
+//!    `done`, against an instant target.
 
 use std::time::{Duration, Instant};
 
@@ -9,15 +9,15 @@ use crate::enqueue::flood;
 use crate::http::{client, get_json, wait_drained};
 use crate::inproc::Foreman;
 use crate::report::Row;
-use crate::zero::{self, ChatMode};
+use crate::target;
 use crate::Options;
 
 const BENCH: &str = "4 throughput";
 
 pub(crate) async fn run(options: &Options) -> Result<Vec<Row>> {
     let sizes = &options.sizes;
-    let zero = zero::spawn(ChatMode::Instant).await?;
-    let foreman = Foreman::start(options.placement(), &zero.url, |_| {}).await?;
+    let target = target::instant().await?;
+    let foreman = Foreman::start(options.placement(), target.url(), |_| {}).await?;
     let client = client();
     // Warm up.
     flood(&foreman.url, 8, Some(50), None).await?;

@@ -8,6 +8,7 @@ use clap::Args;
 use foreman_client::{
     ChatMessage, ChatRequest, Client, Job, JobId, JobQuery, JobState, SubmitRequest,
 };
+use foreman_types::Backoff;
 
 use crate::exit::Failure;
 use crate::output::{age, print_json, print_table, short_duration, Progress};
@@ -262,7 +263,7 @@ fn wait_left(ms: u64) -> String {
 async fn follow(client: &Client, id: JobId, timeout: Duration, show: bool) -> Result<Job, Failure> {
     let started = Instant::now();
     let mut progress = Progress::new();
-    let mut pause = Duration::from_millis(100);
+    let mut polling = Backoff::new(Duration::from_millis(100), Duration::from_millis(500));
     loop {
         let job = client.job(id).await?;
         if show {
@@ -296,8 +297,7 @@ async fn follow(client: &Client, id: JobId, timeout: Duration, show: bool) -> Re
                 job.state
             )));
         }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(500));
+        tokio::time::sleep(polling.next_delay()).await;
     }
 }
 

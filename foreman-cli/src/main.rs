@@ -17,6 +17,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use foreman_client::Client;
+use foreman_server::LogFormat;
 
 use crate::exit::Failure;
 
@@ -86,7 +87,11 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let serving = matches!(cli.command, Command::Serve(_) | Command::Sim(_));
-    init_logging(serving);
+    let format = match &cli.command {
+        Command::Serve(args) => args.log_format(),
+        _ => LogFormat::Text,
+    };
+    init_logging(serving, format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -144,13 +149,18 @@ fn client(cli: &Cli) -> Result<Client, Failure> {
 }
 
 /// Logs go to stderr: `info` for the server, warnings only for client commands.
-/// `RUST_LOG` overrides both.
-fn init_logging(serving: bool) {
+/// `RUST_LOG` overrides both. `json` writes one object a line: `timestamp`, `level`,
+/// `target` and the event's `fields` (with its `message`). The fields stay nested: some
+/// are named `target` themselves, and flattened they would collide with it.
+fn init_logging(serving: bool, format: LogFormat) {
     let default = if serving { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => logs.json().try_init(),
+        _ => logs.try_init(),
+    };
 }

@@ -1,81 +1,15 @@
 //! `foreman serve`: parse the configuration, bind, run until ctrl-c or SIGTERM.
 
 use clap::Args;
-use foreman_server::{sim, Config};
-use std::collections::HashMap;
+use foreman_server::Config;
+use foreman_sim as sim;
 use tokio_util::sync::CancellationToken;
 
 use crate::exit::Failure;
 
-/// Each flag overrides the environment variable of the same name.
+/// Every setting of [`Config`], and the simulator's flags.
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
-    /// Where foreman listens [env: FOREMAN_LISTEN_ADDR] [default: 127.0.0.1:8080]
-    #[arg(long, value_name = "ADDR")]
-    listen_addr: Option<String>,
-    /// The Ollama server [env: FOREMAN_TARGET_URL] [default: http://127.0.0.1:11434]
-    #[arg(long, value_name = "URL")]
-    target_url: Option<String>,
-    /// Bearer token sent to the target [env: FOREMAN_TARGET_TOKEN]
-    #[arg(long, value_name = "TOKEN")]
-    target_token: Option<String>,
-    /// Token every client must send (all routes but /healthz and /) [env: FOREMAN_AUTH_TOKEN]
-    #[arg(long, value_name = "TOKEN")]
-    auth_token: Option<String>,
-    /// The SQLite file [env: FOREMAN_DB_PATH] [default: foreman.db]
-    #[arg(long, value_name = "PATH")]
-    db_path: Option<String>,
-    /// How often /api/tags and /api/ps are polled [env: FOREMAN_POLL_INTERVAL] [default: 30s]
-    #[arg(long, value_name = "DURATION")]
-    poll_interval: Option<String>,
-    /// Tries per job on connection errors and restarts [env: FOREMAN_MAX_ATTEMPTS] [default: 3]
-    #[arg(long, value_name = "N")]
-    max_attempts: Option<String>,
-    /// Finished jobs older than this are deleted [env: FOREMAN_JOB_TTL] [default: 24h]
-    #[arg(long, value_name = "DURATION")]
-    job_ttl: Option<String>,
-    /// HMAC key for webhook signatures [env: FOREMAN_WEBHOOK_SECRET]
-    #[arg(long, value_name = "SECRET")]
-    webhook_secret: Option<String>,
-    /// Embedding model to load at start-up and keep loaded [env: FOREMAN_EMBED_MODEL]
-    #[arg(long, value_name = "MODEL")]
-    embed_model: Option<String>,
-    /// Queued jobs beyond this get 503 [env: FOREMAN_MAX_QUEUE] [default: 512]
-    #[arg(long, value_name = "N")]
-    max_queue: Option<String>,
-    /// Allow webhooks to loopback and private networks [env: FOREMAN_WEBHOOK_ALLOW_PRIVATE]
-    #[arg(long, value_name = "BOOL")]
-    webhook_allow_private: Option<String>,
-    /// How long the oldest job may be passed over for the loaded model's jobs
-    /// [env: FOREMAN_AFFINITY_WINDOW] [default: 30s]
-    #[arg(long, value_name = "DURATION")]
-    affinity_window: Option<String>,
-    /// First pause after the target was unreachable, doubling to 30s
-    /// [env: FOREMAN_RETRY_BACKOFF] [default: 1s]
-    #[arg(long, value_name = "DURATION")]
-    retry_backoff: Option<String>,
-    /// Largest request body in bytes [env: FOREMAN_MAX_BODY_SIZE] [default: 33554432]
-    #[arg(long, value_name = "BYTES")]
-    max_body_size: Option<String>,
-    /// The URL clients reach foreman at, for artifact links [env: FOREMAN_PUBLIC_URL]
-    #[arg(long, value_name = "URL")]
-    public_url: Option<String>,
-    /// Wait before a webhook's second attempt, doubling after [env: FOREMAN_WEBHOOK_RETRY_WAIT] [default: 1s]
-    #[arg(long, value_name = "DURATION")]
-    webhook_retry_wait: Option<String>,
-    /// How long one webhook attempt may take [env: FOREMAN_WEBHOOK_TIMEOUT] [default: 10s]
-    #[arg(long, value_name = "DURATION")]
-    webhook_timeout: Option<String>,
-    /// Longest gap between chunks from the target before a generation is abandoned
-    /// [env: FOREMAN_STALL_TIMEOUT] [default: 5m]
-    #[arg(long, value_name = "DURATION")]
-    stall_timeout: Option<String>,
-    /// How long a client may take to send its request headers [env: FOREMAN_HEADER_TIMEOUT] [default: 30s]
-    #[arg(long, value_name = "DURATION")]
-    header_timeout: Option<String>,
-    /// Longest pause while a client sends a request body [env: FOREMAN_BODY_TIMEOUT] [default: 60s]
-    #[arg(long, value_name = "DURATION")]
-    body_timeout: Option<String>,
     /// Run against a built-in simulated Ollama (no GPU needed) instead of FOREMAN_TARGET_URL
     #[arg(long)]
     sim: bool,
@@ -85,57 +19,24 @@ pub(crate) struct ServeArgs {
     /// The simulator's generation speed
     #[arg(long, value_name = "N", default_value_t = 40.0, requires = "sim")]
     sim_tokens_per_second: f64,
+    // Last, so that `--help` shows the flags above with the other options and the
+    // settings under their own heading.
+    #[command(flatten)]
+    config: Config,
 }
 
 impl ServeArgs {
-    /// The flags given, keyed by their environment variable.
-    fn flags(&self) -> HashMap<&'static str, String> {
-        let pairs = [
-            ("FOREMAN_LISTEN_ADDR", &self.listen_addr),
-            ("FOREMAN_TARGET_URL", &self.target_url),
-            ("FOREMAN_TARGET_TOKEN", &self.target_token),
-            ("FOREMAN_AUTH_TOKEN", &self.auth_token),
-            ("FOREMAN_DB_PATH", &self.db_path),
-            ("FOREMAN_POLL_INTERVAL", &self.poll_interval),
-            ("FOREMAN_MAX_ATTEMPTS", &self.max_attempts),
-            ("FOREMAN_JOB_TTL", &self.job_ttl),
-            ("FOREMAN_WEBHOOK_SECRET", &self.webhook_secret),
-            ("FOREMAN_EMBED_MODEL", &self.embed_model),
-            ("FOREMAN_MAX_QUEUE", &self.max_queue),
-            ("FOREMAN_WEBHOOK_ALLOW_PRIVATE", &self.webhook_allow_private),
-            ("FOREMAN_AFFINITY_WINDOW", &self.affinity_window),
-            ("FOREMAN_RETRY_BACKOFF", &self.retry_backoff),
-            ("FOREMAN_MAX_BODY_SIZE", &self.max_body_size),
-            ("FOREMAN_PUBLIC_URL", &self.public_url),
-            ("FOREMAN_WEBHOOK_RETRY_WAIT", &self.webhook_retry_wait),
-            ("FOREMAN_WEBHOOK_TIMEOUT", &self.webhook_timeout),
-            ("FOREMAN_STALL_TIMEOUT", &self.stall_timeout),
-            ("FOREMAN_HEADER_TIMEOUT", &self.header_timeout),
-            ("FOREMAN_BODY_TIMEOUT", &self.body_timeout),
-        ];
-        pairs
-            .into_iter()
-            .filter_map(|(name, value)| value.clone().map(|v| (name, v)))
-            .collect()
-    }
-
-    fn config(&self) -> Result<Config, Failure> {
-        let flags = self.flags();
-        Config::from_lookup(|name| {
-            flags
-                .get(name)
-                .cloned()
-                .or_else(|| std::env::var(name).ok())
-        })
-        .map_err(|err| Failure::usage(err.to_string()))
+    /// `FOREMAN_LOG_FORMAT`, for setting up logging before serving.
+    pub(crate) fn log_format(&self) -> foreman_server::LogFormat {
+        self.config.log_format
     }
 }
 
 pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
-    let mut config = args.config()?;
+    let mut config = args.config;
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
-    let sim_stop = CancellationToken::new();
+    let mut simulated = None;
     if args.sim {
         let load_time =
             foreman_server::config::parse_duration("--sim-load-time", &args.sim_load_time, false)
@@ -150,13 +51,15 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
             tokens_per_second: args.sim_tokens_per_second,
             ..sim::SimConfig::default()
         };
-        let (url, _handle) = sim::spawn(sim_config, sim_stop.clone())
+        let handle = sim::spawn(sim_config)
             .await
             .map_err(|err| Failure::server(format!("cannot start the simulator: {err}")))?;
-        tracing::info!(%url, "serving against the simulated Ollama");
-        config.target_url = url
+        tracing::info!(url = %handle.url(), "serving against the simulated Ollama");
+        config.target_url = handle
+            .url()
             .parse()
             .map_err(|err| Failure::server(format!("simulator URL: {err}")))?;
+        simulated = Some(handle);
     }
     let listener = tokio::net::TcpListener::bind(config.listen_addr)
         .await
@@ -167,7 +70,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
             ))
         })?;
     let served = foreman_server::run(config, listener, shutdown).await;
-    sim_stop.cancel();
+    drop(simulated);
     served.map_err(|err| Failure::server(err.to_string()))
 }
 

@@ -27,7 +27,8 @@ const MAX_MESSAGE: usize = 1024;
 #[non_exhaustive]
 pub enum Error {
     /// The server answered with an error status. `message` is the `error` field of its
-    /// `{"error": "..."}` body (Ollama's and foreman's shape), else the body's text.
+    /// `{"error": "..."}` body (Ollama's and foreman's shape) or the `message` of an
+    /// OpenAI-shaped `{"error": {"message": ...}}`, else the body's text.
     #[error("the server answered {status}: {message}")]
     Api {
         /// The HTTP status.
@@ -100,22 +101,19 @@ impl Error {
 
     /// The error for a response with status `status` and body `body`.
     pub(crate) fn from_response(status: u16, body: &[u8]) -> Self {
-        let message = match serde_json::from_slice::<ErrorBody>(body) {
-            Ok(ErrorBody { error }) => error,
-            Err(_) => {
-                let text = String::from_utf8_lossy(body);
-                let text = text.trim();
-                if text.is_empty() {
-                    reqwest::StatusCode::from_u16(status)
-                        .ok()
-                        .and_then(|s| s.canonical_reason())
-                        .unwrap_or("no message")
-                        .to_owned()
-                } else {
-                    truncate(text, MAX_MESSAGE)
-                }
+        let message = ErrorBody::message_in(body).unwrap_or_else(|| {
+            let text = String::from_utf8_lossy(body);
+            let text = text.trim();
+            if text.is_empty() {
+                reqwest::StatusCode::from_u16(status)
+                    .ok()
+                    .and_then(|s| s.canonical_reason())
+                    .unwrap_or("no message")
+                    .to_owned()
+            } else {
+                truncate(text, MAX_MESSAGE)
             }
-        };
+        });
         Error::Api { status, message }
     }
 

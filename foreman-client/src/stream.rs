@@ -4,7 +4,7 @@
 use std::pin::Pin;
 
 use bytes::Bytes;
-use foreman_types::{ChatChunk, GenerateChunk, ProgressResponse};
+use foreman_types::{ChatChunk, ErrorBody, GenerateChunk, LineSplitter, ProgressResponse};
 use futures::{Stream, StreamExt};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -32,9 +32,6 @@ pub type GenerateStream = Pin<Box<dyn Stream<Item = Result<GenerateChunk>> + Sen
 /// stream cut off before `success`, comes out as an [`Error::Stream`] and ends it. Dropping
 /// it drops the request, which cancels the operation on the target.
 pub type ProgressStream = Pin<Box<dyn Stream<Item = Result<ProgressResponse>> + Send>>;
-
-/// Longest line accepted; past this the server is not speaking NDJSON.
-const MAX_LINE: usize = 16 * 1024 * 1024;
 
 /// A chunk of a streamed answer: it knows whether it is the last one.
 pub(crate) trait Chunk: DeserializeOwned + Send + 'static {
@@ -73,9 +70,13 @@ where
 {
     Box::pin(async_stream::try_stream! {
         let mut body = std::pin::pin!(body);
-        let mut lines = Lines::default();
+        // Past `MAX_LINE` (16 MiB) the server is not speaking NDJSON.
+        let mut lines = LineSplitter::new();
         while let Some(bytes) = body.next().await {
-            for line in lines.push(&bytes?)? {
+            let complete = lines
+                .push(&bytes?)
+                .map_err(|too_long| Error::Stream(format!("{too_long} in the stream")))?;
+            for line in complete {
                 if let Some(chunk) = parse_line::<T>(&line)? {
                     let done = chunk.is_done();
                     yield chunk;
@@ -86,48 +87,17 @@ where
             }
         }
         // The last line may lack its newline.
-        if let Some(chunk) = parse_line::<T>(&lines.finish())? {
-            let done = chunk.is_done();
-            yield chunk;
-            if done {
-                return;
+        if let Some(line) = lines.finish() {
+            if let Some(chunk) = parse_line::<T>(&line)? {
+                let done = chunk.is_done();
+                yield chunk;
+                if done {
+                    return;
+                }
             }
         }
         Err(Error::Stream("the stream ended before its final chunk".into()))?;
     })
-}
-
-/// Splits bytes into lines across chunk boundaries.
-#[derive(Debug, Default)]
-struct Lines {
-    partial: Vec<u8>,
-}
-
-impl Lines {
-    /// Adds `bytes` and returns the lines it completed.
-    fn push(&mut self, bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
-        let mut complete = Vec::new();
-        let mut pieces = bytes.split(|&b| b == b'\n');
-        // `split` yields one more piece than there are newlines: the last is unfinished.
-        let unfinished = pieces.next_back().unwrap_or_default();
-        for piece in pieces {
-            self.partial.extend_from_slice(piece);
-            complete.push(std::mem::take(&mut self.partial));
-        }
-        self.partial.extend_from_slice(unfinished);
-        if self.partial.len() > MAX_LINE {
-            return Err(Error::Stream(format!(
-                "a line of the stream is longer than {} MiB",
-                MAX_LINE / 1024 / 1024
-            )));
-        }
-        Ok(complete)
-    }
-
-    /// What is left after the body ended.
-    fn finish(self) -> Vec<u8> {
-        self.partial
-    }
 }
 
 /// Parses one line: nothing for a blank line, an error for an `{"error": ...}` line.
@@ -137,10 +107,8 @@ fn parse_line<T: DeserializeOwned>(line: &[u8]) -> Result<Option<T>> {
         return Ok(None);
     }
     let value: Value = serde_json::from_slice(line).map_err(|err| Error::decode(err, line))?;
-    match value.get("error") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(message)) => return Err(Error::Stream(message.clone())),
-        Some(other) => return Err(Error::Stream(other.to_string())),
+    if let Some(message) = ErrorBody::message_of(&value) {
+        return Err(Error::Stream(message));
     }
     serde_json::from_value(value)
         .map(Some)
@@ -213,6 +181,18 @@ mod tests {
         assert_eq!(items.len(), 2);
         assert!(items[0].is_ok());
         assert!(matches!(&items[1], Err(Error::Stream(m)) if m == "out of memory"));
+    }
+
+    #[tokio::test]
+    async fn a_line_past_16_mib_is_an_error_item() {
+        let endless = "a".repeat(foreman_types::MAX_LINE + 1);
+        let items = parse(&[&chunk("a", false), "\n", &endless]).await;
+        assert_eq!(items.len(), 2);
+        assert!(
+            matches!(&items[1], Err(Error::Stream(m)) if m.contains("longer than 16 MiB")),
+            "{:?}",
+            items[1]
+        );
     }
 
     #[tokio::test]

@@ -3,7 +3,7 @@
 use std::pin::Pin;
 use std::time::Duration;
 
-use foreman_types::{Job, JobId};
+use foreman_types::{Backoff, Job, JobId};
 use futures::Stream;
 use tokio::time::Instant;
 
@@ -21,20 +21,7 @@ pub const MAX_POLL_INTERVAL: Duration = Duration::from_secs(1);
 pub type JobWatch = Pin<Box<dyn Stream<Item = Result<Job>> + Send>>;
 
 /// Pauses between polls: doubling from [`FIRST_POLL_INTERVAL`] to [`MAX_POLL_INTERVAL`].
-#[derive(Debug)]
-struct Backoff(Duration);
-
-impl Backoff {
-    fn new() -> Self {
-        Self(FIRST_POLL_INTERVAL)
-    }
-
-    fn next(&mut self) -> Duration {
-        let pause = self.0;
-        self.0 = (self.0 * 2).min(MAX_POLL_INTERVAL);
-        pause
-    }
-}
+const POLLING: Backoff = Backoff::new(FIRST_POLL_INTERVAL, MAX_POLL_INTERVAL);
 
 impl Client {
     /// Polls the job until it is `done`, `failed` or `cancelled` and returns it; check its
@@ -57,7 +44,7 @@ impl Client {
     /// ```
     pub async fn wait(&self, id: JobId, timeout: Duration) -> Result<Job> {
         let deadline = Instant::now() + timeout;
-        let mut backoff = Backoff::new();
+        let mut backoff = POLLING;
         loop {
             let job = self.job(id).await?;
             if job.state.is_terminal() {
@@ -70,7 +57,7 @@ impl Client {
                     last_state: job.state,
                 });
             }
-            tokio::time::sleep(backoff.next().min(remaining)).await;
+            tokio::time::sleep(backoff.next_delay().min(remaining)).await;
         }
     }
 
@@ -95,7 +82,7 @@ impl Client {
     pub fn watch(&self, id: JobId) -> JobWatch {
         let client = self.clone();
         Box::pin(async_stream::try_stream! {
-            let mut backoff = Backoff::new();
+            let mut backoff = POLLING;
             let mut last = None;
             loop {
                 let job = client.job(id).await?;
@@ -103,13 +90,13 @@ impl Client {
                 let seen = Some((job.state, job.attempts));
                 if seen != last {
                     last = seen;
-                    backoff = Backoff::new();
+                    backoff.reset();
                     yield job;
                 }
                 if terminal {
                     break;
                 }
-                tokio::time::sleep(backoff.next()).await;
+                tokio::time::sleep(backoff.next_delay()).await;
             }
         })
     }

@@ -316,7 +316,7 @@ mod tests {
 
     fn inventory() -> Inventory {
         let url = "http://127.0.0.1:9".parse().unwrap();
-        Inventory::new(Target::new("default", url, None))
+        Inventory::new(Target::new("default", url, None).expect("a client builds"))
     }
 
     #[test]

@@ -25,7 +25,8 @@
 //! - [`config`]: the `FOREMAN_*` settings, checked before anything starts.
 //! - `http`: serves the router with header and body timeouts and graceful shutdown.
 //! - `routes`: the HTTP surface, one file per route group; auth (the `Caller` of a request
-//!   and the `Admin` extractor) and JSON errors in each API's shape.
+//!   and the `Admin` extractor) and JSON errors in each API's shape. `request_log` writes
+//!   one line per request once it is answered.
 //! - `store`: the SQLite queue behind one narrow interface of queue operations; one
 //!   writer thread with group commit, a pool of readers.
 //! - `worker`: claims the next job (drain by model, within priority, bounded) and runs it
@@ -38,7 +39,6 @@
 //! - `pruner`: deletes finished jobs past their TTL.
 //! - `metrics`: the counters and histograms behind `GET /metrics`; `estimate`: the recent
 //!   mean run time behind `estimated_wait_ms`.
-//! - [`sim`]: a simulated Ollama with realistic timing, for trying foreman without a GPU.
 //!
 //! A request flows: route → `store.enqueue` (committed) → `worker` claims it → `target`
 //! → chunks back through `live` to the caller (sync) or into the store and the webhook
@@ -52,8 +52,10 @@ mod inventory;
 mod live;
 mod metrics;
 mod pruner;
+mod request_log;
 mod routes;
-pub mod sim;
+#[cfg_attr(not(test), allow(dead_code))] // wired into the store next
+mod scheduler;
 mod state;
 mod store;
 mod target;
@@ -66,7 +68,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{Config, ConfigError, Secret};
+pub use config::{Config, ConfigError, LogFormat, Secret};
 pub use store::StoreError;
 
 use state::App;
@@ -82,6 +84,11 @@ pub enum Error {
     /// Serving HTTP failed.
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
+    /// An HTTP client (to the target, or for webhooks) could not be built. foreman does
+    /// not start without one rather than run with a default client that lacks its
+    /// timeouts, its refusal of redirects and its guard against private addresses.
+    #[error("cannot build an HTTP client: {0}")]
+    HttpClient(#[from] reqwest::Error),
 }
 
 /// Runs foreman on `listener` until `shutdown` is cancelled, then stops taking requests,
@@ -94,6 +101,7 @@ pub async fn run(
     if let Ok(addr) = listener.local_addr() {
         config.listen_addr = addr;
     }
+    let webhook_http = webhooks::client(&config)?;
     let store = Store::open(
         &config.db_path,
         StoreOptions {
@@ -111,7 +119,7 @@ pub async fn run(
         );
     }
     let tasks_stop = CancellationToken::new();
-    let app = App::new(config, store);
+    let app = App::new(config, store)?;
     // Know the target's models before the first request, but never wait long for it.
     let _ = tokio::time::timeout(Duration::from_secs(2), app.inventory.refresh()).await;
 
@@ -122,7 +130,7 @@ pub async fn run(
             .poll_loop(app.config.poll_interval, tasks_stop.clone()),
     );
     tasks.spawn(worker::run(app.clone(), tasks_stop.clone()));
-    tasks.spawn(webhooks::run(app.clone(), tasks_stop.clone()));
+    tasks.spawn(webhooks::run(app.clone(), webhook_http, tasks_stop.clone()));
     tasks.spawn(pruner::run(app.clone(), tasks_stop.clone()));
     if let Some(model) = app.config.embed_model.clone() {
         tasks.spawn(warm_embed_model(app.clone(), model, tasks_stop.clone()));
@@ -158,7 +166,7 @@ pub async fn run(
 async fn warm_embed_model(app: App, model: String, shutdown: CancellationToken) {
     let body = serde_json::json!({ "model": model, "input": "", "keep_alive": -1 });
     let body = bytes::Bytes::from(body.to_string());
-    let mut wait = Duration::from_secs(1);
+    let mut backoff = foreman_types::Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
     loop {
         let answer = app
             .target
@@ -182,8 +190,36 @@ async fn warm_embed_model(app: App, model: String, shutdown: CancellationToken) 
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(wait) => {}
+            _ = tokio::time::sleep(backoff.next_delay()) => {}
         }
-        wait = (wait * 2).min(Duration::from_secs(30));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_http_client_that_cannot_be_built_is_a_start_up_error() {
+        // Contradictory TLS bounds: one way to make reqwest's builder fail.
+        let failed = reqwest::Client::builder()
+            .min_tls_version(reqwest::tls::Version::TLS_1_3)
+            .max_tls_version(reqwest::tls::Version::TLS_1_2)
+            .build()
+            .unwrap_err();
+        let err = Error::from(failed);
+        assert!(matches!(err, Error::HttpClient(_)));
+        assert!(
+            err.to_string().starts_with("cannot build an HTTP client"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_target_and_webhook_clients_build_from_the_default_settings() {
+        let config = Config::default();
+        assert!(webhooks::client(&config).is_ok());
+        let target = target::Target::new("default", config.target_url, None);
+        assert!(target.is_ok());
     }
 }

@@ -1,21 +1,25 @@
 //! Prometheus metrics: what the worker and the webhook dispatcher record as they go, and
 //! the scrape of `GET /metrics` in the text exposition format 0.0.4.
 //!
-//! Written by hand rather than with `prometheus-client`: that crate speaks OpenMetrics
-//! (`# EOF`, `# UNIT`, its own `_total` rules), while the route promises the classic 0.0.4
-//! text format, and foreman has only a few families. Gauges that mirror the store (jobs
-//! per state, queue depth) are read at scrape time, so they are never stale and cost
-//! nothing between scrapes.
+//! Recorded and encoded with `prometheus-client` (ADR 11): one [`Registry`] per
+//! [`Metrics`], so every server in a test process keeps its own counts. Gauges that mirror
+//! the store (jobs per state, queue depth) are read at scrape time into a registry of
+//! their own, so they are never stale and cost nothing between scrapes. A family with no
+//! samples yet (a histogram before the first job) is left out of the scrape.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use foreman_types::JobState;
+use prometheus_client::encoding::{prometheus_text, EncodeLabelSet};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
 /// The content type of the text exposition format 0.0.4.
-pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub(crate) const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
 /// Bucket bounds (seconds) of the queued → started histogram: sub-second for an idle
 /// queue, up to an hour for a batch backlog.
@@ -29,7 +33,7 @@ const RUN_BUCKETS: &[f64] = &[
 ];
 
 /// How one webhook delivery attempt went; each attempt counts under exactly one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum WebhookOutcome {
     /// The receiver answered 2xx.
     Delivered,
@@ -40,6 +44,12 @@ pub(crate) enum WebhookOutcome {
 }
 
 impl WebhookOutcome {
+    const ALL: [WebhookOutcome; 3] = [
+        WebhookOutcome::Delivered,
+        WebhookOutcome::FailedAttempt,
+        WebhookOutcome::GaveUp,
+    ];
+
     fn as_str(self) -> &'static str {
         match self {
             WebhookOutcome::Delivered => "delivered",
@@ -48,6 +58,36 @@ impl WebhookOutcome {
         }
     }
 }
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ModelLabel {
+    model: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ModelStateLabels {
+    model: String,
+    state: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct StateLabel {
+    state: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct TargetLabel {
+    target: String,
+}
+
+type Histograms = Family<ModelLabel, Histogram, fn() -> Histogram>;
+/// A gauge holding a count (the default gauge is an `i64`).
+type CountGauge = Gauge<u64, AtomicU64>;
 
 /// What the store and the inventory say at scrape time.
 #[derive(Debug, Clone, Default)]
@@ -59,40 +99,123 @@ pub(crate) struct Scrape {
     pub target_up: bool,
 }
 
-/// The recorded metrics; one per [`crate::state::App`].
-#[derive(Debug, Default)]
-pub(crate) struct Metrics {
-    recorded: Mutex<Recorded>,
+impl Scrape {
+    /// The scrape-time families, in a registry made for this scrape.
+    fn registry(&self) -> Registry {
+        let mut registry = Registry::default();
+        let depth: u64 = self.queued_by_model.iter().map(|(_, n)| n).sum();
+        registry.register(
+            "foreman_queue_depth",
+            "Jobs waiting in the queue",
+            ConstGauge::new(depth),
+        );
+        let by_model = Family::<ModelLabel, CountGauge>::default();
+        for (model, n) in &self.queued_by_model {
+            let labels = ModelLabel {
+                model: model.clone(),
+            };
+            by_model.get_or_create(&labels).set(*n);
+        }
+        registry.register(
+            "foreman_queue_depth_by_model",
+            "Jobs waiting in the queue, per model",
+            by_model,
+        );
+        let jobs = Family::<StateLabel, CountGauge>::default();
+        for (state, n) in &self.jobs_by_state {
+            let labels = StateLabel {
+                state: state.as_str(),
+            };
+            jobs.get_or_create(&labels).set(*n);
+        }
+        registry.register("foreman_jobs", "Jobs in the store, per state", jobs);
+        registry.register(
+            "foreman_model_swaps",
+            "Generations that ran on a different model from the one before",
+            ConstCounter::new(self.model_swaps),
+        );
+        let target_up = Family::<TargetLabel, CountGauge>::default();
+        let labels = TargetLabel {
+            target: self.target.clone(),
+        };
+        target_up
+            .get_or_create(&labels)
+            .set(u64::from(self.target_up));
+        registry.register(
+            "foreman_target_up",
+            "1 while the target answers, 0 while it is unreachable",
+            target_up,
+        );
+        registry
+    }
 }
 
-#[derive(Debug, Default)]
-struct Recorded {
-    wait: BTreeMap<String, Histogram>,
-    run: BTreeMap<String, Histogram>,
-    /// (model, final state) → jobs.
-    finished: BTreeMap<(String, &'static str), u64>,
-    webhooks: BTreeMap<WebhookOutcome, u64>,
+/// The recorded metrics; one per [`crate::state::App`].
+#[derive(Debug)]
+pub(crate) struct Metrics {
+    registry: Registry,
+    wait: Histograms,
+    run: Histograms,
+    finished: Family<ModelStateLabels, Counter>,
+    webhooks: Family<OutcomeLabel, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let wait = Histograms::new_with_constructor(|| Histogram::new(WAIT_BUCKETS.to_vec()));
+        let run = Histograms::new_with_constructor(|| Histogram::new(RUN_BUCKETS.to_vec()));
+        let finished = Family::<ModelStateLabels, Counter>::default();
+        let webhooks = Family::<OutcomeLabel, Counter>::default();
+        // Every outcome reads 0 from the start, so a rate over it is defined.
+        for outcome in WebhookOutcome::ALL {
+            let _ = webhooks.get_or_create(&OutcomeLabel {
+                outcome: outcome.as_str(),
+            });
+        }
+        let mut registry = Registry::default();
+        registry.register(
+            "foreman_jobs_finished",
+            "Jobs that reached a final state since start-up, per model and state",
+            finished.clone(),
+        );
+        registry.register(
+            "foreman_webhook_deliveries",
+            "Webhook delivery attempts since start-up, per outcome",
+            webhooks.clone(),
+        );
+        registry.register(
+            "foreman_job_wait_seconds",
+            "Time from submission to the first start, per model",
+            wait.clone(),
+        );
+        registry.register(
+            "foreman_job_run_seconds",
+            "Time a run held the target, per model",
+            run.clone(),
+        );
+        Self {
+            registry,
+            wait,
+            run,
+            finished,
+            webhooks,
+        }
+    }
 }
 
 impl Metrics {
     /// A job of `model` started after waiting `waited` since it was submitted.
     pub(crate) fn job_waited(&self, model: &str, waited: Duration) {
-        self.with(|r| {
-            r.wait
-                .entry(model.to_owned())
-                .or_insert_with(|| Histogram::new(WAIT_BUCKETS))
-                .observe(waited.as_secs_f64());
-        });
+        self.wait
+            .get_or_create(&model_label(model))
+            .observe(waited.as_secs_f64());
     }
 
     /// A run of a job of `model` took `took` on the target.
     pub(crate) fn job_ran(&self, model: &str, took: Duration) {
-        self.with(|r| {
-            r.run
-                .entry(model.to_owned())
-                .or_insert_with(|| Histogram::new(RUN_BUCKETS))
-                .observe(took.as_secs_f64());
-        });
+        self.run
+            .get_or_create(&model_label(model))
+            .observe(took.as_secs_f64());
     }
 
     /// A job of `model` reached a terminal state.
@@ -100,209 +223,46 @@ impl Metrics {
         if !state.is_terminal() {
             return;
         }
-        self.with(|r| {
-            *r.finished
-                .entry((model.to_owned(), state.as_str()))
-                .or_default() += 1;
-        });
+        let labels = ModelStateLabels {
+            model: model.to_owned(),
+            state: state.as_str(),
+        };
+        self.finished.get_or_create(&labels).inc();
     }
 
     /// A webhook delivery attempt ended.
     pub(crate) fn webhook(&self, outcome: WebhookOutcome) {
-        self.with(|r| *r.webhooks.entry(outcome).or_default() += 1);
-    }
-
-    fn with(&self, f: impl FnOnce(&mut Recorded)) {
-        // A poisoned lock only means a panic elsewhere mid-update; the counts still serve.
-        let mut recorded = self
-            .recorded
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        f(&mut recorded);
+        let labels = OutcomeLabel {
+            outcome: outcome.as_str(),
+        };
+        self.webhooks.get_or_create(&labels).inc();
     }
 
     /// Every family, in the text exposition format 0.0.4.
-    pub(crate) fn render(&self, scrape: &Scrape) -> String {
+    ///
+    /// # Errors
+    /// Only if a metric cannot be encoded, which writing to a `String` never causes.
+    pub(crate) fn render(&self, scrape: &Scrape) -> Result<String, std::fmt::Error> {
         let mut out = String::with_capacity(4096);
-        let depth: u64 = scrape.queued_by_model.iter().map(|(_, n)| n).sum();
-        family(
-            &mut out,
-            "foreman_queue_depth",
-            "gauge",
-            "Jobs waiting in the queue.",
-        );
-        sample(&mut out, "foreman_queue_depth", &[], depth);
-        family(
-            &mut out,
-            "foreman_queue_depth_by_model",
-            "gauge",
-            "Jobs waiting in the queue, per model.",
-        );
-        for (model, n) in &scrape.queued_by_model {
-            sample(
-                &mut out,
-                "foreman_queue_depth_by_model",
-                &[("model", model)],
-                *n,
-            );
-        }
-        family(
-            &mut out,
-            "foreman_jobs",
-            "gauge",
-            "Jobs in the store, per state.",
-        );
-        for (state, n) in &scrape.jobs_by_state {
-            sample(&mut out, "foreman_jobs", &[("state", state.as_str())], *n);
-        }
-        family(
-            &mut out,
-            "foreman_model_swaps_total",
-            "counter",
-            "Generations that ran on a different model from the one before.",
-        );
-        sample(
-            &mut out,
-            "foreman_model_swaps_total",
-            &[],
-            scrape.model_swaps,
-        );
-        family(
-            &mut out,
-            "foreman_target_up",
-            "gauge",
-            "1 while the target answers, 0 while it is unreachable.",
-        );
-        sample(
-            &mut out,
-            "foreman_target_up",
-            &[("target", &scrape.target)],
-            u64::from(scrape.target_up),
-        );
-
-        let recorded = self
-            .recorded
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        family(
-            &mut out,
-            "foreman_jobs_finished_total",
-            "counter",
-            "Jobs that reached a final state since start-up, per model and state.",
-        );
-        for ((model, state), n) in &recorded.finished {
-            let labels = [("model", model.as_str()), ("state", *state)];
-            sample(&mut out, "foreman_jobs_finished_total", &labels, *n);
-        }
-        family(
-            &mut out,
-            "foreman_webhook_deliveries_total",
-            "counter",
-            "Webhook delivery attempts since start-up, per outcome.",
-        );
-        for outcome in [
-            WebhookOutcome::Delivered,
-            WebhookOutcome::FailedAttempt,
-            WebhookOutcome::GaveUp,
-        ] {
-            let n = recorded.webhooks.get(&outcome).copied().unwrap_or(0);
-            let labels = [("outcome", outcome.as_str())];
-            sample(&mut out, "foreman_webhook_deliveries_total", &labels, n);
-        }
-        histograms(
-            &mut out,
-            "foreman_job_wait_seconds",
-            "Time from submission to the first start, per model.",
-            &recorded.wait,
-        );
-        histograms(
-            &mut out,
-            "foreman_job_run_seconds",
-            "Time a run held the target, per model.",
-            &recorded.run,
-        );
-        out
+        prometheus_text::encode(&mut out, &scrape.registry())?;
+        prometheus_text::encode(&mut out, &self.registry)?;
+        Ok(out)
     }
 }
 
-/// A histogram with fixed bounds.
-#[derive(Debug, Clone)]
-struct Histogram {
-    bounds: &'static [f64],
-    /// Observations per bucket (not cumulative); the last is above every bound.
-    counts: Vec<u64>,
-    sum: f64,
-}
-
-impl Histogram {
-    fn new(bounds: &'static [f64]) -> Self {
-        Self {
-            bounds,
-            counts: vec![0; bounds.len() + 1],
-            sum: 0.0,
-        }
+fn model_label(model: &str) -> ModelLabel {
+    ModelLabel {
+        model: model.to_owned(),
     }
-
-    fn observe(&mut self, value: f64) {
-        let bucket = self
-            .bounds
-            .iter()
-            .position(|bound| value <= *bound)
-            .unwrap_or(self.bounds.len());
-        self.counts[bucket] += 1;
-        self.sum += value;
-    }
-}
-
-fn histograms(out: &mut String, name: &str, help: &str, by_model: &BTreeMap<String, Histogram>) {
-    family(out, name, "histogram", help);
-    let bucket = format!("{name}_bucket");
-    for (model, histogram) in by_model {
-        let mut cumulative = 0;
-        for (index, count) in histogram.counts.iter().enumerate() {
-            cumulative += count;
-            let le = match histogram.bounds.get(index) {
-                Some(bound) => bound.to_string(),
-                None => "+Inf".to_owned(),
-            };
-            sample(out, &bucket, &[("model", model), ("le", &le)], cumulative);
-        }
-        let labels = [("model", model.as_str())];
-        let _ = writeln!(out, "{name}_sum{} {}", label_set(&labels), histogram.sum);
-        sample(out, &format!("{name}_count"), &labels, cumulative);
-    }
-}
-
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
-
-fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: u64) {
-    let _ = writeln!(out, "{name}{} {value}", label_set(labels));
-}
-
-/// `{a="x",b="y"}`, values escaped as the format requires; empty without labels.
-fn label_set(labels: &[(&str, &str)]) -> String {
-    if labels.is_empty() {
-        return String::new();
-    }
-    let pairs: Vec<String> = labels
-        .iter()
-        .map(|(key, value)| {
-            let value = value
-                .replace('\\', r"\\")
-                .replace('"', r#"\""#)
-                .replace('\n', r"\n");
-            format!("{key}=\"{value}\"")
-        })
-        .collect();
-    format!("{{{}}}", pairs.join(","))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn render(metrics: &Metrics) -> String {
+        metrics.render(&Scrape::default()).unwrap()
+    }
 
     #[test]
     fn histograms_are_cumulative_and_end_with_inf() {
@@ -310,9 +270,10 @@ mod tests {
         metrics.job_ran("llama3.2:latest", Duration::from_millis(50));
         metrics.job_ran("llama3.2:latest", Duration::from_secs(7));
         metrics.job_ran("llama3.2:latest", Duration::from_secs(9999));
-        let text = metrics.render(&Scrape::default());
+        let text = render(&metrics);
         assert!(
-            text.contains(r#"foreman_job_run_seconds_bucket{model="llama3.2:latest",le="0.1"} 1"#)
+            text.contains(r#"foreman_job_run_seconds_bucket{model="llama3.2:latest",le="0.1"} 1"#),
+            "{text}"
         );
         assert!(
             text.contains(r#"foreman_job_run_seconds_bucket{model="llama3.2:latest",le="10"} 2"#)
@@ -325,9 +286,12 @@ mod tests {
 
     #[test]
     fn label_values_are_escaped() {
-        assert_eq!(
-            label_set(&[("model", "a\"b\\c\nd")]),
-            r#"{model="a\"b\\c\nd"}"#
+        let metrics = Metrics::default();
+        metrics.job_finished("a\"b\\c\nd", JobState::Done);
+        let text = render(&metrics);
+        assert!(
+            text.contains(r#"foreman_jobs_finished_total{model="a\"b\\c\nd",state="done"} 1"#),
+            "{text}"
         );
     }
 
@@ -336,8 +300,47 @@ mod tests {
         let metrics = Metrics::default();
         metrics.job_finished("m", JobState::Queued);
         metrics.job_finished("m", JobState::Done);
-        let text = metrics.render(&Scrape::default());
+        let text = render(&metrics);
         assert!(text.contains(r#"foreman_jobs_finished_total{model="m",state="done"} 1"#));
         assert!(!text.contains(r#"state="queued"} 1"#));
+    }
+
+    #[test]
+    fn counters_are_typed_under_their_total_name_as_format_0_0_4_wants() {
+        let metrics = Metrics::default();
+        metrics.job_waited("m", Duration::from_secs(1));
+        let text = render(&metrics);
+        assert!(
+            text.contains("# TYPE foreman_webhook_deliveries_total counter\n"),
+            "{text}"
+        );
+        assert!(text.contains("foreman_webhook_deliveries_total{outcome=\"gave_up\"} 0\n"));
+        assert!(text.contains("# TYPE foreman_job_wait_seconds histogram\n"));
+        assert!(!text.contains("# EOF"), "no OpenMetrics trailer");
+        assert!(
+            !text.contains("foreman_job_run_seconds"),
+            "a family without samples is left out"
+        );
+    }
+
+    #[test]
+    fn scrape_time_gauges_reflect_the_scrape() {
+        let scrape = Scrape {
+            jobs_by_state: vec![(JobState::Queued, 3), (JobState::Done, 5)],
+            queued_by_model: vec![("a".into(), 2), ("b".into(), 1)],
+            model_swaps: 4,
+            target: "default".into(),
+            target_up: true,
+        };
+        let text = Metrics::default().render(&scrape).unwrap();
+        for line in [
+            "foreman_queue_depth 3\n",
+            "foreman_queue_depth_by_model{model=\"a\"} 2\n",
+            "foreman_jobs{state=\"done\"} 5\n",
+            "foreman_model_swaps_total 4\n",
+            "foreman_target_up{target=\"default\"} 1\n",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
     }
 }

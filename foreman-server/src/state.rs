@@ -55,14 +55,15 @@ impl std::ops::Deref for App {
 }
 
 impl App {
-    pub(crate) fn new(config: Config, store: Store) -> Self {
+    /// Fails when the target's HTTP client cannot be built.
+    pub(crate) fn new(config: Config, store: Store) -> reqwest::Result<Self> {
         let target = Target::new(
             "default",
             config.target_url.clone(),
             config.target_token.clone(),
-        );
+        )?;
         let inventory = Inventory::new(target.clone());
-        Self {
+        Ok(Self {
             inner: Arc::new(Inner {
                 config,
                 store,
@@ -77,7 +78,7 @@ impl App {
                 metrics: Metrics::default(),
                 run_times: RunTimes::default(),
             }),
-        }
+        })
     }
 
     /// Tells the worker and the webhook dispatcher that something changed.

@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use foreman_types::ErrorBody;
 use futures::{Stream, StreamExt};
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
@@ -73,20 +74,13 @@ pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
 /// The message of an Ollama error body (`{"error": "..."}`) or of an OpenAI one (from the
 /// `/v1` routes, `{"error": {"message": "..."}}`), or the body as text.
 pub(crate) fn error_message(body: &[u8]) -> String {
-    serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|v| {
-            let error = v.get("error")?;
-            let message = error.as_str().or_else(|| error.get("message")?.as_str())?;
-            Some(message.to_owned())
-        })
-        .unwrap_or_else(|| {
-            String::from_utf8_lossy(body)
-                .trim()
-                .chars()
-                .take(1000)
-                .collect()
-        })
+    ErrorBody::message_in(body).unwrap_or_else(|| {
+        String::from_utf8_lossy(body)
+            .trim()
+            .chars()
+            .take(1000)
+            .collect()
+    })
 }
 
 /// The next chunk of a generation's stream, or a connection error when the target has
@@ -127,19 +121,24 @@ pub(crate) struct Answer {
 }
 
 impl Target {
-    pub(crate) fn new(name: impl Into<String>, base: Url, token: Option<Secret>) -> Self {
+    /// Fails only when the HTTP client cannot be built (no TLS backend, say): a default
+    /// client in its place would lack the timeouts.
+    pub(crate) fn new(
+        name: impl Into<String>,
+        base: Url,
+        token: Option<Secret>,
+    ) -> reqwest::Result<Self> {
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(60))
-            .build()
-            .unwrap_or_default();
-        Self {
+            .build()?;
+        Ok(Self {
             name: name.into(),
             base,
             token,
             http,
-        }
+        })
     }
 
     pub(crate) fn url(&self, path: &str) -> String {

@@ -8,10 +8,11 @@
 
 use std::time::{Duration, Instant};
 
-use foreman_types::Webhook;
-use reqwest::header::{CONTENT_TYPE, USER_AGENT};
+use foreman_types::{Webhook, WEBHOOK_ID_HEADER, WEBHOOK_TIMESTAMP_HEADER};
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, USER_AGENT};
 use tokio_util::sync::CancellationToken;
 
+use crate::config::Config;
 use crate::metrics::WebhookOutcome;
 use crate::state::App;
 use crate::store::{Delivery, DeliveryOutcome};
@@ -24,21 +25,27 @@ const BATCH: u32 = 32;
 /// The longest idle wait between outbox checks.
 const IDLE_WAIT: Duration = Duration::from_secs(60);
 
-pub(crate) async fn run(app: App, shutdown: CancellationToken) {
+/// The client for deliveries: no redirects, `FOREMAN_WEBHOOK_TIMEOUT`, and the resolver
+/// that refuses private addresses. Built at start-up, so that a client which cannot be
+/// built stops foreman instead of being replaced by a default one without these.
+pub(crate) fn client(config: &Config) -> reqwest::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        // How long one attempt may take: `FOREMAN_WEBHOOK_TIMEOUT`.
+        .timeout(config.webhook_timeout)
+        .connect_timeout(config.webhook_timeout);
+    if !config.webhook_allow_private {
+        builder = builder.dns_resolver(std::sync::Arc::new(GuardedResolver));
+    }
+    builder.build()
+}
+
+pub(crate) async fn run(app: App, http: reqwest::Client, shutdown: CancellationToken) {
     let signer = app
         .config
         .webhook_secret
         .as_ref()
         .and_then(|secret| Webhook::new(secret.expose()).ok());
-    let mut builder = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        // How long one attempt may take: `FOREMAN_WEBHOOK_TIMEOUT`.
-        .timeout(app.config.webhook_timeout)
-        .connect_timeout(app.config.webhook_timeout);
-    if !app.config.webhook_allow_private {
-        builder = builder.dns_resolver(std::sync::Arc::new(GuardedResolver));
-    }
-    let http = builder.build().unwrap_or_default();
     loop {
         if shutdown.is_cancelled() {
             return;
@@ -131,22 +138,42 @@ async fn attempt(
     // timestamps, and a retry after an outage is not a replay. The body keeps the time
     // of the state change.
     let sent_at = chrono::Utc::now().timestamp();
-    let mut request = http
+    let response = http
         .post(url)
-        .header(CONTENT_TYPE, "application/json")
-        .header(USER_AGENT, concat!("foreman/", env!("CARGO_PKG_VERSION")))
-        .header("webhook-id", &delivery.webhook_id)
-        .header("webhook-timestamp", sent_at.to_string());
-    if let Some(signer) = signer {
-        let signed = signer.headers(&delivery.webhook_id, sent_at, &delivery.body);
-        for (name, value) in signed.iter() {
-            request = request.header(name, value);
-        }
-    }
-    let response = request
+        .headers(headers(signer, delivery, sent_at)?)
         .body(delivery.body.clone())
         .send()
         .await
         .map_err(|err| crate::target::error_chain(&err))?;
     Ok(response.status().as_u16())
+}
+
+/// A delivery's headers, each exactly once: `RequestBuilder::header` appends, and a
+/// receiver that joins a repeated `webhook-id` (`a, a`) fails to verify. Unsigned
+/// deliveries still carry the id and timestamp, so receivers can deduplicate.
+fn headers(
+    signer: Option<&Webhook>,
+    delivery: &Delivery,
+    sent_at: i64,
+) -> Result<HeaderMap, String> {
+    let mut headers = match signer {
+        Some(signer) => signer
+            .headers(&delivery.webhook_id, sent_at, &delivery.body)
+            .to_header_map()
+            .map_err(|err| err.to_string())?,
+        None => {
+            let mut headers = HeaderMap::with_capacity(4);
+            let id = HeaderValue::from_str(&delivery.webhook_id)
+                .map_err(|_| "the webhook id cannot be a header value".to_owned())?;
+            headers.insert(WEBHOOK_ID_HEADER, id);
+            headers.insert(WEBHOOK_TIMESTAMP_HEADER, HeaderValue::from(sent_at));
+            headers
+        }
+    };
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        USER_AGENT,
+        HeaderValue::from_static(concat!("foreman/", env!("CARGO_PKG_VERSION"))),
+    );
+    Ok(headers)
 }

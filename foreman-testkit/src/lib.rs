@@ -1,19 +1,22 @@
-//! Test helpers for foreman: a fake Ollama, a streaming target, a webhook receiver and
-//! condition waits. Everything listens on `127.0.0.1` port 0 and needs no network, no
-//! real Ollama and no sleeps.
+//! Test helpers for foreman: a fake Ollama, a webhook receiver and condition waits.
+//! Everything listens on `127.0.0.1` port 0 and needs no network, no real Ollama and no
+//! sleeps.
 //!
 //! - [`FakeOllama`] (`fake_ollama`): a wiremock server that answers like Ollama (tags,
 //!   ps, show, version, embed, chat and generate, streamed or not, and the
 //!   OpenAI-compatible `/v1` routes), with failure
 //!   injection, stop/restart on the same URL, and observation of what it received.
-//! - [`StreamingTarget`] (`streaming_target`): an Ollama stand-in whose streams the test
-//!   releases chunk by chunk, and which notices a client hanging up mid-stream.
 //! - [`WebhookReceiver`] (`receiver`): records webhook POSTs (headers, raw body) with a
 //!   settable answer status.
 //! - [`TestApp`] (`spawn`): a real foreman on port 0 with a fresh database in front of a
 //!   fake Ollama, with a typed client; stop, crash and restart it on the same database.
 //! - [`wait_until`], [`eventually`], [`temp_db`] (`wait`): condition waits with a
 //!   deadline, and a fresh SQLite path.
+//!
+//! For a target that streams token by token as the test releases each token, cuts a
+//! stream off or notices a client hang up, use the simulator in manual release
+//! (`foreman_sim::spawn(SimConfig::manual())`) and point a [`TestApp`] at it with
+//! [`TestAppBuilder::target_url`].
 //!
 //! # Quick start
 //!
@@ -41,11 +44,9 @@
 pub mod fake_ollama;
 pub mod receiver;
 pub mod spawn;
-pub mod streaming_target;
 pub mod wait;
 
 pub use fake_ollama::{FakeOllama, FakeOllamaBuilder};
 pub use receiver::{ReceivedWebhook, WebhookReceiver};
 pub use spawn::{TestApp, TestAppBuilder};
-pub use streaming_target::StreamingTarget;
 pub use wait::{eventually, temp_db, wait_until};

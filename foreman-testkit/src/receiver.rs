@@ -18,7 +18,7 @@ use tokio_util::sync::DropGuard;
 pub struct ReceivedWebhook {
     /// The request path, e.g. `/hook`.
     pub path: String,
-    /// All request headers.
+    /// All request headers, every value of a repeated one kept in the order sent.
     pub headers: HeaderMap,
     /// The raw body, exactly as sent (what signatures are computed over).
     pub body: Bytes,
@@ -37,9 +37,21 @@ impl ReceivedWebhook {
         })
     }
 
-    /// A header as text, if present and visible ASCII.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
+    /// A header as text, as a receiver that joins repeated fields sees it: its values in
+    /// order, separated by `, ` (so a header sent twice reads `a, a`); `None` if absent.
+    /// Values that are not visible ASCII are left out.
+    pub fn header(&self, name: &str) -> Option<String> {
+        let values = self.header_values(name);
+        (!values.is_empty()).then(|| values.join(", "))
+    }
+
+    /// Every value sent for a header, in order: one entry per time the header appeared.
+    pub fn header_values(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect()
     }
 }
 

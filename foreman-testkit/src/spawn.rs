@@ -75,7 +75,7 @@ impl TestAppBuilder {
         self
     }
 
-    /// Points foreman at another target (a `StreamingTarget`, the simulator) instead of
+    /// Points foreman at another target (the simulator, `foreman_sim`) instead of
     /// the fake; the fake is still started and kept, unused.
     pub fn target_url(self, url: &str) -> Self {
         let url = url.parse().expect("a valid target URL");

@@ -7,6 +7,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use foreman_types::Backoff;
 use tokio::time::Instant;
 
 /// The first pause between polls; it doubles up to [`MAX_POLL_INTERVAL`].
@@ -36,7 +37,7 @@ where
     Fut: Future<Output = bool>,
 {
     let until = Instant::now() + deadline;
-    let mut pause = FIRST_POLL_INTERVAL;
+    let mut polling = Backoff::new(FIRST_POLL_INTERVAL, MAX_POLL_INTERVAL);
     loop {
         if condition().await {
             return true;
@@ -45,8 +46,7 @@ where
         if now >= until {
             return false;
         }
-        tokio::time::sleep_until((now + pause).min(until)).await;
-        pause = (pause * 2).min(MAX_POLL_INTERVAL);
+        tokio::time::sleep_until((now + polling.next_delay()).min(until)).await;
     }
 }
 

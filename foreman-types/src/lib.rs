@@ -19,18 +19,24 @@
 //! - [`ollama`]: Ollama's own request and response bodies, model management and its
 //!   progress lines included. Every struct keeps the fields it does not model in an `extra`
 //!   map, so a parse and re-serialise loses nothing.
+//! - [`backoff`]: doubling waits with a cap, for everything that retries or polls.
 //! - [`jobs`]: job ids, states and their transitions, jobs, artifacts, webhook events.
+//! - [`ndjson`]: splitting a streamed answer into lines, each capped at [`MAX_LINE`].
 //! - [`webhook`]: signing and verifying webhook deliveries, in the prototype's
 //!   `X-Foreman-Signature` format and the Standard Webhooks format.
 
+pub mod backoff;
 pub mod jobs;
+pub mod ndjson;
 pub mod ollama;
 pub mod webhook;
 
+pub use backoff::Backoff;
 pub use jobs::{
     Accepted, Artifact, ArtifactEncoding, Job, JobId, JobKind, JobList, JobState, ParseIdError,
     ParseStateError, SubmitRequest, WebhookAttempt, WebhookEvent, INLINE_ARTIFACT_LIMIT,
 };
+pub use ndjson::{LineSplitter, LineTooLong, MAX_LINE};
 pub use ollama::{
     model_key, model_owner, ChatChunk, ChatMessage, ChatRequest, CopyRequest, CreateRequest,
     DeleteRequest, EmbedInput, EmbedRequest, EmbedResponse, EmbeddingsRequest, EmbeddingsResponse,

@@ -324,7 +324,7 @@ async fn crash_suite(kills: usize, seed: u64) -> Report {
     let mut bodies: HashMap<String, bytes::Bytes> = HashMap::new();
     let mut first_seen: HashMap<String, Vec<(String, String)>> = HashMap::new();
     for hook in &received {
-        let webhook_id = hook.header("webhook-id").expect("webhook-id").to_owned();
+        let webhook_id = hook.header("webhook-id").expect("webhook-id");
         match bodies.get(&webhook_id) {
             Some(body) => {
                 assert_eq!(body, &hook.body, "webhook-id {webhook_id} with two bodies");

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use clap::Args;
+use foreman_server::Config;
 use serde_json::Value;
 
 use crate::foreman;
@@ -26,6 +28,47 @@ async fn a_bad_setting_stops_serve_with_exit_2_naming_the_variable() {
         run.stderr.contains("FOREMAN_MAX_ATTEMPTS"),
         "{}",
         run.stderr
+    );
+}
+
+#[tokio::test]
+async fn serve_help_shows_every_setting_with_its_variable_and_default() {
+    let run = foreman(None, &["serve", "--help"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let settings = Config::augment_args(clap::Command::new("settings"));
+    for arg in settings.get_arguments() {
+        let variable = arg.get_env().unwrap().to_str().unwrap();
+        assert!(run.stdout.contains(variable), "{variable} is missing");
+        let flag = format!("--{}", arg.get_long().unwrap());
+        assert!(run.stdout.contains(&flag), "{flag} is missing");
+    }
+    for shown in [
+        "[default: 30s]",
+        "[default: 127.0.0.1:8080]",
+        "How often /api/tags and /api/ps are polled",
+        "--sim",
+    ] {
+        assert!(run.stdout.contains(shown), "{shown:?} is missing");
+    }
+}
+
+#[tokio::test]
+async fn a_flag_wins_over_its_variable_and_an_empty_variable_is_unset() {
+    // Variables are read in the order of the settings; FOREMAN_JOB_TTL comes after the
+    // other two, so its error shows that neither of them stopped start-up first.
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_foreman"))
+        .args(["serve", "--max-attempts", "2"])
+        .env("FOREMAN_MAX_ATTEMPTS", "zero")
+        .env("FOREMAN_POLL_INTERVAL", "")
+        .env("FOREMAN_JOB_TTL", "soon")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(r#"FOREMAN_JOB_TTL: "soon" is not a duration"#),
+        "{stderr}"
     );
 }
 
@@ -91,4 +134,83 @@ async fn serve_sim_answers_like_ollama_and_stops_on_sigterm() {
         .expect("foreman exits after SIGTERM")
         .unwrap();
     assert!(status.success(), "a graceful stop exits 0: {status:?}");
+}
+
+#[tokio::test]
+async fn serve_with_json_logs_writes_one_object_a_line_and_a_line_per_request() {
+    let ollama = foreman_testkit::FakeOllama::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let addr = format!("127.0.0.1:{port}");
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_foreman"))
+        .args([
+            "serve",
+            "--listen-addr",
+            &addr,
+            "--target-url",
+            &ollama.url(),
+        ])
+        .env("FOREMAN_LOG_FORMAT", "json")
+        .env("FOREMAN_DB_PATH", dir.path().join("f.db"))
+        .env("RUST_LOG", "info")
+        .env_remove("FOREMAN_AUTH_TOKEN")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let url = format!("http://{addr}");
+    let up = foreman_testkit::wait_until(Duration::from_secs(20), || {
+        let http = http.clone();
+        let url = url.clone();
+        async move { http.get(format!("{url}/healthz")).send().await.is_ok() }
+    })
+    .await;
+    assert!(up, "foreman serve starts");
+    let answer = http
+        .post(format!("{url}/api/chat"))
+        .json(&serde_json::json!({"model": "llama3.2", "stream": false,
+                                  "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let job_id = answer.headers()["x-foreman-job-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let _ = answer.bytes().await.unwrap();
+
+    let pid = child.id().unwrap().to_string();
+    let killed = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let output = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+        .await
+        .expect("foreman exits after SIGTERM")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<Value> = stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    let request = lines
+        .iter()
+        .find(|l| l["fields"]["path"] == "/api/chat")
+        .unwrap_or_else(|| panic!("no line for the request:\n{stderr}"));
+    assert_eq!(request["level"], "INFO");
+    assert_eq!(request["fields"]["method"], "POST");
+    assert_eq!(request["fields"]["status"], 200);
+    assert_eq!(request["fields"]["job_id"], job_id.as_str());
+    assert_eq!(request["fields"]["model"], "llama3.2");
+    assert!(
+        request["fields"]["bytes"].as_u64().unwrap() > 0,
+        "{request}"
+    );
 }

@@ -3,9 +3,8 @@
 use std::time::Duration;
 
 use foreman_client::{ChatMessage, ChatRequest, Client, Error, GenerateRequest};
+use foreman_sim::SimConfig;
 use futures::StreamExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -117,58 +116,23 @@ async fn an_error_status_is_returned_before_the_stream_starts() {
     );
 }
 
-/// Reads one HTTP request from `socket`: the head, then `Content-Length` bytes of body.
-async fn read_request(socket: &mut tokio::net::TcpStream) {
-    let mut request = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = socket.read(&mut buf).await.unwrap();
-        assert!(n > 0, "the client hung up before sending its request");
-        request.extend_from_slice(&buf[..n]);
-        let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") else {
-            continue;
-        };
-        let head = String::from_utf8_lossy(&request[..end]).to_ascii_lowercase();
-        let length: usize = head
-            .lines()
-            .find_map(|line| line.strip_prefix("content-length:"))
-            .map_or(0, |v| v.trim().parse().unwrap());
-        if request.len() >= end + 4 + length {
-            return;
-        }
-    }
-}
-
 #[tokio::test]
 async fn dropping_a_stream_closes_the_connection_to_the_server() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (closed_tx, closed_rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        let (mut socket, _) = listener.accept().await.unwrap();
-        read_request(&mut socket).await;
-        let line = chat_line("Once", false);
-        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\ntransfer-encoding: chunked\r\n\r\n";
-        let chunk = format!("{head}{:x}\r\n{line}\r\n", line.len());
-        socket.write_all(chunk.as_bytes()).await.unwrap();
-        // A generation that never ends: the only way out is the client hanging up.
-        let mut buf = [0u8; 1024];
-        while let Ok(n) = socket.read(&mut buf).await {
-            if n == 0 {
-                break;
-            }
-        }
-        let _ = closed_tx.send(());
-    });
-    let client = Client::new(url).unwrap();
+    let sim = foreman_sim::spawn(SimConfig::manual()).await.unwrap();
+    let client = Client::new(sim.url()).unwrap();
     let mut stream = client.chat_stream(chat_request()).await.unwrap();
+    // A generation that never ends: the only way out is the client hanging up.
+    let generation = sim
+        .next_generation(Duration::from_secs(5))
+        .await
+        .expect("the chat reached the server");
+    generation.token("Once");
     let first = stream.next().await.unwrap().unwrap();
     assert_eq!(first.message.content, "Once");
 
     drop(stream);
 
-    tokio::time::timeout(Duration::from_secs(5), closed_rx)
+    tokio::time::timeout(Duration::from_secs(5), generation.hung_up())
         .await
-        .expect("the connection closes soon after the stream is dropped")
-        .unwrap();
+        .expect("the connection closes soon after the stream is dropped");
 }

@@ -48,11 +48,12 @@ pub(super) fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     })
 }
 
-/// A model name must be present.
+/// A model name must be present; it goes into the request's log line.
 pub(super) fn require_model(model: &str) -> Result<(), AppError> {
     if model.trim().is_empty() {
         return Err(AppError::BadRequest("model is required".into()));
     }
+    crate::request_log::note_model(model);
     Ok(())
 }
 

@@ -69,6 +69,7 @@ pub(super) async fn queued(
 ) -> Result<Response, AppError> {
     let key = ensure_model(&app, &model).await?;
     let id = JobId::new();
+    crate::request_log::note_job(id);
     // Registered before the job exists, so the worker always finds its caller.
     let Some(mut events) = app.live.register(id) else {
         return Err(AppError::ShuttingDown);

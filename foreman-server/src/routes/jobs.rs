@@ -25,8 +25,11 @@ const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 500;
 
 fn parse_id(raw: &str) -> Result<JobId, AppError> {
-    raw.parse()
-        .map_err(|err: foreman_types::ParseIdError| AppError::BadRequest(err.to_string()))
+    let id = raw
+        .parse()
+        .map_err(|err: foreman_types::ParseIdError| AppError::BadRequest(err.to_string()))?;
+    crate::request_log::note_job(id);
+    Ok(id)
 }
 
 /// `POST /jobs`: commit the job, then answer `202` with its id and `Location`.
@@ -87,6 +90,7 @@ pub(super) async fn submit(
         .await?;
     app.wake();
     let id = enqueued.id();
+    crate::request_log::note_job(id);
     let status = match enqueued {
         Enqueued::Created(_) => StatusCode::ACCEPTED,
         Enqueued::Existing(_) => StatusCode::OK,

@@ -24,7 +24,10 @@ pub(super) async fn metrics(State(app): State<App>) -> Result<Response, AppError
         target: app.target.name.clone(),
         target_up: !app.inventory.degraded(),
     };
-    let body = app.metrics.render(&scrape);
+    let body = app
+        .metrics
+        .render(&scrape)
+        .map_err(|err| AppError::Internal(format!("cannot encode the metrics: {err}")))?;
     Ok((
         [(CONTENT_TYPE, HeaderValue::from_static(METRICS_CONTENT_TYPE))],
         body,

@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::AppError;
+use crate::request_log;
 use crate::state::App;
 
 /// Every route, with auth, body limits and JSON errors for unknown routes and methods.
@@ -59,6 +60,8 @@ pub(crate) fn router(app: App) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(openai::errors))
         .layer(middleware::from_fn(anthropic::errors))
+        // Outermost: the line shows the status the client got.
+        .layer(middleware::from_fn(request_log::log_requests))
         .with_state(app)
 }
 

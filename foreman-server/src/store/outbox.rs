@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use foreman_types::JobId;
+use foreman_types::{Backoff, JobId};
 use rusqlite::{params, OptionalExtension};
 
 use super::{now_ms, Result, Store, StoreError};
@@ -124,7 +124,7 @@ impl Store {
             } else if attempt >= max_attempts {
                 ("failed", now)
             } else {
-                let wait = first_wait.saturating_mul(1 << (attempt - 1).min(16));
+                let wait = Backoff::new(first_wait, Duration::MAX).delay(attempt - 1);
                 ("pending", now + wait.as_millis() as i64)
             };
             tx.execute(

@@ -1,10 +1,9 @@
 //! Running an async job: stream from the target (so `loading` turns `working` as soon as
 //! the model answers), gather the answer, store it with its artifacts.
 
-use foreman_types::JobKind;
+use foreman_types::{ErrorBody, JobKind, LineSplitter};
 use serde_json::{Map, Value};
 
-use super::ndjson::Lines;
 use super::{finish, retry, started_answering, Ran, Stop};
 use crate::state::App;
 use crate::store::{ClaimedJob, Finish, NewArtifact};
@@ -39,7 +38,7 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
     };
 
     let mut answer = Answer::new(job.kind);
-    let mut lines = Lines::default();
+    let mut lines = LineSplitter::new();
     let mut chunks = response.bytes_stream();
     let mut marked = false;
     loop {
@@ -51,7 +50,16 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
             }
         };
         let (complete, ended) = match chunk {
-            Some(Ok(bytes)) => (lines.push(&bytes), false),
+            Some(Ok(bytes)) => match lines.push(&bytes) {
+                Ok(complete) => (complete, false),
+                // Not NDJSON, or a line without end: retrying would only read it again.
+                // Returning drops `chunks`, which closes the upstream connection.
+                Err(too_long) => {
+                    let error = format!("the target's stream is not NDJSON: {too_long}");
+                    finish(app, job, Finish::Failed { error }).await;
+                    return Ran::Completed;
+                }
+            },
             Some(Err(err)) => {
                 finish(app, job, retry(app, &err)).await;
                 return Ran::Unreachable;
@@ -123,13 +131,16 @@ impl Answer {
 
     /// Adds one NDJSON line; an `{"error": ...}` line fails the job.
     fn add(&mut self, line: &[u8]) -> Result<(), String> {
-        let chunk: Map<String, Value> = serde_json::from_slice(line)
+        let chunk: Value = serde_json::from_slice(line)
             .map_err(|err| format!("the target sent a line that is not JSON: {err}"))?;
-        if let Some(error) = chunk.get("error") {
-            return Err(error
-                .as_str()
-                .map_or_else(|| error.to_string(), str::to_owned));
+        if let Some(error) = ErrorBody::message_of(&chunk) {
+            return Err(error);
         }
+        let Value::Object(chunk) = chunk else {
+            return Err(format!(
+                "the target sent a line that is not a JSON object: {chunk}"
+            ));
+        };
         let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_owned();
         match self.kind {
             JobKind::Generate => {

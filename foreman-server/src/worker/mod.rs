@@ -7,7 +7,6 @@
 
 mod async_job;
 mod named_events;
-mod ndjson;
 mod residency;
 mod sync_job;
 
@@ -15,6 +14,7 @@ pub(crate) use sync_job::error_line;
 
 use std::time::{Duration, Instant};
 
+use foreman_types::Backoff;
 use tokio_util::sync::CancellationToken;
 
 use crate::state::App;
@@ -51,7 +51,7 @@ async fn release_waiting_callers(app: &App) {
 }
 
 async fn work(app: &App, shutdown: &CancellationToken) {
-    let mut failures: u32 = 0;
+    let mut backoff = Backoff::new(app.config.retry_backoff, MAX_BACKOFF);
     loop {
         if shutdown.is_cancelled() {
             return;
@@ -74,17 +74,11 @@ async fn work(app: &App, shutdown: &CancellationToken) {
         };
         match app.store.claim_next(claim).await {
             Ok(Some(job)) => match execute_guarded(app, job, shutdown).await {
-                Ran::Completed => failures = 0,
+                Ran::Completed => backoff.reset(),
                 Ran::Unreachable => {
-                    failures = failures.saturating_add(1);
-                    let pause = app
-                        .config
-                        .retry_backoff
-                        .saturating_mul(1 << (failures - 1).min(10))
-                        .min(MAX_BACKOFF);
                     tokio::select! {
                         _ = shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(pause) => {}
+                        _ = tokio::time::sleep(backoff.next_delay()) => {}
                     }
                 }
             },

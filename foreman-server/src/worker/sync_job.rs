@@ -3,7 +3,7 @@
 
 use axum::http::{header::CONTENT_TYPE, StatusCode};
 use bytes::Bytes;
-use foreman_types::{JobKind, JobState};
+use foreman_types::{ErrorBody, JobKind, JobState};
 
 use super::{finish, retry, started_answering, Ran, Stop};
 use crate::live::{LiveEvent, LiveSender};
@@ -229,13 +229,7 @@ fn error_in(bytes: &[u8]) -> Option<String> {
         if !line.starts_with(b"{\"error\"") {
             return None;
         }
-        let value: serde_json::Value = serde_json::from_slice(line).ok()?;
-        let error = value.get("error")?;
-        let message = error
-            .as_str()
-            .or_else(|| error.get("message").and_then(serde_json::Value::as_str))
-            .map_or_else(|| error.to_string(), str::to_owned);
-        Some(message)
+        ErrorBody::message_in(line)
     })
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::http::{header, StatusCode};
 use axum::routing::{get, post};
-use foreman_testkit::streaming_target::StreamingTarget;
+use foreman_sim::{SimConfig, SimHandle};
 use foreman_testkit::wait::wait_until;
 use foreman_testkit::{FakeOllama, TestApp};
 use futures::StreamExt;
@@ -77,25 +77,29 @@ async fn a_sync_caller_waits_out_a_target_outage() {
     assert!(answer["message"]["content"].is_string(), "{answer}");
 }
 
-async fn stalling_app(target: &StreamingTarget, max_attempts: u32) -> TestApp {
-    let url = target.url();
-    TestApp::builder()
+/// A simulated Ollama whose tokens the test releases, and a foreman in front of it that
+/// gives up on a stream silent for 300 ms.
+async fn stalling_app(max_attempts: u32) -> (SimHandle, TestApp) {
+    let sim = foreman_sim::spawn(SimConfig::manual())
+        .await
+        .expect("the simulator starts");
+    let app = TestApp::builder()
+        .target_url(sim.url())
         .configure(move |c| {
-            c.target_url = url.parse().unwrap();
             c.stall_timeout = Duration::from_millis(300);
             c.max_attempts = max_attempts;
         })
         .spawn()
-        .await
+        .await;
+    (sim, app)
 }
 
 #[tokio::test]
 async fn a_stream_that_stalls_mid_way_ends_with_an_error_line_after_the_stall_timeout() {
-    let target = StreamingTarget::start().await;
-    let app = stalling_app(&target, 3).await;
+    let (sim, app) = stalling_app(3).await;
     let pending = app.spawn_post("/api/chat", chat_body("llama3.2", true));
-    target.next_request(DEADLINE).await.expect("a generation");
-    target.push_chunk(target.chat_chunk("The"));
+    let generation = sim.next_generation(DEADLINE).await.expect("a generation");
+    generation.token("The");
     let response = pending.await.unwrap().unwrap();
     assert_eq!(response.status(), 200);
     let body = tokio::time::timeout(DEADLINE, async {
@@ -113,7 +117,7 @@ async fn a_stream_that_stalls_mid_way_ends_with_an_error_line_after_the_stall_ti
     let error = last["error"].as_str().expect("an error line");
     assert!(error.contains("FOREMAN_STALL_TIMEOUT"), "{error}");
     // The upstream request is dropped, so the target stops generating for nobody.
-    tokio::time::timeout(DEADLINE, target.connection_dropped())
+    tokio::time::timeout(DEADLINE, generation.hung_up())
         .await
         .expect("the stalled request is closed");
     let jobs = app.jobs_json("").await;
@@ -123,13 +127,14 @@ async fn a_stream_that_stalls_mid_way_ends_with_an_error_line_after_the_stall_ti
 
 #[tokio::test]
 async fn an_async_job_whose_target_stalls_is_retried_then_fails_with_the_stall_as_reason() {
-    let target = StreamingTarget::start().await;
-    let app = stalling_app(&target, 2).await;
+    let (sim, app) = stalling_app(2).await;
     let id = submit(&app, &chat_body("llama3.2", false)).await;
-    // Two attempts, each answered with one chunk and then silence.
+    // Two attempts, each answered with one chunk and then silence (held, not cut).
+    let mut held = Vec::new();
     for _ in 0..2 {
-        target.next_request(DEADLINE).await.expect("an attempt");
-        target.push_chunk(target.chat_chunk("The"));
+        let generation = sim.next_generation(DEADLINE).await.expect("an attempt");
+        generation.token("The");
+        held.push(generation);
     }
     let job = terminal(&app, &id).await;
     assert_eq!(job["state"], "failed", "{job}");

@@ -210,19 +210,21 @@ async fn cancelling_a_queued_job_removes_it_and_a_finished_one_is_409() {
 
 #[tokio::test]
 async fn cancelling_a_running_job_stops_the_upstream_request_and_announces_it() {
-    let target = foreman_testkit::StreamingTarget::start().await;
+    let sim = foreman_sim::spawn(foreman_sim::SimConfig::manual())
+        .await
+        .expect("the simulator starts");
     let receiver = foreman_testkit::WebhookReceiver::start().await;
-    let app = TestApp::builder().target_url(&target.url()).spawn().await;
+    let app = TestApp::builder().target_url(sim.url()).spawn().await;
     let id = app
         .client
         .submit(job("llama3.2").webhook(receiver.url()))
         .await
         .unwrap();
-    target
-        .next_request(DEADLINE)
+    let generation = sim
+        .next_generation(DEADLINE)
         .await
         .expect("the job reached the target");
-    target.push_chunk(target.chat_chunk("partial"));
+    generation.token("partial");
     let working = foreman_testkit::wait::wait_until(DEADLINE, || async {
         app.client.job(id).await.unwrap().state == JobState::Working
     })
@@ -231,7 +233,7 @@ async fn cancelling_a_running_job_stops_the_upstream_request_and_announces_it() 
 
     let cancelled = app.client.cancel(id).await.unwrap();
     assert_eq!(cancelled.state, JobState::Cancelled);
-    tokio::time::timeout(DEADLINE, target.connection_dropped())
+    tokio::time::timeout(DEADLINE, generation.hung_up())
         .await
         .expect("the upstream request was dropped, so Ollama stops generating");
     let announced = foreman_testkit::wait::wait_until(DEADLINE, || async {

@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use foreman_client::{ChatMessage, ChatRequest, SubmitRequest};
 use foreman_testkit::wait::wait_until;
-use foreman_testkit::{FakeOllama, StreamingTarget, TestApp};
+use foreman_testkit::{FakeOllama, TestApp};
 use futures::StreamExt;
 use serde_json::{json, Value};
 
+use crate::held_target::HeldTarget;
 use crate::DEADLINE;
 
 fn message(model: &str, stream: bool) -> Value {
@@ -155,22 +156,23 @@ async fn each_event_reaches_the_client_before_the_target_sends_the_next() {
             "response.output_text.delta",
         ),
     ] {
-        let target = StreamingTarget::start().await;
-        let app = TestApp::builder().target_url(&target.url()).spawn().await;
+        let target = HeldTarget::start().await;
+        let app = TestApp::builder().target_url(target.url()).spawn().await;
         let pending = app.spawn_post(path, body.clone());
-        let sent = target
+        let (sent_to, sent) = target
             .next_request(DEADLINE)
             .await
             .expect("a generation request");
+        assert_eq!(sent_to, path, "the target's same route");
         assert_eq!(sent, body, "{path}: passed through unchanged");
 
-        target.push_named_event(first, json!({"type": first}));
+        target.event(first, json!({"type": first}));
         let response = pending.await.unwrap().unwrap();
         assert_eq!(response.headers()["content-type"], "text/event-stream");
         let mut stream = response.bytes_stream();
         for i in 0..3 {
             if i > 0 {
-                target.push_named_event(delta, json!({"type": delta, "n": i}));
+                target.event(delta, json!({"type": delta, "n": i}));
             }
             let chunk = tokio::time::timeout(DEADLINE, stream.next())
                 .await
@@ -378,14 +380,14 @@ async fn a_broken_stream_ends_with_an_error_event_in_each_apis_shape() {
             "response.created",
         ),
     ] {
-        let target = StreamingTarget::start().await;
-        let app = TestApp::builder().target_url(&target.url()).spawn().await;
+        let target = HeldTarget::start().await;
+        let app = TestApp::builder().target_url(target.url()).spawn().await;
         let pending = app.spawn_post(path, body);
         target
             .next_request(DEADLINE)
             .await
             .expect("a generation request");
-        target.push_named_event(first, json!({"type": first}));
+        target.event(first, json!({"type": first}));
         let response = pending.await.unwrap().unwrap();
         target.abort();
 

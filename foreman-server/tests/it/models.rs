@@ -3,12 +3,13 @@
 
 use std::time::Duration;
 
-use foreman_testkit::{FakeOllama, StreamingTarget, TestApp};
+use foreman_testkit::{FakeOllama, TestApp};
 use futures::StreamExt;
 use reqwest::Method;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use crate::held_target::HeldTarget;
 use crate::DEADLINE;
 
 /// Longer than any test: a change shows in the list only if foreman refreshed for it.
@@ -376,23 +377,24 @@ async fn model_management_needs_the_admin_token() {
 
 #[tokio::test]
 async fn progress_lines_reach_the_client_one_by_one() {
-    let target = StreamingTarget::start().await;
-    let app = TestApp::builder().target_url(&target.url()).spawn().await;
+    let target = HeldTarget::start().await;
+    let app = TestApp::builder().target_url(target.url()).spawn().await;
     let pending = app.spawn_post("/api/pull", json!({"model": "llama3.2"}));
-    target
+    let (path, _) = target
         .next_request(DEADLINE)
         .await
         .expect("the pull reached the target");
+    assert_eq!(path, "/api/pull");
     let digest = format!("sha256:{}", "d".repeat(64));
     let line = |completed: u64| json!({"status": "pulling dddddddddddd", "digest": digest, "total": 100, "completed": completed});
 
-    target.push_chunk(line(0));
+    target.line(line(0));
     let response = pending.await.unwrap().unwrap();
     assert_eq!(response.headers()["content-type"], "application/x-ndjson");
     let mut body = response.bytes_stream();
     for completed in [0, 40, 100] {
         if completed > 0 {
-            target.push_chunk(line(completed));
+            target.line(line(completed));
         }
         let chunk = tokio::time::timeout(DEADLINE, body.next())
             .await
@@ -402,7 +404,7 @@ async fn progress_lines_reach_the_client_one_by_one() {
         let got: Value = serde_json::from_slice(&chunk).unwrap();
         assert_eq!(got["completed"], completed);
     }
-    target.push_chunk(json!({"status": "success"}));
+    target.line(json!({"status": "success"}));
     target.finish();
     let rest: Vec<_> = body.collect().await;
     let rest: Vec<u8> = rest.into_iter().flat_map(|c| c.unwrap().to_vec()).collect();

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use foreman_testkit::streaming_target::StreamingTarget;
+use foreman_sim::SimConfig;
 use foreman_testkit::{FakeOllama, TestApp};
 use serde_json::{json, Value};
 
@@ -340,21 +340,19 @@ async fn concurrent_openai_chats_never_overlap_on_the_target() {
 
 #[tokio::test]
 async fn a_stream_cut_by_the_target_ends_with_an_sse_error_event() {
-    let target = StreamingTarget::start().await;
-    let url = target.url();
-    let app = TestApp::builder()
-        .configure(move |c| c.target_url = url.parse().unwrap())
-        .spawn()
-        .await;
+    let sim = foreman_sim::spawn(SimConfig::manual())
+        .await
+        .expect("the simulator starts");
+    let app = TestApp::builder().target_url(sim.url()).spawn().await;
     let pending = app.spawn_post("/v1/chat/completions", chat_completion("llama3.2", true));
-    target
-        .next_request(DEADLINE)
+    let generation = sim
+        .next_generation(DEADLINE)
         .await
         .expect("a generation request");
-    target.push_event(target.chat_completion_chunk("a"));
+    generation.token("a");
     let response = pending.await.unwrap().unwrap();
     assert_eq!(response.headers()["content-type"], "text/event-stream");
-    target.abort();
+    generation.cut();
 
     let body = response.text().await.unwrap();
     let data = sse_data(&body);

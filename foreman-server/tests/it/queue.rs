@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use foreman_client::{ChatMessage, ChatRequest, JobState, SubmitRequest};
-use foreman_testkit::{FakeOllama, StreamingTarget, TestApp};
+use foreman_sim::{SimConfig, SimHandle};
+use foreman_testkit::{FakeOllama, TestApp};
 use serde_json::Value;
 
 use crate::{chat_body, DEADLINE};
@@ -106,25 +107,35 @@ async fn with_a_zero_affinity_window_jobs_run_in_submission_order() {
     );
 }
 
-/// A target that answers its polls but cuts every generation off before the first
-/// byte: connection errors while the target looks up, which spend attempts.
-async fn app_with_a_failing_target(max_attempts: u32, cuts: usize) -> (StreamingTarget, TestApp) {
-    let target = StreamingTarget::start().await;
-    for _ in 0..cuts {
-        target.abort();
-    }
+/// A target that answers its polls but whose generations the test cuts off before the
+/// first byte: connection errors while the target looks up, which spend attempts.
+async fn app_with_a_failing_target(max_attempts: u32) -> (SimHandle, TestApp) {
+    let sim = foreman_sim::spawn(SimConfig::manual())
+        .await
+        .expect("the simulator starts");
     let app = TestApp::builder()
-        .target_url(&target.url())
+        .target_url(sim.url())
         .configure(move |c| c.max_attempts = max_attempts)
         .spawn()
         .await;
-    (target, app)
+    (sim, app)
+}
+
+/// Cuts the next `attempts` generations off before their first byte.
+async fn cut(sim: &SimHandle, attempts: usize) {
+    for attempt in 1..=attempts {
+        let generation = sim.next_generation(DEADLINE).await;
+        generation
+            .unwrap_or_else(|| panic!("attempt {attempt} reached the target"))
+            .cut();
+    }
 }
 
 #[tokio::test]
 async fn connection_errors_are_retried_up_to_max_attempts_then_fail() {
-    let (_target, app) = app_with_a_failing_target(3, 3).await;
+    let (sim, app) = app_with_a_failing_target(3).await;
     let id = app.client.submit(job("llama3.2")).await.unwrap();
+    cut(&sim, 3).await;
     let failed = app.client.wait(id, DEADLINE).await.unwrap();
     assert_eq!(failed.state, JobState::Failed);
     assert_eq!(failed.attempts, 3);
@@ -133,8 +144,10 @@ async fn connection_errors_are_retried_up_to_max_attempts_then_fail() {
 
 #[tokio::test]
 async fn a_sync_caller_hears_502_when_attempts_run_out() {
-    let (_target, app) = app_with_a_failing_target(2, 2).await;
-    let response = app.post("/api/chat", &chat_body("llama3.2", false)).await;
+    let (sim, app) = app_with_a_failing_target(2).await;
+    let pending = app.spawn_post("/api/chat", chat_body("llama3.2", false));
+    cut(&sim, 2).await;
+    let response = pending.await.unwrap().unwrap();
     assert_eq!(response.status(), 502);
     let body: Value = response.json().await.unwrap();
     assert!(body["error"]

@@ -1,8 +1,5 @@
 //! Tokens and secrets never reach the logs, whatever the requests.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use foreman_testkit::{FakeOllama, TestApp, WebhookReceiver};
 use serde_json::json;
 
@@ -13,33 +10,11 @@ const WRONG_TOKEN: &str = "someone-elses-token-51b2";
 const WEBHOOK_SECRET: &str = "webhook-secret-d41e8";
 const TARGET_TOKEN: &str = "target-token-0c6b2";
 
-/// Everything logged, at every level.
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 // A current-thread runtime: every task foreman spawns runs on this thread, under the
 // subscriber set here.
 #[tokio::test(flavor = "current_thread")]
 async fn tokens_and_secrets_never_appear_in_the_logs() {
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = crate::logs::capture();
 
     let ollama = FakeOllama::builder().token(TARGET_TOKEN).start().await;
     let app = TestApp::builder()
@@ -94,7 +69,7 @@ async fn tokens_and_secrets_never_appear_in_the_logs() {
     assert!(hooks[0].header("webhook-signature").is_some());
     drop(app);
 
-    let logs = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let logs = logs.text();
     assert!(logs.contains("foreman is listening"), "logs were captured");
     assert!(
         logs.contains("webhook delivery failed"),

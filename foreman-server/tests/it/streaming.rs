@@ -2,21 +2,25 @@
 
 use std::time::Duration;
 
-use foreman_testkit::streaming_target::StreamingTarget;
+use foreman_sim::{SimConfig, SimHandle};
 use foreman_testkit::TestApp;
 use futures::StreamExt;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::{chat_body, DEADLINE};
 
-async fn app_with(target: &StreamingTarget) -> TestApp {
-    TestApp::builder().target_url(&target.url()).spawn().await
+/// A simulated Ollama whose tokens the test releases, and a foreman in front of it.
+async fn manual_target() -> (SimHandle, TestApp) {
+    let sim = foreman_sim::spawn(SimConfig::manual())
+        .await
+        .expect("the simulator starts");
+    let app = TestApp::builder().target_url(sim.url()).spawn().await;
+    (sim, app)
 }
 
 #[tokio::test]
 async fn each_chunk_reaches_the_client_before_the_target_sends_the_next() {
-    let target = StreamingTarget::start().await;
-    let app = app_with(&target).await;
+    let (sim, app) = manual_target().await;
     let http = app.http.clone();
     let url = app.at("/api/chat");
     let pending = tokio::spawn(async move {
@@ -25,19 +29,18 @@ async fn each_chunk_reaches_the_client_before_the_target_sends_the_next() {
             .send()
             .await
     });
-    target
-        .next_request(DEADLINE)
+    let generation = sim
+        .next_generation(DEADLINE)
         .await
         .expect("a generation request");
-    let chunk_of = |word: &str| json!({"model": "llama3.2", "message": {"role": "assistant", "content": word}, "done": false});
     // Headers wait for the target's first chunk, as Ollama's do.
-    target.push_chunk(chunk_of("The"));
+    generation.token("The");
     let response = pending.await.unwrap().unwrap();
     assert_eq!(response.headers()["content-type"], "application/x-ndjson");
     let mut body = response.bytes_stream();
     for (i, word) in ["The", " sky", " is"].into_iter().enumerate() {
         if i > 0 {
-            target.push_chunk(chunk_of(word));
+            generation.token(word);
         }
         let chunk = tokio::time::timeout(DEADLINE, body.next())
             .await
@@ -48,16 +51,14 @@ async fn each_chunk_reaches_the_client_before_the_target_sends_the_next() {
             serde_json::from_slice(chunk.strip_suffix(b"\n").unwrap_or(&chunk)).unwrap();
         assert_eq!(line["message"]["content"], word);
     }
-    target.push_chunk(json!({"model": "llama3.2", "done": true, "done_reason": "stop"}));
-    target.finish();
+    generation.finish();
     let rest: Vec<_> = body.collect().await;
     assert!(rest.iter().all(|c| c.is_ok()));
 }
 
 #[tokio::test]
 async fn a_client_that_disconnects_mid_stream_stops_the_upstream_request() {
-    let target = StreamingTarget::start().await;
-    let app = app_with(&target).await;
+    let (sim, app) = manual_target().await;
     let http = app.http.clone();
     let url = app.at("/api/chat");
     let call = tokio::spawn(async move {
@@ -71,14 +72,14 @@ async fn a_client_that_disconnects_mid_stream_stops_the_upstream_request() {
         body.next().await.unwrap().unwrap()
         // Dropping `body` here hangs up mid-stream.
     });
-    target
-        .next_request(DEADLINE)
+    let generation = sim
+        .next_generation(DEADLINE)
         .await
         .expect("a generation request");
-    target.push_chunk(json!({"model": "llama3.2", "message": {"role": "assistant", "content": "a"}, "done": false}));
+    generation.token("a");
     call.await.unwrap();
     assert!(
-        tokio::time::timeout(DEADLINE, target.connection_dropped())
+        tokio::time::timeout(DEADLINE, generation.hung_up())
             .await
             .is_ok(),
         "foreman dropped the upstream request"
@@ -122,8 +123,7 @@ async fn a_client_that_disconnects_while_queued_removes_its_job() {
 
 #[tokio::test]
 async fn a_stream_cut_by_the_target_ends_with_an_error_line() {
-    let target = StreamingTarget::start().await;
-    let app = app_with(&target).await;
+    let (sim, app) = manual_target().await;
     let http = app.http.clone();
     let url = app.at("/api/chat");
     let pending = tokio::spawn(async move {
@@ -132,14 +132,14 @@ async fn a_stream_cut_by_the_target_ends_with_an_error_line() {
             .send()
             .await
     });
-    target
-        .next_request(DEADLINE)
+    let generation = sim
+        .next_generation(DEADLINE)
         .await
         .expect("a generation request");
-    target.push_chunk(target.chat_chunk("a"));
+    generation.token("a");
     // The headers arrive once the first chunk has passed through foreman.
     let response = pending.await.unwrap().unwrap();
-    target.abort();
+    generation.cut();
     let text = response.text().await.unwrap();
     let lines: Vec<Value> = text
         .lines()
@@ -216,16 +216,14 @@ async fn a_graceful_shutdown_answers_every_waiting_caller() {
 
 #[tokio::test]
 async fn an_error_line_from_the_target_reaches_the_caller_and_fails_the_job() {
-    let target = StreamingTarget::start().await;
-    let app = app_with(&target).await;
+    let (sim, app) = manual_target().await;
     let pending = app.spawn_post("/api/chat", chat_body("llama3.2", true));
-    target
-        .next_request(DEADLINE)
+    let generation = sim
+        .next_generation(DEADLINE)
         .await
         .expect("a generation request");
-    target.push_chunk(target.chat_chunk("a"));
-    target.push_chunk(json!({"error": "out of memory"}));
-    target.finish();
+    generation.token("a");
+    generation.fail("out of memory");
     let text = pending.await.unwrap().unwrap().text().await.unwrap();
     assert!(
         text.lines().last().unwrap().contains("out of memory"),

@@ -1,8 +1,12 @@
 //! Webhooks: every state change, in order, signed, retried, never touching the job.
 
-use foreman_client::{ChatMessage, ChatRequest, JobState, SubmitRequest, Webhook};
+use foreman_client::{
+    ChatMessage, ChatRequest, JobState, SubmitRequest, Webhook, FOREMAN_SIGNATURE_HEADER,
+    WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER,
+};
 use foreman_testkit::receiver::WebhookReceiver;
 use foreman_testkit::TestApp;
+use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::Value;
 
 use crate::DEADLINE;
@@ -69,6 +73,54 @@ async fn every_state_change_is_delivered_in_order_and_signed_both_ways() {
     assert_eq!(done["result"]["message"]["content"], app.ollama.reply());
     assert_eq!(done["artifacts"][0]["name"], "completion");
     assert_eq!(done["artifacts"][0]["data"], app.ollama.reply());
+}
+
+#[tokio::test]
+async fn each_signature_header_is_sent_exactly_once() {
+    let app = signed_app().await;
+    let receiver = WebhookReceiver::start().await;
+    app.client.submit(job(&receiver)).await.unwrap();
+
+    let hook = receiver.recv(DEADLINE).await.expect("a delivery");
+
+    let names = [
+        WEBHOOK_ID_HEADER,
+        WEBHOOK_TIMESTAMP_HEADER,
+        WEBHOOK_SIGNATURE_HEADER,
+        FOREMAN_SIGNATURE_HEADER,
+    ];
+    for name in names {
+        assert_eq!(
+            hook.header_values(name).len(),
+            1,
+            "{name}: {:?}",
+            hook.header_values(name)
+        );
+    }
+    // A receiver that joins repeated fields (`a, a`) verifies what it sees.
+    let mut joined = HeaderMap::new();
+    for name in names {
+        let value = hook.header(name).expect("the header");
+        joined.insert(name, HeaderValue::from_str(&value).unwrap());
+    }
+    Webhook::new(SECRET)
+        .unwrap()
+        .verify(&hook.body, &joined)
+        .expect("the joined headers verify");
+}
+
+#[tokio::test]
+async fn an_unsigned_delivery_still_carries_one_webhook_id_and_timestamp() {
+    let app = TestApp::spawn().await;
+    let receiver = WebhookReceiver::start().await;
+    app.client.submit(job(&receiver)).await.unwrap();
+
+    let hook = receiver.recv(DEADLINE).await.expect("a delivery");
+
+    assert_eq!(hook.header_values(WEBHOOK_ID_HEADER).len(), 1);
+    assert_eq!(hook.header_values(WEBHOOK_TIMESTAMP_HEADER).len(), 1);
+    assert!(hook.header_values(WEBHOOK_SIGNATURE_HEADER).is_empty());
+    assert!(hook.header_values(FOREMAN_SIGNATURE_HEADER).is_empty());
 }
 
 #[tokio::test]

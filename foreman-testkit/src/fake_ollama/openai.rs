@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use foreman_types::model_owner;
+use foreman_types::{model_owner, ErrorBody};
 use serde_json::{json, Map, Value};
 use wiremock::http::Method;
 use wiremock::{Request, ResponseTemplate};
@@ -137,10 +137,7 @@ fn generate(state: &mut State, request: &Request, kind: Kind) -> ResponseTemplat
         let start = Instant::now();
         state.intervals.push((start, start + delay));
         // Ollama's `/v1` routes wrap its `{"error": "..."}` in OpenAI's shape.
-        let message = match failure.get("error") {
-            Some(Value::String(message)) => message.clone(),
-            _ => failure.to_string(),
-        };
+        let message = ErrorBody::message_of(&failure).unwrap_or_else(|| failure.to_string());
         return error(status, &message).set_delay(delay);
     }
     if kind == Kind::Chat && !body.get("messages").is_some_and(Value::is_array) {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use foreman_testkit::{FakeOllama, StreamingTarget};
+use foreman_testkit::FakeOllama;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -264,35 +264,4 @@ async fn openai_generations_count_toward_concurrency() {
     });
     futures::future::join_all(calls).await;
     assert_eq!(ollama.max_concurrent_generations(), 2);
-}
-
-#[tokio::test]
-async fn the_streaming_target_streams_server_sent_events_on_v1() {
-    let target = StreamingTarget::start().await;
-    let url = format!("{}/v1/chat/completions", target.url());
-    let pending = tokio::spawn(async move {
-        reqwest::Client::new()
-            .post(url)
-            .json(&chat_completion("llama3.2", true))
-            .send()
-            .await
-            .unwrap()
-    });
-    target
-        .next_request(Duration::from_secs(5))
-        .await
-        .expect("a request");
-    target.push_event(target.chat_completion_chunk("Hi"));
-    let mut response = pending.await.unwrap();
-    assert_eq!(response.headers()["content-type"], "text/event-stream");
-    let first = response.chunk().await.unwrap().unwrap();
-    let first = std::str::from_utf8(&first).unwrap();
-    assert!(
-        first.starts_with("data: {") && first.ends_with("\n\n"),
-        "{first:?}"
-    );
-    let chunk: Value = serde_json::from_str(sse_data(first)[0]).unwrap();
-    assert_eq!(chunk["choices"][0]["delta"]["content"], "Hi");
-    target.finish();
-    assert!(response.chunk().await.unwrap().is_none());
 }

@@ -7,7 +7,6 @@ mod fake_ollama_manage;
 mod fake_ollama_messages;
 mod fake_ollama_openai;
 mod receiver;
-mod streaming_target;
 mod wait;
 
 use serde_json::Value;

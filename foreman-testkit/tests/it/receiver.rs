@@ -29,9 +29,31 @@ async fn records_body_and_headers_and_forwards_them() {
     assert_eq!(got.path, "/hook");
     assert_eq!(&got.body[..], br#"{"state":"queued"}"#);
     assert_eq!(got.json()["state"], "queued");
-    assert_eq!(got.header("x-foreman-signature"), Some("sha256=abc"));
+    assert_eq!(
+        got.header("x-foreman-signature").as_deref(),
+        Some("sha256=abc")
+    );
     assert_eq!(got.answered, 200);
     assert_eq!(hooks.received().len(), 1);
+}
+
+#[tokio::test]
+async fn a_repeated_header_keeps_every_value() {
+    let hooks = WebhookReceiver::start().await;
+
+    reqwest::Client::new()
+        .post(hooks.url())
+        .header("webhook-id", "msg_1")
+        .header("webhook-id", "msg_1")
+        .send()
+        .await
+        .unwrap();
+    let got = hooks.recv(DEADLINE).await.expect("a webhook");
+
+    assert_eq!(got.header_values("webhook-id"), ["msg_1", "msg_1"]);
+    assert_eq!(got.header("webhook-id").as_deref(), Some("msg_1, msg_1"));
+    assert!(got.header_values("webhook-signature").is_empty());
+    assert_eq!(got.header("webhook-signature"), None);
 }
 
 #[tokio::test]

@@ -82,4 +82,45 @@ impl ErrorBody {
             error: error.into(),
         }
     }
+
+    /// The message of an error as Ollama, foreman and OpenAI-compatible servers write it:
+    /// the `error` of `{"error": "..."}`, or the `message` of `{"error": {"message": ...}}`
+    /// (Ollama's `/v1` routes); any other `error` value as its JSON text. `None` when the
+    /// value has no `error`, or a `null` one: it is not an error.
+    ///
+    /// This is the one reader of error bodies and NDJSON error lines; every crate uses it.
+    ///
+    /// ```
+    /// use foreman_types::ErrorBody;
+    /// use serde_json::json;
+    ///
+    /// assert_eq!(ErrorBody::message_of(&json!({"error": "boom"})).as_deref(), Some("boom"));
+    /// let openai = json!({"error": {"message": "bad", "type": "api_error"}});
+    /// assert_eq!(ErrorBody::message_of(&openai).as_deref(), Some("bad"));
+    /// assert_eq!(ErrorBody::message_of(&json!({"done": true})), None);
+    /// ```
+    pub fn message_of(value: &Value) -> Option<String> {
+        match value.get("error")? {
+            Value::Null => None,
+            Value::String(message) => Some(message.clone()),
+            error => match error.get("message") {
+                Some(Value::String(message)) => Some(message.clone()),
+                _ => Some(error.to_string()),
+            },
+        }
+    }
+
+    /// [`message_of`](Self::message_of) a body given as bytes; `None` also when it is not
+    /// JSON, so the caller can fall back to the body's text.
+    ///
+    /// ```
+    /// use foreman_types::ErrorBody;
+    ///
+    /// let body = br#"{"error":"model \"x\" not found"}"#;
+    /// assert_eq!(ErrorBody::message_in(body).as_deref(), Some(r#"model "x" not found"#));
+    /// assert_eq!(ErrorBody::message_in(b"<html>bad gateway</html>"), None);
+    /// ```
+    pub fn message_in(body: &[u8]) -> Option<String> {
+        Self::message_of(&serde_json::from_slice(body).ok()?)
+    }
 }

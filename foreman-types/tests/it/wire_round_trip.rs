@@ -192,6 +192,28 @@ fn error_body_has_ollamas_shape() {
 }
 
 #[test]
+fn error_messages_are_read_from_every_shape_an_error_comes_in() {
+    let message = |body: &str| ErrorBody::message_in(body.as_bytes());
+    assert_eq!(
+        message(r#"{"error":"out of memory"}"#).as_deref(),
+        Some("out of memory")
+    );
+    assert_eq!(
+        message(r#"{"error":{"message":"bad","type":"api_error","code":null}}"#).as_deref(),
+        Some("bad")
+    );
+    assert_eq!(
+        message(r#"{"error":{"code":7}}"#).as_deref(),
+        Some(r#"{"code":7}"#)
+    );
+    assert_eq!(message(r#"{"error":42}"#).as_deref(), Some("42"));
+    assert_eq!(message(r#"{"error":null,"done":true}"#), None);
+    assert_eq!(message(r#"{"message":{"content":"error"}}"#), None);
+    assert_eq!(message("[1]"), None);
+    assert_eq!(message("not json"), None);
+}
+
+#[test]
 fn model_key_adds_latest_only_when_there_is_no_tag() {
     assert_eq!(model_key("llama3.2"), "llama3.2:latest");
     assert_eq!(model_key("llama3.2:latest"), "llama3.2:latest");

@@ -1,5 +1,6 @@
-//! Relaying model management to the target: progress streams forwarded line by line,
-//! blob uploads streamed through, and the inventory brought up to date when they succeed.
+//! Relaying model management to the target: progress streams forwarded line by line (each
+//! line as soon as it is complete, so foreman can see the `success` one first), blob
+//! uploads streamed through, and the inventory brought up to date when they succeed.
 
 use std::convert::Infallible;
 use std::sync::{Arc, OnceLock};
@@ -8,15 +9,12 @@ use axum::body::Body;
 use axum::http::{header::CONTENT_TYPE, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
+use foreman_types::LineSplitter;
 use futures::StreamExt;
 
 use crate::error::AppError;
 use crate::state::App;
 use crate::target::TargetError;
-
-/// Past this many bytes without a newline, what is held is forwarded as it is: the
-/// target is not writing progress lines, and it must not grow foreman's memory.
-const MAX_PENDING_LINE: usize = 1024 * 1024;
 
 /// While it lives, the model counts as being pulled: a chat for it is accepted and waits in
 /// the queue (ADR 15). Dropped with the response, so a caller that hangs up, which cancels
@@ -97,11 +95,17 @@ pub(super) async fn progress(
     let lines = async_stream::stream! {
         let mut hold = hold;
         let mut chunks = upstream.bytes_stream();
-        let mut lines = Lines::default();
+        let mut lines = LineSplitter::new();
         let mut failed = false;
         loop {
             let (complete, ended) = match chunks.next().await {
-                Some(Ok(bytes)) => (lines.push(&bytes), false),
+                Some(Ok(bytes)) => match lines.push(&bytes) {
+                    Ok(complete) => (complete, false),
+                    Err(too_long) => {
+                        yield Ok(error_line(&format!("the target's progress: {too_long}")));
+                        return;
+                    }
+                },
                 Some(Err(err)) => {
                     let err = TargetError::from_reqwest(err);
                     app.inventory.mark_unreachable(&err);
@@ -120,7 +124,7 @@ pub(super) async fn progress(
                     Outcome::Succeeded if !failed => settle(&app, hold.take()).await,
                     Outcome::Succeeded | Outcome::Progress => {}
                 }
-                yield Ok(line);
+                yield Ok(with_newline(&line));
             }
             if ended {
                 break;
@@ -241,60 +245,17 @@ fn outcome(line: &[u8]) -> Outcome {
     }
 }
 
-/// Splits a byte stream into lines, each kept with its newline so it is forwarded byte for
-/// byte.
-#[derive(Debug, Default)]
-struct Lines {
-    pending: BytesMut,
-}
-
-impl Lines {
-    /// Adds bytes; returns the lines they completed.
-    fn push(&mut self, bytes: &[u8]) -> Vec<Bytes> {
-        self.pending.extend_from_slice(bytes);
-        let mut lines = Vec::new();
-        while let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
-            lines.push(self.pending.split_to(end + 1).freeze());
-        }
-        if self.pending.len() > MAX_PENDING_LINE {
-            lines.push(self.pending.split().freeze());
-        }
-        lines
-    }
-
-    /// The rest once the stream ended, if it did not end with a newline.
-    fn finish(&mut self) -> Option<Bytes> {
-        (!self.pending.is_empty()).then(|| self.pending.split().freeze())
-    }
+/// A line and its newline, as NDJSON is written.
+fn with_newline(line: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(line.len() + 1);
+    out.extend_from_slice(line);
+    out.extend_from_slice(b"\n");
+    out.freeze()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lines_keep_their_newlines_across_chunks() {
-        let mut lines = Lines::default();
-        assert!(lines.push(b"{\"status\":\"pull").is_empty());
-        let done = lines.push(b"ing\"}\n{\"status\":\"success\"}\n{\"a\"");
-        assert_eq!(
-            done,
-            vec![
-                Bytes::from_static(b"{\"status\":\"pulling\"}\n"),
-                Bytes::from_static(b"{\"status\":\"success\"}\n")
-            ]
-        );
-        assert_eq!(lines.finish(), Some(Bytes::from_static(b"{\"a\"")));
-        assert_eq!(lines.finish(), None);
-    }
-
-    #[test]
-    fn a_line_without_end_is_forwarded_once_too_long() {
-        let mut lines = Lines::default();
-        let forwarded = lines.push(&vec![b'x'; MAX_PENDING_LINE + 1]);
-        assert_eq!(forwarded.len(), 1);
-        assert_eq!(forwarded[0].len(), MAX_PENDING_LINE + 1);
-    }
 
     #[test]
     fn success_and_error_lines_are_told_apart() {

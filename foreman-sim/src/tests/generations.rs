@@ -6,8 +6,8 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use super::{chat, nanos, small, Lines, TestSim, DEADLINE};
-use crate::sim::generate::answer_tokens;
-use crate::sim::SimConfig;
+use crate::generate::answer_tokens;
+use crate::SimConfig;
 #[tokio::test]
 async fn chat_streams_one_token_per_line_while_it_generates() {
     let config = SimConfig {
@@ -215,10 +215,8 @@ async fn shutting_down_ends_generations_in_flight_and_the_server() {
     };
     let TestSim {
         handle,
-        shutdown,
         client,
         url,
-        _stop,
     } = TestSim::start(config).await;
     let response = client
         .post(format!("{url}/api/chat"))
@@ -229,9 +227,7 @@ async fn shutting_down_ends_generations_in_flight_and_the_server() {
     let mut lines = Lines::new(response);
     lines.next().await.expect("a first chunk");
 
-    shutdown.cancel();
-    let rest = lines.rest().await;
-    let served = tokio::time::timeout(DEADLINE, handle.join()).await;
+    let (served, rest) = tokio::join!(tokio::time::timeout(DEADLINE, handle.stop()), lines.rest());
 
     assert!(
         rest.iter().all(|chunk| chunk["done"] == false),

@@ -1,9 +1,7 @@
-//! `/api/chat` and `/api/generate`: one at a time on the simulated GPU, streamed in real time.
+//! `/api/chat` and `/api/generate`: one at a time on the simulated GPU, streamed as NDJSON
+//! as the tokens come.
 
-use std::convert::Infallible;
-use std::pin::pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::rejection::BytesRejection;
@@ -14,13 +12,14 @@ use axum::Json;
 use bytes::Bytes;
 use chrono::Utc;
 use foreman_types::{ChatRequest, GenerateRequest};
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use tokio::sync::OwnedMutexGuard;
 use tokio::time::Instant;
 
 use super::catalog::{timestamp, Model};
-use super::state::{InFlight, KeepAlive, Sim};
+use super::generation::{self, Done, Event, Whole};
+use super::state::{KeepAlive, Sim};
 use super::{request_body, required_model, Rejection, SimConfig};
 
 /// What a thinking model "thinks" before it answers, one token each.
@@ -48,8 +47,8 @@ pub(super) async fn chat(
     let started = Instant::now();
     let value = request_body(body)?;
     required_model(&value)?;
-    let request: ChatRequest =
-        serde_json::from_value(value).map_err(|err| Rejection::bad_request(err.to_string()))?;
+    let request =
+        ChatRequest::deserialize(&value).map_err(|err| Rejection::bad_request(err.to_string()))?;
     let model = usable_model(&sim, &request.model, "chat")?;
     let messages = &request.messages;
     let prompt = messages
@@ -60,7 +59,7 @@ pub(super) async fn chat(
         .map(|message| message.content.clone())
         .unwrap_or_default();
     let words: usize = messages.iter().map(|m| word_count(&m.content)).sum();
-    let generation = Generation {
+    let generation = Request {
         reply: Reply {
             endpoint: Endpoint::Chat,
             name: request.model.clone(),
@@ -74,6 +73,7 @@ pub(super) async fn chat(
         keep_alive: KeepAlive::from_request(request.keep_alive.as_ref()),
         load_only: messages.is_empty(),
         started,
+        body: value,
     };
     run(sim, generation).await
 }
@@ -86,8 +86,8 @@ pub(super) async fn generate(
     let started = Instant::now();
     let value = request_body(body)?;
     required_model(&value)?;
-    let request: GenerateRequest =
-        serde_json::from_value(value).map_err(|err| Rejection::bad_request(err.to_string()))?;
+    let request = GenerateRequest::deserialize(&value)
+        .map_err(|err| Rejection::bad_request(err.to_string()))?;
     let model = usable_model(&sim, &request.model, "generate")?;
     let prompt = request.prompt.clone().unwrap_or_default();
     let system_words = request.system.as_deref().map_or(0, word_count);
@@ -95,7 +95,7 @@ pub(super) async fn generate(
         .images
         .as_ref()
         .is_some_and(|images| !images.is_empty());
-    let generation = Generation {
+    let generation = Request {
         reply: Reply {
             endpoint: Endpoint::Generate,
             name: request.model.clone(),
@@ -109,6 +109,7 @@ pub(super) async fn generate(
         num_predict: num_predict(request.options.as_ref()),
         keep_alive: KeepAlive::from_request(request.keep_alive.as_ref()),
         started,
+        body: value,
     };
     run(sim, generation).await
 }
@@ -127,7 +128,9 @@ pub(super) fn usable_model(sim: &Sim, name: &str, endpoint: &str) -> Result<Mode
 
 /// One request for the GPU.
 #[derive(Debug)]
-pub(super) struct Generation {
+pub(super) struct Request {
+    /// The JSON body, for a generation released by hand to show the test.
+    pub(super) body: Value,
     pub(super) reply: Reply,
     pub(super) model: Model,
     /// The text the answer quotes: the last user message, or the prompt.
@@ -145,9 +148,9 @@ pub(super) struct Generation {
     pub(super) started: Instant,
 }
 
-impl Generation {
+impl Request {
     /// The tokens to produce, and the `done_reason` once they are.
-    fn plan(&self, config: &SimConfig) -> (Vec<Event>, &'static str) {
+    pub(super) fn plan(&self, config: &SimConfig) -> (Vec<Event>, &'static str) {
         let mut events = Vec::new();
         if self.think {
             events.extend(
@@ -169,24 +172,24 @@ impl Generation {
     }
 }
 
-async fn run(sim: Arc<Sim>, generation: Generation) -> Result<Response, Rejection> {
-    if generation.load_only && generation.keep_alive.unloads() {
-        sim.release(&generation.model, &generation.keep_alive);
-        return Ok(Json(generation.reply.load_answer("unload")).into_response());
+async fn run(sim: Arc<Sim>, request: Request) -> Result<Response, Rejection> {
+    if request.load_only && request.keep_alive.unloads() {
+        sim.release(&request.model, &request.keep_alive);
+        return Ok(Json(request.reply.load_answer("unload")).into_response());
     }
-    if generation.load_only {
+    if request.load_only {
         let _in_flight = sim.enter();
         let _gpu = sim.lock_gpu().await.ok_or_else(Rejection::shutting_down)?;
-        sim.load(&generation.model, &generation.keep_alive)
+        sim.load(&request.model, &request.keep_alive)
             .await
             .ok_or_else(Rejection::shutting_down)?;
-        return Ok(Json(generation.reply.load_answer("load")).into_response());
+        return Ok(Json(request.reply.load_answer("load")).into_response());
     }
-    let reply = generation.reply.clone();
-    let stream = generation.stream;
-    let events = start(sim, generation).await?;
+    let reply = request.reply.clone();
+    let stream = request.stream;
+    let events = generation::start(sim, request).await?;
     if stream {
-        let lines = events.map(move |event| Ok::<_, Infallible>(reply.line(&event)));
+        let lines = events.map(move |event| event.map(|event| reply.line(&event)));
         let mut response = Response::new(Body::from_stream(lines));
         response.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -194,134 +197,9 @@ async fn run(sim: Arc<Sim>, generation: Generation) -> Result<Response, Rejectio
         );
         return Ok(response);
     }
-    // Not streaming: the same wait, then the whole answer at once.
-    let mut events = pin!(events);
-    let (mut content, mut thinking) = (String::new(), String::new());
-    while let Some(event) = events.next().await {
-        match event {
-            Event::Thinking(token) => thinking.push_str(&token),
-            Event::Content(token) => content.push_str(&token),
-            Event::Done(done) => {
-                return Ok(Json(reply.whole(content, thinking, &done)).into_response())
-            }
-        }
-    }
-    Err(Rejection::shutting_down())
-}
-
-/// Waits for the GPU, loads the model if it is not resident, and starts the generation:
-/// its tokens, produced in real time. Shared with the OpenAI-compatible routes, which
-/// format the same events their own way.
-pub(super) async fn start(
-    sim: Arc<Sim>,
-    generation: Generation,
-) -> Result<impl Stream<Item = Event> + Send + 'static, Rejection> {
-    let in_flight = sim.enter();
-    let gpu = sim.lock_gpu().await.ok_or_else(Rejection::shutting_down)?;
-    let load_duration = sim
-        .load(&generation.model, &generation.keep_alive)
-        .await
-        .ok_or_else(Rejection::shutting_down)?;
-    sim.count_generation();
-    tracing::debug!(model = %generation.model.key, "simulated generation started");
-    Ok(produce(sim, generation, gpu, in_flight, load_duration))
-}
-
-/// The tokens of one generation, produced in real time while holding the GPU. Dropping the
-/// stream (the client went away) drops the GPU guard, so the next request can start.
-fn produce(
-    sim: Arc<Sim>,
-    generation: Generation,
-    gpu: OwnedMutexGuard<()>,
-    in_flight: InFlight,
-    load_duration: Duration,
-) -> impl Stream<Item = Event> + Send + 'static {
-    let (tokens, reason) = generation.plan(&sim.config);
-    async_stream::stream! {
-        let _gpu = gpu;
-        let _in_flight = in_flight;
-        let prompt_started = Instant::now();
-        if !sim.sleep(sim.config.first_token_latency).await {
-            return;
-        }
-        let prompt_eval_duration = prompt_started.elapsed();
-        let interval = sim.config.token_interval();
-        let eval_count = tokens.len() as u64;
-        let eval_started = Instant::now();
-        let mut deadline = eval_started;
-        for token in tokens {
-            // Deadlines from the start, so that the rate holds however late each wake-up is.
-            deadline += interval;
-            if !sim.sleep(deadline.saturating_duration_since(Instant::now())).await {
-                return;
-            }
-            sim.count_token();
-            yield token;
-        }
-        let eval_duration = eval_started.elapsed();
-        sim.release(&generation.model, &generation.keep_alive);
-        yield Event::Done(Done {
-            reason,
-            metrics: Metrics {
-                total_duration: generation.started.elapsed(),
-                load_duration,
-                prompt_eval_count: generation.prompt_eval_count,
-                prompt_eval_duration,
-                eval_count,
-                eval_duration,
-            },
-        });
-    }
-}
-
-/// What a generation produces, in order: thinking and content tokens, then the end.
-#[derive(Debug)]
-pub(super) enum Event {
-    Thinking(String),
-    Content(String),
-    Done(Done),
-}
-
-/// How a generation ended.
-#[derive(Debug)]
-pub(super) struct Done {
-    /// `stop`, or `length` when `num_predict` cut it short.
-    pub(super) reason: &'static str,
-    pub(super) metrics: Metrics,
-}
-
-/// Ollama's timings of a generation, in nanoseconds on the wire.
-#[derive(Debug)]
-pub(super) struct Metrics {
-    total_duration: Duration,
-    load_duration: Duration,
-    pub(super) prompt_eval_count: u64,
-    prompt_eval_duration: Duration,
-    pub(super) eval_count: u64,
-    eval_duration: Duration,
-}
-
-impl Metrics {
-    fn write(&self, object: &mut Map<String, Value>) {
-        let nanos = |duration: Duration| u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
-        let fields = [
-            ("total_duration", nanos(self.total_duration)),
-            ("load_duration", nanos(self.load_duration)),
-            ("prompt_eval_count", self.prompt_eval_count),
-            ("prompt_eval_duration", nanos(self.prompt_eval_duration)),
-            ("eval_count", self.eval_count),
-            ("eval_duration", nanos(self.eval_duration)),
-        ];
-        for (name, value) in fields {
-            object.insert(name.to_owned(), value.into());
-        }
-    }
-
-    /// A made-up `context` for `/api/generate`: one number per token.
-    fn context(&self) -> Vec<u64> {
-        (1..=self.prompt_eval_count + self.eval_count)
-            .map(|i| (i * 7919) % 128_000)
-            .collect()
+    match generation::whole(events).await {
+        Ok(whole) => Ok(Json(reply.whole(whole)).into_response()),
+        Err(unfinished) => Ok(unfinished.answer(IntoResponse::into_response)),
     }
 }
 
@@ -377,6 +255,7 @@ impl Reply {
         let chunk = match event {
             Event::Thinking(token) => Value::Object(self.chunk("", Some(token), false)),
             Event::Content(token) => Value::Object(self.chunk(token, None, false)),
+            Event::Failed(message) => json!({ "error": message }),
             Event::Done(done) => self.finish(self.chunk("", None, true), done),
         };
         let mut line = serde_json::to_vec(&chunk).unwrap_or_default();
@@ -385,9 +264,9 @@ impl Reply {
     }
 
     /// The answer to a request with `stream: false`.
-    fn whole(&self, content: String, thinking: String, done: &Done) -> Value {
-        let thinking = (!thinking.is_empty()).then_some(thinking.as_str());
-        self.finish(self.chunk(&content, thinking, true), done)
+    fn whole(&self, whole: Whole) -> Value {
+        let thinking = (!whole.thinking.is_empty()).then_some(whole.thinking.as_str());
+        self.finish(self.chunk(&whole.content, thinking, true), &whole.done)
     }
 
     /// The answer to a request that only loads or unloads the model.

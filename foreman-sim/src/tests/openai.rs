@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use super::{small, TestSim, DEADLINE};
-use crate::sim::SimConfig;
+use crate::SimConfig;
 
 fn chat_completion(model: &str, stream: bool) -> Value {
     json!({

@@ -1,6 +1,7 @@
 //! The simulator's behaviour, through its HTTP API.
 
 mod generations;
+mod manual;
 mod models;
 mod openai;
 
@@ -11,9 +12,8 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio::time::Instant;
-use tokio_util::sync::{CancellationToken, DropGuard};
 
-use super::{spawn_with_stats, SimConfig, SimHandle, SimStats};
+use super::{spawn, SimConfig, SimHandle, SimStats};
 
 /// A safety net for waits that should end long before it.
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -23,22 +23,15 @@ struct TestSim {
     url: String,
     handle: SimHandle,
     client: reqwest::Client,
-    shutdown: CancellationToken,
-    _stop: DropGuard,
 }
 
 impl TestSim {
     async fn start(config: SimConfig) -> Self {
-        let shutdown = CancellationToken::new();
-        let (url, handle) = spawn_with_stats(config, shutdown.clone())
-            .await
-            .expect("the simulator starts");
+        let handle = spawn(config).await.expect("the simulator starts");
         Self {
-            url,
+            url: handle.url().to_owned(),
             handle,
             client: reqwest::Client::new(),
-            _stop: shutdown.clone().drop_guard(),
-            shutdown,
         }
     }
 

@@ -4,8 +4,6 @@
 //! embeddings and the model list answer at once. Errors take OpenAI's shape, as Ollama's
 //! `/v1` routes give them.
 
-use std::convert::Infallible;
-use std::pin::pin;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -22,7 +20,8 @@ use serde_json::{json, Map, Value};
 use tokio::time::Instant;
 
 use super::embed;
-use super::generate::{self, Endpoint, Event, Generation, Reply};
+use super::generate::{self, Endpoint, Reply, Request};
+use super::generation::{self, Event};
 use super::state::{KeepAlive, Sim};
 use super::{request_body, required_model, Rejection};
 
@@ -91,7 +90,7 @@ pub(super) async fn chat_completions(
     run(
         sim,
         Kind::Chat,
-        &request,
+        request,
         name,
         prompt,
         prompt_eval_count,
@@ -116,7 +115,7 @@ pub(super) async fn completions(
     run(
         sim,
         Kind::Completion,
-        &request,
+        request,
         name,
         prompt,
         prompt_eval_count,
@@ -128,7 +127,7 @@ pub(super) async fn completions(
 async fn run(
     sim: Arc<Sim>,
     kind: Kind,
-    request: &Value,
+    request: Value,
     name: String,
     prompt: String,
     prompt_eval_count: u64,
@@ -152,7 +151,8 @@ async fn run(
         .or_else(|| request.get("max_tokens"))
         .and_then(Value::as_u64)
         .and_then(|n| usize::try_from(n).ok());
-    let generation = Generation {
+    let generation = Request {
+        body: request,
         reply: Reply {
             endpoint: Endpoint::Chat,
             name: name.clone(),
@@ -167,11 +167,10 @@ async fn run(
         load_only: false,
         started,
     };
-    let events = generate::start(sim, generation).await?;
+    let events = generation::start(sim, generation).await?;
     let shape = Shape::new(kind, name);
     if stream {
-        let chunks =
-            events.map(move |event| Ok::<_, Infallible>(shape.event(&event, include_usage)));
+        let chunks = events.map(move |event| event.map(|event| shape.event(&event, include_usage)));
         let mut response = Response::new(Body::from_stream(chunks));
         response.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -179,19 +178,17 @@ async fn run(
         );
         return Ok(response);
     }
-    let mut events = pin!(events);
-    let mut content = String::new();
-    while let Some(event) = events.next().await {
-        match event {
-            Event::Thinking(_) => {}
-            Event::Content(token) => content.push_str(&token),
-            Event::Done(done) => {
-                let usage = usage(done.metrics.prompt_eval_count, done.metrics.eval_count);
-                return Ok(Json(shape.whole(&content, done.reason, usage)).into_response());
-            }
+    match generation::whole(events).await {
+        Ok(whole) => {
+            let metrics = &whole.done.metrics;
+            let usage = usage(metrics.prompt_eval_count, metrics.eval_count);
+            let answer = shape.whole(&whole.content, whole.done.reason, usage);
+            Ok(Json(answer).into_response())
+        }
+        Err(unfinished) => {
+            Ok(unfinished.answer(|rejection| OpenAiRejection(rejection).into_response()))
         }
     }
-    Err(Rejection::shutting_down().into())
 }
 
 fn usage(prompt: u64, completion: u64) -> Value {
@@ -267,6 +264,13 @@ impl Shape {
             // Ollama's `/v1` routes drop thinking unless asked for it; the simulator never is.
             Event::Thinking(_) => return Bytes::new(),
             Event::Content(token) => push(self.chunk(token, None)),
+            Event::Failed(message) => {
+                let error =
+                    json!({ "message": message, "type": "api_error", "param": null, "code": null });
+                let mut object = Map::new();
+                object.insert("error".into(), error);
+                push(object);
+            }
             Event::Done(done) => {
                 push(self.chunk("", Some(done.reason)));
                 if include_usage {

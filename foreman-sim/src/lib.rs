@@ -1,39 +1,54 @@
 //! A simulated Ollama with realistic timing, so foreman can be tried end to end without a GPU
-//! (`foreman serve --sim`) and benchmarks can measure scheduling.
+//! (`foreman serve --sim`, `foreman sim`), benchmarks can measure scheduling, and tests can
+//! drive a stream token by token.
 //!
 //! The simulator speaks Ollama's wire format and behaves like one Ollama on one GPU:
 //! generations (`/api/chat`, `/api/generate`, and their OpenAI-compatible twins
 //! `/v1/chat/completions`, `/v1/completions`) run one at a time, a model that is not resident
 //! costs [`SimConfig::load_time`] and evicts the other generation model (embedding models stay
-//! beside it), and answers stream token by token at [`SimConfig::tokens_per_second`]. A client
-//! that disconnects stops its generation and frees the GPU, as Ollama does.
+//! beside it), and answers stream token by token at [`SimConfig::tokens_per_second`], as NDJSON
+//! or, on the `/v1` routes, as server-sent events. A client that disconnects stops its
+//! generation and frees the GPU, as Ollama does.
+//!
+//! Three starting points: [`SimConfig::default`] (realistic timing), [`SimConfig::instant`]
+//! (every delay zero, for benchmarks of what sits in front), and [`SimConfig::manual`] (the
+//! test releases each token of each [`Generation`], cuts a stream, sees a client hang up).
+//!
+//! # Quick start
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
-//! use foreman_server::sim::{self, SimConfig};
-//! use tokio_util::sync::CancellationToken;
+//! use foreman_sim::SimConfig;
 //!
-//! let shutdown = CancellationToken::new();
-//! let (url, sim) = sim::spawn_with_stats(SimConfig::default(), shutdown.clone()).await?;
-//! println!("a simulated Ollama listens on {url}");
-//! // ... point foreman (or any Ollama client) at `url` ...
+//! let sim = foreman_sim::spawn(SimConfig::default()).await?;
+//! println!("a simulated Ollama listens on {}", sim.url());
+//! // ... point foreman (or any Ollama client) at sim.url() ...
 //! println!("{} model loads so far", sim.stats().loads);
-//! shutdown.cancel();
-//! sim.join().await
+//! sim.stop().await
 //! # }
 //! ```
 //!
+//! To serve on a listener of your own until a token is cancelled, as `foreman sim` does,
+//! use [`serve`].
+//!
 //! # Layout
+//! - `config`: [`SimConfig`] and [`Release`], the settings.
 //! - `state`: the GPU mutex, the resident models and the counters.
 //! - `catalog`: the installed models and how `/api/tags`, `/api/ps` and `/api/show` describe them.
-//! - `generate`: `/api/chat` and `/api/generate`, timed and streamed.
+//! - `generation`: one generation on the GPU: wait, load, then tokens from the clock or
+//!   from the test, as events both route families format.
+//! - `manual`: [`Generation`], the test's handle on a generation released by hand.
+//! - `generate`: `/api/chat` and `/api/generate`, as NDJSON or one JSON object.
 //! - `embed`: `/api/embed` and `/api/embeddings`, concurrent and deterministic.
 //! - `openai`: the OpenAI-compatible `/v1` routes: chat completions and completions on
 //!   the same GPU (server-sent events when streamed), embeddings, the model list.
 
 mod catalog;
+mod config;
 mod embed;
 mod generate;
+mod generation;
+mod manual;
 mod openai;
 mod state;
 #[cfg(test)]
@@ -57,61 +72,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use self::config::{Release, SimConfig};
+pub use self::manual::Generation;
 use self::state::Sim;
-
-/// Settings of the simulated Ollama.
-#[derive(Debug, Clone)]
-pub struct SimConfig {
-    /// The installed models, as `/api/tags` lists them (a name without a tag means `:latest`).
-    /// Names containing `embed` are embedding models.
-    pub models: Vec<String>,
-    /// The cost of loading a model that is not resident.
-    pub load_time: Duration,
-    /// How fast answers are produced. Infinite (or not a positive number) means no delay.
-    pub tokens_per_second: f64,
-    /// Tokens per answer (a request's `options.num_predict` may cut it shorter).
-    pub reply_tokens: usize,
-    /// Prompt evaluation time before the first token.
-    pub first_token_latency: Duration,
-}
-
-impl Default for SimConfig {
-    fn default() -> Self {
-        Self {
-            models: vec![
-                "llama3.2:latest".to_owned(),
-                "qwen2.5:0.5b".to_owned(),
-                "nomic-embed-text:latest".to_owned(),
-            ],
-            load_time: Duration::from_secs(2),
-            tokens_per_second: 40.0,
-            reply_tokens: 24,
-            first_token_latency: Duration::from_millis(50),
-        }
-    }
-}
-
-impl SimConfig {
-    /// The default models with no load time, no latency and no delay between tokens: every
-    /// sleep is skipped, for throughput benchmarks that measure foreman rather than the GPU.
-    pub fn instant() -> Self {
-        Self {
-            load_time: Duration::ZERO,
-            tokens_per_second: f64::INFINITY,
-            first_token_latency: Duration::ZERO,
-            ..Self::default()
-        }
-    }
-
-    /// The time one token takes; zero when the rate is infinite or not a positive number.
-    fn token_interval(&self) -> Duration {
-        if self.tokens_per_second > 0.0 {
-            Duration::try_from_secs_f64(1.0 / self.tokens_per_second).unwrap_or(Duration::ZERO)
-        } else {
-            Duration::ZERO
-        }
-    }
-}
 
 /// Counters for benchmarks and tests, also served as JSON at `GET /sim/stats`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -127,30 +90,61 @@ pub struct SimStats {
     pub in_flight: u64,
     /// Answer tokens produced so far, over all generations.
     pub tokens: u64,
+    /// Generations whose client hung up before their end.
+    pub hung_up: u64,
 }
 
-/// A running simulator: its counters and its server task.
+/// A simulator started by [`spawn`]: its address, its counters, the generations released
+/// by hand. Dropping it stops the simulator.
 #[derive(Debug)]
 pub struct SimHandle {
+    url: String,
     sim: Arc<Sim>,
-    task: JoinHandle<std::io::Result<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
 }
 
 impl SimHandle {
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     /// The counters so far.
     pub fn stats(&self) -> SimStats {
         self.sim.stats()
     }
 
-    /// Waits for the server to stop (after its shutdown token is cancelled).
-    pub async fn join(self) -> std::io::Result<()> {
-        self.task.await.map_err(std::io::Error::other)?
+    /// With [`Release::Manual`]: the next generation to get the GPU and not yet taken,
+    /// waiting up to `deadline` for one. When it returns, the generation's stream is open
+    /// and waits for the handle's tokens. `None` by the deadline, or with [`Release::Timed`].
+    pub async fn next_generation(&self, deadline: Duration) -> Option<Generation> {
+        if self.sim.config.release != Release::Manual {
+            return None;
+        }
+        self.sim.started.next(deadline).await
+    }
+
+    /// Stops the simulator, ending the generations in flight, and waits until it has.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        self.sim.shutdown.cancel();
+        match self.task.take() {
+            Some(task) => task.await.map_err(std::io::Error::other)?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        self.sim.shutdown.cancel();
     }
 }
 
 /// Serves the simulator on `listener` until `shutdown` is cancelled.
 ///
 /// Cancelling also ends the generations in flight, so shutting down does not wait for them.
+/// There is no handle to take generations from: with [`Release::Manual`] each one is held
+/// until shutdown. Tests use [`spawn`].
 pub async fn serve(
     listener: TcpListener,
     config: SimConfig,
@@ -159,27 +153,19 @@ pub async fn serve(
     serve_sim(listener, Arc::new(Sim::new(config, shutdown))).await
 }
 
-/// Binds `127.0.0.1:0`, spawns [`serve`] and returns the base URL (`http://127.0.0.1:PORT`)
-/// and the server task.
-pub async fn spawn(
-    config: SimConfig,
-    shutdown: CancellationToken,
-) -> std::io::Result<(String, JoinHandle<std::io::Result<()>>)> {
-    let (url, handle) = spawn_with_stats(config, shutdown).await?;
-    Ok((url, handle.task))
-}
-
-/// Like [`spawn`], and the handle also reads the simulator's counters ([`SimHandle::stats`]).
-pub async fn spawn_with_stats(
-    config: SimConfig,
-    shutdown: CancellationToken,
-) -> std::io::Result<(String, SimHandle)> {
+/// Binds `127.0.0.1:0` and serves the simulator there until the handle is dropped or
+/// [stopped](SimHandle::stop).
+pub async fn spawn(config: SimConfig) -> std::io::Result<SimHandle> {
     let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
     let url = format!("http://{}", listener.local_addr()?);
-    let sim = Arc::new(Sim::new(config, shutdown));
+    let sim = Arc::new(Sim::new(config, CancellationToken::new()));
     let task = tokio::spawn(serve_sim(listener, Arc::clone(&sim)));
     tracing::debug!(%url, "simulated Ollama started");
-    Ok((url, SimHandle { sim, task }))
+    Ok(SimHandle {
+        url,
+        sim,
+        task: Some(task),
+    })
 }
 
 async fn serve_sim(listener: TcpListener, sim: Arc<Sim>) -> std::io::Result<()> {

@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::catalog::{timestamp, Model};
+use super::manual::Started;
 use super::{SimConfig, SimStats};
 
 /// How long a model stays resident after use when the request does not say (Ollama's `5m`).
@@ -26,6 +27,8 @@ pub(super) struct Sim {
     pub(super) modified_at: String,
     /// Cancelled to stop the server; also ends the generations in flight.
     pub(super) shutdown: CancellationToken,
+    /// Manual release: the generations started, waiting for the test to take them.
+    pub(super) started: Started,
     /// The GPU: whoever holds the guard is generating.
     gpu: Arc<tokio::sync::Mutex<()>>,
     /// Resident models: at most one generation model, plus any embedding models.
@@ -35,6 +38,7 @@ pub(super) struct Sim {
     in_flight: AtomicU64,
     max_concurrent: AtomicU64,
     tokens: AtomicU64,
+    hung_up: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -46,24 +50,34 @@ struct Resident {
 impl Sim {
     pub(super) fn new(config: SimConfig, shutdown: CancellationToken) -> Self {
         let mut catalog: Vec<Model> = Vec::new();
-        for name in &config.models {
+        for name in config.models.iter().chain(&config.resident) {
             let model = Model::new(name);
             if !catalog.iter().any(|known| known.key == model.key) {
                 catalog.push(model);
             }
         }
+        let resident = config
+            .resident
+            .iter()
+            .map(|name| Resident {
+                model: Model::new(name),
+                expires_at: KeepAlive::Forever.expires_at(),
+            })
+            .collect();
         Self {
             config,
             catalog,
             modified_at: timestamp(Utc::now()),
             shutdown,
+            started: Started::new(),
             gpu: Arc::new(tokio::sync::Mutex::new(())),
-            resident: Mutex::new(Vec::new()),
+            resident: Mutex::new(resident),
             loads: AtomicU64::new(0),
             generations: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
             max_concurrent: AtomicU64::new(0),
             tokens: AtomicU64::new(0),
+            hung_up: AtomicU64::new(0),
         }
     }
 
@@ -80,6 +94,7 @@ impl Sim {
             max_concurrent: self.max_concurrent.load(Ordering::Relaxed),
             in_flight: self.in_flight.load(Ordering::Relaxed),
             tokens: self.tokens.load(Ordering::Relaxed),
+            hung_up: self.hung_up.load(Ordering::Relaxed),
         }
     }
 
@@ -92,9 +107,12 @@ impl Sim {
 
     /// Waits for the GPU; `None` when the server shuts down first.
     pub(super) async fn lock_gpu(&self) -> Option<OwnedMutexGuard<()>> {
+        // Shutdown first: the generation that frees the GPU by ending at shutdown must not
+        // let a waiting one start.
         tokio::select! {
-            guard = Arc::clone(&self.gpu).lock_owned() => Some(guard),
+            biased;
             () = self.shutdown.cancelled() => None,
+            guard = Arc::clone(&self.gpu).lock_owned() => Some(guard),
         }
     }
 
@@ -104,6 +122,10 @@ impl Sim {
 
     pub(super) fn count_token(&self) {
         self.tokens.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn count_hang_up(&self) {
+        self.hung_up.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Makes `model` resident, paying the load time if it was not, and keeps it until

@@ -1,0 +1,161 @@
+//! One log line per request, once it is answered, with its job and model and no secret.
+
+use std::time::Duration;
+
+use foreman_testkit::{FakeOllama, TestApp};
+use serde_json::{json, Value};
+
+use crate::{chat_body, DEADLINE};
+
+const AUTH_TOKEN: &str = "auth-token-3e1f0a";
+const PROMPT: &str = "Why is the sky blue?";
+
+fn fields_of(line: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(line.contains(part), "{part:?} is not in {line}");
+    }
+}
+
+// A current-thread runtime: every task foreman spawns runs on this thread, under the
+// subscriber set here.
+#[tokio::test(flavor = "current_thread")]
+async fn each_request_is_logged_once_answered_with_its_job_and_model_and_no_token() {
+    let (logs, _guard) = crate::logs::capture();
+    let ollama = FakeOllama::builder().chunks(4).start().await;
+    let app = TestApp::builder()
+        .ollama(ollama)
+        .auth_token(AUTH_TOKEN)
+        .spawn()
+        .await;
+
+    // A streamed sync chat: its job id is the response header's, its bytes all chunks'.
+    let answer = app
+        .http
+        .post(app.at("/api/chat"))
+        .bearer_auth(AUTH_TOKEN)
+        .json(&chat_body("llama3.2", true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let job_id = answer.headers()["x-foreman-job-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let sent = answer.bytes().await.unwrap().len();
+    let line = logs.line(|l| l.contains("path=/api/chat"), DEADLINE).await;
+    fields_of(
+        &line,
+        &[
+            " INFO ",
+            "answered",
+            "method=POST",
+            "status=200",
+            "latency_ms=",
+            &format!("bytes={sent}"),
+            &format!("job_id={job_id}"),
+            "model=llama3.2",
+            "complete=true",
+        ],
+    );
+
+    // An async job, then its status: the id comes from the path.
+    let submitted: Value = app
+        .http
+        .post(app.at("/jobs"))
+        .bearer_auth(AUTH_TOKEN)
+        .json(&json!({"model": "llama3.2", "messages": [{"role": "user", "content": PROMPT}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let async_id = submitted["job_id"].as_str().unwrap().to_owned();
+    let shown = app
+        .http
+        .get(app.at(&format!("/jobs/{async_id}")))
+        .bearer_auth(AUTH_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shown.status(), 200);
+    let _ = shown.bytes().await.unwrap();
+    let line = logs
+        .line(|l| l.contains("method=POST path=/jobs "), DEADLINE)
+        .await;
+    fields_of(
+        &line,
+        &[
+            "status=202",
+            &format!("job_id={async_id}"),
+            "model=llama3.2",
+        ],
+    );
+    let line = logs
+        .line(|l| l.contains(&format!("path=/jobs/{async_id} ")), DEADLINE)
+        .await;
+    fields_of(
+        &line,
+        &["method=GET", "status=200", &format!("job_id={async_id}")],
+    );
+
+    // Error answers are logged with what the request named.
+    let missing = app
+        .http
+        .post(app.at("/api/chat"))
+        .bearer_auth(AUTH_TOKEN)
+        .json(&chat_body("no-such-model", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    let _ = missing.bytes().await.unwrap();
+    let line = logs
+        .line(|l| l.contains("model=no-such-model"), DEADLINE)
+        .await;
+    fields_of(&line, &["path=/api/chat", "status=404"]);
+    let refused = app.http.get(app.at("/api/tags")).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let _ = refused.bytes().await.unwrap();
+    logs.line(|l| l.contains("path=/api/tags status=401"), DEADLINE)
+        .await;
+
+    let all = logs.text();
+    let lines = all
+        .lines()
+        .filter(|l| l.contains("answered") && l.contains(&format!("job_id={job_id}")))
+        .count();
+    assert_eq!(lines, 1, "one line per request:\n{all}");
+    assert!(!all.contains(AUTH_TOKEN), "the token is in the logs");
+    assert!(!all.contains(PROMPT), "a prompt is in the logs");
+    assert!(
+        !all.contains(&app.ollama.reply()),
+        "an answer is in the logs"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_client_that_leaves_before_its_answer_is_logged_without_a_status() {
+    let (logs, _guard) = crate::logs::capture();
+    let app = TestApp::with_generation_delay(Duration::from_secs(30)).await;
+    let waiting = app.spawn_post("/api/chat", chat_body("llama3.2", false));
+    app.ollama.wait_for_generations(1, DEADLINE).await;
+
+    waiting.abort();
+
+    let line = logs
+        .line(|l| l.contains("client left before the answer"), DEADLINE)
+        .await;
+    fields_of(
+        &line,
+        &[
+            "method=POST",
+            "path=/api/chat",
+            "model=llama3.2",
+            "job_id=",
+            "complete=false",
+        ],
+    );
+    assert!(!line.contains("status="), "{line}");
+}
