@@ -263,6 +263,33 @@ async fn a_blob_larger_than_the_body_limit_streams_to_the_target() {
 }
 
 #[tokio::test]
+async fn a_blob_upload_that_stalls_is_answered_408_and_the_target_stays_healthy() {
+    let app = TestApp::builder()
+        .configure(|c| c.body_timeout = Duration::from_millis(300))
+        .spawn()
+        .await;
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    sender.send(Ok(b"GGUF".to_vec())).await.unwrap();
+    let stalled = reqwest::Body::wrap_stream(tokio_stream::wrappers::ReceiverStream::new(receiver));
+
+    let response = app
+        .http
+        .post(app.at(&format!("/api/blobs/sha256:{}", "b".repeat(64))))
+        .body(stalled)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 408);
+    drop(sender);
+    assert_eq!(
+        app.get_json("/healthz").await["degraded"],
+        false,
+        "a stalled caller says nothing about the target"
+    );
+}
+
+#[tokio::test]
 async fn a_created_model_can_be_made_from_an_uploaded_blob() {
     let app = hourly(FakeOllama::start().await).await;
     let data = b"GGUF weights".to_vec();
