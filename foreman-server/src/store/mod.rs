@@ -163,7 +163,10 @@ fn open_connection(path: &Path) -> Result<Connection> {
 
 /// The schema, one embedded SQL file per version; `user_version` records how far a
 /// database has come.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_jobs.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_jobs.sql"),
+    include_str!("../../migrations/0002_fair_share.sql"),
+];
 
 fn migrate(conn: &Connection) -> Result<()> {
     let version: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
