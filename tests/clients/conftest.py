@@ -39,3 +39,6 @@ def assert_calls_never_overlap(count, call):
     after = sim_stats()
     assert after["generations"] - before["generations"] == count
     assert after["max_concurrent"] == 1
+
+# A model the simulator can pull from its pretend registry, not installed at start.
+PULLABLE_MODEL = "smollm2:135m"
