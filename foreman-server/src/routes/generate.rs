@@ -19,6 +19,7 @@ use super::priority;
 use crate::error::AppError;
 use crate::inventory::Known;
 use crate::live::LiveEvent;
+use crate::scheduler::Tenant;
 use crate::state::App;
 use crate::store::{NewJob, Origin};
 use crate::worker::error_line;
@@ -90,6 +91,8 @@ pub(super) async fn queued(
             priority: priority::SYNC,
             payload,
             webhook_url: None,
+            tenant: Tenant::default(),
+            weight: 1,
             idempotency_key: None,
             request_hash: None,
         })

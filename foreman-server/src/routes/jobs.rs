@@ -14,6 +14,7 @@ use super::body;
 use super::generate::ensure_model;
 use super::priority;
 use crate::error::AppError;
+use crate::scheduler::Tenant;
 use crate::state::App;
 use crate::store::{Enqueued, JobFilter, NewJob, Origin};
 use crate::webhook_url;
@@ -84,6 +85,8 @@ pub(super) async fn submit(
             priority,
             payload: Bytes::from(payload),
             webhook_url,
+            tenant: Tenant::default(),
+            weight: 1,
             idempotency_key,
             request_hash,
         })

@@ -5,6 +5,7 @@ use foreman_types::{JobId, JobKind, JobState};
 use rusqlite::{params, OptionalExtension};
 
 use super::{events, now_ms, Result, Store, StoreError};
+use crate::scheduler::Tenant;
 
 /// Who is waiting for a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +38,10 @@ pub(crate) struct NewJob {
     /// The request body, forwarded to the target unchanged.
     pub payload: Bytes,
     pub webhook_url: Option<String>,
+    /// Who the job is accounted to, for fair share, limits and usage (ADR 14).
+    pub tenant: Tenant,
+    /// The tenant's weight in fair share (its key's `weight`, at least 1).
+    pub weight: u32,
     /// With `request_hash`, makes a repeated submission return the first job.
     pub idempotency_key: Option<String>,
     pub request_hash: Option<String>,

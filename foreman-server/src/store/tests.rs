@@ -18,6 +18,8 @@ fn job(model: &str, origin: Origin) -> NewJob {
         priority: 0,
         payload: Bytes::from_static(b"{\"model\":\"m\",\"messages\":[]}"),
         webhook_url: None,
+        tenant: crate::scheduler::Tenant::default(),
+        weight: 1,
         idempotency_key: None,
         request_hash: None,
     }
