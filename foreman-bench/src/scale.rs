@@ -19,11 +19,18 @@ use crate::{Options, Sizes};
 
 const BENCH: &str = "6 scale";
 /// The schema foreman creates, applied here to fill a database directly.
-const SCHEMA: &str = include_str!("../../foreman-server/migrations/0001_jobs.sql");
+const SCHEMA: &[&str] = &[
+    include_str!("../../foreman-server/migrations/0001_jobs.sql"),
+    include_str!("../../foreman-server/migrations/0002_fair_share.sql"),
+];
 /// A finished job's stored result: Ollama's final chat chunk.
 const RESULT: &str = r#"{"model":"bench:latest","created_at":"2026-01-01T00:00:00Z","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","eval_count":1}"#;
-/// The queue selection code, read for its SQL so the plans shown are the ones it runs.
-const CLAIM_RS: &str = include_str!("../../foreman-server/src/store/claim.rs");
+/// The queue selection code, read for its SQL so the plans shown are the ones it runs:
+/// the heads of the queue's groups, and the active tenants' service.
+const CLAIM_RS: &[&str] = &[
+    include_str!("../../foreman-server/src/store/claim.rs"),
+    include_str!("../../foreman-server/src/store/fair_share.rs"),
+];
 
 pub(crate) async fn run(options: &Options) -> Result<Vec<Row>> {
     let sizes = &options.sizes;
@@ -174,7 +181,7 @@ async fn growth(
                 if i == 1 {
                     let plan = query_plan(&conn, sql)?;
                     plans_ok &= plan.iter().all(|line| {
-                        (line.contains("USING") || is_held_list(line))
+                        (line.contains("USING") || is_small_table_scan(line))
                             && !line.contains("TEMP B-TREE")
                     });
                     if explain {
@@ -293,41 +300,40 @@ fn join(values: &[f64]) -> String {
         .join(" / ")
 }
 
-/// The `SELECT`s in `store/claim.rs`, as written there.
+/// The `SELECT`s the claim runs, as written in `store/claim.rs` and in
+/// `store/fair_share.rs`'s `active_service`.
 fn claim_queries() -> Vec<String> {
     let mut out = Vec::new();
-    let mut rest = CLAIM_RS;
-    while let Some(start) = rest.find("\"SELECT") {
-        let tail = &rest[start + 1..];
-        let Some(end) = tail.find('"') else { break };
-        out.push(tail[..end].to_owned());
-        rest = &tail[end + 1..];
+    for source in CLAIM_RS {
+        let mut rest = *source;
+        while let Some(start) = rest.find("\"SELECT") {
+            let tail = &rest[start + 1..];
+            let Some(end) = tail.find('"') else { break };
+            let sql = &tail[..end];
+            if sql.contains("FROM queue_groups") || sql.contains("running * ?1") {
+                out.push(sql.to_owned());
+            }
+            rest = &tail[end + 1..];
+        }
     }
     out
 }
 
-/// Whether a plan line reads the held models (ADR 15): a JSON array of a few names,
-/// scanned in memory (and a Bloom filter made of it), not a table that grows.
-fn is_held_list(line: &str) -> bool {
-    line.starts_with("LIST SUBQUERY") || line.contains("json_each") || line.contains("BLOOM FILTER")
+/// Whether a plan line scans a table that holds one row per group or per active tenant,
+/// never one per job: the queue's groups (priority, tenant, model) and the partial index
+/// of active tenants.
+fn is_small_table_scan(line: &str) -> bool {
+    line == "SCAN g" || line.contains("tenants_active")
 }
 
-/// The arguments a claim query takes, in `?N` order: target, then the held models (a JSON
-/// array, none held here) or the model and the priority.
+/// The arguments a claim query takes: the running jobs' estimate for the tenants' service,
+/// none for the heads.
 fn bind(sql: &str) -> Vec<rusqlite::types::Value> {
-    use rusqlite::types::Value;
-    if sql.contains("json_each(?2)") {
-        return vec![Value::Text("default".into()), Value::Text("[]".into())];
+    if sql.contains("?1") {
+        vec![rusqlite::types::Value::Real(1000.0)]
+    } else {
+        Vec::new()
     }
-    let all = [
-        Value::Text("default".into()),
-        Value::Text(MODEL.into()),
-        Value::Integer(0),
-    ];
-    let count = (1..=all.len())
-        .filter(|n| sql.contains(&format!("?{n}")))
-        .count();
-    all[..count].to_vec()
 }
 
 fn query_plan(conn: &Connection, sql: &str) -> Result<Vec<String>> {
@@ -359,8 +365,10 @@ fn time_query(conn: &Connection, sql: &str, times: usize) -> Result<f64> {
 fn populate(db: &Path, finished: usize, queued: usize) -> Result<Vec<String>> {
     let mut conn = Connection::open(db)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.execute_batch(SCHEMA)?;
-    conn.pragma_update(None, "user_version", 1)?;
+    for migration in SCHEMA {
+        conn.execute_batch(migration)?;
+    }
+    conn.pragma_update(None, "user_version", SCHEMA.len())?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_millis() as i64;

@@ -57,6 +57,11 @@ impl RunTimes {
         })
     }
 
+    /// The recent mean run time in milliseconds, 0 before any run was measured.
+    pub(crate) fn mean_ms(&self) -> f64 {
+        self.with(|inner| inner.mean_ms.unwrap_or(0.0))
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
         let mut inner = self
             .inner

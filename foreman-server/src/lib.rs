@@ -27,10 +27,14 @@
 //! - `routes`: the HTTP surface, one file per route group; auth (the `Caller` of a request
 //!   and the `Admin` extractor) and JSON errors in each API's shape. `request_log` writes
 //!   one line per request once it is answered.
+//! - `scheduler`: which queued job runs next and where, one pure function over a snapshot:
+//!   routing, strict priority, fair share between tenants, drain by model bounded by the
+//!   affinity window. Unit- and property-tested by feeding it job sets.
 //! - `store`: the SQLite queue behind one narrow interface of queue operations; one
-//!   writer thread with group commit, a pool of readers.
-//! - `worker`: claims the next job (drain by model, within priority, bounded) and runs it
-//!   on the target: sync jobs stream to their waiting caller through `live`, async jobs
+//!   writer thread with group commit, a pool of readers. It supplies the scheduler's
+//!   snapshot (the head of each group of queued jobs, the tenants' service) and commits
+//!   its choice compare-and-set.
+//! - `worker`: claims the next job (the scheduler's choice) and runs it on the target: sync jobs stream to their waiting caller through `live`, async jobs
 //!   are stored with their artifacts.
 //! - `inventory`: the poller's cache of `/api/tags` and `/api/ps`, `degraded`, and the
 //!   models being pulled through foreman (whose jobs wait).
@@ -54,7 +58,6 @@ mod metrics;
 mod pruner;
 mod request_log;
 mod routes;
-#[cfg_attr(not(test), allow(dead_code))] // wired into the store next
 mod scheduler;
 mod state;
 mod store;

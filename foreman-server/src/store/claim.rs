@@ -1,4 +1,6 @@
-//! Choosing and claiming the next job: drain by model, within priority, with a bound.
+//! Claiming the next job: the store reads the heads of the queue's groups and the
+//! tenants' service, [`crate::scheduler::pick`] chooses, and the claim is a
+//! compare-and-set on the chosen job.
 
 use std::time::Duration;
 
@@ -6,7 +8,8 @@ use bytes::Bytes;
 use foreman_types::{JobId, JobKind, JobState};
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::{events, now_ms, Origin, Result, Store, StoreError};
+use super::{events, fair_share, now_ms, Origin, Result, Store, StoreError};
+use crate::scheduler::{self, Head, Policy, QueueView, TargetView, Tenant};
 
 /// What the worker knows when it asks for work.
 #[derive(Debug, Clone)]
@@ -20,6 +23,9 @@ pub(crate) struct ClaimRequest {
     pub affinity_window: Duration,
     /// Models whose jobs wait whatever their turn: they are being pulled (ADR 15).
     pub held: Vec<String>,
+    /// What a running job is expected to take (the recent mean), counted against its
+    /// tenant until the run ends and its real GPU time is known (ADR 14).
+    pub running_estimate_ms: f64,
 }
 
 /// A job the worker now owns.
@@ -35,22 +41,15 @@ pub(crate) struct ClaimedJob {
     pub state: JobState,
     /// When the job was submitted (Unix ms), for the queued → started wait.
     pub created_at_ms: i64,
-}
-
-struct Candidate {
-    id: String,
-    model: String,
-    priority: i64,
-    created_at: i64,
+    /// Who the job is accounted to.
+    pub tenant: Tenant,
 }
 
 impl Store {
     /// Picks the next job and moves it to `loading` or `working`, counting an attempt.
     ///
-    /// The order: highest priority first; within it, the oldest job of the resident model,
-    /// unless the oldest job overall has waited longer than the affinity window, in which
-    /// case it goes next even though that swaps the model. Jobs of held models are passed
-    /// over as if they were not queued.
+    /// The order is the scheduler's (priority, fair share, drain by model within the
+    /// affinity window); jobs of held models are passed over as if they were not queued.
     pub(crate) async fn claim_next(&self, request: ClaimRequest) -> Result<Option<ClaimedJob>> {
         let options = self.options.clone();
         self.write(move |tx| {
@@ -65,7 +64,8 @@ impl Store {
             };
             let row = tx
                 .query_row(
-                    "UPDATE jobs SET state = ?2, attempts = attempts + 1, updated_at = ?3
+                    "UPDATE jobs SET state = ?2, attempts = attempts + 1, updated_at = ?3,
+                                     started_at = ?3
                      WHERE id = ?1 AND state = 'queued'
                      RETURNING kind, origin, payload, attempts",
                     params![chosen.id, state.as_str(), now],
@@ -102,50 +102,77 @@ impl Store {
                 attempts,
                 state,
                 created_at_ms: chosen.created_at,
+                tenant: chosen.tenant,
             }))
         })
         .await
     }
 }
 
-fn choose(tx: &Transaction<'_>, request: &ClaimRequest, now: i64) -> Result<Option<Candidate>> {
-    let read = |r: &rusqlite::Row<'_>| {
-        Ok(Candidate {
-            id: r.get(0)?,
-            model: r.get(1)?,
-            priority: r.get(2)?,
-            created_at: r.get(3)?,
-        })
-    };
-    // A JSON array, so one cached statement serves any number of held models.
-    let held =
-        serde_json::to_string(&request.held).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let oldest = tx
+/// Reads the snapshot the scheduler decides on and asks it for the next job.
+fn choose(tx: &Transaction<'_>, request: &ClaimRequest, now: i64) -> Result<Option<Chosen>> {
+    let heads: Vec<Head> = tx
         .prepare_cached(
-            "SELECT id, model, priority, created_at FROM jobs
-             WHERE target = ?1 AND state = 'queued'
-               AND model NOT IN (SELECT value FROM json_each(?2))
-             ORDER BY priority DESC, id LIMIT 1",
+            "SELECT j.id, j.priority, j.tenant_key, j.tenant_user, j.model, j.created_at
+             FROM queue_groups g
+             JOIN jobs j ON j.id = (
+                 SELECT id FROM jobs
+                 WHERE state = 'queued' AND priority = g.priority AND model = g.model
+                   AND tenant_key = g.tenant_key AND tenant_user = g.tenant_user
+                 ORDER BY id LIMIT 1)",
         )?
-        .query_row(params![request.target, held], read)
-        .optional()?;
-    let Some(oldest) = oldest else {
+        .query_map([], |r| {
+            Ok(Head {
+                job: r.get(0)?,
+                priority: r.get(1)?,
+                tenant: Tenant::new(r.get::<_, String>(2)?, r.get::<_, String>(3)?),
+                model: r.get(4)?,
+                queued_at_ms: r.get(5)?,
+            })
+        })?
+        .filter(|head| {
+            head.as_ref()
+                .map_or(true, |head| !request.held.contains(&head.model))
+        })
+        .collect::<rusqlite::Result<_>>()?;
+    if heads.is_empty() {
+        return Ok(None);
+    }
+    let queue = QueueView {
+        heads,
+        service: fair_share::active_service(tx, request.running_estimate_ms)?,
+    };
+    let target = TargetView {
+        name: request.target.clone(),
+        up: true,
+        free_slots: 1,
+        load: 0,
+        resident: request.resident.iter().cloned().collect(),
+        installed: Vec::new(),
+    };
+    let policy = Policy {
+        affinity_window: request.affinity_window,
+    };
+    let Some(assignment) = scheduler::pick(&queue, &[target], &policy, now) else {
         return Ok(None);
     };
-    let Some(resident) = &request.resident else {
-        return Ok(Some(oldest));
-    };
-    let waited = Duration::from_millis(now.saturating_sub(oldest.created_at).max(0) as u64);
-    if oldest.model == *resident || waited >= request.affinity_window {
-        return Ok(Some(oldest));
-    }
-    let same_model = tx
-        .prepare_cached(
-            "SELECT id, model, priority, created_at FROM jobs
-             WHERE target = ?1 AND model = ?2 AND priority = ?3 AND state = 'queued'
-             ORDER BY id LIMIT 1",
-        )?
-        .query_row(params![request.target, resident, oldest.priority], read)
-        .optional()?;
-    Ok(Some(same_model.unwrap_or(oldest)))
+    let head = queue
+        .heads
+        .into_iter()
+        .find(|head| head.job == assignment.job)
+        .ok_or_else(|| StoreError::Corrupt("the scheduler chose a job it was not shown".into()))?;
+    Ok(Some(Chosen {
+        id: head.job,
+        model: head.model,
+        tenant: head.tenant,
+        created_at: head.queued_at_ms,
+    }))
+}
+
+/// The job the scheduler chose.
+struct Chosen {
+    id: String,
+    model: String,
+    tenant: Tenant,
+    created_at: i64,
 }

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use foreman_types::{JobId, JobKind, JobState};
 use rusqlite::{params, OptionalExtension};
 
-use super::{events, now_ms, Result, Store, StoreError};
+use super::{events, fair_share, now_ms, Result, Store, StoreError};
 use crate::scheduler::Tenant;
 
 /// Who is waiting for a job.
@@ -94,11 +94,13 @@ impl Store {
                 return Err(StoreError::QueueFull);
             }
             let now = now_ms();
+            fair_share::activate(tx, &job.tenant, job.weight)?;
             tx.prepare_cached(
                 "INSERT INTO jobs (id, kind, origin, target, model, priority, state, attempts,
                                    payload, webhook_url, idempotency_key, request_hash,
-                                   created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 0, ?7, ?8, ?9, ?10, ?11, ?11)",
+                                   tenant_key, tenant_user, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 0, ?7, ?8, ?9, ?10, ?11, ?12,
+                         ?13, ?13)",
             )?
             .execute(params![
                 job.id.to_string(),
@@ -111,6 +113,8 @@ impl Store {
                 job.webhook_url,
                 job.idempotency_key,
                 job.request_hash,
+                job.tenant.key,
+                job.tenant.user,
                 now,
             ])?;
             events::record(tx, &options, job.id, JobState::Queued, now)?;

@@ -16,6 +16,7 @@ mod artifacts;
 mod claim;
 mod enqueue;
 mod events;
+mod fair_share;
 mod jobs_read;
 mod outbox;
 mod recover;

@@ -32,6 +32,7 @@ fn claim(resident: Option<&str>, window: Duration) -> ClaimRequest {
         loaded: resident.map(str::to_owned).into_iter().collect(),
         affinity_window: window,
         held: Vec::new(),
+        running_estimate_ms: 0.0,
     }
 }
 
@@ -377,4 +378,205 @@ async fn queue_position_counts_the_jobs_ahead() {
     assert_eq!(position(urgent).await, Some(0));
     assert_eq!(position(first).await, Some(1));
     assert_eq!(position(second).await, Some(2));
+}
+
+fn for_tenant(key: &str, weight: u32) -> NewJob {
+    NewJob {
+        tenant: crate::scheduler::Tenant::new(key, ""),
+        weight,
+        ..job("a:latest", Origin::Async)
+    }
+}
+
+/// Pretends the running job `id` started `ms` ago, so its run costs GPU time.
+async fn backdate_run(store: &Store, id: JobId, ms: i64) {
+    store
+        .write(move |tx| {
+            tx.execute(
+                "UPDATE jobs SET started_at = started_at - ?2 WHERE id = ?1",
+                rusqlite::params![id.to_string(), ms],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+/// Each tenant's (settled service, queued, running) as the store keeps them.
+async fn tenant_row(store: &Store, key: &str) -> (f64, i64, i64) {
+    let key = key.to_owned();
+    store
+        .write(move |tx| {
+            Ok(tx.query_row(
+                "SELECT service, queued, running FROM tenants WHERE key_name = ?1",
+                [key],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?)
+        })
+        .await
+        .unwrap()
+}
+
+/// The trigger-kept counts agree with the jobs themselves.
+async fn assert_counts_agree(store: &Store) {
+    store
+        .write(|tx| {
+            let drift: i64 = tx.query_row(
+                "SELECT
+                   (SELECT count(*) FROM tenants t WHERE queued !=
+                      (SELECT count(*) FROM jobs j WHERE j.state = 'queued'
+                         AND j.tenant_key = t.key_name AND j.tenant_user = t.end_user))
+                 + (SELECT count(*) FROM tenants t WHERE running !=
+                      (SELECT count(*) FROM jobs j WHERE j.state IN ('loading', 'working')
+                         AND j.tenant_key = t.key_name AND j.tenant_user = t.end_user))
+                 + (SELECT count(*) FROM queue_groups g WHERE queued !=
+                      (SELECT count(*) FROM jobs j WHERE j.state = 'queued'
+                         AND j.priority = g.priority AND j.model = g.model
+                         AND j.tenant_key = g.tenant_key AND j.tenant_user = g.tenant_user))
+                 + (SELECT count(*) FROM (SELECT DISTINCT priority, model, tenant_key,
+                      tenant_user FROM jobs WHERE state = 'queued') q
+                    WHERE NOT EXISTS (SELECT 1 FROM queue_groups g
+                      WHERE g.priority = q.priority AND g.model = q.model
+                        AND g.tenant_key = q.tenant_key AND g.tenant_user = q.tenant_user))",
+                [],
+                |r| r.get(0),
+            )?;
+            assert_eq!(drift, 0, "tenants or queue_groups drifted from the jobs");
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_key_arriving_behind_a_backlog_runs_right_after_the_running_job() {
+    let (_dir, store) = temp_store(100);
+    let flood: Vec<JobId> = {
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            ids.push(add(&store, for_tenant("flood", 1)).await);
+        }
+        ids
+    };
+    let running = store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
+    assert_eq!(running.id, flood[0]);
+    let late = add(&store, for_tenant("late", 1)).await;
+    backdate_run(&store, running.id, 5_000).await;
+    let done = Finish::Done {
+        result: None,
+        artifacts: Vec::new(),
+    };
+    store.finish(running.id, done).await.unwrap();
+
+    let next = store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
+    assert_eq!(
+        next.id, late,
+        "the late key goes before the flood's older jobs"
+    );
+    assert_eq!(next.tenant.key, "late");
+    assert_counts_agree(&store).await;
+}
+
+#[tokio::test]
+async fn a_run_is_charged_to_its_tenant_divided_by_weight_and_kept_on_the_job() {
+    let (_dir, store) = temp_store(100);
+    let id = add(&store, for_tenant("heavy", 2)).await;
+    let running = store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
+    assert_eq!(
+        (tenant_row(&store, "heavy").await).2,
+        1,
+        "counted as running"
+    );
+    backdate_run(&store, running.id, 4_000).await;
+    store
+        .finish(id, Finish::Failed { error: "x".into() })
+        .await
+        .unwrap();
+    let (service, queued, running) = tenant_row(&store, "heavy").await;
+    assert!((2_000.0..2_100.0).contains(&service), "service {service}");
+    assert_eq!((queued, running), (0, 0));
+    let gpu_ms: i64 = store
+        .write(move |tx| {
+            Ok(tx.query_row(
+                "SELECT gpu_ms FROM jobs WHERE id = ?1",
+                [id.to_string()],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .unwrap();
+    assert!((4_000..4_200).contains(&gpu_ms), "gpu_ms {gpu_ms}");
+}
+
+#[tokio::test]
+async fn an_idle_key_comes_back_at_the_least_active_service() {
+    let (_dir, store) = temp_store(100);
+    // "early" runs alone and builds up service, then "busy" becomes active behind it.
+    let early = add(&store, for_tenant("early", 1)).await;
+    store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
+    backdate_run(&store, early, 9_000).await;
+    let busy = add(&store, for_tenant("busy", 1)).await;
+    store
+        .finish(early, Finish::Failed { error: "x".into() })
+        .await
+        .unwrap();
+    store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
+    backdate_run(&store, busy, 1_000).await;
+    add(&store, for_tenant("busy", 1)).await;
+    store
+        .finish(busy, Finish::Failed { error: "x".into() })
+        .await
+        .unwrap();
+    // A brand-new key starts level with the least active key, not at zero.
+    add(&store, for_tenant("newcomer", 1)).await;
+    let (busy_service, ..) = tenant_row(&store, "busy").await;
+    let (newcomer_service, ..) = tenant_row(&store, "newcomer").await;
+    assert!(busy_service >= 1_000.0);
+    assert_eq!(newcomer_service, busy_service);
+    assert_counts_agree(&store).await;
+}
+
+#[tokio::test]
+async fn tenant_and_group_counts_follow_every_state_change() {
+    let (_dir, store) = temp_store(100);
+    let a = add(&store, for_tenant("a", 1)).await;
+    let b = add(&store, for_tenant("b", 1)).await;
+    add(
+        &store,
+        NewJob {
+            priority: 5,
+            ..for_tenant("a", 1)
+        },
+    )
+    .await;
+    assert_counts_agree(&store).await;
+    let first = store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
+    assert_counts_agree(&store).await;
+    let retry = Finish::Retry {
+        error: "unreachable".into(),
+        max_attempts: 3,
+    };
+    store.finish(first.id, retry).await.unwrap();
+    assert_counts_agree(&store).await;
+    store.cancel(b, "no longer wanted".into()).await.unwrap();
+    assert_counts_agree(&store).await;
+    store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
+    store.recover(3).await.unwrap();
+    assert_counts_agree(&store).await;
+    store.cancel(a, "no".into()).await.unwrap();
+    while let Some(job) = store.claim_next(claim(None, LONG)).await.unwrap() {
+        let done = Finish::Done {
+            result: None,
+            artifacts: Vec::new(),
+        };
+        store.finish(job.id, done).await.unwrap();
+    }
+    assert_counts_agree(&store).await;
+    store.prune(now_ms() + 1).await.unwrap();
+    assert_counts_agree(&store).await;
+    let groups: i64 = store
+        .write(|tx| Ok(tx.query_row("SELECT count(*) FROM queue_groups", [], |r| r.get(0))?))
+        .await
+        .unwrap();
+    assert_eq!(groups, 0, "empty groups are removed");
 }

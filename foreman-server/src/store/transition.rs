@@ -5,7 +5,7 @@ use foreman_types::{JobId, JobState};
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::artifacts::{self, NewArtifact};
-use super::{events, now_ms, Result, Store, StoreOptions};
+use super::{events, fair_share, now_ms, Result, Store, StoreOptions};
 
 /// How a run of a job ended.
 #[derive(Debug, Clone)]
@@ -49,8 +49,14 @@ impl Store {
     /// or `None` when the job was no longer running (a stale writer changes nothing).
     pub(crate) async fn finish(&self, id: JobId, finish: Finish) -> Result<Option<JobState>> {
         let options = self.options.clone();
-        self.write(move |tx| finish_in(tx, &options, id, finish, &["loading", "working"]))
-            .await
+        self.write(move |tx| {
+            let ended = finish_in(tx, &options, id, finish, &["loading", "working"])?;
+            if ended.is_some() {
+                fair_share::settle_run(tx, id, now_ms())?;
+            }
+            Ok(ended)
+        })
+        .await
     }
 
     /// Cancels a job that has not ended. Returns the state it was in, or `None` when it
@@ -78,6 +84,9 @@ impl Store {
                 Finish::Cancelled { reason },
                 &[before.as_str()],
             )?;
+            if ended.is_some() && matches!(before, JobState::Loading | JobState::Working) {
+                fair_share::settle_run(tx, id, now_ms())?;
+            }
             Ok(ended.map(|_| before))
         })
         .await

@@ -71,6 +71,7 @@ async fn work(app: &App, shutdown: &CancellationToken) {
             loaded,
             affinity_window: app.config.affinity_window,
             held: app.inventory.held(),
+            running_estimate_ms: app.run_times.mean_ms(),
         };
         match app.store.claim_next(claim).await {
             Ok(Some(job)) => match execute_guarded(app, job, shutdown).await {
@@ -104,7 +105,13 @@ async fn execute(app: &App, job: ClaimedJob, shutdown: &CancellationToken) -> Ra
     if let Ok(mut running) = app.running.lock() {
         running.insert(job.id, cancel.clone());
     }
-    tracing::debug!(job_id = %job.id, model = %job.model, attempt = job.attempts, "job started");
+    tracing::debug!(
+        job_id = %job.id,
+        model = %job.model,
+        key = %job.tenant.key,
+        attempt = job.attempts,
+        "job started"
+    );
     count_swap(app, &job.model);
     let started = Instant::now();
     if job.attempts == 1 {
