@@ -4,7 +4,7 @@ use foreman_client::{JobId, JobState};
 use serde_json::{json, Value};
 
 /// A job as `GET /jobs/{id}` shows it, in `state`.
-pub fn job_json(id: JobId, state: JobState) -> Value {
+pub(crate) fn job_json(id: JobId, state: JobState) -> Value {
     let done = state == JobState::Done;
     json!({
         "id": id,

@@ -64,7 +64,7 @@ pub enum StoreError {
 }
 
 /// Result of a store operation.
-pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Options fixed when the store opens.
 #[derive(Debug, Clone)]
@@ -77,7 +77,7 @@ pub(crate) struct StoreOptions {
 
 /// A handle to the queue; cheap to clone.
 #[derive(Debug, Clone)]
-pub struct Store {
+pub(crate) struct Store {
     writer: writer::WriterHandle,
     readers: Arc<ReaderPool>,
     options: Arc<StoreOptions>,
