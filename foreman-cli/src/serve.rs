@@ -61,6 +61,11 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
             .map_err(|err| Failure::server(format!("simulator URL: {err}")))?;
         simulated = Some(handle);
     }
+    // Settings that only make sense together (a token for a target that exists) are
+    // checked before anything is bound, so a mistake is a usage error like any other.
+    config
+        .targets()
+        .map_err(|err| Failure::usage(err.to_string()))?;
     let listener = tokio::net::TcpListener::bind(config.listen_addr)
         .await
         .map_err(|err| {

@@ -1,5 +1,5 @@
 //! How long a queued job will wait: the jobs ahead of it times the recent mean run time,
-//! plus what is left of the running job.
+//! shared among the targets' generation slots, plus what is left of the running job.
 //!
 //! The mean is an exponential moving average, so it follows a change of workload (a new
 //! model, longer prompts) within a handful of jobs. Every run that reached the target
@@ -16,6 +16,8 @@ const ALPHA: f64 = 0.2;
 #[derive(Debug, Default)]
 pub(crate) struct RunTimes {
     inner: Mutex<Inner>,
+    /// Generation slots over all targets: that many jobs leave the queue at once.
+    lanes: u32,
 }
 
 #[derive(Debug, Default)]
@@ -25,6 +27,14 @@ struct Inner {
 }
 
 impl RunTimes {
+    /// Run times for a pool of `lanes` generation slots.
+    pub(crate) fn with_lanes(lanes: u32) -> Self {
+        Self {
+            inner: Mutex::default(),
+            lanes,
+        }
+    }
+
     /// A run starts now.
     pub(crate) fn started(&self, at: Instant) {
         self.with(|inner| inner.running_since = Some(at));
@@ -53,7 +63,8 @@ impl RunTimes {
             let running_left = inner.running_since.map_or(0.0, |since| {
                 (mean - since.elapsed().as_secs_f64() * 1000.0).max(0.0)
             });
-            Some((ahead as f64 * mean + running_left).round() as u64)
+            let lanes = f64::from(self.lanes.max(1));
+            Some((ahead as f64 * mean / lanes + running_left).round() as u64)
         })
     }
 
@@ -91,6 +102,13 @@ mod tests {
         times.ended(Duration::from_millis(2000), true);
         // 1000 + 0.2 × (2000 − 1000)
         assert_eq!(times.wait_ms(1), Some(1200));
+    }
+
+    #[test]
+    fn several_slots_share_the_jobs_ahead() {
+        let times = RunTimes::with_lanes(3);
+        times.ended(Duration::from_millis(900), true);
+        assert_eq!(times.wait_ms(3), Some(900));
     }
 
     #[test]

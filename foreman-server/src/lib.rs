@@ -1,10 +1,10 @@
 //! foreman's server as a library: a durable queue and Ollama-compatible proxy in front of
-//! one Ollama server.
+//! one Ollama server, or several.
 //!
 //! Every Ollama client keeps working when pointed at foreman: `/api/chat` and
 //! `/api/generate` wait their turn in a queue that survives restarts and run one at a time
-//! on the target, jobs for the model already loaded first; `/api/embed` and the metadata
-//! routes pass straight through. Ollama's OpenAI- and Anthropic-compatible `/v1` routes are
+//! on the target (or N at a time on each of several targets), jobs going to the target
+//! that has their model loaded; `/api/embed` and the metadata routes pass straight through. Ollama's OpenAI- and Anthropic-compatible `/v1` routes are
 //! queued like their native twins; model management (pull, create, copy, delete, blobs)
 //! passes through for admins and keeps the model list current. `POST /jobs` adds async jobs
 //! with stored results, artifacts and signed webhooks.
@@ -28,31 +28,33 @@
 //!   and the `Admin` extractor) and JSON errors in each API's shape. `request_log` writes
 //!   one line per request once it is answered.
 //! - `scheduler`: which queued job runs next and where, one pure function over a snapshot:
-//!   routing, strict priority, fair share between tenants, drain by model bounded by the
-//!   affinity window. Unit- and property-tested by feeding it job sets.
+//!   routing across targets, strict priority, fair share between tenants, drain by model
+//!   per target bounded by the affinity window. Unit- and property-tested by feeding it
+//!   job sets.
 //! - `store`: the SQLite queue behind one narrow interface of queue operations; one
 //!   writer thread with group commit, a pool of readers. It supplies the scheduler's
 //!   snapshot (the head of each group of queued jobs, the tenants' service) and commits
 //!   its choice compare-and-set.
-//! - `worker`: claims the next job (the scheduler's choice) and runs it on the target: sync jobs stream to their waiting caller through `live`, async jobs
-//!   are stored with their artifacts.
-//! - `inventory`: the poller's cache of `/api/tags` and `/api/ps`, `degraded`, and the
-//!   models being pulled through foreman (whose jobs wait).
-//! - `target`: the HTTP client for one Ollama host.
+//! - `worker`: claims the next job and the target it runs on (the scheduler's choice),
+//!   while any target has a free slot, and runs each in that target's lane: sync jobs
+//!   stream to their waiting caller through `live`, async jobs are stored with their
+//!   artifacts.
+//! - `targets`: the pool of Ollama hosts, one value per host: its HTTP client, its
+//!   inventory (the poller's cache of `/api/tags` and `/api/ps`, whether it answers, the
+//!   models being pulled onto it), its lane (N generations at once); and the union views.
 //! - `webhooks`: the outbox dispatcher; `webhook_url` decides which URLs may be called.
 //! - `pruner`: deletes finished jobs past their TTL.
 //! - `metrics`: the counters and histograms behind `GET /metrics`; `estimate`: the recent
 //!   mean run time behind `estimated_wait_ms`.
 //!
-//! A request flows: route → `store.enqueue` (committed) → `worker` claims it → `target`
-//! → chunks back through `live` to the caller (sync) or into the store and the webhook
+//! A request flows: route → `store.enqueue` (committed) → `worker` claims it for a
+//! target → that target's client → chunks back through `live` to the caller (sync) or into the store and the webhook
 //! outbox (async) → `webhooks` delivers.
 
 pub mod config;
 mod error;
 mod estimate;
 mod http;
-mod inventory;
 mod live;
 mod metrics;
 mod pruner;
@@ -61,7 +63,7 @@ mod routes;
 mod scheduler;
 mod state;
 mod store;
-mod target;
+mod targets;
 mod webhook_url;
 mod webhooks;
 mod worker;
@@ -81,6 +83,9 @@ use store::{Store, StoreOptions};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// The settings do not fit together (a per-target value for no target, say).
+    #[error("{0}")]
+    Config(#[from] ConfigError),
     /// The database could not be opened, migrated or recovered.
     #[error("database: {0}")]
     Store(#[from] StoreError),
@@ -104,6 +109,7 @@ pub async fn run(
     if let Ok(addr) = listener.local_addr() {
         config.listen_addr = addr;
     }
+    let targets = config.targets()?;
     let webhook_http = webhooks::client(&config)?;
     let store = Store::open(
         &config.db_path,
@@ -122,27 +128,33 @@ pub async fn run(
         );
     }
     let tasks_stop = CancellationToken::new();
-    let app = App::new(config, store)?;
-    // Know the target's models before the first request, but never wait long for it.
-    let _ = tokio::time::timeout(Duration::from_secs(2), app.inventory.refresh()).await;
+    let app = App::new(config, &targets, store)?;
+    // Know the targets' models before the first request, but never wait long for them.
+    let _ = tokio::time::timeout(Duration::from_secs(2), app.targets.refresh_all()).await;
 
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(
-        app.inventory
-            .clone()
-            .poll_loop(app.config.poll_interval, tasks_stop.clone()),
-    );
+    for target in app.targets.all() {
+        tasks.spawn(
+            target
+                .inventory
+                .clone()
+                .poll_loop(app.config.poll_interval, tasks_stop.clone()),
+        );
+    }
     tasks.spawn(worker::run(app.clone(), tasks_stop.clone()));
     tasks.spawn(webhooks::run(app.clone(), webhook_http, tasks_stop.clone()));
     tasks.spawn(pruner::run(app.clone(), tasks_stop.clone()));
     if let Some(model) = app.config.embed_model.clone() {
-        tasks.spawn(warm_embed_model(app.clone(), model, tasks_stop.clone()));
+        let model = foreman_types::model_key(&model);
+        for target in app.targets.for_model(&model) {
+            tasks.spawn(warm_embed_model(target, model.clone(), tasks_stop.clone()));
+        }
     }
     app.wake();
 
     tracing::info!(
         addr = %app.config.listen_addr,
-        target = %app.config.target_url,
+        targets = %app.config.target_url,
         "foreman is listening"
     );
     let router = routes::router(app.clone());
@@ -164,15 +176,19 @@ pub async fn run(
     Ok(())
 }
 
-/// Loads the embedding model with `keep_alive: -1` so it stays resident beside the chat
-/// models; retries until the target answers.
-async fn warm_embed_model(app: App, model: String, shutdown: CancellationToken) {
+/// Loads the embedding model on `target` with `keep_alive: -1` so it stays resident
+/// beside the chat models; retries until the target answers.
+async fn warm_embed_model(
+    target: std::sync::Arc<targets::Target>,
+    model: String,
+    shutdown: CancellationToken,
+) {
     let body = serde_json::json!({ "model": model, "input": "", "keep_alive": -1 });
     let body = bytes::Bytes::from(body.to_string());
     let mut backoff = foreman_types::Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
     loop {
-        let answer = app
-            .target
+        let answer = target
+            .client
             .forward(
                 reqwest::Method::POST,
                 "/api/embed",
@@ -182,11 +198,11 @@ async fn warm_embed_model(app: App, model: String, shutdown: CancellationToken) 
             .await;
         match answer {
             Ok(answer) if answer.status.is_success() => {
-                tracing::info!(model = %model, "embedding model loaded and pinned");
+                tracing::info!(model = %model, target_name = %target.name, "embedding model loaded and pinned");
                 return;
             }
             Ok(answer) => {
-                tracing::warn!(model = %model, status = %answer.status, "cannot warm the embedding model");
+                tracing::warn!(model = %model, target_name = %target.name, status = %answer.status, "cannot warm the embedding model");
                 return;
             }
             Err(err) => tracing::debug!(model = %model, error = %err, "target not ready to warm"),
@@ -222,7 +238,12 @@ mod tests {
     fn the_target_and_webhook_clients_build_from_the_default_settings() {
         let config = Config::default();
         assert!(webhooks::client(&config).is_ok());
-        let target = target::Target::new("default", config.target_url, None);
-        assert!(target.is_ok());
+        let targets = config.targets().unwrap();
+        let pool = targets::Pool::new(
+            &targets,
+            config.retry_backoff,
+            &std::sync::Arc::new(tokio::sync::Notify::new()),
+        );
+        assert!(pool.is_ok());
     }
 }

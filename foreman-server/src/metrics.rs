@@ -85,18 +85,36 @@ struct TargetLabel {
     target: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct TargetModelLabels {
+    target: String,
+    model: String,
+}
+
 type Histograms = Family<ModelLabel, Histogram, fn() -> Histogram>;
 /// A gauge holding a count (the default gauge is an `i64`).
 type CountGauge = Gauge<u64, AtomicU64>;
 
-/// What the store and the inventory say at scrape time.
+/// What the store and the targets say at scrape time.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Scrape {
     pub jobs_by_state: Vec<(JobState, u64)>,
     pub queued_by_model: Vec<(String, u64)>,
     pub model_swaps: u64,
-    pub target: String,
-    pub target_up: bool,
+    pub targets: Vec<TargetScrape>,
+}
+
+/// One target at scrape time.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TargetScrape {
+    pub name: String,
+    pub up: bool,
+    /// Generations running on it now.
+    pub running: u64,
+    /// How many it may run at once.
+    pub slots: u64,
+    /// Its model swaps since start-up.
+    pub model_swaps: u64,
 }
 
 impl Scrape {
@@ -135,16 +153,38 @@ impl Scrape {
             ConstCounter::new(self.model_swaps),
         );
         let target_up = Family::<TargetLabel, CountGauge>::default();
-        let labels = TargetLabel {
-            target: self.target.clone(),
-        };
-        target_up
-            .get_or_create(&labels)
-            .set(u64::from(self.target_up));
+        let running = Family::<TargetLabel, CountGauge>::default();
+        let slots = Family::<TargetLabel, CountGauge>::default();
+        // Counted by the targets' lanes; this registry lives for one scrape.
+        let swaps = Family::<TargetLabel, Counter>::default();
+        for target in &self.targets {
+            let labels = TargetLabel {
+                target: target.name.clone(),
+            };
+            target_up.get_or_create(&labels).set(u64::from(target.up));
+            running.get_or_create(&labels).set(target.running);
+            slots.get_or_create(&labels).set(target.slots);
+            swaps.get_or_create(&labels).inc_by(target.model_swaps);
+        }
         registry.register(
             "foreman_target_up",
             "1 while the target answers, 0 while it is unreachable",
             target_up,
+        );
+        registry.register(
+            "foreman_target_running",
+            "Generations running on the target now",
+            running,
+        );
+        registry.register(
+            "foreman_target_slots",
+            "Generations the target may run at once (FOREMAN_TARGET_PARALLEL)",
+            slots,
+        );
+        registry.register(
+            "foreman_target_model_swaps",
+            "Generations on the target that ran on a different model from the one before",
+            swaps,
         );
         registry
     }
@@ -158,6 +198,7 @@ pub(crate) struct Metrics {
     run: Histograms,
     finished: Family<ModelStateLabels, Counter>,
     webhooks: Family<OutcomeLabel, Counter>,
+    started: Family<TargetModelLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -166,6 +207,7 @@ impl Default for Metrics {
         let run = Histograms::new_with_constructor(|| Histogram::new(RUN_BUCKETS.to_vec()));
         let finished = Family::<ModelStateLabels, Counter>::default();
         let webhooks = Family::<OutcomeLabel, Counter>::default();
+        let started = Family::<TargetModelLabels, Counter>::default();
         // Every outcome reads 0 from the start, so a rate over it is defined.
         for outcome in WebhookOutcome::ALL {
             let _ = webhooks.get_or_create(&OutcomeLabel {
@@ -184,6 +226,11 @@ impl Default for Metrics {
             webhooks.clone(),
         );
         registry.register(
+            "foreman_target_runs",
+            "Runs started since start-up, per target and model: where the jobs ran",
+            started.clone(),
+        );
+        registry.register(
             "foreman_job_wait_seconds",
             "Time from submission to the first start, per model",
             wait.clone(),
@@ -199,11 +246,21 @@ impl Default for Metrics {
             run,
             finished,
             webhooks,
+            started,
         }
     }
 }
 
 impl Metrics {
+    /// A run of a job of `model` started on `target`.
+    pub(crate) fn job_started(&self, target: &str, model: &str) {
+        let labels = TargetModelLabels {
+            target: target.to_owned(),
+            model: model.to_owned(),
+        };
+        self.started.get_or_create(&labels).inc();
+    }
+
     /// A job of `model` started after waiting `waited` since it was submitted.
     pub(crate) fn job_waited(&self, model: &str, waited: Duration) {
         self.wait
@@ -329,8 +386,19 @@ mod tests {
             jobs_by_state: vec![(JobState::Queued, 3), (JobState::Done, 5)],
             queued_by_model: vec![("a".into(), 2), ("b".into(), 1)],
             model_swaps: 4,
-            target: "default".into(),
-            target_up: true,
+            targets: vec![
+                TargetScrape {
+                    name: "default".into(),
+                    up: true,
+                    running: 1,
+                    slots: 2,
+                    model_swaps: 3,
+                },
+                TargetScrape {
+                    name: "mac".into(),
+                    ..TargetScrape::default()
+                },
+            ],
         };
         let text = Metrics::default().render(&scrape).unwrap();
         for line in [
@@ -339,6 +407,10 @@ mod tests {
             "foreman_jobs{state=\"done\"} 5\n",
             "foreman_model_swaps_total 4\n",
             "foreman_target_up{target=\"default\"} 1\n",
+            "foreman_target_up{target=\"mac\"} 0\n",
+            "foreman_target_running{target=\"default\"} 1\n",
+            "foreman_target_slots{target=\"default\"} 2\n",
+            "foreman_target_model_swaps_total{target=\"default\"} 3\n",
         ] {
             assert!(text.contains(line), "{line} in {text}");
         }

@@ -1,20 +1,18 @@
 //! What every handler and background task shares.
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use foreman_types::JobId;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::config::{Config, TargetSettings};
 use crate::estimate::RunTimes;
-use crate::inventory::Inventory;
 use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::store::Store;
-use crate::target::Target;
+use crate::targets::Pool;
 
 /// Shared state; cheap to clone.
 #[derive(Debug, Clone)]
@@ -26,20 +24,15 @@ pub(crate) struct App {
 pub(crate) struct Inner {
     pub config: Config,
     pub store: Store,
-    /// The target; a list when foreman fronts several hosts.
-    pub target: Target,
-    pub inventory: Inventory,
+    /// Every Ollama host, each with its client, inventory, health and lane.
+    pub targets: Pool,
     pub live: Live,
-    /// Wakes the worker when a job is queued.
-    pub work: Notify,
+    /// Wakes the worker: a job was queued, a slot freed, a target came back.
+    pub work: Arc<Notify>,
     /// Wakes the webhook dispatcher when an event is written.
     pub webhooks: Notify,
     /// Running jobs, so a cancel can stop them.
     pub running: Mutex<HashMap<JobId, CancellationToken>>,
-    /// Generations that ran on a different model from the one before: model swaps.
-    pub model_swaps: AtomicU64,
-    /// The model of the last generation, to count swaps.
-    pub last_model: Mutex<Option<String>>,
     /// What `GET /metrics` reports beyond the store's counts.
     pub metrics: Metrics,
     /// Recent run times, for `estimated_wait_ms`.
@@ -55,28 +48,26 @@ impl std::ops::Deref for App {
 }
 
 impl App {
-    /// Fails when the target's HTTP client cannot be built.
-    pub(crate) fn new(config: Config, store: Store) -> reqwest::Result<Self> {
-        let target = Target::new(
-            "default",
-            config.target_url.clone(),
-            config.target_token.clone(),
-        )?;
-        let inventory = Inventory::new(target.clone());
+    /// Fails when a target's HTTP client cannot be built.
+    pub(crate) fn new(
+        config: Config,
+        targets: &[TargetSettings],
+        store: Store,
+    ) -> reqwest::Result<Self> {
+        let work = Arc::new(Notify::new());
+        let targets = Pool::new(targets, config.retry_backoff, &work)?;
+        let run_times = RunTimes::with_lanes(targets.slots());
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
                 store,
-                target,
-                inventory,
+                targets,
                 live: Live::default(),
-                work: Notify::new(),
+                work,
                 webhooks: Notify::new(),
                 running: Mutex::new(HashMap::new()),
-                model_swaps: AtomicU64::new(0),
-                last_model: Mutex::new(None),
                 metrics: Metrics::default(),
-                run_times: RunTimes::default(),
+                run_times,
             }),
         })
     }

@@ -144,7 +144,7 @@ async fn attempt(
         .body(delivery.body.clone())
         .send()
         .await
-        .map_err(|err| crate::target::error_chain(&err))?;
+        .map_err(|err| crate::targets::client::error_chain(&err))?;
     Ok(response.status().as_u16())
 }
 

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use foreman_server::config::TargetUrls;
 use foreman_server::Config;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -19,8 +20,10 @@ pub struct TestApp {
     pub addr: SocketAddr,
     /// `http://127.0.0.1:PORT`.
     pub url: String,
-    /// The fake Ollama foreman talks to.
+    /// The fake Ollama foreman talks to (with several targets, the first fake).
     pub ollama: FakeOllama,
+    /// With several targets ([`TestAppBuilder::target`]): each fake by its target's name.
+    pub fakes: Vec<(String, FakeOllama)>,
     /// A typed client for this foreman (with the auth token, when one is set).
     pub client: foreman_client::Client,
     /// The configuration it runs with.
@@ -53,7 +56,14 @@ type Configure = Box<dyn FnOnce(&mut Config) + Send>;
 /// Sets up a [`TestApp`].
 pub struct TestAppBuilder {
     ollama: Option<FakeOllama>,
+    targets: Vec<(String, Target)>,
     configure: Vec<Configure>,
+}
+
+/// A target added with [`TestAppBuilder::target`] or [`TestAppBuilder::target_at`].
+enum Target {
+    Fake(FakeOllama),
+    Url(String),
 }
 
 impl std::fmt::Debug for TestAppBuilder {
@@ -78,8 +88,36 @@ impl TestAppBuilder {
     /// Points foreman at another target (the simulator, `foreman_sim`) instead of
     /// the fake; the fake is still started and kept, unused.
     pub fn target_url(self, url: &str) -> Self {
-        let url = url.parse().expect("a valid target URL");
+        let url: TargetUrls = url.parse().expect("a valid target URL");
         self.configure(move |c| c.target_url = url)
+    }
+
+    /// Adds a target called `name` served by `fake`: foreman fronts every target added
+    /// this way (or with [`target_at`](Self::target_at)), in order, instead of one fake.
+    /// [`TestApp::ollama`] is then the first of them, and [`TestApp::fake`] finds each.
+    ///
+    /// ```no_run
+    /// # async fn demo() {
+    /// use foreman_testkit::{FakeOllama, TestApp};
+    /// let app = TestApp::builder()
+    ///     .target("gpu1", FakeOllama::builder().model("llama3.2").start().await)
+    ///     .target("gpu2", FakeOllama::builder().model("qwen2.5:0.5b").start().await)
+    ///     .spawn()
+    ///     .await;
+    /// assert_eq!(app.fake("gpu2").models(), ["qwen2.5:0.5b"]);
+    /// # }
+    /// ```
+    pub fn target(mut self, name: &str, fake: FakeOllama) -> Self {
+        self.targets.push((name.to_owned(), Target::Fake(fake)));
+        self
+    }
+
+    /// Adds a target called `name` at `url` (a simulator, say), beside those added with
+    /// [`target`](Self::target).
+    pub fn target_at(mut self, name: &str, url: &str) -> Self {
+        self.targets
+            .push((name.to_owned(), Target::Url(url.to_owned())));
+        self
     }
 
     /// Requires this bearer token.
@@ -90,13 +128,30 @@ impl TestAppBuilder {
 
     /// Starts the fake (unless given) and foreman, and waits until foreman answers.
     pub async fn spawn(self) -> TestApp {
-        let ollama = match self.ollama {
-            Some(ollama) => ollama,
-            None => FakeOllama::start().await,
+        let mut fakes = Vec::new();
+        let mut urls = Vec::new();
+        for (name, target) in self.targets {
+            let url = match target {
+                Target::Fake(fake) => {
+                    let url = fake.url();
+                    fakes.push((name.clone(), fake));
+                    url
+                }
+                Target::Url(url) => url,
+            };
+            urls.push(format!("{name}={url}"));
+        }
+        let ollama = match (self.ollama, fakes.first()) {
+            (Some(ollama), _) => ollama,
+            (None, Some((_, first))) => first.clone(),
+            (None, None) => FakeOllama::start().await,
         };
         let dir = tempfile::tempdir().expect("temp dir");
         let target = ollama.url().parse().expect("the fake's URL parses");
         let mut config = Config::new(target, dir.path().join("foreman.db"));
+        if !urls.is_empty() {
+            config.target_url = urls.join(",").parse().expect("valid target URLs");
+        }
         config.poll_interval = Duration::from_millis(200);
         config.retry_backoff = Duration::from_millis(10);
         config.webhook_retry_wait = Duration::from_millis(20);
@@ -105,7 +160,7 @@ impl TestAppBuilder {
             f(&mut config);
         }
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
-        start(config, listener, ollama, dir).await
+        start(config, listener, ollama, fakes, dir).await
     }
 }
 
@@ -113,6 +168,7 @@ async fn start(
     mut config: Config,
     listener: TcpListener,
     ollama: FakeOllama,
+    fakes: Vec<(String, FakeOllama)>,
     dir: tempfile::TempDir,
 ) -> TestApp {
     let addr = listener.local_addr().expect("local addr");
@@ -142,6 +198,7 @@ async fn start(
         addr,
         url,
         ollama,
+        fakes,
         client,
         config,
         http,
@@ -170,6 +227,7 @@ impl TestApp {
     pub fn builder() -> TestAppBuilder {
         TestAppBuilder {
             ollama: None,
+            targets: Vec::new(),
             configure: Vec::new(),
         }
     }
@@ -254,10 +312,23 @@ impl TestApp {
         let TestApp {
             config,
             ollama,
+            fakes,
             dir,
             ..
         } = self;
-        start(config, listener, ollama, dir).await
+        start(config, listener, ollama, fakes, dir).await
+    }
+
+    /// The fake serving the target called `name` (added with [`TestAppBuilder::target`]).
+    ///
+    /// # Panics
+    /// When no fake target has that name.
+    pub fn fake(&self, name: &str) -> &FakeOllama {
+        self.fakes
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, fake)| fake)
+            .unwrap_or_else(|| panic!("no fake target is named {name:?}"))
     }
 
     /// The temporary directory holding the database.

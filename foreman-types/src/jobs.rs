@@ -386,6 +386,10 @@ pub struct Job {
     /// Every webhook delivery attempt so far, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub webhook_attempts: Vec<WebhookAttempt>,
+    /// The target (Ollama host) it runs on or last ran on, by name; absent until its
+    /// first run starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
 }
 
 fn default_kind() -> JobKind {

@@ -7,6 +7,7 @@
 //! clap. [`Config::from_lookup`] runs the same definitions over any source of variables,
 //! for tests and embedders that do not want the process environment.
 
+mod targets;
 mod values;
 
 use std::fmt;
@@ -18,10 +19,12 @@ use std::time::Duration;
 use clap::{Args, FromArgMatches};
 use url::Url;
 
+pub(crate) use targets::display_url;
+pub use targets::{PerTarget, TargetSettings, TargetUrl, TargetUrls};
 pub use values::parse_duration;
 use values::{
-    address, base_url, boolean, duration, http_url, number, optional, path, positive_duration,
-    secret, setting, text, webhook_secret,
+    address, base_url, boolean, duration, number, optional, path, positive_duration, secret,
+    setting, text, webhook_secret,
 };
 
 /// A value that must never be printed: tokens and secrets. `Debug` shows `[redacted]`.
@@ -97,15 +100,21 @@ pub struct Config {
     #[arg(long, env = "FOREMAN_LISTEN_ADDR", default_value = "127.0.0.1:8080")]
     #[arg(value_name = "ADDR", value_parser = setting(address))]
     pub listen_addr: SocketAddr,
-    /// The Ollama server
-    #[arg(long, env = "FOREMAN_TARGET_URL", value_name = "URL")]
-    #[arg(default_value = "http://127.0.0.1:11434", value_parser = setting(http_url))]
-    pub target_url: Url,
-    /// Bearer token sent to the target
+    /// The Ollama servers: a URL, or a comma-separated list of `URL` or `NAME=URL`
+    /// entries (several GPU boxes; ADR 18)
+    #[arg(long, env = "FOREMAN_TARGET_URL", value_name = "[NAME=]URL,...")]
+    #[arg(default_value = "http://127.0.0.1:11434", value_parser = setting(targets::target_urls))]
+    pub target_url: TargetUrls,
+    /// Bearer token sent to the targets: one for all, or `NAME=TOKEN,...` per target
     #[arg(long, env = "FOREMAN_TARGET_TOKEN", value_name = "TOKEN")]
     #[arg(default_value = "", hide_default_value = true, value_parser = optional(secret))]
     #[arg(hide_env_values = true)]
     pub target_token: std::option::Option<Secret>,
+    /// Generations each target runs at once (its OLLAMA_NUM_PARALLEL): N for all, or
+    /// `NAME=N,...` per target (the others 1, or a bare N among them)
+    #[arg(long, env = "FOREMAN_TARGET_PARALLEL", default_value = "1")]
+    #[arg(value_name = "[NAME=]N,...", value_parser = setting(targets::per_target_parallel))]
+    pub target_parallel: PerTarget<u32>,
     /// When set, every route but /healthz and / needs `Authorization: Bearer <token>`
     #[arg(long, env = "FOREMAN_AUTH_TOKEN", value_name = "TOKEN")]
     #[arg(default_value = "", hide_default_value = true, value_parser = optional(secret))]
@@ -208,7 +217,7 @@ impl Config {
     /// The defaults, with this target and database.
     pub fn new(target_url: Url, db_path: impl Into<PathBuf>) -> Self {
         Self {
-            target_url,
+            target_url: TargetUrls::one(target_url),
             db_path: db_path.into(),
             ..Self::default()
         }
@@ -231,7 +240,11 @@ impl Config {
         let matches = command
             .try_get_matches_from(argv)
             .map_err(|err| ConfigError::from_clap(&err))?;
-        Self::from_arg_matches(&matches).map_err(|err| ConfigError::from_clap(&err))
+        let config =
+            Self::from_arg_matches(&matches).map_err(|err| ConfigError::from_clap(&err))?;
+        // The settings that only make sense together (a token for a target that exists).
+        config.targets()?;
+        Ok(config)
     }
 
     /// Reads the process environment.

@@ -26,7 +26,10 @@ fn variables() -> Vec<String> {
 fn defaults_match_the_spec() {
     let config = parse(&[]).unwrap();
     assert_eq!(config.listen_addr.to_string(), "127.0.0.1:8080");
-    assert_eq!(config.target_url.as_str(), "http://127.0.0.1:11434/");
+    assert_eq!(
+        config.target_url.first().unwrap().as_str(),
+        "http://127.0.0.1:11434/"
+    );
     assert_eq!(config.db_path, PathBuf::from("foreman.db"));
     assert_eq!(config.poll_interval, Duration::from_secs(30));
     assert_eq!(config.max_attempts, 3);
@@ -35,6 +38,7 @@ fn defaults_match_the_spec() {
     assert!(!config.webhook_allow_private);
     assert!(config.auth_token.is_none());
     assert!(config.target_token.is_none());
+    assert_eq!(config.target_parallel, PerTarget::all(1));
     assert!(config.webhook_secret.is_none());
     assert!(config.embed_model.is_none());
     assert!(config.public_url.is_none());
@@ -52,7 +56,10 @@ fn defaults_match_the_spec() {
 #[test]
 fn new_keeps_the_defaults_but_target_and_database() {
     let config = Config::new("http://gpu-box:11434".parse().unwrap(), "/tmp/f.db");
-    assert_eq!(config.target_url.as_str(), "http://gpu-box:11434/");
+    assert_eq!(
+        config.target_url.first().unwrap().as_str(),
+        "http://gpu-box:11434/"
+    );
     assert_eq!(config.db_path, PathBuf::from("/tmp/f.db"));
     assert_eq!(config.max_queue, 512);
 }
@@ -78,7 +85,10 @@ fn every_setting_is_read_from_its_variable() {
     ])
     .unwrap();
     assert_eq!(config.listen_addr.to_string(), "0.0.0.0:9000");
-    assert_eq!(config.target_url.as_str(), "https://gpu-box:11434/");
+    assert_eq!(
+        config.target_url.first().unwrap().as_str(),
+        "https://gpu-box:11434/"
+    );
     assert_eq!(config.target_token.unwrap().expose(), "t");
     assert_eq!(config.auth_token.unwrap().expose(), "a");
     assert_eq!(config.db_path, PathBuf::from("/var/lib/foreman.db"));
@@ -161,6 +171,13 @@ fn a_bad_value_names_its_variable() {
         ("FOREMAN_LISTEN_ADDR", "localhost"),
         ("FOREMAN_TARGET_URL", "ftp://x"),
         ("FOREMAN_TARGET_URL", "not a url"),
+        ("FOREMAN_TARGET_URL", "http://a:1,,http://b:1"),
+        ("FOREMAN_TARGET_URL", "bad name=http://a:1"),
+        ("FOREMAN_TARGET_URL", "a=http://a:1,a=http://b:1"),
+        ("FOREMAN_TARGET_URL", "http://a:1,http://a:1"),
+        ("FOREMAN_TARGET_PARALLEL", "0"),
+        ("FOREMAN_TARGET_PARALLEL", "1,2"),
+        ("FOREMAN_TARGET_PARALLEL", "nobody=2"),
         ("FOREMAN_PUBLIC_URL", "foreman.example"),
         ("FOREMAN_WEBHOOK_ALLOW_PRIVATE", "maybe"),
         ("FOREMAN_MAX_QUEUE", "-1"),
@@ -223,4 +240,87 @@ fn the_readme_lists_every_setting() {
             "README.md's configuration table lacks {variable}"
         );
     }
+}
+
+#[test]
+fn one_target_url_is_the_default_target_running_one_generation() {
+    let config = parse(&[
+        ("FOREMAN_TARGET_URL", "http://gpu-box:11434"),
+        ("FOREMAN_TARGET_TOKEN", "t=with=equals,and,commas"),
+    ])
+    .unwrap();
+    let targets = config.targets().unwrap();
+    assert_eq!(targets.len(), 1);
+    assert_eq!(targets[0].name, "default");
+    assert_eq!(targets[0].url.as_str(), "http://gpu-box:11434/");
+    assert_eq!(targets[0].parallel, 1);
+    assert_eq!(
+        targets[0].token.as_ref().map(Secret::expose),
+        Some("t=with=equals,and,commas"),
+        "a token that names no target is one token, commas and all"
+    );
+}
+
+#[test]
+fn a_list_of_targets_takes_names_tokens_and_parallelism_per_target() {
+    let config = parse(&[
+        (
+            "FOREMAN_TARGET_URL",
+            "gpu1=http://10.0.0.1:11434, gpu2=http://10.0.0.2:11434,http://mac.lan",
+        ),
+        ("FOREMAN_TARGET_PARALLEL", "2,gpu1=4"),
+        ("FOREMAN_TARGET_TOKEN", "gpu2=secret2,shared"),
+    ])
+    .unwrap();
+    let targets = config.targets().unwrap();
+    let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["gpu1", "gpu2", "mac.lan:80"]);
+    let parallel: Vec<u32> = targets.iter().map(|t| t.parallel).collect();
+    assert_eq!(parallel, [4, 2, 2]);
+    let tokens: Vec<Option<&str>> = targets
+        .iter()
+        .map(|t| t.token.as_ref().map(Secret::expose))
+        .collect();
+    assert_eq!(tokens, [Some("shared"), Some("secret2"), Some("shared")]);
+}
+
+#[test]
+fn per_target_tokens_without_a_shared_one_leave_the_others_without() {
+    let config = parse(&[
+        ("FOREMAN_TARGET_URL", "a=http://a:1,b=http://b:1"),
+        ("FOREMAN_TARGET_TOKEN", "b=only-b"),
+    ])
+    .unwrap();
+    let targets = config.targets().unwrap();
+    assert!(targets[0].token.is_none());
+    assert_eq!(targets[1].token.as_ref().unwrap().expose(), "only-b");
+    let err = parse(&[
+        ("FOREMAN_TARGET_URL", "a=http://a:1,b=http://b:1"),
+        ("FOREMAN_TARGET_TOKEN", "b=x,one,two"),
+    ])
+    .unwrap_err();
+    assert_eq!(err.variable, "FOREMAN_TARGET_TOKEN");
+    assert!(
+        !err.to_string().contains('x'),
+        "no token in the message: {err}"
+    );
+}
+
+#[test]
+fn unnamed_targets_in_a_list_are_named_by_host_and_port() {
+    let config = parse(&[("FOREMAN_TARGET_URL", "http://a:11434,https://b")]).unwrap();
+    let names: Vec<String> = config
+        .targets()
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(names, ["a:11434", "b:443"]);
+    assert_eq!(config.target_url.to_string(), "http://a:11434,https://b");
+}
+
+#[test]
+fn credentials_in_a_target_url_are_not_displayed() {
+    let config = parse(&[("FOREMAN_TARGET_URL", "g=http://user:pw@gpu:11434/?k=v")]).unwrap();
+    assert_eq!(config.target_url.to_string(), "g=http://gpu:11434");
 }

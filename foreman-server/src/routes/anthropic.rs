@@ -27,7 +27,7 @@ use super::body;
 use super::generate::queued;
 use crate::error::AppError;
 use crate::state::App;
-use crate::target::error_message;
+use crate::targets::client::error_message;
 
 /// The largest error body read to reshape it.
 const ERROR_BODY_LIMIT: usize = 1024 * 1024;

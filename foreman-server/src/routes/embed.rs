@@ -1,5 +1,6 @@
-//! Embeddings: straight to the target, concurrently, never queued. They are short and
-//! the embedding model usually stays loaded beside the chat model (ADR 0003).
+//! Embeddings: straight to a target that has the model (one that holds it in memory
+//! first), concurrently, never queued. They are short and the embedding model usually
+//! stays loaded beside the chat model (ADR 0003).
 
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use axum::extract::State;
 use axum::http::Method;
 use axum::response::Response;
 use bytes::Bytes;
+use foreman_types::model_key;
 
 use super::{body, meta};
 use crate::error::AppError;
@@ -22,8 +24,8 @@ pub(super) async fn embed(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AppError> {
     let body = body::bytes(body, app.config.max_body_bytes)?;
-    body::model(&body)?;
-    meta::forward_with(&app, Method::POST, "/api/embed", Some(body), EMBED_TIMEOUT).await
+    let to = app.targets.for_model(&model_key(&body::model(&body)?));
+    meta::forward_with(&to, Method::POST, "/api/embed", Some(body), EMBED_TIMEOUT).await
 }
 
 /// `POST /api/embeddings`, the legacy form.
@@ -32,9 +34,9 @@ pub(super) async fn embeddings(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AppError> {
     let body = body::bytes(body, app.config.max_body_bytes)?;
-    body::model(&body)?;
+    let to = app.targets.for_model(&model_key(&body::model(&body)?));
     meta::forward_with(
-        &app,
+        &to,
         Method::POST,
         "/api/embeddings",
         Some(body),

@@ -17,11 +17,11 @@ use foreman_types::{model_key, JobId, JobKind};
 use super::body;
 use super::priority;
 use crate::error::AppError;
-use crate::inventory::Known;
 use crate::live::LiveEvent;
 use crate::scheduler::Tenant;
 use crate::state::App;
 use crate::store::{NewJob, Origin};
+use crate::targets::Known;
 use crate::worker::error_line;
 
 /// Response header naming the job a sync request became, for tracing a request in logs.
@@ -47,14 +47,14 @@ pub(super) async fn generate(
     queued(app, JobKind::Generate, model, body).await
 }
 
-/// Answers 404 in Ollama's words when the target does not have `model`. When the target
-/// cannot be asked, the job is accepted: it waits in the queue for the target to return.
+/// Answers 404 in Ollama's words when no target has `model`. When a target that might
+/// have it cannot be asked, the job is accepted: it waits in the queue for that target.
 /// A model being pulled through foreman is accepted too: its jobs wait in the queue until
 /// the pull ends (ADR 15).
 pub(super) async fn ensure_model(app: &App, model: &str) -> Result<String, AppError> {
     body::require_model(model)?;
     let key = model_key(model);
-    match app.inventory.check(&key).await {
+    match app.targets.check(&key).await {
         Known::Installed | Known::Unknown | Known::Pulling => Ok(key),
         Known::Missing => Err(AppError::ModelNotFound(model.to_owned())),
     }
@@ -86,7 +86,6 @@ pub(super) async fn queued(
             id,
             kind,
             origin: Origin::Sync,
-            target: app.target.name.clone(),
             model: key.clone(),
             priority: priority::SYNC,
             payload,

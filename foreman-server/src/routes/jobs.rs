@@ -80,7 +80,6 @@ pub(super) async fn submit(
             id: JobId::new(),
             kind: JobKind::Chat,
             origin: Origin::Async,
-            target: app.target.name.clone(),
             model,
             priority,
             payload: Bytes::from(payload),

@@ -3,14 +3,12 @@
 //! Behind the bearer token like every route but `/healthz` and `/`: a Prometheus scrape
 //! job sends it with `authorization: { credentials: ... }` (or `bearer_token_file`).
 
-use std::sync::atomic::Ordering;
-
 use axum::extract::State;
 use axum::http::{header::CONTENT_TYPE, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
 use crate::error::AppError;
-use crate::metrics::{Scrape, CONTENT_TYPE as METRICS_CONTENT_TYPE};
+use crate::metrics::{Scrape, TargetScrape, CONTENT_TYPE as METRICS_CONTENT_TYPE};
 use crate::state::App;
 
 /// `GET /metrics`.
@@ -20,9 +18,19 @@ pub(super) async fn metrics(State(app): State<App>) -> Result<Response, AppError
     let scrape = Scrape {
         jobs_by_state,
         queued_by_model,
-        model_swaps: app.model_swaps.load(Ordering::Relaxed),
-        target: app.target.name.clone(),
-        target_up: !app.inventory.degraded(),
+        model_swaps: app.targets.model_swaps(),
+        targets: app
+            .targets
+            .all()
+            .iter()
+            .map(|t| TargetScrape {
+                name: t.name.clone(),
+                up: t.up(),
+                running: u64::from(t.lane.running()),
+                slots: u64::from(t.lane.parallel()),
+                model_swaps: t.lane.swaps(),
+            })
+            .collect(),
     };
     let body = app
         .metrics

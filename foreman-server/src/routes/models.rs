@@ -1,14 +1,19 @@
-//! Model management, passed through to the target for admins only: `POST /api/pull`,
+//! Model management, passed through to the targets for admins only: `POST /api/pull`,
 //! `/api/push`, `/api/create`, `/api/copy`, `DELETE /api/delete`, and
 //! `HEAD|POST /api/blobs/{digest}`.
 //!
-//! None of these is queued: they use the target's disk and network, not the generation
-//! slot, and Ollama runs them beside generations. Pull, push and create stream their
-//! progress line by line as the target writes it ([`relay`]). A pull, create, copy or
-//! delete that succeeds refreshes the inventory before its answer ends, so a `list` right
-//! after shows the change whatever the poll interval; a model being pulled or created holds
-//! its jobs in the queue until then (ADR 15).
+//! Each goes to every target, unless the request names one ([`choice`]: `?target=NAME`
+//! or `X-Foreman-Target`); a push goes to one target that has the model. None of these is
+//! queued: they use the targets' disks and networks, not the generation slots, and Ollama
+//! runs them beside generations. Pull, push and create stream their progress line by line
+//! as the targets write it ([`relay`] for one target, [`fanout`] for several). A pull,
+//! create, copy or delete that succeeds refreshes the target's inventory before its answer
+//! ends, so a `list` right after shows the change whatever the poll interval; a model being
+//! pulled or created onto a target holds its jobs in the queue until then, unless another
+//! target has it (ADR 15).
 
+mod choice;
+mod fanout;
 mod relay;
 
 use std::time::Duration;
@@ -28,8 +33,8 @@ use super::auth::Admin;
 use super::{body, meta};
 use crate::error::AppError;
 use crate::state::App;
-use crate::target::METADATA_TIMEOUT;
-use relay::PullHold;
+use crate::targets::client::{Answer, METADATA_TIMEOUT};
+use choice::Chosen;
 
 /// How long a copy or a delete may take (removing a large model's layers is disk work).
 const MANAGE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -68,95 +73,133 @@ fn named_model(bytes: &[u8]) -> Result<String, AppError> {
     Ok(model)
 }
 
-/// `POST /api/pull`: progress streamed; the model's jobs wait until it ends.
+/// `POST /api/pull`: progress streamed; the model's jobs wait until it ends, unless a
+/// target has it already.
 async fn pull(
     _: Admin,
     State(app): State<App>,
+    to: Chosen,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AppError> {
     let body = body::bytes(body, app.config.max_body_bytes)?;
-    let hold = PullHold::begin(&app, model_key(&named_model(&body)?));
-    relay::progress(&app, "/api/pull", body, Some(hold)).await
+    let model = model_key(&named_model(&body)?);
+    fanout::progress(&app, to.targets, "/api/pull", body, Some(model)).await
 }
 
-/// `POST /api/push`: progress streamed; nothing changes on the target.
+/// `POST /api/push`: progress streamed, from the named target or else one that has the
+/// model; nothing changes on the targets.
 async fn push(
     _: Admin,
     State(app): State<App>,
+    to: Chosen,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AppError> {
     let body = body::bytes(body, app.config.max_body_bytes)?;
-    named_model(&body)?;
-    relay::progress(&app, "/api/push", body, None).await
+    let model = model_key(&named_model(&body)?);
+    let mut from = if to.named {
+        to.targets
+    } else {
+        app.targets.for_model(&model)
+    };
+    from.truncate(1);
+    fanout::progress(&app, from, "/api/push", body, None).await
 }
 
 /// `POST /api/create`: like a pull, the new model's jobs wait until it exists.
 async fn create(
     _: Admin,
     State(app): State<App>,
+    to: Chosen,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AppError> {
     let body = body::bytes(body, app.config.max_body_bytes)?;
-    let hold = PullHold::begin(&app, model_key(&named_model(&body)?));
-    relay::progress(&app, "/api/create", body, Some(hold)).await
+    let model = model_key(&named_model(&body)?);
+    fanout::progress(&app, to.targets, "/api/create", body, Some(model)).await
 }
 
-/// `POST /api/copy`: the target's answer (200 with no body), the inventory refreshed.
+/// `POST /api/copy`: the targets' answer (200 with no body), their inventories refreshed.
 async fn copy(
     _: Admin,
     State(app): State<App>,
+    to: Chosen,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AppError> {
     let body = body::bytes(body, app.config.max_body_bytes)?;
     body::json::<serde_json::Map<String, serde_json::Value>>(&body)?;
-    changing(&app, Method::POST, "/api/copy", body).await
+    changing(&to, Method::POST, "/api/copy", body).await
 }
 
-/// `DELETE /api/delete`: the target's answer, the inventory refreshed.
+/// `DELETE /api/delete`: the targets' answer, their inventories refreshed.
 async fn remove(
     _: Admin,
     State(app): State<App>,
+    to: Chosen,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AppError> {
     let body = body::bytes(body, app.config.max_body_bytes)?;
     named_model(&body)?;
-    changing(&app, Method::DELETE, "/api/delete", body).await
+    changing(&to, Method::DELETE, "/api/delete", body).await
 }
 
-/// A call whose success changes the installed models: answered once the inventory has
-/// seen the change.
+/// A call whose success changes the installed models, on every chosen target at once:
+/// answered once each target that changed has been polled again. One target's answer
+/// passes through as it is; several are combined (success where some target had the
+/// model and the others lack it).
 async fn changing(
-    app: &App,
+    to: &Chosen,
     method: Method,
     path: &str,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let response = meta::forward_with(app, method, path, Some(body), MANAGE_TIMEOUT).await?;
-    if response.status().is_success() {
-        relay::refresh(app).await;
+    if let [target] = to.targets.as_slice() {
+        let response =
+            meta::forward_with(&to.targets, method, path, Some(body), MANAGE_TIMEOUT).await?;
+        if response.status().is_success() {
+            relay::refresh(target).await;
+        }
+        return Ok(response);
     }
-    Ok(response)
+    let answers = fanout::each(&to.targets, method, path, Some(body), MANAGE_TIMEOUT).await;
+    let changed = to
+        .targets
+        .iter()
+        .zip(&answers)
+        .filter_map(|(target, answer)| {
+            matches!(answer, Ok(a) if a.status.is_success()).then_some(target)
+        });
+    futures::future::join_all(changed.map(|target| relay::refresh(target))).await;
+    fanout::combine(&to.targets, answers, false)
 }
 
-/// `HEAD /api/blobs/{digest}`: whether the target has the blob (200 or 404).
+/// `HEAD /api/blobs/{digest}`: whether every chosen target has the blob (200), or some
+/// lacks it (404, so the client uploads it).
 async fn head_blob(
     _: Admin,
-    State(app): State<App>,
+    to: Chosen,
     digest: Result<Path<String>, PathRejection>,
 ) -> Result<Response, AppError> {
     let path = blob_path(digest)?;
-    meta::forward_with(&app, Method::HEAD, &path, None, METADATA_TIMEOUT).await
+    if to.targets.len() == 1 {
+        return meta::forward_with(&to.targets, Method::HEAD, &path, None, METADATA_TIMEOUT).await;
+    }
+    let answers = fanout::each(&to.targets, Method::HEAD, &path, None, METADATA_TIMEOUT).await;
+    fanout::combine(&to.targets, answers, true)
 }
 
-/// `POST /api/blobs/{digest}`: the body streamed to the target as it arrives.
+/// `POST /api/blobs/{digest}`: the body streamed to every chosen target as it arrives.
 async fn upload_blob(
     _: Admin,
-    State(app): State<App>,
+    to: Chosen,
     digest: Result<Path<String>, PathRejection>,
     body: Body,
 ) -> Result<Response, AppError> {
     let path = blob_path(digest)?;
-    relay::upload(&app, &path, body).await
+    fanout::upload(to.targets, &path, body).await
+}
+
+/// A target's whole answer as the response.
+fn meta_answer(answer: Answer) -> Response {
+    meta::answer_response(answer)
 }
 
 /// The target path of a blob; 400 unless the digest is `sha256:` (or `sha256-`) and 64

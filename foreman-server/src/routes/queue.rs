@@ -1,6 +1,4 @@
-//! `GET /queue`: what is waiting, what runs, what the target has loaded.
-
-use std::sync::atomic::Ordering;
+//! `GET /queue`: what is waiting, what runs where, what each target has loaded.
 
 use axum::extract::State;
 use axum::Json;
@@ -18,14 +16,40 @@ pub(super) async fn queue(State(app): State<App>) -> Result<Json<Value>, AppErro
         .iter()
         .map(|(model, queued)| json!({ "model": model, "queued": queued }))
         .collect();
+    let targets: Vec<Value> = app
+        .targets
+        .all()
+        .iter()
+        .map(|t| {
+            let running: Vec<String> = snapshot
+                .running
+                .iter()
+                .filter(|job| job.target.as_deref() == Some(t.name.as_str()))
+                .map(|job| job.id.to_string())
+                .collect();
+            json!({
+                "name": t.name,
+                "url": t.url,
+                "up": t.up(),
+                "parallel": t.lane.parallel(),
+                "running": running,
+                "resident": t.inventory.loaded(),
+                "pulling": t.inventory.pulling(),
+                "model_swaps": t.lane.swaps(),
+            })
+        })
+        .collect();
     let mut body = json!({
         "depth": depth,
         "by_model": by_model,
-        "running": snapshot.running,
-        "resident": app.inventory.loaded(),
-        "pulling": app.inventory.pulling(),
-        "model_swaps": app.model_swaps.load(Ordering::Relaxed),
-        "degraded": app.inventory.degraded(),
+        // The oldest running job, as when one ran at a time; every one is in `running_jobs`.
+        "running": snapshot.running.first(),
+        "running_jobs": snapshot.running,
+        "resident": app.targets.loaded(),
+        "pulling": app.targets.pulling(),
+        "model_swaps": app.targets.model_swaps(),
+        "degraded": app.targets.degraded(),
+        "targets": targets,
     });
     // Until the queue drains: every queued job plus the rest of the running one. Absent
     // until a job has run, as on `GET /jobs/{id}`.

@@ -31,7 +31,6 @@ pub(crate) struct NewJob {
     pub id: JobId,
     pub kind: JobKind,
     pub origin: Origin,
-    pub target: String,
     /// Normalised (`name:tag`).
     pub model: String,
     pub priority: i32,
@@ -65,7 +64,8 @@ impl Enqueued {
 }
 
 impl Store {
-    /// Commits a new queued job, unless the queue is full.
+    /// Commits a new queued job, unless the queue is full. It belongs to no target until
+    /// the worker claims it for one.
     pub(crate) async fn enqueue(&self, job: NewJob) -> Result<Enqueued> {
         let options = self.options.clone();
         self.write(move |tx| {
@@ -99,14 +99,13 @@ impl Store {
                 "INSERT INTO jobs (id, kind, origin, target, model, priority, state, attempts,
                                    payload, webhook_url, idempotency_key, request_hash,
                                    tenant_key, tenant_user, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 0, ?7, ?8, ?9, ?10, ?11, ?12,
-                         ?13, ?13)",
+                 VALUES (?1, ?2, ?3, '', ?4, ?5, 'queued', 0, ?6, ?7, ?8, ?9, ?10, ?11,
+                         ?12, ?12)",
             )?
             .execute(params![
                 job.id.to_string(),
                 job.kind.as_str(),
                 job.origin.as_str(),
-                job.target,
                 job.model,
                 job.priority,
                 job.payload.as_ref(),

@@ -22,8 +22,8 @@ pub(crate) struct JobFilter {
 pub(crate) struct QueueSnapshot {
     /// Queued jobs per model, most first.
     pub depth_by_model: Vec<(String, u64)>,
-    /// The job on the target now, if any.
-    pub running: Option<Job>,
+    /// The jobs running now, on any target, oldest first.
+    pub running: Vec<Job>,
 }
 
 /// The largest queue position reported; a job further back shows this many ahead.
@@ -49,6 +49,8 @@ fn job_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Job>> {
     let error: Option<String> = r.get(6)?;
     let priority: i32 = r.get(9)?;
     let webhook_url: Option<String> = r.get(10)?;
+    // Empty until the job is claimed; kept once it has run.
+    let target: String = r.get(11)?;
     Ok((|| {
         Ok(Job {
             id: id.parse().map_err(corrupt)?,
@@ -69,6 +71,7 @@ fn job_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Job>> {
             estimated_wait_ms: None,
             state_webhook_url: webhook_url,
             webhook_attempts: Vec::new(),
+            target: (!target.is_empty()).then_some(target),
         })
     })())
 }
@@ -93,7 +96,9 @@ pub(super) fn load_job(conn: &Connection, public_url: &str, id: JobId) -> Result
 
 fn queue_position(conn: &Connection, id: JobId, priority: i32) -> Result<u64> {
     // Counting is linear in the jobs ahead; past QUEUE_POSITION_CAP the exact figure
-    // matters to nobody and would make GET /jobs/{id} slow on a deep queue.
+    // matters to nobody and would make GET /jobs/{id} slow on a deep queue. Every queued
+    // job has the empty target (it gets one when claimed), which lets the count use the
+    // queue's index.
     let ahead: i64 = conn
         .prepare_cached(
             "SELECT count(*) FROM (
@@ -179,7 +184,7 @@ impl Store {
         .await
     }
 
-    /// Queued jobs per model and the running job.
+    /// Queued jobs per model and the running jobs.
     pub(crate) async fn queue_snapshot(&self) -> Result<QueueSnapshot> {
         let options = self.options.clone();
         self.read(move |conn| {
@@ -192,17 +197,20 @@ impl Store {
                     Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            let running: Option<String> = conn
-                .query_row(
-                    "SELECT id FROM jobs WHERE state IN ('loading', 'working') LIMIT 1",
-                    [],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let running = match running {
-                Some(id) => load_job(conn, &options.public_url, id.parse().map_err(corrupt)?)?,
-                None => None,
-            };
+            let ids: Vec<String> = conn
+                .prepare_cached(
+                    "SELECT id FROM jobs WHERE state IN ('loading', 'working') ORDER BY id",
+                )?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut running = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(job) =
+                    load_job(conn, &options.public_url, id.parse().map_err(corrupt)?)?
+                {
+                    running.push(job);
+                }
+            }
             Ok(QueueSnapshot {
                 depth_by_model,
                 running,

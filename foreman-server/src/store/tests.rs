@@ -13,7 +13,6 @@ fn job(model: &str, origin: Origin) -> NewJob {
         id: JobId::new(),
         kind: JobKind::Chat,
         origin,
-        target: "default".into(),
         model: model.into(),
         priority: 0,
         payload: Bytes::from_static(b"{\"model\":\"m\",\"messages\":[]}"),
@@ -27,9 +26,14 @@ fn job(model: &str, origin: Origin) -> NewJob {
 
 fn claim(resident: Option<&str>, window: Duration) -> ClaimRequest {
     ClaimRequest {
-        target: "default".into(),
-        resident: resident.map(str::to_owned),
-        loaded: resident.map(str::to_owned).into_iter().collect(),
+        targets: vec![crate::scheduler::TargetView {
+            name: "default".into(),
+            up: true,
+            free_slots: 1,
+            load: 0,
+            resident: resident.map(str::to_owned).into_iter().collect(),
+            installed: Vec::new(),
+        }],
         affinity_window: window,
         held: Vec::new(),
         running_estimate_ms: 0.0,

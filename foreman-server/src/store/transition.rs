@@ -146,10 +146,12 @@ pub(super) fn finish_in(
         }
         Finish::Interrupted => (JobState::Queued, None, None, attempts.saturating_sub(1)),
     };
-    // Compare-and-set on the state read above, so a concurrent change wins cleanly.
+    // Compare-and-set on the state read above, so a concurrent change wins cleanly. A job
+    // queued again belongs to no target until it is claimed again (maybe elsewhere).
     let changed = tx.execute(
         "UPDATE jobs SET state = ?2, error = ?3, result = coalesce(?4, result),
-                         attempts = ?5, updated_at = ?6
+                         attempts = ?5, updated_at = ?6,
+                         target = CASE WHEN ?2 = 'queued' THEN '' ELSE target END
          WHERE id = ?1 AND state = ?7",
         params![key, state.as_str(), error, result, attempts, now, current],
     )?;

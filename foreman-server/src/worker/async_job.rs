@@ -7,9 +7,10 @@ use serde_json::{Map, Value};
 use super::{finish, retry, started_answering, Ran, Stop};
 use crate::state::App;
 use crate::store::{ClaimedJob, Finish, NewArtifact};
-use crate::target::{next_chunk, TargetError};
+use crate::targets::client::{next_chunk, TargetError};
+use crate::targets::Target;
 
-pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
+pub(super) async fn run(app: &App, target: &Target, job: &ClaimedJob, stop: &Stop) -> Ran {
     let body = match streaming_body(&job.payload) {
         Ok(body) => body,
         Err(error) => {
@@ -18,7 +19,7 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
         }
     };
     let sent = tokio::select! {
-        sent = app.target.send(job.kind.path(), body) => sent,
+        sent = target.client.send(job.kind.path(), body) => sent,
         how = stop.stopped() => {
             finish(app, job, how).await;
             return Ran::Completed;
@@ -32,7 +33,7 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
             return Ran::Completed;
         }
         Err(err) => {
-            finish(app, job, retry(app, &err)).await;
+            finish(app, job, retry(app, target, &err)).await;
             return Ran::Unreachable;
         }
     };
@@ -61,13 +62,13 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
                 }
             },
             Some(Err(err)) => {
-                finish(app, job, retry(app, &err)).await;
+                finish(app, job, retry(app, target, &err)).await;
                 return Ran::Unreachable;
             }
             None => (lines.finish().into_iter().collect::<Vec<_>>(), true),
         };
         for line in complete {
-            started_answering(app, job, &mut marked).await;
+            started_answering(app, target, job, &mut marked).await;
             match answer.add(&line) {
                 Ok(()) => {}
                 Err(error) => {
@@ -82,7 +83,7 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
     }
     let Some((result, artifacts)) = answer.into_result() else {
         let err = TargetError::Connection("the target's stream ended before its last chunk".into());
-        finish(app, job, retry(app, &err)).await;
+        finish(app, job, retry(app, target, &err)).await;
         return Ran::Unreachable;
     };
     finish(

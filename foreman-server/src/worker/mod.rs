@@ -1,7 +1,10 @@
-//! The worker: one generation on the target at a time.
+//! The worker: up to N generations at once on each target (its lane).
 //!
-//! It claims the next job from the store (drain by model, see `store::claim`), runs it
-//! against the target, and records how it ended. Sync jobs stream into their caller's
+//! One dispatcher claims the next job and the target it runs on from the store (the
+//! scheduler's choice, see `store::claim`) for as long as some target that answers has a
+//! free slot and some queued job can run there, and starts each claimed job as a task in
+//! that target's lane; a run that ends gives its slot back and wakes the dispatcher. Each
+//! run goes to its target and records how it ended. Sync jobs stream into their caller's
 //! channel ([`crate::live`]); async jobs are read to the end and stored with their
 //! artifacts. Nothing here panics the process: every failure ends up on the job.
 
@@ -12,17 +15,16 @@ mod sync_job;
 
 pub(crate) use sync_job::error_line;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use foreman_types::Backoff;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::state::App;
 use crate::store::{ClaimRequest, ClaimedJob, Finish, Origin};
-use crate::target::TargetError;
-
-/// The longest pause after the target was unreachable.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+use crate::targets::client::TargetError;
+use crate::targets::Target;
 
 /// How a run ended, as far as the loop cares.
 #[derive(Debug, PartialEq, Eq)]
@@ -33,9 +35,12 @@ pub(crate) enum Ran {
     Unreachable,
 }
 
-/// Runs jobs until `shutdown`, then answers the callers still waiting in the queue.
+/// Runs jobs until `shutdown`, waits for the runs in flight to stop, then answers the
+/// callers still waiting in the queue.
 pub(crate) async fn run(app: App, shutdown: CancellationToken) {
-    work(&app, &shutdown).await;
+    let mut lanes = JoinSet::new();
+    dispatch(&app, &shutdown, &mut lanes).await;
+    while lanes.join_next().await.is_some() {}
     release_waiting_callers(&app).await;
 }
 
@@ -50,39 +55,42 @@ async fn release_waiting_callers(app: &App) {
     }
 }
 
-async fn work(app: &App, shutdown: &CancellationToken) {
-    let mut backoff = Backoff::new(app.config.retry_backoff, MAX_BACKOFF);
+/// Claims jobs while a target has room for one, starting each in its target's lane.
+async fn dispatch(app: &App, shutdown: &CancellationToken, lanes: &mut JoinSet<()>) {
     loop {
+        // Finished runs have given their slots back already; this only frees their tasks.
+        while lanes.try_join_next().is_some() {}
         if shutdown.is_cancelled() {
             return;
         }
-        // While the target is unreachable, jobs wait in the queue without spending
-        // attempts; the poller notices it coming back (ADR 7).
-        if app.inventory.degraded() {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = app.inventory.reachable() => {}
-            }
-        }
-        let loaded = app.inventory.loaded();
-        let claim = ClaimRequest {
-            target: app.target.name.clone(),
-            resident: loaded.first().cloned(),
-            loaded,
-            affinity_window: app.config.affinity_window,
-            held: app.inventory.held(),
-            running_estimate_ms: app.run_times.mean_ms(),
+        // A target that does not answer takes nothing: jobs it alone can run wait in the
+        // queue without spending attempts until its poller sees it back (ADR 7).
+        let targets = app.targets.views();
+        let room = targets.iter().any(|t| t.up && t.free_slots > 0);
+        let claimed = if room {
+            let claim = ClaimRequest {
+                targets,
+                affinity_window: app.config.affinity_window,
+                held: app.targets.held(),
+                running_estimate_ms: app.run_times.mean_ms(),
+            };
+            app.store.claim_next(claim).await
+        } else {
+            Ok(None)
         };
-        match app.store.claim_next(claim).await {
-            Ok(Some(job)) => match execute_guarded(app, job, shutdown).await {
-                Ran::Completed => backoff.reset(),
-                Ran::Unreachable => {
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(backoff.next_delay()) => {}
-                    }
-                }
-            },
+        match claimed {
+            Ok(Some(job)) => {
+                let Some(target) = app.targets.get(&job.target).cloned() else {
+                    tracing::error!(job_id = %job.id, target_name = %job.target, "the scheduler chose an unknown target");
+                    let failed = Finish::Failed {
+                        error: "internal error: no such target".into(),
+                    };
+                    let _ = app.store.finish(job.id, failed).await;
+                    continue;
+                };
+                target.lane.take(&job.model);
+                lanes.spawn(run_in_lane(app.clone(), target, job, shutdown.clone()));
+            }
             Ok(None) => {
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
@@ -100,7 +108,24 @@ async fn work(app: &App, shutdown: &CancellationToken) {
     }
 }
 
-async fn execute(app: &App, job: ClaimedJob, shutdown: &CancellationToken) -> Ran {
+/// Runs one job in one of `target`'s slots and gives the slot back. After a run that
+/// found the target unreachable the slot is held a little longer (doubling while the
+/// target keeps failing), so a flapping target is not hammered.
+async fn run_in_lane(app: App, target: Arc<Target>, job: ClaimedJob, shutdown: CancellationToken) {
+    match execute_guarded(&app, &target, job, &shutdown).await {
+        Ran::Completed => target.lane.reset_backoff(),
+        Ran::Unreachable => {
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = tokio::time::sleep(target.lane.next_backoff()) => {}
+            }
+        }
+    }
+    target.lane.release();
+    app.work.notify_one();
+}
+
+async fn execute(app: &App, target: &Target, job: ClaimedJob, shutdown: &CancellationToken) -> Ran {
     let cancel = CancellationToken::new();
     if let Ok(mut running) = app.running.lock() {
         running.insert(job.id, cancel.clone());
@@ -108,11 +133,12 @@ async fn execute(app: &App, job: ClaimedJob, shutdown: &CancellationToken) -> Ra
     tracing::debug!(
         job_id = %job.id,
         model = %job.model,
+        target_name = %target.name,
         key = %job.tenant.key,
         attempt = job.attempts,
         "job started"
     );
-    count_swap(app, &job.model);
+    app.metrics.job_started(&target.name, &job.model);
     let started = Instant::now();
     if job.attempts == 1 {
         let waited = crate::store::now_ms()
@@ -127,8 +153,8 @@ async fn execute(app: &App, job: ClaimedJob, shutdown: &CancellationToken) -> Ra
         cancel,
     };
     let ran = match job.origin {
-        Origin::Sync => sync_job::run(app, &job, &stop).await,
-        Origin::Async => async_job::run(app, &job, &stop).await,
+        Origin::Sync => sync_job::run(app, target, &job, &stop).await,
+        Origin::Async => async_job::run(app, target, &job, &stop).await,
     };
     if let Ok(mut running) = app.running.lock() {
         running.remove(&job.id);
@@ -145,23 +171,17 @@ async fn execute(app: &App, job: ClaimedJob, shutdown: &CancellationToken) -> Ra
     ran
 }
 
-/// Counts a model swap when this job's model differs from the previous job's.
-fn count_swap(app: &App, model: &str) {
-    if let Ok(mut last) = app.last_model.lock() {
-        if last.as_deref().is_some_and(|m| m != model) {
-            app.model_swaps
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        *last = Some(model.to_owned());
-    }
-}
-
 /// Runs a job; a panic in that code fails the job instead of ending the worker, which
 /// would leave the queue with nobody to run it.
-async fn execute_guarded(app: &App, job: ClaimedJob, shutdown: &CancellationToken) -> Ran {
+async fn execute_guarded(
+    app: &App,
+    target: &Target,
+    job: ClaimedJob,
+    shutdown: &CancellationToken,
+) -> Ran {
     use futures::FutureExt;
     let id = job.id;
-    match std::panic::AssertUnwindSafe(execute(app, job, shutdown))
+    match std::panic::AssertUnwindSafe(execute(app, target, job, shutdown))
         .catch_unwind()
         .await
     {
@@ -219,12 +239,12 @@ async fn finish(app: &App, job: &ClaimedJob, finish: Finish) -> Option<foreman_t
 }
 
 /// Moves a `loading` job to `working` the first time the target answers.
-async fn started_answering(app: &App, job: &ClaimedJob, marked: &mut bool) {
+async fn started_answering(app: &App, target: &Target, job: &ClaimedJob, marked: &mut bool) {
     if *marked {
         return;
     }
     *marked = true;
-    note_residency(app, job);
+    note_residency(target, job);
     if job.state == foreman_types::JobState::Loading {
         if let Err(err) = app.store.mark_working(job.id).await {
             tracing::error!(job_id = %job.id, error = %err, "cannot mark a job working");
@@ -236,19 +256,21 @@ async fn started_answering(app: &App, job: &ClaimedJob, marked: &mut bool) {
 /// The target is answering, so the model is loaded now; or, for a request that unloads it
 /// (`keep_alive: 0`), gone once answered. Noted before the caller has the whole answer, so
 /// a `ps` or `/queue` right after sees it.
-fn note_residency(app: &App, job: &ClaimedJob) {
+fn note_residency(target: &Target, job: &ClaimedJob) {
     if residency::unloads(job.kind, &job.payload) {
-        app.inventory.note_unloaded(&job.model);
+        target.inventory.note_unloaded(&job.model);
     } else {
-        app.inventory.note_ran(&job.model);
+        target.inventory.note_ran(&job.model);
     }
 }
 
-/// A connection failure: retry the job (or give up on it) and pause the worker.
-fn retry(app: &App, err: &TargetError) -> Finish {
-    app.inventory.mark_unreachable(err);
+/// A connection failure: the target counts as down (it takes no job until it answers
+/// again) and the job is queued again, for any target that has its model, or failed once
+/// it has used its attempts.
+fn retry(app: &App, target: &Target, err: &TargetError) -> Finish {
+    target.inventory.mark_unreachable(err);
     Finish::Retry {
-        error: err.to_string(),
+        error: format!("{err} (target {})", target.name),
         max_attempts: app.config.max_attempts,
     }
 }

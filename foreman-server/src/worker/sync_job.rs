@@ -9,23 +9,24 @@ use super::{finish, retry, started_answering, Ran, Stop};
 use crate::live::{LiveEvent, LiveSender};
 use crate::state::App;
 use crate::store::{ClaimedJob, Finish};
-use crate::target::{error_message, next_chunk, TargetError};
+use crate::targets::client::{error_message, next_chunk, TargetError};
+use crate::targets::Target;
 
 const CALLER_LEFT: &str = "the caller disconnected";
 
-pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
+pub(super) async fn run(app: &App, target: &Target, job: &ClaimedJob, stop: &Stop) -> Ran {
     let Some(tx) = app.live.take(job.id) else {
         // Nobody is waiting any more (the caller left as the job was claimed).
         return caller_left(app, job).await;
     };
     let sent = tokio::select! {
-        sent = app.target.send(job.kind.path(), job.payload.clone()) => sent,
+        sent = target.client.send(job.kind.path(), job.payload.clone()) => sent,
         _ = tx.closed() => return caller_left(app, job).await,
         how = stop.stopped() => return stopped(app, job, &tx, how).await,
     };
     let response = match sent {
         Ok(response) => response,
-        Err(err) => return unreachable(app, job, tx, err).await,
+        Err(err) => return unreachable(app, target, job, tx, err).await,
     };
     let status = response.status();
     let content_type = response.headers().get(CONTENT_TYPE).cloned();
@@ -56,12 +57,15 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
         };
         let body = match body {
             Ok(body) => body,
-            Err(err) => return unreachable(app, job, tx, TargetError::from_reqwest(err)).await,
+            Err(err) => {
+                let err = TargetError::from_reqwest(err);
+                return unreachable(app, target, job, tx, err).await;
+            }
         };
         // Before the caller has the answer: a load or an unload shows at once.
-        super::note_residency(app, job);
+        super::note_residency(target, job);
         answer_whole(&tx, status, content_type, body).await;
-        started_answering(app, job, &mut marked).await;
+        started_answering(app, target, job, &mut marked).await;
         finish(
             app,
             job,
@@ -101,15 +105,16 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
                     if first {
                         // After the first chunk is on its way: the caller's time to first
                         // token does not wait on this commit.
-                        started_answering(app, job, &mut marked).await;
+                        started_answering(app, target, job, &mut marked).await;
                     }
                 }
                 Some(Err(err)) => {
                     if !head_sent {
-                        break unreachable(app, job, tx, err).await;
+                        break unreachable(app, target, job, tx, err).await;
                     }
                     // Mid-stream: end with an error line, never a stream that looks whole.
-                    app.inventory.mark_unreachable(&err);
+                    // The caller has part of an answer, so the job is not run again.
+                    target.inventory.mark_unreachable(&err);
                     let message = format!("the target's stream broke off: {err}");
                     let _ = tx.send(LiveEvent::Chunk(error_line(job.kind, &message))).await;
                     finish(app, job, Finish::Failed { error: message }).await;
@@ -186,9 +191,16 @@ async fn caller_left(app: &App, job: &ClaimedJob) -> Ran {
 }
 
 /// The target could not be reached before anything was sent: the job is queued again with
-/// the caller still waiting, or fails and the caller hears why.
-async fn unreachable(app: &App, job: &ClaimedJob, tx: LiveSender, err: TargetError) -> Ran {
-    let finish_as = retry(app, &err);
+/// the caller still waiting (for any target with the model), or fails and the caller
+/// hears why.
+async fn unreachable(
+    app: &App,
+    target: &Target,
+    job: &ClaimedJob,
+    tx: LiveSender,
+    err: TargetError,
+) -> Ran {
+    let finish_as = retry(app, target, &err);
     match finish(app, job, finish_as).await {
         Some(JobState::Queued) => app.live.put(job.id, tx),
         _ => {

@@ -1,6 +1,7 @@
-//! Relaying model management to the target: progress streams forwarded line by line (each
+//! Relaying model management to one target: progress streams forwarded line by line (each
 //! line as soon as it is complete, so foreman can see the `success` one first), blob
-//! uploads streamed through, and the inventory brought up to date when they succeed.
+//! uploads streamed through, and the target's inventory brought up to date when they
+//! succeed. Several targets at once are [`super::fanout`]'s.
 
 use std::convert::Infallible;
 use std::sync::{Arc, OnceLock};
@@ -14,23 +15,27 @@ use futures::StreamExt;
 
 use crate::error::AppError;
 use crate::state::App;
-use crate::target::TargetError;
+use crate::targets::client::TargetError;
+use crate::targets::Target;
 
-/// While it lives, the model counts as being pulled: a chat for it is accepted and waits in
-/// the queue (ADR 15). Dropped with the response, so a caller that hangs up, which cancels
-/// the pull on the target, releases it too.
+/// While it lives, the model counts as being pulled onto the target: a chat for it is
+/// accepted and, unless another target has the model, waits in the queue (ADR 15).
+/// Dropped with the response, so a caller that hangs up, which cancels the pull on the
+/// target, releases it too.
 #[derive(Debug)]
 pub(super) struct PullHold {
     app: App,
+    target: Arc<Target>,
     model: String,
 }
 
 impl PullHold {
-    pub(super) fn begin(app: &App, model: String) -> Self {
-        app.inventory.begin_pull(&model);
-        tracing::info!(model = %model, "model pull started");
+    pub(super) fn begin(app: &App, target: &Arc<Target>, model: String) -> Self {
+        target.inventory.begin_pull(&model);
+        tracing::info!(model = %model, target_name = %target.name, "model pull started");
         Self {
             app: app.clone(),
+            target: Arc::clone(target),
             model,
         }
     }
@@ -38,24 +43,24 @@ impl PullHold {
 
 impl Drop for PullHold {
     fn drop(&mut self) {
-        self.app.inventory.end_pull(&self.model);
+        self.target.inventory.end_pull(&self.model);
         // Its held jobs may run now (or fail at the target, if the pull did).
         self.app.work.notify_one();
     }
 }
 
 /// Polls the target's models now, so the next `list` shows what just changed.
-pub(super) async fn refresh(app: &App) {
-    if let Err(err) = app.inventory.refresh().await {
-        tracing::warn!(error = %err, "cannot refresh the models after a change");
+pub(super) async fn refresh(target: &Target) {
+    if let Err(err) = target.inventory.refresh().await {
+        tracing::warn!(target_name = %target.name, error = %err, "cannot refresh the models after a change");
     }
 }
 
 /// The inventory sees the new model before its hold ends, so the jobs it held are
 /// claimed with the model installed.
-async fn settle(app: &App, hold: Option<PullHold>) {
+pub(super) async fn settle(target: &Target, hold: Option<PullHold>) {
     if let Some(hold) = hold {
-        refresh(app).await;
+        refresh(target).await;
         drop(hold);
     }
 }
@@ -65,16 +70,16 @@ async fn settle(app: &App, hold: Option<PullHold>) {
 /// inventory is refreshed before the `success` line is forwarded (or, for one object,
 /// before it is answered).
 pub(super) async fn progress(
-    app: &App,
+    target: &Arc<Target>,
     path: &'static str,
     body: Bytes,
     hold: Option<PullHold>,
 ) -> Result<Response, AppError> {
-    let upstream = app
-        .target
+    let upstream = target
+        .client
         .open(Method::POST, path, body.into(), "application/json")
         .await
-        .map_err(|err| unreachable(app, err))?;
+        .map_err(|err| unreachable(target, err))?;
     let status = upstream.status();
     let content_type = upstream.headers().get(CONTENT_TYPE).cloned();
     let streamed = content_type
@@ -85,13 +90,13 @@ pub(super) async fn progress(
         let bytes = upstream
             .bytes()
             .await
-            .map_err(|err| unreachable(app, TargetError::from_reqwest(err)))?;
+            .map_err(|err| unreachable(target, TargetError::from_reqwest(err)))?;
         if status.is_success() {
-            settle(app, hold).await;
+            settle(target, hold).await;
         }
         return Ok(whole(status, content_type, bytes));
     }
-    let app = app.clone();
+    let target = Arc::clone(target);
     let lines = async_stream::stream! {
         let mut hold = hold;
         let mut chunks = upstream.bytes_stream();
@@ -108,7 +113,7 @@ pub(super) async fn progress(
                 },
                 Some(Err(err)) => {
                     let err = TargetError::from_reqwest(err);
-                    app.inventory.mark_unreachable(&err);
+                    target.inventory.mark_unreachable(&err);
                     // Never a stream that looks whole: end with an error line, as Ollama
                     // ends a failed pull.
                     yield Ok::<Bytes, Infallible>(error_line(&format!(
@@ -121,7 +126,7 @@ pub(super) async fn progress(
             for line in complete {
                 match outcome(&line) {
                     Outcome::Failed => failed = true,
-                    Outcome::Succeeded if !failed => settle(&app, hold.take()).await,
+                    Outcome::Succeeded if !failed => settle(&target, hold.take()).await,
                     Outcome::Succeeded | Outcome::Progress => {}
                 }
                 yield Ok(with_newline(&line));
@@ -131,7 +136,7 @@ pub(super) async fn progress(
             }
         }
         if !failed {
-            settle(&app, hold.take()).await;
+            settle(&target, hold.take()).await;
         }
     };
     Ok(streaming(status, content_type, Body::from_stream(lines)))
@@ -139,7 +144,7 @@ pub(super) async fn progress(
 
 /// Streams a blob upload to the target as it arrives and answers with the target's
 /// status (201 created, 200 already there, 400 digest mismatch).
-pub(super) async fn upload(app: &App, path: &str, body: Body) -> Result<Response, AppError> {
+pub(super) async fn upload(target: &Target, path: &str, body: Body) -> Result<Response, AppError> {
     // Whether the caller's body failed (and if so, by stalling): then the failed upload
     // says nothing about the target.
     let caller_failed = Arc::new(OnceLock::<bool>::new());
@@ -149,8 +154,8 @@ pub(super) async fn upload(app: &App, path: &str, body: Body) -> Result<Response
             let _ = seen.set(timed_out(err));
         }
     });
-    let sent = app
-        .target
+    let sent = target
+        .client
         .open(
             Method::POST,
             path,
@@ -166,19 +171,19 @@ pub(super) async fn upload(app: &App, path: &str, body: Body) -> Result<Response
                 "the upload broke off before its end".into(),
             ))
         }
-        (Err(err), None) => return Err(unreachable(app, err)),
+        (Err(err), None) => return Err(unreachable(target, err)),
     };
     let status = upstream.status();
     let content_type = upstream.headers().get(CONTENT_TYPE).cloned();
     let bytes = upstream
         .bytes()
         .await
-        .map_err(|err| unreachable(app, TargetError::from_reqwest(err)))?;
+        .map_err(|err| unreachable(target, TargetError::from_reqwest(err)))?;
     Ok(whole(status, content_type, bytes))
 }
 
 /// Whether reading the caller's body failed because `FOREMAN_BODY_TIMEOUT` fired.
-fn timed_out(err: &axum::Error) -> bool {
+pub(super) fn timed_out(err: &axum::Error) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(err) = source {
         if err.is::<tower_http::timeout::TimeoutError>() {
@@ -190,12 +195,16 @@ fn timed_out(err: &axum::Error) -> bool {
 }
 
 /// A target that could not be reached: noted for `degraded`, answered 502.
-fn unreachable(app: &App, err: TargetError) -> AppError {
-    app.inventory.mark_unreachable(&err);
+pub(super) fn unreachable(target: &Target, err: TargetError) -> AppError {
+    target.inventory.mark_unreachable(&err);
     AppError::BadGateway(err.to_string())
 }
 
-fn whole(status: StatusCode, content_type: Option<HeaderValue>, bytes: Bytes) -> Response {
+pub(super) fn whole(
+    status: StatusCode,
+    content_type: Option<HeaderValue>,
+    bytes: Bytes,
+) -> Response {
     let mut response = (status, bytes).into_response();
     if let Some(content_type) = content_type {
         response.headers_mut().insert(CONTENT_TYPE, content_type);
@@ -213,7 +222,7 @@ fn streaming(status: StatusCode, content_type: Option<HeaderValue>, body: Body) 
 }
 
 /// `{"error": message}` and a newline.
-fn error_line(message: &str) -> Bytes {
+pub(super) fn error_line(message: &str) -> Bytes {
     let mut line = serde_json::json!({ "error": message }).to_string();
     line.push('\n');
     Bytes::from(line)
@@ -221,7 +230,7 @@ fn error_line(message: &str) -> Bytes {
 
 /// What a progress line says about how the operation is going.
 #[derive(Debug, PartialEq, Eq)]
-enum Outcome {
+pub(super) enum Outcome {
     Progress,
     /// `{"status": "success"}`: the last line of a successful pull, push or create.
     Succeeded,
@@ -229,7 +238,7 @@ enum Outcome {
     Failed,
 }
 
-fn outcome(line: &[u8]) -> Outcome {
+pub(super) fn outcome(line: &[u8]) -> Outcome {
     #[derive(serde::Deserialize)]
     struct Line {
         status: Option<String>,
@@ -246,7 +255,7 @@ fn outcome(line: &[u8]) -> Outcome {
 }
 
 /// A line and its newline, as NDJSON is written.
-fn with_newline(line: &[u8]) -> Bytes {
+pub(super) fn with_newline(line: &[u8]) -> Bytes {
     let mut out = BytesMut::with_capacity(line.len() + 1);
     out.extend_from_slice(line);
     out.extend_from_slice(b"\n");

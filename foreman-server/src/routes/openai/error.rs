@@ -11,7 +11,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use crate::error::AppError;
-use crate::target::error_message;
+use crate::targets::client::error_message;
 
 /// The largest error body read from the target to reshape it.
 const ERROR_BODY_LIMIT: usize = 1024 * 1024;

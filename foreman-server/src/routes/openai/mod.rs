@@ -81,7 +81,7 @@ async fn completions(
     Ok(queued(app, JobKind::OpenAiCompletion, model, body).await?)
 }
 
-/// `POST /v1/embeddings`: straight to the target, concurrently, like `/api/embed`. The
+/// `POST /v1/embeddings`: straight to a target with the model, concurrently, like `/api/embed`. The
 /// model is checked first, so an unknown one gets the same 404 as on the queued routes.
 async fn embeddings(
     State(app): State<App>,
@@ -89,9 +89,10 @@ async fn embeddings(
 ) -> Result<Response, OpenAiError> {
     let body = body::bytes(body, app.config.max_body_bytes)?;
     let model = body::model(&body)?;
-    ensure_model(&app, &model).await?;
+    let key = ensure_model(&app, &model).await?;
+    let to = app.targets.for_model(&key);
     Ok(meta::forward_with(
-        &app,
+        &to,
         Method::POST,
         "/v1/embeddings",
         Some(body),

@@ -1,5 +1,5 @@
-//! `GET /v1/models` and `GET /v1/models/{id}`: the target's models from the poller's
-//! cache, described as Ollama's OpenAI-compatible routes describe them.
+//! `GET /v1/models` and `GET /v1/models/{id}`: every target's models (each once) from the
+//! pollers' caches, described as Ollama's OpenAI-compatible routes describe them.
 
 use axum::extract::{Path, State};
 use axum::Json;
@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use super::error::OpenAiError;
 use crate::error::AppError;
 use crate::state::App;
+use crate::targets::merged;
 
 /// `GET /v1/models`.
 pub(super) async fn list(State(app): State<App>) -> Result<Json<Value>, OpenAiError> {
@@ -37,14 +38,15 @@ pub(super) async fn retrieve(
     }
 }
 
-/// The cached `/api/tags`; before the first successful poll, one poll now.
+/// The union of the targets' cached `/api/tags`; before the first successful poll, one
+/// poll of every target now.
 async fn tags(app: &App) -> Result<Value, AppError> {
-    if let Some(tags) = app.inventory.tags() {
+    if let Some(tags) = merged::tags(&app.targets) {
         return Ok(tags);
     }
-    let _ = app.inventory.refresh().await;
-    app.inventory.tags().ok_or_else(|| {
-        AppError::BadGateway("the target has not answered yet, so its models are unknown".into())
+    app.targets.refresh_all().await;
+    merged::tags(&app.targets).ok_or_else(|| {
+        AppError::BadGateway("no target has answered yet, so the models are unknown".into())
     })
 }
 

@@ -1,4 +1,4 @@
-//! The client for one Ollama host ("a target").
+//! The HTTP client for one Ollama host ("a target").
 //!
 //! Connection failures are told apart from HTTP errors because they are handled apart:
 //! the first are retried (the host may come back), the second are the host's answer. No
@@ -102,10 +102,10 @@ where
     }
 }
 
-/// An Ollama host.
+/// The HTTP client of one Ollama host.
 #[derive(Debug, Clone)]
-pub(crate) struct Target {
-    /// The name jobs record (`default` while there is one target).
+pub(crate) struct TargetClient {
+    /// The target's name, for logs.
     pub(crate) name: String,
     base: Url,
     token: Option<Secret>,
@@ -120,7 +120,7 @@ pub(crate) struct Answer {
     pub body: Bytes,
 }
 
-impl Target {
+impl TargetClient {
     /// Fails only when the HTTP client cannot be built (no TLS backend, say): a default
     /// client in its place would lack the timeouts.
     pub(crate) fn new(

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use foreman_types::{model_key, PsResponse, TagsResponse};
 use serde_json::Value;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::target::{Target, TargetError};
+use super::client::{TargetClient, TargetError};
 
 /// While the target is unreachable it is polled at least this often, to notice it coming
 /// back.
@@ -49,22 +50,25 @@ struct Snapshot {
 /// The cached inventory of one target; cheap to clone.
 #[derive(Debug, Clone)]
 pub(crate) struct Inventory {
-    target: Target,
+    target: TargetClient,
     snapshot: Arc<RwLock<Snapshot>>,
     /// One refresh at a time.
     refreshing: Arc<tokio::sync::Mutex<()>>,
     /// One miss-triggered poll at a time, so concurrent misses share it.
     misses: Arc<tokio::sync::Mutex<()>>,
-    /// Whether the target is unreachable; the worker waits on it.
+    /// Whether the target is unreachable; the worker gives it nothing meanwhile.
     degraded: Arc<tokio::sync::watch::Sender<bool>>,
     /// Models being pulled or created through foreman, and how many times each.
     pulling: Arc<Mutex<HashMap<String, usize>>>,
+    /// Woken when the target answers again, so the worker gives it work at once.
+    recovered: Arc<Notify>,
 }
 
 impl Inventory {
-    pub(crate) fn new(target: Target) -> Self {
+    pub(crate) fn new(target: TargetClient, recovered: Arc<Notify>) -> Self {
         Self {
             target,
+            recovered,
             snapshot: Arc::new(RwLock::new(Snapshot::default())),
             refreshing: Arc::new(tokio::sync::Mutex::new(())),
             misses: Arc::new(tokio::sync::Mutex::new(())),
@@ -132,6 +136,7 @@ impl Inventory {
                     .send_if_modified(|degraded| std::mem::replace(degraded, false));
                 if recovered {
                     tracing::info!(target_name = %self.target.name, "target reachable again");
+                    self.recovered.notify_one();
                 }
                 Ok(())
             }
@@ -153,12 +158,6 @@ impl Inventory {
         if changed {
             tracing::warn!(target_name = %self.target.name, error = %err, "target unreachable");
         }
-    }
-
-    /// Resolves once the target is believed reachable (at once if it is).
-    pub(crate) async fn reachable(&self) {
-        let mut degraded = self.degraded.subscribe();
-        let _ = degraded.wait_for(|degraded| !degraded).await;
     }
 
     /// Polls every `interval` (faster while degraded) until `shutdown`.
@@ -205,6 +204,18 @@ impl Inventory {
     /// Loaded models, the most recently used first.
     pub(crate) fn loaded(&self) -> Vec<String> {
         self.read(|s| s.loaded.clone())
+    }
+
+    /// Installed models (normalised), sorted; the last known list while the target is down.
+    pub(crate) fn installed(&self) -> Vec<String> {
+        let mut models: Vec<String> = self.read(|s| s.installed.iter().cloned().collect());
+        models.sort();
+        models
+    }
+
+    /// Whether the last poll listed `model` (normalised) as installed.
+    pub(crate) fn has_installed(&self, model: &str) -> bool {
+        self.read(|s| s.installed.contains(model))
     }
 
     /// Records that `model` just ran, so it is the resident one until the next poll, and
@@ -316,7 +327,8 @@ mod tests {
 
     fn inventory() -> Inventory {
         let url = "http://127.0.0.1:9".parse().unwrap();
-        Inventory::new(Target::new("default", url, None).expect("a client builds"))
+        let client = TargetClient::new("default", url, None).expect("a client builds");
+        Inventory::new(client, Arc::new(Notify::new()))
     }
 
     #[test]
