@@ -7,17 +7,20 @@
 //! queue's order lives here, in the order it applies:
 //!
 //! 1. **Routing.** A target takes only jobs for models it has installed (or that no target
-//!    lists at all: the target's own answer then decides). A job whose model is resident
-//!    on another target with a free slot is left for that target. Among targets with a
-//!    free slot, the least loaded chooses first.
+//!    lists at all: the target's own answer then decides), so a model installed on one
+//!    target only runs only there, and waits while that target is down. A job whose model
+//!    is resident on another target with a free slot is left for that target. Among
+//!    targets with a free slot (each runs up to its parallelism), the least loaded
+//!    (running plus queued for its resident models) chooses first. The worker asks again
+//!    until this says `None`, so no job waits while a target that could run it is idle.
 //! 2. **Priority** (ADR 9): strict levels; a lower level runs only when no job of a higher
 //!    one can run on this target.
 //! 3. **Fair share** (ADR 14): within the level, the tenant (API key, or key and end user)
 //!    with the least weighted service goes next. Service is GPU time divided by the
 //!    tenant's weight; the store lifts a tenant that becomes active to the least active
 //!    counter, so idling banks no credit.
-//! 4. **Drain by model** (ADR 2): among the jobs of the tenants tied for least service, the
-//!    oldest job of the model resident on the target goes first, unless the oldest of those
+//! 4. **Drain by model** (ADR 2), per target: among the jobs of the tenants tied for least
+//!    service, the oldest job of the model the target used last goes first, unless the oldest of those
 //!    jobs has waited the affinity window; then the oldest goes and the model swaps.
 //! 5. **Age**: otherwise the oldest job.
 //!

@@ -1,5 +1,8 @@
 //! The scheduler fed job sets: single decisions, then whole runs through a small
 //! deterministic simulation of lanes and GPU time, then properties over random runs.
+//! Several targets with several lanes each are in [`lanes`].
+
+mod lanes;
 
 use std::collections::HashMap;
 use std::time::Duration;
