@@ -7,8 +7,9 @@
 //! queue's order lives here, in the order it applies:
 //!
 //! 1. **Routing.** A target takes only jobs for models it has installed (or that no target
-//!    lists at all: the target's own answer then decides), so a model installed on one
-//!    target only runs only there, and waits while that target is down. A job whose model
+//!    lists at all: the target's own answer then decides; while a target has never
+//!    answered, such jobs are its), so a model installed on one target only runs only
+//!    there, and waits while that target is down. A job whose model
 //!    is resident on another target with a free slot is left for that target. Among
 //!    targets with a free slot (each runs up to its parallelism), the least loaded
 //!    (running plus queued for its resident models) chooses first. The worker asks again
@@ -93,6 +94,8 @@ pub(crate) struct TargetView {
     pub resident: Vec<String>,
     /// Models installed on it.
     pub installed: Vec<String>,
+    /// It has never answered, so what it has is unknown: it may have any model.
+    pub unpolled: bool,
 }
 
 impl TargetView {
@@ -186,8 +189,14 @@ fn pick_for<'q>(
 
 /// Whether `target` may run `head`'s job now (rule 1).
 fn routes_to(head: &Head, target: &TargetView, all: &[TargetView]) -> bool {
-    let listed_anywhere = all.iter().any(|t| t.has_installed(&head.model));
-    if listed_anywhere && !target.has_installed(&head.model) {
+    let model = &head.model;
+    if all.iter().any(|t| t.has_installed(model)) {
+        if !target.has_installed(model) {
+            return false;
+        }
+    } else if all.iter().any(|t| t.unpolled) && !target.unpolled {
+        // Nobody lists it, but a target that never answered may have it: it waits for
+        // that one rather than fail on a target known to lack it.
         return false;
     }
     // Leave the job to a target that has its model in memory and room to run it.

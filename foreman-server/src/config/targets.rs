@@ -131,6 +131,15 @@ impl<T: Clone> PerTarget<T> {
     }
 }
 
+impl std::str::FromStr for PerTarget<u32> {
+    type Err = String;
+
+    /// Reads the form `FOREMAN_TARGET_PARALLEL` takes: `N`, or `NAME=N` entries.
+    fn from_str(raw: &str) -> Result<Self, String> {
+        per_target_parallel(raw.trim())
+    }
+}
+
 /// Everything foreman knows about one target once the settings are put together.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetSettings {

@@ -37,6 +37,7 @@ fn target(name: &str, resident: &[&str], installed: &[&str]) -> TargetView {
         load: 0,
         resident: resident.iter().map(|m| m.to_string()).collect(),
         installed: installed.iter().map(|m| m.to_string()).collect(),
+        unpolled: false,
     }
 }
 
@@ -332,6 +333,7 @@ fn simulate(mut jobs: Vec<SimJob>, weights: &HashMap<String, u32>, load_ms: i64)
             load: queued.len() as u32,
             resident: resident.iter().cloned().collect(),
             installed: Vec::new(),
+            unpolled: false,
         };
         let chosen = pick(&view, &[gpu], &policy(), now).expect("a queued job can always run");
         let index = queued.iter().position(|j| j.id == chosen.job).unwrap();

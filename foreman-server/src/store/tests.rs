@@ -33,6 +33,7 @@ fn claim(resident: Option<&str>, window: Duration) -> ClaimRequest {
             load: 0,
             resident: resident.map(str::to_owned).into_iter().collect(),
             installed: Vec::new(),
+            unpolled: false,
         }],
         affinity_window: window,
         held: Vec::new(),

@@ -213,6 +213,11 @@ impl Inventory {
         models
     }
 
+    /// Whether the target has answered a poll since foreman started.
+    pub(crate) fn polled(&self) -> bool {
+        self.read(|s| s.polled_once)
+    }
+
     /// Whether the last poll listed `model` (normalised) as installed.
     pub(crate) fn has_installed(&self, model: &str) -> bool {
         self.read(|s| s.installed.contains(model))

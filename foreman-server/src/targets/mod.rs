@@ -57,6 +57,7 @@ impl Target {
             load: self.lane.running(),
             resident: self.inventory.loaded(),
             installed: self.inventory.installed(),
+            unpolled: !self.inventory.polled(),
         }
     }
 }

@@ -33,7 +33,7 @@ pub(super) async fn run(app: &App, target: &Target, job: &ClaimedJob, stop: &Sto
             return Ran::Completed;
         }
         Err(err) => {
-            finish(app, job, retry(app, target, &err)).await;
+            retry(app, target, job, &err).await;
             return Ran::Unreachable;
         }
     };
@@ -62,7 +62,7 @@ pub(super) async fn run(app: &App, target: &Target, job: &ClaimedJob, stop: &Sto
                 }
             },
             Some(Err(err)) => {
-                finish(app, job, retry(app, target, &err)).await;
+                retry(app, target, job, &err).await;
                 return Ran::Unreachable;
             }
             None => (lines.finish().into_iter().collect::<Vec<_>>(), true),
@@ -83,7 +83,7 @@ pub(super) async fn run(app: &App, target: &Target, job: &ClaimedJob, stop: &Sto
     }
     let Some((result, artifacts)) = answer.into_result() else {
         let err = TargetError::Connection("the target's stream ended before its last chunk".into());
-        finish(app, job, retry(app, target, &err)).await;
+        retry(app, target, job, &err).await;
         return Ran::Unreachable;
     };
     finish(

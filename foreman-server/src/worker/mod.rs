@@ -264,13 +264,22 @@ fn note_residency(target: &Target, job: &ClaimedJob) {
     }
 }
 
-/// A connection failure: the target counts as down (it takes no job until it answers
-/// again) and the job is queued again, for any target that has its model, or failed once
-/// it has used its attempts.
-fn retry(app: &App, target: &Target, err: &TargetError) -> Finish {
-    target.inventory.mark_unreachable(err);
-    Finish::Retry {
+/// A connection failure: the job is queued again, for any target that has its model (or
+/// failed once it has used its attempts), and then the target counts as down: it takes no
+/// job until it answers again. In that order, so whoever sees the target down sees the
+/// job back in the queue; meanwhile this run still holds its slot, so the target cannot
+/// be given the job again.
+async fn retry(
+    app: &App,
+    target: &Target,
+    job: &ClaimedJob,
+    err: &TargetError,
+) -> Option<foreman_types::JobState> {
+    let again = Finish::Retry {
         error: format!("{err} (target {})", target.name),
         max_attempts: app.config.max_attempts,
-    }
+    };
+    let state = finish(app, job, again).await;
+    target.inventory.mark_unreachable(err);
+    state
 }

@@ -200,8 +200,7 @@ async fn unreachable(
     tx: LiveSender,
     err: TargetError,
 ) -> Ran {
-    let finish_as = retry(app, target, &err);
-    match finish(app, job, finish_as).await {
+    match retry(app, target, job, &err).await {
         Some(JobState::Queued) => app.live.put(job.id, tx),
         _ => {
             let _ = tx

@@ -23,6 +23,7 @@ mod restart;
 mod secrets_in_logs;
 mod ssrf;
 mod streaming;
+mod targets;
 mod unknown_routes;
 mod webhook_faults;
 mod webhooks;

@@ -176,7 +176,7 @@ async fn a_job_queued_while_the_target_is_down_spends_no_attempts_and_runs_when_
     wait_degraded(&app).await;
     // However long the outage, at most the one attempt that found the target gone.
     let waiting = app.client.job(id).await.unwrap();
-    assert_eq!(waiting.state, JobState::Queued);
+    assert_eq!(waiting.state, JobState::Queued, "{waiting:?}");
     assert!(
         waiting.attempts <= 1,
         "{} attempts spent while down",

@@ -116,6 +116,7 @@ fn run_pool(mut jobs: Vec<SimJob>, mut targets: Vec<SimTarget>, load_ms: i64) ->
                         load: running + bound,
                         resident: t.resident.iter().cloned().collect(),
                         installed: t.installed.clone(),
+                        unpolled: false,
                     }
                 })
                 .collect();
@@ -300,4 +301,20 @@ proptest! {
         let run = run_pool(jobs, targets, load_ms);
         prop_assert_eq!(run.started.len(), count);
     }
+}
+
+#[test]
+fn a_model_nobody_lists_waits_for_a_target_that_never_answered() {
+    let mut unknown = target("unknown", &[], &[]);
+    unknown.unpolled = true;
+    unknown.up = false;
+    let boxes = vec![unknown, target("known", &[], &["a:latest"])];
+    let heads = vec![head("01", 0, "k", "mystery:latest", 0)];
+    assert_eq!(picked(heads.clone(), &boxes, 10), None);
+    let mut boxes = boxes;
+    boxes[0].up = true;
+    assert_eq!(
+        picked(heads, &boxes, 10),
+        Some(("01".into(), "unknown".into()))
+    );
 }
