@@ -3,6 +3,8 @@ use foreman_testkit::FakeOllama;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+use crate::post;
+
 use crate::ndjson;
 
 async fn get(ollama: &FakeOllama, path: &str) -> Value {
@@ -11,15 +13,6 @@ async fn get(ollama: &FakeOllama, path: &str) -> Value {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     response.json().await.unwrap()
-}
-
-async fn post(ollama: &FakeOllama, path: &str, body: Value) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(format!("{}{path}", ollama.url()))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
 }
 
 fn chat(model: &str) -> Value {
