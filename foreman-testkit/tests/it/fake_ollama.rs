@@ -3,9 +3,7 @@ use foreman_testkit::FakeOllama;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::post;
-
-use crate::ndjson;
+use crate::{ndjson, post};
 
 async fn get(ollama: &FakeOllama, path: &str) -> Value {
     let response = reqwest::get(format!("{}{path}", ollama.url()))
