@@ -224,11 +224,15 @@ impl Shape {
                 self.delta(&mut out, json!({ "type": "text_delta", "text": token }));
             }
             Event::Failed(message) => {
-                let error = json!({
-                    "type": "error",
-                    "error": { "type": "api_error", "message": message },
-                });
-                named_event(&mut out, "error", &error);
+                // In Anthropic's (and Ollama's) field order, `type` first: a reader must
+                // not rely on `error` leading, as serde_json's sorted keys would make it.
+                let message = Value::from(message.as_str());
+                let data = format!(
+                    "{{\"type\":\"error\",\"error\":{{\"type\":\"api_error\",\"message\":{message}}}}}"
+                );
+                out.push_str("event: error\ndata: ");
+                out.push_str(&data);
+                out.push_str("\n\n");
             }
             Event::Done(done) => {
                 self.close_block(&mut out);

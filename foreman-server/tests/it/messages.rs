@@ -470,3 +470,43 @@ async fn a_broken_stream_ends_with_an_error_event_in_each_apis_shape() {
         assert!(failed, "{path}: the job ends failed, not done");
     }
 }
+
+#[tokio::test]
+async fn an_error_event_from_the_target_mid_stream_reaches_the_caller_and_fails_the_job() {
+    for (path, body) in [
+        ("/v1/messages", message("llama3.2", true)),
+        ("/v1/responses", response_request("llama3.2", true)),
+    ] {
+        let (sim, app) = manual_target().await;
+        let pending = app.spawn_post(path, body);
+        let generation = sim
+            .next_generation(DEADLINE)
+            .await
+            .expect("a generation request");
+        generation.token("Ray");
+        let response = pending.await.unwrap().unwrap();
+        generation.fail("out of memory");
+
+        let events = named_events(&response.text().await.unwrap());
+        let errors: Vec<&Value> = events
+            .iter()
+            .filter(|(name, _)| name == "error")
+            .map(|(_, data)| data)
+            .collect();
+        assert_eq!(errors.len(), 1, "{path}: the target's own, once: {events:?}");
+        let message = errors[0]["error"]["message"]
+            .as_str()
+            .or(errors[0]["message"].as_str());
+        assert_eq!(message, Some("out of memory"), "{path}: {events:?}");
+        let failed = wait_until(DEADLINE, || async {
+            let jobs = app.jobs_json("").await;
+            jobs[0]["state"] == "failed" && jobs[0]["error"] == "out of memory"
+        })
+        .await;
+        assert!(
+            failed,
+            "{path}: the job ends failed with the target's error: {:?}",
+            app.jobs_json("").await
+        );
+    }
+}
