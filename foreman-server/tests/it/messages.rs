@@ -493,7 +493,11 @@ async fn an_error_event_from_the_target_mid_stream_reaches_the_caller_and_fails_
             .filter(|(name, _)| name == "error")
             .map(|(_, data)| data)
             .collect();
-        assert_eq!(errors.len(), 1, "{path}: the target's own, once: {events:?}");
+        assert_eq!(
+            errors.len(),
+            1,
+            "{path}: the target's own, once: {events:?}"
+        );
         let message = errors[0]["error"]["message"]
             .as_str()
             .or(errors[0]["message"].as_str());
