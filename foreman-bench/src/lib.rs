@@ -15,7 +15,7 @@
 //! - `inproc`: foreman started in this process with `foreman_server::run`.
 //! - `process`: the `foreman` binary as a child process, for resident memory and start-up.
 //! - one module per benchmark: `overhead`, `streaming`, `enqueue`, `throughput`,
-//!   `scheduling`, `scale`, `fairness`.
+//!   `scheduling`, `scale`, `fairness`, `routing` (several targets).
 //! - [`report`]: the rows and the final table.
 
 mod enqueue;
@@ -25,6 +25,7 @@ mod inproc;
 mod overhead;
 mod process;
 pub mod report;
+mod routing;
 mod scale;
 mod scheduling;
 mod stats;
@@ -38,7 +39,7 @@ use std::time::Duration;
 pub use report::Row;
 
 /// The benchmarks, by the name `--only` takes, in the order they run.
-pub const BENCHMARKS: [&str; 7] = [
+pub const BENCHMARKS: [&str; 8] = [
     "overhead",
     "streaming",
     "enqueue",
@@ -46,6 +47,7 @@ pub const BENCHMARKS: [&str; 7] = [
     "scheduling",
     "scale",
     "fairness",
+    "targets",
 ];
 
 /// How big each benchmark is.
@@ -77,6 +79,11 @@ pub struct Sizes {
     pub scale_rows: (usize, usize),
     /// `GET /jobs/{id}` calls per table size.
     pub scale_reads: usize,
+    /// Chats per model in the several-targets benchmark (four models, three boxes).
+    pub targets_jobs_per_model: usize,
+    /// Whether its simulated boxes keep the simulator's realistic timing (2 s loads), or
+    /// run ten times faster.
+    pub targets_realistic: bool,
 }
 
 impl Sizes {
@@ -96,6 +103,8 @@ impl Sizes {
             scale_streams: 1000,
             scale_rows: (10_000, 1_000_000),
             scale_reads: 500,
+            targets_jobs_per_model: 12,
+            targets_realistic: true,
         }
     }
 
@@ -115,6 +124,8 @@ impl Sizes {
             scale_streams: 100,
             scale_rows: (10_000, 50_000),
             scale_reads: 100,
+            targets_jobs_per_model: 6,
+            targets_realistic: false,
         }
     }
 
@@ -134,6 +145,8 @@ impl Sizes {
             scale_streams: 10,
             scale_rows: (500, 2000),
             scale_reads: 10,
+            targets_jobs_per_model: 2,
+            targets_realistic: false,
         }
     }
 }
@@ -201,6 +214,7 @@ pub async fn run(options: &Options) -> Vec<Row> {
             "scheduling" => scheduling::run(options).await,
             "scale" => scale::run(options).await,
             "fairness" => fairness::run(options).await,
+            "targets" => routing::run(options).await,
             _ => unreachable!("every name in BENCHMARKS has a module"),
         };
         match outcome {

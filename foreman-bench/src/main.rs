@@ -7,7 +7,8 @@ use std::process::Command;
 use clap::Parser;
 use foreman_bench::{report, Options, Sizes, BENCHMARKS};
 
-/// foreman's benchmarks: overhead, streaming, enqueue, throughput, scheduling, scale.
+/// foreman's benchmarks: overhead, streaming, enqueue, throughput, scheduling, scale,
+/// fairness, targets.
 #[derive(Debug, Parser)]
 #[command(name = "foreman-bench")]
 struct Args {
@@ -15,7 +16,7 @@ struct Args {
     #[arg(long)]
     quick: bool,
     /// Run only this benchmark (repeatable): overhead, streaming, enqueue, throughput,
-    /// scheduling, scale
+    /// scheduling, scale, fairness, targets
     #[arg(long, value_name = "NAME", value_parser = clap::builder::PossibleValuesParser::new(BENCHMARKS))]
     only: Vec<String>,
     /// The foreman binary for the process benchmarks [default: built with cargo and found

@@ -12,6 +12,9 @@ pub(crate) async fn ps(client: &Client, json: bool) -> Result<(), Failure> {
     if json {
         return print_json(&serde_json::json!({ "models": ps.models, "queue": queue }));
     }
+    let targets = queue["targets"].as_array().cloned().unwrap_or_default();
+    // With one target, the table looks as it always has; with several, each row says where.
+    let several = targets.len() > 1;
     if ps.models.is_empty() {
         println!("no models loaded");
     } else {
@@ -19,26 +22,70 @@ pub(crate) async fn ps(client: &Client, json: bool) -> Result<(), Failure> {
             .models
             .iter()
             .map(|m| {
-                vec![
+                let mut row = vec![
                     m.name.clone(),
                     size(m.size),
                     size(m.size_vram),
                     m.expires_at.as_deref().map(until).unwrap_or_default(),
+                ];
+                if several {
+                    row.push(holders(m.extra.get("targets"), m.extra.get("target")));
+                }
+                row
+            })
+            .collect();
+        let mut header = vec!["NAME", "SIZE", "VRAM", "UNTIL"];
+        if several {
+            header.push("TARGET");
+        }
+        print_table(&header, &rows);
+    }
+    println!();
+    if several {
+        let rows: Vec<Vec<String>> = targets
+            .iter()
+            .map(|t| {
+                let text = |field: &str| t[field].as_str().unwrap_or("?").to_owned();
+                let running = t["running"].as_array().map_or(0, Vec::len);
+                vec![
+                    text("name"),
+                    if t["up"].as_bool() == Some(true) {
+                        "up"
+                    } else {
+                        "DOWN"
+                    }
+                    .to_owned(),
+                    format!("{running}/{}", t["parallel"].as_u64().unwrap_or(1)),
+                    list(&t["resident"]),
+                    text("url"),
                 ]
             })
             .collect();
-        print_table(&["NAME", "SIZE", "VRAM", "UNTIL"], &rows);
+        print_table(&["TARGET", "STATE", "RUNNING", "RESIDENT", "URL"], &rows);
+        println!();
     }
-    println!();
     let depth = queue["depth"].as_u64().unwrap_or(0);
     let swaps = queue["model_swaps"].as_u64().unwrap_or(0);
     println!("queue: {depth} waiting, {swaps} model swaps so far");
-    if let Some(running) = queue["running"].as_object() {
+    let running: Vec<&Value> = match queue["running_jobs"].as_array() {
+        Some(jobs) => jobs.iter().collect(),
+        None => queue
+            .get("running")
+            .filter(|r| r.is_object())
+            .into_iter()
+            .collect(),
+    };
+    for job in running {
+        let field = |name: &str| job.get(name).and_then(Value::as_str).unwrap_or("?");
+        let on = match job.get("target").and_then(Value::as_str) {
+            Some(target) if several => format!(" on {target}"),
+            _ => String::new(),
+        };
         println!(
-            "running: {} {} ({})",
-            running.get("id").and_then(Value::as_str).unwrap_or("?"),
-            running.get("model").and_then(Value::as_str).unwrap_or("?"),
-            running.get("state").and_then(Value::as_str).unwrap_or("?"),
+            "running: {} {} ({}){on}",
+            field("id"),
+            field("model"),
+            field("state"),
         );
     }
     if let Some(by_model) = queue["by_model"].as_array().filter(|m| !m.is_empty()) {
@@ -54,9 +101,44 @@ pub(crate) async fn ps(client: &Client, json: bool) -> Result<(), Failure> {
         print_table(&["MODEL", "QUEUED"], &rows);
     }
     if queue["degraded"].as_bool() == Some(true) {
-        println!("warning: the target is unreachable; work is kept until it returns");
+        let down: Vec<&str> = targets
+            .iter()
+            .filter(|t| t["up"].as_bool() == Some(false))
+            .filter_map(|t| t["name"].as_str())
+            .collect();
+        if several && !down.is_empty() {
+            println!(
+                "warning: {} unreachable; the work only it can run waits for it",
+                down.join(", ")
+            );
+        } else {
+            println!("warning: the target is unreachable; work is kept until it returns");
+        }
     }
     Ok(())
+}
+
+/// The targets holding a loaded model, from `/api/ps`'s `targets` (or `target`).
+fn holders(targets: Option<&Value>, target: Option<&Value>) -> String {
+    match (targets, target) {
+        (Some(targets @ Value::Array(_)), _) => list(targets),
+        (_, Some(Value::String(target))) => target.clone(),
+        _ => String::new(),
+    }
+}
+
+/// A JSON array of strings as `a, b`.
+fn list(values: &Value) -> String {
+    values
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
 }
 
 /// `in 4m` for an expiry time, or the raw text if it does not parse.
@@ -104,10 +186,22 @@ pub(crate) async fn health(client: &Client, json: bool) -> Result<(), Failure> {
     if json {
         return print_json(&health);
     }
-    if health.degraded {
-        println!("{} (degraded: the target is unreachable)", health.status);
-    } else {
+    let down: Vec<&str> = health
+        .targets
+        .iter()
+        .filter(|t| !t.up)
+        .map(|t| t.name.as_str())
+        .collect();
+    if !health.degraded {
         println!("{}", health.status);
+    } else if health.targets.len() > 1 && !down.is_empty() {
+        println!(
+            "{} (degraded: {} unreachable)",
+            health.status,
+            down.join(", ")
+        );
+    } else {
+        println!("{} (degraded: the target is unreachable)", health.status);
     }
     Ok(())
 }

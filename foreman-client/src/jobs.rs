@@ -15,9 +15,29 @@ use crate::error::Result;
 pub struct Health {
     /// `ok` while foreman serves requests.
     pub status: String,
-    /// True while the target Ollama is unreachable; foreman still accepts and keeps work.
+    /// True while a target Ollama is unreachable; foreman still accepts and keeps work.
     #[serde(default)]
     pub degraded: bool,
+    /// Each Ollama server foreman fronts (one, unless it fronts several GPU boxes).
+    #[serde(default)]
+    pub targets: Vec<TargetHealth>,
+}
+
+/// One target in `GET /healthz`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct TargetHealth {
+    /// Its name (`default` when foreman fronts one unnamed target).
+    pub name: String,
+    /// Its URL, without credentials.
+    #[serde(default)]
+    pub url: String,
+    /// Whether it answers.
+    #[serde(default)]
+    pub up: bool,
+    /// The models it holds in memory, the most recently used first.
+    #[serde(default)]
+    pub resident: Vec<String>,
 }
 
 /// Filters and paging for [`Client::jobs`]; every field is optional.
@@ -103,13 +123,13 @@ impl ArtifactContent {
 }
 
 impl Client {
-    /// `GET /healthz`: whether foreman is up, and whether its target is reachable.
+    /// `GET /healthz`: whether foreman is up, and whether its targets are reachable.
     ///
     /// ```no_run
     /// # async fn run(client: foreman_client::Client) -> foreman_client::Result<()> {
     /// let health = client.health().await?;
-    /// if health.degraded {
-    ///     eprintln!("foreman is up but cannot reach Ollama");
+    /// for target in health.targets.iter().filter(|t| !t.up) {
+    ///     eprintln!("foreman is up but cannot reach {} ({})", target.name, target.url);
     /// }
     /// # Ok(()) }
     /// ```

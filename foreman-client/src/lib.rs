@@ -86,7 +86,7 @@ mod wait;
 
 pub use client::{Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_URL};
 pub use error::{Error, Result};
-pub use jobs::{ArtifactContent, Health, JobQuery};
+pub use jobs::{ArtifactContent, Health, JobQuery, TargetHealth};
 pub use stream::{ChatStream, GenerateStream, ProgressStream};
 pub use wait::{JobWatch, FIRST_POLL_INTERVAL, MAX_POLL_INTERVAL};
 

@@ -202,3 +202,36 @@ async fn a_wrong_token_is_a_configuration_error() {
 }
 
 pub(crate) const DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+#[tokio::test]
+async fn ps_and_health_say_which_target_holds_what_when_there_are_several() {
+    use foreman_testkit::FakeOllama;
+    let gpu1 = FakeOllama::builder().resident("llama3.2").start().await;
+    let gpu2 = FakeOllama::builder().resident("qwen2.5:0.5b").start().await;
+    let app = TestApp::builder()
+        .target("gpu1", gpu1)
+        .target("gpu2", gpu2)
+        .spawn()
+        .await;
+    let run = foreman(Some(&app), &["ps"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let table = &run.stdout;
+    assert!(table.lines().next().unwrap().ends_with("TARGET"), "{table}");
+    let row = |name: &str| table.lines().find(|l| l.starts_with(name)).unwrap_or("");
+    assert!(
+        row("llama3.2:latest").trim_end().ends_with("gpu1"),
+        "{table}"
+    );
+    assert!(row("qwen2.5:0.5b").trim_end().ends_with("gpu2"), "{table}");
+    assert!(row("gpu2").contains("up"), "{table}");
+
+    app.fake("gpu2").stop().await;
+    let noticed = foreman_testkit::wait_until(DEADLINE, || async {
+        foreman(Some(&app), &["health"])
+            .await
+            .stdout
+            .contains("gpu2 unreachable")
+    })
+    .await;
+    assert!(noticed, "foreman health never named the box that is down");
+}
