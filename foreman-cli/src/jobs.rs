@@ -138,24 +138,37 @@ pub(crate) async fn list(client: &Client, args: ListArgs, json: bool) -> Result<
     if json {
         return print_json(&page);
     }
+    // Where each job ran, once there is more than the one default target to tell apart.
+    let several = page
+        .jobs
+        .iter()
+        .any(|job| job.target.as_deref().is_some_and(|t| t != "default"));
     let rows: Vec<Vec<String>> = page
         .jobs
         .iter()
         .map(|job| {
-            vec![
+            let mut row = vec![
                 job.id.to_string(),
                 job.model.clone(),
                 job.state.to_string(),
                 job.attempts.to_string(),
                 age(job.created_at),
-            ]
+            ];
+            if several {
+                row.push(job.target.clone().unwrap_or_default());
+            }
+            row
         })
         .collect();
     if rows.is_empty() {
         eprintln!("no jobs");
         return Ok(());
     }
-    print_table(&["ID", "MODEL", "STATE", "ATTEMPTS", "AGE"], &rows);
+    let mut header = vec!["ID", "MODEL", "STATE", "ATTEMPTS", "AGE"];
+    if several {
+        header.push("TARGET");
+    }
+    print_table(&header, &rows);
     Ok(())
 }
 
@@ -187,6 +200,9 @@ pub(crate) async fn show(client: &Client, args: IdArg, json: bool) -> Result<(),
             ),
         ),
     ];
+    if let Some(target) = &job.target {
+        rows.push(("target", target.clone()));
+    }
     if let Some(position) = job.queue_position {
         rows.push(("queue position", position.to_string()));
     }

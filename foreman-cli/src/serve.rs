@@ -125,6 +125,13 @@ pub(crate) struct SimArgs {
     /// Tokens per answer
     #[arg(long, value_name = "N", default_value_t = 24)]
     reply_tokens: usize,
+    /// An installed model (repeatable); replaces the default llama3.2, qwen2.5:0.5b and
+    /// nomic-embed-text, so several simulators can play GPU boxes holding different models
+    #[arg(long = "model", value_name = "NAME")]
+    models: Vec<String>,
+    /// A model already in memory at start, as after a warm-up (installed too)
+    #[arg(long, value_name = "NAME")]
+    resident: Option<String>,
 }
 
 pub(crate) async fn simulate(args: SimArgs) -> Result<(), Failure> {
@@ -133,11 +140,18 @@ pub(crate) async fn simulate(args: SimArgs) -> Result<(), Failure> {
     if args.tokens_per_second.is_nan() || args.tokens_per_second <= 0.0 {
         return Err(Failure::usage("--tokens-per-second must be more than zero"));
     }
+    let defaults = sim::SimConfig::default();
     let config = sim::SimConfig {
         load_time,
         tokens_per_second: args.tokens_per_second,
         reply_tokens: args.reply_tokens,
-        ..sim::SimConfig::default()
+        models: if args.models.is_empty() {
+            defaults.models.clone()
+        } else {
+            args.models
+        },
+        resident: args.resident,
+        ..defaults
     };
     let listener = tokio::net::TcpListener::bind(args.listen_addr)
         .await
