@@ -53,9 +53,11 @@ mod error;
 mod estimate;
 mod http;
 mod inventory;
+mod keys;
 mod live;
 mod metrics;
 mod pruner;
+mod rate;
 mod request_log;
 mod routes;
 mod scheduler;
@@ -121,8 +123,9 @@ pub async fn run(
             "recovered jobs interrupted by the last shutdown"
         );
     }
+    let keys = store.keys().await?;
     let tasks_stop = CancellationToken::new();
-    let app = App::new(config, store)?;
+    let app = App::new(config, store, keys)?;
     // Know the target's models before the first request, but never wait long for it.
     let _ = tokio::time::timeout(Duration::from_secs(2), app.inventory.refresh()).await;
 

@@ -11,8 +11,10 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::estimate::RunTimes;
 use crate::inventory::Inventory;
+use crate::keys::{KeyRecord, Keys};
 use crate::live::Live;
 use crate::metrics::Metrics;
+use crate::rate::RateLimiter;
 use crate::store::Store;
 use crate::target::Target;
 
@@ -44,6 +46,10 @@ pub(crate) struct Inner {
     pub metrics: Metrics,
     /// Recent run times, for `estimated_wait_ms`.
     pub run_times: RunTimes,
+    /// Every API key, by digest, for authentication without a database read.
+    pub keys: Keys,
+    /// Each tenant's requests in the last minute, for its key's `rpm`.
+    pub rate: RateLimiter,
 }
 
 impl std::ops::Deref for App {
@@ -55,8 +61,8 @@ impl std::ops::Deref for App {
 }
 
 impl App {
-    /// Fails when the target's HTTP client cannot be built.
-    pub(crate) fn new(config: Config, store: Store) -> reqwest::Result<Self> {
+    /// Fails when the target's HTTP client cannot be built. `keys` are the stored keys.
+    pub(crate) fn new(config: Config, store: Store, keys: Vec<KeyRecord>) -> reqwest::Result<Self> {
         let target = Target::new(
             "default",
             config.target_url.clone(),
@@ -77,6 +83,8 @@ impl App {
                 last_model: Mutex::new(None),
                 metrics: Metrics::default(),
                 run_times: RunTimes::default(),
+                keys: Keys::new(keys),
+                rate: RateLimiter::default(),
             }),
         })
     }

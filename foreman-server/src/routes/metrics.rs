@@ -15,14 +15,18 @@ use crate::state::App;
 
 /// `GET /metrics`.
 pub(super) async fn metrics(State(app): State<App>) -> Result<Response, AppError> {
-    let (jobs_by_state, queued_by_model) =
-        tokio::try_join!(app.store.counts_by_state(), app.store.queued_by_model())?;
+    let (jobs_by_state, queued_by_model, usage) = tokio::try_join!(
+        app.store.counts_by_state(),
+        app.store.queued_by_model(),
+        app.store.usage_totals()
+    )?;
     let scrape = Scrape {
         jobs_by_state,
         queued_by_model,
         model_swaps: app.model_swaps.load(Ordering::Relaxed),
         target: app.target.name.clone(),
         target_up: !app.inventory.degraded(),
+        usage,
     };
     let body = app
         .metrics

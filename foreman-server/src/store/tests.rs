@@ -20,6 +20,7 @@ fn job(model: &str, origin: Origin) -> NewJob {
         webhook_url: None,
         tenant: crate::scheduler::Tenant::default(),
         weight: 1,
+        max_queued: None,
         idempotency_key: None,
         request_hash: None,
     }

@@ -5,7 +5,8 @@ use axum::http::{header::CONTENT_TYPE, StatusCode};
 use bytes::Bytes;
 use foreman_types::{ErrorBody, JobKind, JobState};
 
-use super::{finish, retry, started_answering, Ran, Stop};
+use super::usage::Meter;
+use super::{finish, finish_reporting, retry, started_answering, Ran, Stop};
 use crate::live::{LiveEvent, LiveSender};
 use crate::state::App;
 use crate::store::{ClaimedJob, Finish};
@@ -60,21 +61,20 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
         };
         // Before the caller has the answer: a load or an unload shows at once.
         super::note_residency(app, job);
+        let mut meter = Meter::default();
+        meter.whole(&body);
         answer_whole(&tx, status, content_type, body).await;
         started_answering(app, job, &mut marked).await;
-        finish(
-            app,
-            job,
-            Finish::Done {
-                result: None,
-                artifacts: Vec::new(),
-            },
-        )
-        .await;
+        let done = Finish::Done {
+            result: None,
+            artifacts: Vec::new(),
+        };
+        finish_reporting(app, job, done, meter.reported()).await;
         return Ran::Completed;
     }
 
     let mut chunks = response.bytes_stream();
+    let mut meter = Meter::default();
     let mut head_sent = false;
     // An error line from the target (say, out of memory mid-generation) reaches the caller
     // as sent; it also decides how the job ends.
@@ -93,6 +93,7 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
                     if target_error.is_none() {
                         target_error = error_in(&bytes);
                     }
+                    meter.stream(&bytes);
                     if tx.send(LiveEvent::Chunk(bytes)).await.is_err() {
                         // Dropping `chunks` here closes the upstream request: the target
                         // stops generating for nobody.
@@ -124,7 +125,7 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
                         Some(error) => Finish::Failed { error },
                         None => Finish::Done { result: None, artifacts: Vec::new() },
                     };
-                    finish(app, job, ended).await;
+                    finish_reporting(app, job, ended, meter.reported()).await;
                     break Ran::Completed;
                 }
             },
