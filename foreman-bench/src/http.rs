@@ -30,12 +30,24 @@ pub(crate) fn chat_body(model: &str, stream: bool) -> Vec<u8> {
 
 /// `POST /jobs` for `model`; the job id.
 pub(crate) async fn submit(client: &reqwest::Client, base: &str, model: &str) -> Result<String> {
-    let response = client
+    submit_as(client, base, model, None).await
+}
+
+/// `POST /jobs` for `model` with the API key `key`, if any; the job id.
+pub(crate) async fn submit_as(
+    client: &reqwest::Client,
+    base: &str,
+    model: &str,
+    key: Option<&str>,
+) -> Result<String> {
+    let mut request = client
         .post(format!("{base}/jobs"))
         .header("content-type", "application/json")
-        .body(chat_body(model, false))
-        .send()
-        .await?;
+        .body(chat_body(model, false));
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    let response = request.send().await?;
     let status = response.status();
     let body: Value = response.json().await?;
     if status != reqwest::StatusCode::ACCEPTED {

@@ -15,10 +15,11 @@
 //! - `inproc`: foreman started in this process with `foreman_server::run`.
 //! - `process`: the `foreman` binary as a child process, for resident memory and start-up.
 //! - one module per benchmark: `overhead`, `streaming`, `enqueue`, `throughput`,
-//!   `scheduling`, `scale`.
+//!   `scheduling`, `scale`, `fairness`.
 //! - [`report`]: the rows and the final table.
 
 mod enqueue;
+mod fairness;
 mod http;
 mod inproc;
 mod overhead;
@@ -37,13 +38,14 @@ use std::time::Duration;
 pub use report::Row;
 
 /// The benchmarks, by the name `--only` takes, in the order they run.
-pub const BENCHMARKS: [&str; 6] = [
+pub const BENCHMARKS: [&str; 7] = [
     "overhead",
     "streaming",
     "enqueue",
     "throughput",
     "scheduling",
     "scale",
+    "fairness",
 ];
 
 /// How big each benchmark is.
@@ -198,6 +200,7 @@ pub async fn run(options: &Options) -> Vec<Row> {
             "throughput" => throughput::run(options).await,
             "scheduling" => scheduling::run(options).await,
             "scale" => scale::run(options).await,
+            "fairness" => fairness::run(options).await,
             _ => unreachable!("every name in BENCHMARKS has a module"),
         };
         match outcome {

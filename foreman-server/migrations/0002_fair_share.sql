@@ -44,6 +44,9 @@ INSERT INTO queue_groups (priority, tenant_key, tenant_user, model, queued)
 SELECT priority, '', '', model, count(*) FROM jobs WHERE state = 'queued'
 GROUP BY priority, model;
 
+-- A job enters its group when it is inserted queued or goes back to the queue, and leaves
+-- it when it is claimed, ends or is deleted. Priority, model and tenant never change, so
+-- OLD and NEW name the same group; `change` is +1 or -1.
 CREATE TRIGGER jobs_group_insert AFTER INSERT ON jobs WHEN NEW.state = 'queued'
 BEGIN
     INSERT INTO queue_groups (priority, tenant_key, tenant_user, model, queued)
@@ -53,27 +56,17 @@ BEGIN
     WHERE key_name = NEW.tenant_key AND end_user = NEW.tenant_user;
 END;
 
-CREATE TRIGGER jobs_group_enter AFTER UPDATE OF state ON jobs
-WHEN NEW.state = 'queued' AND OLD.state != 'queued'
+CREATE TRIGGER jobs_group_update AFTER UPDATE OF state ON jobs
+WHEN (OLD.state = 'queued') != (NEW.state = 'queued')
 BEGIN
     INSERT INTO queue_groups (priority, tenant_key, tenant_user, model, queued)
-    VALUES (NEW.priority, NEW.tenant_key, NEW.tenant_user, NEW.model, 1)
-    ON CONFLICT (priority, tenant_key, tenant_user, model) DO UPDATE SET queued = queued + 1;
-    UPDATE tenants SET queued = queued + 1
+    VALUES (NEW.priority, NEW.tenant_key, NEW.tenant_user, NEW.model,
+            CASE WHEN NEW.state = 'queued' THEN 1 ELSE -1 END)
+    ON CONFLICT (priority, tenant_key, tenant_user, model)
+    DO UPDATE SET queued = queued + excluded.queued;
+    DELETE FROM queue_groups WHERE queued <= 0;
+    UPDATE tenants SET queued = queued + CASE WHEN NEW.state = 'queued' THEN 1 ELSE -1 END
     WHERE key_name = NEW.tenant_key AND end_user = NEW.tenant_user;
-END;
-
-CREATE TRIGGER jobs_group_leave AFTER UPDATE OF state ON jobs
-WHEN OLD.state = 'queued' AND NEW.state != 'queued'
-BEGIN
-    UPDATE queue_groups SET queued = queued - 1
-    WHERE priority = OLD.priority AND tenant_key = OLD.tenant_key
-      AND tenant_user = OLD.tenant_user AND model = OLD.model;
-    DELETE FROM queue_groups
-    WHERE priority = OLD.priority AND tenant_key = OLD.tenant_key
-      AND tenant_user = OLD.tenant_user AND model = OLD.model AND queued <= 0;
-    UPDATE tenants SET queued = queued - 1
-    WHERE key_name = OLD.tenant_key AND end_user = OLD.tenant_user;
 END;
 
 CREATE TRIGGER jobs_group_delete AFTER DELETE ON jobs WHEN OLD.state = 'queued'
@@ -81,23 +74,16 @@ BEGIN
     UPDATE queue_groups SET queued = queued - 1
     WHERE priority = OLD.priority AND tenant_key = OLD.tenant_key
       AND tenant_user = OLD.tenant_user AND model = OLD.model;
-    DELETE FROM queue_groups
-    WHERE priority = OLD.priority AND tenant_key = OLD.tenant_key
-      AND tenant_user = OLD.tenant_user AND model = OLD.model AND queued <= 0;
+    DELETE FROM queue_groups WHERE queued <= 0;
     UPDATE tenants SET queued = queued - 1
     WHERE key_name = OLD.tenant_key AND end_user = OLD.tenant_user;
 END;
 
-CREATE TRIGGER jobs_run_start AFTER UPDATE OF state ON jobs
-WHEN NEW.state IN ('loading', 'working') AND OLD.state NOT IN ('loading', 'working')
+-- `running` counts the jobs in `loading` or `working`.
+CREATE TRIGGER jobs_running AFTER UPDATE OF state ON jobs
+WHEN (OLD.state IN ('loading', 'working')) != (NEW.state IN ('loading', 'working'))
 BEGIN
-    UPDATE tenants SET running = running + 1
+    UPDATE tenants
+    SET running = running + CASE WHEN NEW.state IN ('loading', 'working') THEN 1 ELSE -1 END
     WHERE key_name = NEW.tenant_key AND end_user = NEW.tenant_user;
-END;
-
-CREATE TRIGGER jobs_run_end AFTER UPDATE OF state ON jobs
-WHEN OLD.state IN ('loading', 'working') AND NEW.state NOT IN ('loading', 'working')
-BEGIN
-    UPDATE tenants SET running = running - 1
-    WHERE key_name = OLD.tenant_key AND end_user = OLD.tenant_user;
 END;

@@ -1,4 +1,5 @@
-//! The simulator's installed models, described as Ollama describes them.
+//! The simulator's models, described as Ollama describes them: their details, the layers a
+//! pull downloads, and how `/api/tags`, `/api/ps` and `/api/show` list them.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use foreman_types::model_key;
@@ -8,8 +9,9 @@ use sha2::{Digest, Sha256};
 /// Context length reported by `/api/ps` and `/api/show`.
 const CONTEXT_LENGTH: u64 = 4096;
 
-/// One installed model, with the details Ollama would read from its GGUF file, made up from
-/// its name so that they look plausible (`qwen2.5:0.5b` has 0.5 B parameters).
+/// One model, installed or in the pretend registry, with the details Ollama would read from
+/// its GGUF file, made up from its name so that they look plausible (`qwen2.5:0.5b` has
+/// 0.5 B parameters).
 #[derive(Debug, Clone)]
 pub(super) struct Model {
     /// The name in Ollama's normal form (`llama3.2:latest`).
@@ -19,7 +21,40 @@ pub(super) struct Model {
     family: String,
     parameter_count: u64,
     size: u64,
+    /// The manifest's digest, as `/api/tags` shows it (64 hex digits, no `sha256:`).
     digest: String,
+    /// The blobs its manifest lists: the weights first, the config last, as a pull
+    /// downloads them.
+    pub(super) layers: Vec<Layer>,
+    /// When it was pulled or created (for the models installed at start, the start).
+    pub(super) modified_at: String,
+}
+
+/// One blob of a model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Layer {
+    /// `sha256:` and 64 hex digits.
+    pub(super) digest: String,
+    /// Bytes.
+    pub(super) size: u64,
+}
+
+impl Layer {
+    /// A layer whose digest is the hash of `content`, of `size` bytes.
+    pub(super) fn of(content: &str, size: u64) -> Self {
+        Self {
+            digest: format!("sha256:{}", hex::encode(Sha256::digest(content.as_bytes()))),
+            size,
+        }
+    }
+
+    /// The 12 hex digits Ollama's progress lines name a layer by (`pulling dde5aa3fc5ff`).
+    pub(super) fn short(&self) -> &str {
+        self.digest
+            .strip_prefix("sha256:")
+            .and_then(|hex| hex.get(..12))
+            .unwrap_or(&self.digest)
+    }
 }
 
 impl Model {
@@ -52,15 +87,85 @@ impl Model {
         } else {
             parameter_count * 5 / 8
         };
-        let digest = hex::encode(Sha256::digest(key.as_bytes()));
-        Self {
+        // The small layers a library model carries besides its weights, with sizes that
+        // vary a little from model to model.
+        let spread = |part: &str, base: u64, range: u64| {
+            let hash = Sha256::digest(format!("{part}:{key}").as_bytes());
+            base + u64::from(u16::from_le_bytes([hash[0], hash[1]])) % range
+        };
+        let layers = vec![
+            Layer::of(&format!("weights:{key}"), size),
+            Layer::of(&format!("template:{key}"), spread("template", 1_200, 600)),
+            Layer::of(&format!("license:{key}"), spread("license", 6_000, 6_000)),
+            Layer::of(&format!("params:{key}"), spread("params", 60, 100)),
+            Layer::of(&format!("config:{key}"), spread("config", 400, 200)),
+        ];
+        let mut model = Self {
             key,
             embedding,
             family,
             parameter_count,
             size,
-            digest,
+            digest: String::new(),
+            layers,
+            modified_at: timestamp(Utc::now()),
+        };
+        model.digest = model.manifest_digest();
+        model
+    }
+
+    /// The same model under another name, as `/api/copy` makes it: the same manifest.
+    pub(super) fn renamed(&self, name: &str) -> Self {
+        Self {
+            key: model_key(name),
+            modified_at: timestamp(Utc::now()),
+            ..self.clone()
         }
+    }
+
+    /// A model made from this one by `/api/create`: its layers, then `extra` (a system
+    /// prompt, a template, parameters) in place of a config, and a config of its own.
+    pub(super) fn derived(&self, name: &str, extra: Vec<Layer>) -> Self {
+        let key = model_key(name);
+        let mut layers: Vec<Layer> = self.layers[..self.layers.len().saturating_sub(1)].to_vec();
+        layers.extend(extra);
+        layers.push(Layer::of(&format!("config:{key}"), 480));
+        let mut model = Self {
+            key,
+            layers,
+            modified_at: timestamp(Utc::now()),
+            ..self.clone()
+        };
+        model.digest = model.manifest_digest();
+        model
+    }
+
+    /// A model made by `/api/create` from uploaded GGUF blobs: details from its name,
+    /// weights from the blobs.
+    pub(super) fn from_blobs(name: &str, blobs: Vec<Layer>) -> Self {
+        let mut model = Self::new(name);
+        let config = model.layers.pop();
+        model.size = blobs.iter().map(|blob| blob.size).sum();
+        model.layers = blobs;
+        model.layers.extend(config);
+        model.digest = model.manifest_digest();
+        model
+    }
+
+    /// The digest of the weights' blob.
+    fn weights(&self) -> &str {
+        self.layers
+            .first()
+            .map_or(&self.digest, |layer| &layer.digest)
+    }
+
+    /// A manifest's digest is the hash of what it lists.
+    fn manifest_digest(&self) -> String {
+        let mut hasher = Sha256::new();
+        for layer in &self.layers {
+            hasher.update(layer.digest.as_bytes());
+        }
+        hex::encode(hasher.finalize())
     }
 
     fn parameter_size(&self) -> String {
@@ -92,11 +197,11 @@ impl Model {
     }
 
     /// The model's entry in `/api/tags`.
-    pub(super) fn tag_entry(&self, modified_at: &str) -> Value {
+    pub(super) fn tag_entry(&self) -> Value {
         json!({
             "name": self.key,
             "model": self.key,
-            "modified_at": modified_at,
+            "modified_at": self.modified_at,
             "size": self.size,
             "digest": self.digest,
             "details": self.details(),
@@ -118,7 +223,7 @@ impl Model {
     }
 
     /// The answer to `/api/show`.
-    pub(super) fn show_body(&self, modified_at: &str) -> Value {
+    pub(super) fn show_body(&self) -> Value {
         let family = &self.family;
         let (template, parameters, capabilities, embedding_length) = if self.embedding {
             (
@@ -140,7 +245,7 @@ impl Model {
              replace FROM with:\n# FROM {key}\n\nFROM /sim/models/blobs/sha256-{digest}\n\
              TEMPLATE \"\"\"{template}\"\"\"\nPARAMETER {parameters}\n",
             key = self.key,
-            digest = self.digest,
+            digest = self.weights().trim_start_matches("sha256:"),
         );
         json!({
             "license": "Simulated model; no weights, no license.",
@@ -158,7 +263,7 @@ impl Model {
                 format!("{family}.embedding_length"): embedding_length,
             },
             "capabilities": [capabilities],
-            "modified_at": modified_at,
+            "modified_at": self.modified_at,
         })
     }
 }

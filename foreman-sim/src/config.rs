@@ -36,8 +36,14 @@ pub struct SimConfig {
     pub reply_tokens: usize,
     /// Prompt evaluation time before the first token.
     pub first_token_latency: Duration,
-    /// Who releases a generation's tokens: the clock, or the test.
+    /// Who releases a generation's tokens (and a pull's progress): the clock, or the test.
     pub release: Release,
+    /// The pretend registry: models `/api/pull` can download, besides the ones in
+    /// `models` (which came from it too). Not installed until pulled.
+    pub registry: Vec<String>,
+    /// How fast pulls download and pushes upload, in bytes per second. Infinite (or not a
+    /// positive number) means no delay: each layer is done as soon as it is announced.
+    pub registry_bytes_per_second: f64,
 }
 
 /// Who releases the tokens of a generation once it has the GPU.
@@ -52,6 +58,9 @@ pub enum Release {
     /// by [`SimHandle::next_generation`](crate::SimHandle::next_generation), and its
     /// stream stays open until the test finishes it, fails it or cuts it. Untaken
     /// generations wait, holding the GPU, so the next request waits behind them.
+    /// Likewise each pull of a model the registry has is handed over as a
+    /// [`Pull`](crate::Pull) by [`SimHandle::next_pull`](crate::SimHandle::next_pull)
+    /// once it has sent `pulling manifest`.
     Manual,
 }
 
@@ -69,19 +78,24 @@ impl Default for SimConfig {
             reply_tokens: 24,
             first_token_latency: Duration::from_millis(50),
             release: Release::Timed,
+            registry: vec!["smollm2:135m".to_owned(), "gemma3:270m".to_owned()],
+            // A fast home connection: 800 Mbit/s.
+            registry_bytes_per_second: 100e6,
         }
     }
 }
 
 impl SimConfig {
-    /// The default models with no load time, no latency and no delay between tokens: every
-    /// sleep is skipped, for throughput benchmarks that measure foreman rather than the GPU.
-    /// Each token still leaves in a write of its own, as Ollama flushes each.
+    /// The default models with no load time, no latency, no delay between tokens and
+    /// downloads that take no time: every sleep is skipped, for throughput benchmarks that
+    /// measure foreman rather than the GPU. Each token still leaves in a write of its own,
+    /// as Ollama flushes each.
     pub fn instant() -> Self {
         Self {
             load_time: Duration::ZERO,
             tokens_per_second: f64::INFINITY,
             first_token_latency: Duration::ZERO,
+            registry_bytes_per_second: f64::INFINITY,
             ..Self::default()
         }
     }
@@ -94,6 +108,22 @@ impl SimConfig {
             release: Release::Manual,
             ..Self::instant()
         }
+    }
+
+    /// How long moving `bytes` to or from the registry takes; zero when the rate is
+    /// infinite or not a positive number.
+    pub(crate) fn transfer_time(&self, bytes: u64) -> Duration {
+        if self.transfers_instantly() {
+            return Duration::ZERO;
+        }
+        Duration::try_from_secs_f64(bytes as f64 / self.registry_bytes_per_second)
+            .unwrap_or(Duration::MAX)
+    }
+
+    /// Whether the registry moves bytes without delay (an infinite or unusable rate).
+    pub(crate) fn transfers_instantly(&self) -> bool {
+        let rate = self.registry_bytes_per_second;
+        !(rate > 0.0 && rate.is_finite())
     }
 
     /// The time one token takes; zero when the rate is infinite or not a positive number.

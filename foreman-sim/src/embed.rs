@@ -42,7 +42,7 @@ pub(super) async fn embed(
         let model = sim
             .find(&name)
             .ok_or_else(|| Rejection::model_not_found(&name))?;
-        release(&sim, model, &keep_alive);
+        release(&sim, &model, &keep_alive);
         return Ok(Json(json!({ "model": name, "embeddings": [] })));
     }
     let (model, load_duration) = prepare(&sim, &name, &keep_alive).await?;
@@ -91,7 +91,6 @@ pub(super) async fn prepare(
 ) -> Result<(Model, Duration), Rejection> {
     let model = sim
         .find(name)
-        .cloned()
         .ok_or_else(|| Rejection::model_not_found(name))?;
     if !model.embedding {
         return Ok((model, Duration::ZERO));

@@ -123,7 +123,7 @@ pub(super) fn usable_model(sim: &Sim, name: &str, endpoint: &str) -> Result<Mode
         let message = format!("\"{name}\" does not support {endpoint}");
         return Err(Rejection::bad_request(message));
     }
-    Ok(model.clone())
+    Ok(model)
 }
 
 /// One request for the GPU.

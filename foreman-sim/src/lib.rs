@@ -3,16 +3,25 @@
 //! drive a stream token by token.
 //!
 //! The simulator speaks Ollama's wire format and behaves like one Ollama on one GPU:
-//! generations (`/api/chat`, `/api/generate`, and their OpenAI-compatible twins
-//! `/v1/chat/completions`, `/v1/completions`) run one at a time, a model that is not resident
-//! costs [`SimConfig::load_time`] and evicts the other generation model (embedding models stay
-//! beside it), and answers stream token by token at [`SimConfig::tokens_per_second`], as NDJSON
-//! or, on the `/v1` routes, as server-sent events. A client that disconnects stops its
-//! generation and frees the GPU, as Ollama does.
+//! generations (`/api/chat`, `/api/generate`, their OpenAI-compatible twins
+//! `/v1/chat/completions` and `/v1/completions`, the Anthropic-compatible `/v1/messages` and
+//! OpenAI's Responses `/v1/responses`) run one at a time, a model that is not resident costs
+//! [`SimConfig::load_time`] and evicts the other generation model (embedding models stay
+//! beside it), and answers stream token by token at [`SimConfig::tokens_per_second`], as
+//! NDJSON or, on the `/v1` routes, as server-sent events (named events on `/v1/messages` and
+//! `/v1/responses`). A client that disconnects stops its generation and frees the GPU, as
+//! Ollama does.
+//!
+//! Models come and go as in Ollama: `/api/pull` downloads one of the pretend registry's
+//! models ([`SimConfig::registry`]) layer by layer at
+//! [`SimConfig::registry_bytes_per_second`], with Ollama's progress lines, and lists it once
+//! done; `/api/push`, `/api/create`, `/api/copy`, `DELETE /api/delete`,
+//! `HEAD|POST /api/blobs/{digest}` and `/api/status` answer as Ollama's do.
 //!
 //! Three starting points: [`SimConfig::default`] (realistic timing), [`SimConfig::instant`]
 //! (every delay zero, for benchmarks of what sits in front), and [`SimConfig::manual`] (the
-//! test releases each token of each [`Generation`], cuts a stream, sees a client hang up).
+//! test releases each token of each [`Generation`] and each progress line of each [`Pull`],
+//! cuts a stream, sees a client hang up).
 //!
 //! # Quick start
 //!
@@ -33,23 +42,40 @@
 //!
 //! # Layout
 //! - `config`: [`SimConfig`] and [`Release`], the settings.
-//! - `state`: the GPU mutex, the resident models and the counters.
-//! - `catalog`: the installed models and how `/api/tags`, `/api/ps` and `/api/show` describe them.
+//! - `state`: the GPU mutex, the installed and resident models, the registry, the blobs and
+//!   the counters.
+//! - `catalog`: a model's details and layers, and how `/api/tags`, `/api/ps` and `/api/show`
+//!   describe it.
 //! - `generation`: one generation on the GPU: wait, load, then tokens from the clock or
 //!   from the test, as events both route families format.
-//! - `manual`: [`Generation`], the test's handle on a generation released by hand.
+//! - `manual`: [`Generation`], the test's handle on a generation released by hand;
+//!   `manual_pull`: [`Pull`], the same for a pull.
 //! - `generate`: `/api/chat` and `/api/generate`, as NDJSON or one JSON object.
 //! - `embed`: `/api/embed` and `/api/embeddings`, concurrent and deterministic.
 //! - `openai`: the OpenAI-compatible `/v1` routes: chat completions and completions on
 //!   the same GPU (server-sent events when streamed), embeddings, the model list.
+//! - `anthropic`: `/v1/messages`, Anthropic's shapes and named events, on the same GPU.
+//! - `responses`: `/v1/responses`, OpenAI's Responses API and its named events, on the
+//!   same GPU.
+//! - `progress`: the progress lines of pull, push and create, streamed or the last alone.
+//! - `pull`: `/api/pull` (timed, or released by hand) and `/api/push`.
+//! - `create`: `/api/create`, from a model or from uploaded blobs.
+//! - `manage`: `/api/copy`, `/api/delete`, `/api/blobs/{digest}` and `/api/status`.
 
+mod anthropic;
 mod catalog;
 mod config;
+mod create;
 mod embed;
 mod generate;
 mod generation;
+mod manage;
 mod manual;
+mod manual_pull;
 mod openai;
+mod progress;
+mod pull;
+mod responses;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -62,7 +88,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, head, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use foreman_types::ErrorBody;
@@ -72,8 +98,10 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use self::catalog::Model;
 pub use self::config::{Release, SimConfig};
 pub use self::manual::Generation;
+pub use self::manual_pull::{Pull, PullLayer};
 use self::state::Sim;
 
 /// Counters for benchmarks and tests, also served as JSON at `GET /sim/stats`.
@@ -122,6 +150,17 @@ impl SimHandle {
             return None;
         }
         self.sim.started.next(deadline).await
+    }
+
+    /// With [`Release::Manual`]: the next pull of a model the registry has, not yet taken,
+    /// waiting up to `deadline` for one. When it returns, the pull's stream has sent
+    /// `pulling manifest` and waits for the handle's lines. `None` by the deadline, or with
+    /// [`Release::Timed`].
+    pub async fn next_pull(&self, deadline: Duration) -> Option<Pull> {
+        if self.sim.config.release != Release::Manual {
+            return None;
+        }
+        self.sim.pulls.next(deadline).await
     }
 
     /// Stops the simulator, ending the generations in flight, and waits until it has.
@@ -192,11 +231,23 @@ fn router(sim: Arc<Sim>) -> Router {
         .route("/api/generate", post(generate::generate))
         .route("/api/embed", post(embed::embed))
         .route("/api/embeddings", post(embed::embeddings))
+        .route("/api/pull", post(pull::pull))
+        .route("/api/push", post(pull::push))
+        .route("/api/create", post(create::create))
+        .route("/api/copy", post(manage::copy))
+        .route("/api/delete", delete(manage::delete))
+        .route(
+            "/api/blobs/{digest}",
+            head(manage::has_blob).post(manage::upload_blob),
+        )
+        .route("/api/status", get(manage::status))
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/completions", post(openai::completions))
         .route("/v1/embeddings", post(openai::embeddings))
         .route("/v1/models", get(openai::models))
         .route("/v1/models/{*id}", get(openai::model))
+        .route("/v1/messages", post(anthropic::messages))
+        .route("/v1/responses", post(responses::responses))
         .route("/sim/stats", get(stats))
         .fallback(|| async { (StatusCode::NOT_FOUND, "404 page not found") })
         .with_state(sim)
@@ -207,11 +258,7 @@ async fn version() -> Json<Value> {
 }
 
 async fn tags(State(sim): State<Arc<Sim>>) -> Json<Value> {
-    let models: Vec<Value> = sim
-        .catalog
-        .iter()
-        .map(|model| model.tag_entry(&sim.modified_at))
-        .collect();
+    let models: Vec<Value> = sim.installed().iter().map(Model::tag_entry).collect();
     Json(json!({ "models": models }))
 }
 
@@ -237,7 +284,7 @@ async fn show(
     let model = sim
         .find(name)
         .ok_or_else(|| Rejection::model_not_found(name))?;
-    Ok(Json(model.show_body(&sim.modified_at)))
+    Ok(Json(model.show_body()))
 }
 
 /// The JSON object a request carries.
@@ -265,6 +312,15 @@ fn required_model(request: &Value) -> Result<String, Rejection> {
         .filter(|name| !name.trim().is_empty())
         .map(str::to_owned)
         .ok_or_else(|| Rejection::bad_request("model is required"))
+}
+
+/// Appends one named server-sent event: `event: NAME`, its `data`, a blank line.
+fn named_event(out: &mut String, name: &str, data: &Value) {
+    out.push_str("event: ");
+    out.push_str(name);
+    out.push_str("\ndata: ");
+    out.push_str(&data.to_string());
+    out.push_str("\n\n");
 }
 
 /// An error answer in Ollama's shape, `{"error": "..."}`.

@@ -1,5 +1,6 @@
 //! Manual release ([`Release::Manual`](crate::Release::Manual)): the test, not the clock,
-//! decides when each token of a generation leaves, when the generation ends and how.
+//! decides when each token of a generation leaves, when the generation ends and how; and
+//! likewise for each line of a pull's progress ([`Pull`]).
 
 use std::time::Duration;
 
@@ -27,8 +28,11 @@ pub(crate) struct Steps {
 /// One generation on the simulated GPU, released by hand.
 ///
 /// It answers in the format of the route it came in on: NDJSON chunks for `/api/chat` and
-/// `/api/generate`, server-sent events for `/v1/chat/completions` and `/v1/completions`,
-/// one JSON object once finished when the request said `stream: false`.
+/// `/api/generate`; server-sent events for `/v1/chat/completions` and `/v1/completions`;
+/// Anthropic's named events for `/v1/messages` (the first token also opens the message,
+/// each token is a `content_block_delta`); the Responses API's named events for
+/// `/v1/responses` (each token a `response.output_text.delta`); one JSON object once
+/// finished when the request did not stream.
 ///
 /// The stream stays open, holding the GPU, while this handle lives; dropping the handle
 /// without [`finish`](Self::finish) or [`fail`](Self::fail) cuts the stream, as if Ollama
@@ -87,14 +91,17 @@ impl Generation {
     }
 
     /// Ends the generation as Ollama ends one: the final chunk with `done_reason: "stop"`
-    /// and its metrics (and `data: [DONE]` on the OpenAI routes), or the whole answer.
+    /// and its metrics (`data: [DONE]` on the OpenAI routes, `message_delta` and
+    /// `message_stop` on `/v1/messages`, `response.completed` on `/v1/responses`), or the
+    /// whole answer.
     pub fn finish(self) {
         self.send(Step::Finish);
     }
 
     /// Ends the generation with an error, as Ollama reports one mid-stream (out of memory,
     /// a crashed runner): the line `{"error": message}` (an OpenAI-shaped error event on
-    /// the `/v1` routes), or, for `stream: false`, a 500 with that message.
+    /// the `/v1` routes, an `event: error` in each API's shape on `/v1/messages` and
+    /// `/v1/responses`), or, when the request did not stream, a 500 with that message.
     pub fn fail(self, message: &str) {
         self.send(Step::Fail(message.to_owned()));
     }
@@ -117,15 +124,15 @@ impl Generation {
     }
 }
 
-/// The generations started in manual mode, in the order they got the GPU, until the test
-/// takes them.
+/// The generations (or pulls) started in manual mode, in the order they started, until the
+/// test takes them.
 #[derive(Debug)]
-pub(crate) struct Started {
-    sender: mpsc::UnboundedSender<Generation>,
-    receiver: Mutex<mpsc::UnboundedReceiver<Generation>>,
+pub(crate) struct Started<T> {
+    sender: mpsc::UnboundedSender<T>,
+    receiver: Mutex<mpsc::UnboundedReceiver<T>>,
 }
 
-impl Started {
+impl<T> Started<T> {
     pub(crate) fn new() -> Self {
         let (sender, receiver) = mpsc::unbounded_channel();
         Self {
@@ -134,12 +141,12 @@ impl Started {
         }
     }
 
-    pub(crate) fn push(&self, generation: Generation) {
+    pub(crate) fn push(&self, handle: T) {
         // The receiver lives as long as the sender, in the same value.
-        let _ = self.sender.send(generation);
+        let _ = self.sender.send(handle);
     }
 
-    pub(crate) async fn next(&self, deadline: Duration) -> Option<Generation> {
+    pub(crate) async fn next(&self, deadline: Duration) -> Option<T> {
         let mut receiver = self.receiver.lock().await;
         tokio::time::timeout(deadline, receiver.recv())
             .await

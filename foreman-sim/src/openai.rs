@@ -347,9 +347,9 @@ pub(super) async fn embeddings(
 /// `GET /v1/models`.
 pub(super) async fn models(State(sim): State<Arc<Sim>>) -> Json<Value> {
     let data: Vec<Value> = sim
-        .catalog
+        .installed()
         .iter()
-        .map(|model| model_object(&model.key, &sim.modified_at))
+        .map(|model| model_object(&model.key, &model.modified_at))
         .collect();
     Json(json!({ "object": "list", "data": data }))
 }
@@ -362,7 +362,7 @@ pub(super) async fn model(
     let model = sim
         .find(&id)
         .ok_or_else(|| Rejection::model_not_found(&id))?;
-    Ok(Json(model_object(&model.key, &sim.modified_at)))
+    Ok(Json(model_object(&model.key, &model.modified_at)))
 }
 
 fn model_object(name: &str, modified_at: &str) -> Value {

@@ -1,5 +1,7 @@
-//! The simulator's state: the GPU, the resident models and the counters.
+//! The simulator's state: the GPU, the installed and resident models, the pretend registry,
+//! the uploaded blobs and the counters.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -7,12 +9,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use foreman_types::model_key;
 use serde_json::Value;
+use sha2::Digest;
 use tokio::sync::OwnedMutexGuard;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::catalog::{timestamp, Model};
-use super::manual::Started;
+use super::catalog::Model;
+use super::manual::{Generation, Started};
+use super::manual_pull::Pull;
 use super::{SimConfig, SimStats};
 
 /// How long a model stays resident after use when the request does not say (Ollama's `5m`).
@@ -22,13 +26,19 @@ const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(5 * 60);
 #[derive(Debug)]
 pub(super) struct Sim {
     pub(super) config: SimConfig,
-    pub(super) catalog: Vec<Model>,
-    /// When the models were "pulled", as `/api/tags` and `/api/show` report it.
-    pub(super) modified_at: String,
     /// Cancelled to stop the server; also ends the generations in flight.
     pub(super) shutdown: CancellationToken,
     /// Manual release: the generations started, waiting for the test to take them.
-    pub(super) started: Started,
+    pub(super) started: Started<Generation>,
+    /// Manual release: the pulls under way, waiting for the test to take them.
+    pub(super) pulls: Started<Pull>,
+    /// The installed models, as `/api/tags` lists them.
+    installed: Mutex<Vec<Model>>,
+    /// The models the pretend registry serves to `/api/pull` (and receives from
+    /// `/api/push`).
+    registry: Mutex<Vec<Model>>,
+    /// Blobs uploaded with `POST /api/blobs/{digest}`: digest and size.
+    blobs: Mutex<HashMap<String, u64>>,
     /// The GPU: whoever holds the guard is generating.
     gpu: Arc<tokio::sync::Mutex<()>>,
     /// Resident models: at most one generation model, plus any embedding models.
@@ -39,6 +49,8 @@ pub(super) struct Sim {
     max_concurrent: AtomicU64,
     tokens: AtomicU64,
     hung_up: AtomicU64,
+    /// Numbers the answers that carry an id (`msg_...`, `resp_...`).
+    answers: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -49,11 +61,19 @@ struct Resident {
 
 impl Sim {
     pub(super) fn new(config: SimConfig, shutdown: CancellationToken) -> Self {
-        let mut catalog: Vec<Model> = Vec::new();
+        let mut installed: Vec<Model> = Vec::new();
         for name in config.models.iter().chain(&config.resident) {
             let model = Model::new(name);
-            if !catalog.iter().any(|known| known.key == model.key) {
-                catalog.push(model);
+            if !installed.iter().any(|known| known.key == model.key) {
+                installed.push(model);
+            }
+        }
+        // The installed models came from the registry too, so they can be pulled again.
+        let mut registry = installed.clone();
+        for name in &config.registry {
+            let model = Model::new(name);
+            if !registry.iter().any(|known| known.key == model.key) {
+                registry.push(model);
             }
         }
         let resident = config
@@ -66,10 +86,12 @@ impl Sim {
             .collect();
         Self {
             config,
-            catalog,
-            modified_at: timestamp(Utc::now()),
             shutdown,
             started: Started::new(),
+            pulls: Started::new(),
+            installed: Mutex::new(installed),
+            registry: Mutex::new(registry),
+            blobs: Mutex::new(HashMap::new()),
             gpu: Arc::new(tokio::sync::Mutex::new(())),
             resident: Mutex::new(resident),
             loads: AtomicU64::new(0),
@@ -78,13 +100,79 @@ impl Sim {
             max_concurrent: AtomicU64::new(0),
             tokens: AtomicU64::new(0),
             hung_up: AtomicU64::new(0),
+            answers: AtomicU64::new(0),
         }
     }
 
     /// The installed model called `name` (a name without a tag means `:latest`).
-    pub(super) fn find(&self, name: &str) -> Option<&Model> {
+    pub(super) fn find(&self, name: &str) -> Option<Model> {
         let key = model_key(name);
-        self.catalog.iter().find(|model| model.key == key)
+        lock(&self.installed)
+            .iter()
+            .find(|model| model.key == key)
+            .cloned()
+    }
+
+    /// The installed models, in the order they were installed.
+    pub(super) fn installed(&self) -> Vec<Model> {
+        lock(&self.installed).clone()
+    }
+
+    /// Installs `model`, replacing an installed one of the same name.
+    pub(super) fn install(&self, model: Model) {
+        let mut installed = lock(&self.installed);
+        installed.retain(|known| known.key != model.key);
+        tracing::debug!(model = %model.key, "simulated model installed");
+        installed.push(model);
+    }
+
+    /// Removes the installed model called `name`; false if there was none.
+    pub(super) fn uninstall(&self, name: &str) -> bool {
+        let key = model_key(name);
+        let mut installed = lock(&self.installed);
+        let before = installed.len();
+        installed.retain(|model| model.key != key);
+        installed.len() < before
+    }
+
+    /// The registry's model called `name`.
+    pub(super) fn in_registry(&self, name: &str) -> Option<Model> {
+        let key = model_key(name);
+        lock(&self.registry)
+            .iter()
+            .find(|model| model.key == key)
+            .cloned()
+    }
+
+    /// Whether the registry holds a blob, as a push asks before uploading it.
+    pub(super) fn registry_has_blob(&self, digest: &str) -> bool {
+        lock(&self.registry)
+            .iter()
+            .any(|model| model.layers.iter().any(|layer| layer.digest == digest))
+    }
+
+    /// Puts a pushed model in the registry, so that it can be pulled.
+    pub(super) fn publish(&self, model: Model) {
+        let mut registry = lock(&self.registry);
+        registry.retain(|known| known.key != model.key);
+        registry.push(model);
+    }
+
+    /// The size of a blob on "disk": uploaded, or a layer of an installed model.
+    pub(super) fn blob(&self, digest: &str) -> Option<u64> {
+        if let Some(size) = lock(&self.blobs).get(digest) {
+            return Some(*size);
+        }
+        lock(&self.installed)
+            .iter()
+            .flat_map(|model| &model.layers)
+            .find(|layer| layer.digest == digest)
+            .map(|layer| layer.size)
+    }
+
+    /// Keeps an uploaded blob.
+    pub(super) fn store_blob(&self, digest: String, size: u64) {
+        lock(&self.blobs).insert(digest, size);
     }
 
     pub(super) fn stats(&self) -> SimStats {
@@ -114,6 +202,18 @@ impl Sim {
             () = self.shutdown.cancelled() => None,
             guard = Arc::clone(&self.gpu).lock_owned() => Some(guard),
         }
+    }
+
+    /// An id for an answer, `prefix` and 24 hex digits, unique within this simulator and
+    /// unlikely to repeat across simulators.
+    pub(super) fn answer_id(&self, prefix: &str) -> String {
+        let number = self.answers.fetch_add(1, Ordering::Relaxed);
+        let seed = format!(
+            "{number}:{}",
+            Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        );
+        let hash = sha2::Sha256::digest(seed.as_bytes());
+        format!("{prefix}_{}", hex::encode(&hash[..12]))
     }
 
     pub(super) fn count_generation(&self) {
@@ -195,9 +295,14 @@ impl Sim {
     }
 
     fn resident(&self) -> MutexGuard<'_, Vec<Resident>> {
-        // The list stays consistent even if a holder panicked: every change is one statement.
-        self.resident.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.resident)
     }
+}
+
+/// Locks one of the simulator's lists. They stay consistent even if a holder panicked:
+/// every change is one statement.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A generation request in flight, counted in [`SimStats::in_flight`] until dropped.

@@ -1,9 +1,13 @@
 //! The simulator's behaviour, through its HTTP API.
 
+mod anthropic;
 mod generations;
+mod manage;
 mod manual;
 mod models;
 mod openai;
+mod pull;
+mod responses;
 
 use std::time::Duration;
 
@@ -160,4 +164,94 @@ fn chat(model: &str, content: &str) -> Value {
 
 fn nanos(value: &Value) -> Duration {
     Duration::from_nanos(value.as_u64().expect("a duration in nanoseconds"))
+}
+
+/// The `(event, data)` pairs of a stream of named server-sent events, in order.
+fn named_events(body: &str) -> Vec<(String, Value)> {
+    assert!(
+        body.is_empty() || body.ends_with("\n\n"),
+        "events end with a blank line: {body:?}"
+    );
+    body.split("\n\n")
+        .filter(|event| !event.is_empty())
+        .map(|event| {
+            let (name, data) = event
+                .strip_prefix("event: ")
+                .and_then(|rest| rest.split_once("\ndata: "))
+                .unwrap_or_else(|| panic!("an event line, then one data line: {event:?}"));
+            (
+                name.to_owned(),
+                serde_json::from_str(data).expect("JSON data"),
+            )
+        })
+        .collect()
+}
+
+/// Named server-sent events read as they arrive, across chunk boundaries.
+struct Events {
+    body: BoxStream<'static, reqwest::Result<Bytes>>,
+    buffer: String,
+}
+
+impl Events {
+    fn new(response: reqwest::Response) -> Self {
+        Self {
+            body: response.bytes_stream().boxed(),
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event, or `None` at the end of the stream.
+    async fn next(&mut self) -> Option<(String, Value)> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let event: String = self.buffer.drain(..end + 2).collect();
+                return named_events(&event).pop();
+            }
+            let chunk = tokio::time::timeout(DEADLINE, self.body.next())
+                .await
+                .expect("an event arrives before the deadline");
+            match chunk {
+                Some(bytes) => self
+                    .buffer
+                    .push_str(std::str::from_utf8(&bytes.expect("the body reads")).expect("UTF-8")),
+                None => {
+                    assert!(self.buffer.is_empty(), "the stream ends with a whole event");
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// The events up to and including the first one called `name`.
+    async fn until(&mut self, name: &str) -> Vec<(String, Value)> {
+        let mut events = Vec::new();
+        while let Some(event) = self.next().await {
+            let last = event.0 == name;
+            events.push(event);
+            if last {
+                return events;
+            }
+        }
+        panic!("no {name} event in {events:?}");
+    }
+
+    async fn rest(mut self) -> Vec<(String, Value)> {
+        let mut events = Vec::new();
+        while let Some(event) = self.next().await {
+            events.push(event);
+        }
+        events
+    }
+}
+
+/// The simulator's installed models, from `/api/tags`.
+async fn listed(sim: &TestSim) -> Vec<String> {
+    let tags = sim.get_json("/api/tags").await;
+    tags["models"]
+        .as_array()
+        .expect("models is a list")
+        .iter()
+        .map(|model| model["name"].as_str().expect("a name").to_owned())
+        .collect()
 }

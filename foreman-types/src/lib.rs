@@ -44,8 +44,8 @@ pub use ollama::{
     model_key, model_owner, ChatChunk, ChatMessage, ChatRequest, CopyRequest, CreateRequest,
     DeleteRequest, EmbedInput, EmbedRequest, EmbedResponse, EmbeddingsRequest, EmbeddingsResponse,
     ErrorBody, GenerateChunk, GenerateRequest, Metrics, ModelDetails, ModelInfo, ProgressResponse,
-    PsResponse, PullRequest, PushRequest, RunningModel, ShowRequest, ShowResponse, TagsResponse,
-    ToolCall, ToolCallFunction, VersionResponse,
+    PsResponse, PullRequest, PushRequest, RegistryRequest, RunningModel, ShowRequest, ShowResponse,
+    TagsResponse, ToolCall, ToolCallFunction, VersionResponse,
 };
 pub use webhook::{
     verify_signature, SignatureError, SignedHeaders, Webhook, DEFAULT_TOLERANCE,

@@ -1,10 +1,13 @@
 //! Running a sync job: the request goes to the target byte for byte, and the answer goes
 //! back to the waiting caller chunk by chunk, as the target sends it.
 
+mod error_scan;
+
 use axum::http::{header::CONTENT_TYPE, StatusCode};
 use bytes::Bytes;
-use foreman_types::{ErrorBody, JobKind, JobState};
+use foreman_types::{JobKind, JobState};
 
+use self::error_scan::ErrorScan;
 use super::usage::Meter;
 use super::{finish, finish_reporting, retry, started_answering, Ran, Stop};
 use crate::live::{LiveEvent, LiveSender};
@@ -76,9 +79,9 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
     let mut chunks = response.bytes_stream();
     let mut meter = Meter::default();
     let mut head_sent = false;
-    // An error line from the target (say, out of memory mid-generation) reaches the caller
-    // as sent; it also decides how the job ends.
-    let mut target_error: Option<String> = None;
+    // An error line or event from the target (say, out of memory mid-generation) reaches
+    // the caller as sent; it also decides how the job ends.
+    let mut target_error = ErrorScan::default();
     loop {
         tokio::select! {
             chunk = next_chunk(&mut chunks, app.config.stall_timeout) => match chunk {
@@ -90,9 +93,7 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
                             break caller_left(app, job).await;
                         }
                     }
-                    if target_error.is_none() {
-                        target_error = error_in(&bytes);
-                    }
+                    target_error.feed(&bytes);
                     meter.stream(&bytes);
                     if tx.send(LiveEvent::Chunk(bytes)).await.is_err() {
                         // Dropping `chunks` here closes the upstream request: the target
@@ -121,7 +122,7 @@ pub(super) async fn run(app: &App, job: &ClaimedJob, stop: &Stop) -> Ran {
                         let _ = tx.send(LiveEvent::Head { status, content_type: content_type.clone() }).await;
                     }
                     let _ = tx.send(LiveEvent::End).await;
-                    let ended = match target_error.take() {
+                    let ended = match target_error.finish() {
                         Some(error) => Finish::Failed { error },
                         None => Finish::Done { result: None, artifacts: Vec::new() },
                     };
@@ -219,48 +220,4 @@ async fn stopped(app: &App, job: &ClaimedJob, tx: &LiveSender, how: Finish) -> R
         .await;
     finish(app, job, Finish::Cancelled { reason }).await;
     Ran::Completed
-}
-
-/// The message of an error line (`{"error": ...}` in NDJSON, `data: {"error": ...}` in
-/// SSE) among `bytes`, if there is one. Cheap on ordinary chunks: only lines that start
-/// like an error are parsed.
-fn error_in(bytes: &[u8]) -> Option<String> {
-    bytes.split(|b| *b == b'\n').find_map(|line| {
-        let line = line.strip_prefix(b"data: ").unwrap_or(line);
-        if !line.starts_with(b"{\"error\"") {
-            return None;
-        }
-        ErrorBody::message_in(line)
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::error_in;
-
-    #[test]
-    fn error_lines_are_found_in_ndjson_and_sse_and_ordinary_chunks_pass() {
-        assert_eq!(
-            error_in(b"{\"error\":\"out of memory\"}\n").as_deref(),
-            Some("out of memory")
-        );
-        assert_eq!(
-            error_in(b"{\"done\":false}\n{\"error\":\"boom\"}\n").as_deref(),
-            Some("boom")
-        );
-        assert_eq!(
-            error_in(b"data: {\"error\":{\"message\":\"bad\",\"type\":\"api_error\"}}\n\n")
-                .as_deref(),
-            Some("bad")
-        );
-        assert_eq!(
-            error_in(b"{\"message\":{\"content\":\"error\"},\"done\":false}\n"),
-            None
-        );
-        assert_eq!(
-            error_in(b"{\"error\""),
-            None,
-            "a cut-off line is not parsed as one"
-        );
-    }
 }

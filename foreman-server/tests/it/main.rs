@@ -1,11 +1,11 @@
 //! foreman-server's integration tests: a real foreman on port 0 in front of the testkit's
-//! fake Ollama, one binary for all.
+//! fake Ollama (or the simulator, where a test releases the target's answer by hand), one
+//! binary for all.
 
 mod auth;
 mod errors;
 mod faults;
 mod health;
-mod held_target;
 mod hostile;
 mod isolation;
 mod jobs;

@@ -5,13 +5,22 @@
 use std::time::Duration;
 
 use foreman_client::{ChatMessage, ChatRequest, SubmitRequest};
+use foreman_sim::{SimConfig, SimHandle};
 use foreman_testkit::wait::wait_until;
 use foreman_testkit::{FakeOllama, TestApp};
 use futures::StreamExt;
 use serde_json::{json, Value};
 
-use crate::held_target::HeldTarget;
 use crate::DEADLINE;
+
+/// A simulated Ollama whose tokens the test releases, and a foreman in front of it.
+async fn manual_target() -> (SimHandle, TestApp) {
+    let sim = foreman_sim::spawn(SimConfig::manual())
+        .await
+        .expect("the simulator starts");
+    let app = TestApp::builder().target_url(sim.url()).spawn().await;
+    (sim, app)
+}
 
 fn message(model: &str, stream: bool) -> Value {
     json!({
@@ -45,6 +54,57 @@ fn named_events(body: &str) -> Vec<(String, Value)> {
             (name.to_owned(), serde_json::from_str(data).unwrap())
         })
         .collect()
+}
+
+/// Named server-sent events read as they arrive, across chunk boundaries.
+struct EventReader {
+    body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    buffer: String,
+}
+
+impl EventReader {
+    fn new(response: reqwest::Response) -> Self {
+        Self {
+            body: response.bytes_stream().boxed(),
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event, `None` at the end of the stream.
+    async fn next(&mut self) -> Option<(String, Value)> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let event: String = self.buffer.drain(..end + 2).collect();
+                return named_events(&event).pop();
+            }
+            let chunk = tokio::time::timeout(DEADLINE, self.body.next())
+                .await
+                .expect("an event before the deadline")?;
+            self.buffer
+                .push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
+        }
+    }
+
+    /// The events up to and including the first one called `name`.
+    async fn until(&mut self, name: &str) -> Vec<(String, Value)> {
+        let mut events = Vec::new();
+        while let Some(event) = self.next().await {
+            let found = event.0 == name;
+            events.push(event);
+            if found {
+                return events;
+            }
+        }
+        panic!("no {name} event among {events:?}");
+    }
+
+    async fn rest(mut self) -> Vec<(String, Value)> {
+        let mut events = Vec::new();
+        while let Some(event) = self.next().await {
+            events.push(event);
+        }
+        events
+    }
 }
 
 fn assert_anthropic_error(body: &Value, kind: &str) {
@@ -142,50 +202,59 @@ async fn a_response_is_queued_and_passed_through_unchanged() {
 
 #[tokio::test]
 async fn each_event_reaches_the_client_before_the_target_sends_the_next() {
-    for (path, body, first, delta) in [
+    for (path, body, delta, last) in [
         (
             "/v1/messages",
             message("llama3.2", true),
-            "message_start",
             "content_block_delta",
+            "message_stop",
         ),
         (
             "/v1/responses",
             response_request("llama3.2", true),
-            "response.created",
             "response.output_text.delta",
+            "response.completed",
         ),
     ] {
-        let target = HeldTarget::start().await;
-        let app = TestApp::builder().target_url(target.url()).spawn().await;
+        let (sim, app) = manual_target().await;
         let pending = app.spawn_post(path, body.clone());
-        let (sent_to, sent) = target
-            .next_request(DEADLINE)
+        let generation = sim
+            .next_generation(DEADLINE)
             .await
             .expect("a generation request");
-        assert_eq!(sent_to, path, "the target's same route");
-        assert_eq!(sent, body, "{path}: passed through unchanged");
+        assert_eq!(
+            generation.request(),
+            &body,
+            "{path}: passed through unchanged"
+        );
 
-        target.event(first, json!({"type": first}));
+        generation.token("The");
         let response = pending.await.unwrap().unwrap();
         assert_eq!(response.headers()["content-type"], "text/event-stream");
-        let mut stream = response.bytes_stream();
-        for i in 0..3 {
-            if i > 0 {
-                target.event(delta, json!({"type": delta, "n": i}));
-            }
-            let chunk = tokio::time::timeout(DEADLINE, stream.next())
+        let mut events = EventReader::new(response);
+        let opening = events.until(delta).await;
+        assert_eq!(delta_text(&opening.last().unwrap().1), "The", "{path}");
+        for word in [" sky", " is"] {
+            generation.token(word);
+            let (name, data) = events
+                .next()
                 .await
-                .expect("the event arrives while the target holds the next one")
-                .unwrap()
-                .unwrap();
-            let events = named_events(std::str::from_utf8(&chunk).unwrap());
-            assert_eq!(events.len(), 1, "{path}: one event at a time");
-            assert_eq!(events[0].0, if i == 0 { first } else { delta });
+                .expect("the event arrives while the target holds the next token");
+            assert_eq!(name, delta, "{path}");
+            assert_eq!(delta_text(&data), word, "{path}");
         }
-        target.finish();
-        while stream.next().await.is_some() {}
+        generation.finish();
+        let rest = events.rest().await;
+        assert_eq!(rest.last().unwrap().0, last, "{path}: {rest:?}");
     }
+}
+
+/// The text a delta event carries: Anthropic's `delta.text`, the Responses API's `delta`.
+fn delta_text(data: &Value) -> &str {
+    data["delta"]["text"]
+        .as_str()
+        .or(data["delta"].as_str())
+        .unwrap_or_else(|| panic!("a text delta: {data}"))
 }
 
 #[tokio::test]
@@ -372,24 +441,19 @@ async fn a_messages_caller_that_disconnects_while_queued_removes_its_job() {
 
 #[tokio::test]
 async fn a_broken_stream_ends_with_an_error_event_in_each_apis_shape() {
-    for (path, body, first) in [
-        ("/v1/messages", message("llama3.2", true), "message_start"),
-        (
-            "/v1/responses",
-            response_request("llama3.2", true),
-            "response.created",
-        ),
+    for (path, body) in [
+        ("/v1/messages", message("llama3.2", true)),
+        ("/v1/responses", response_request("llama3.2", true)),
     ] {
-        let target = HeldTarget::start().await;
-        let app = TestApp::builder().target_url(target.url()).spawn().await;
+        let (sim, app) = manual_target().await;
         let pending = app.spawn_post(path, body);
-        target
-            .next_request(DEADLINE)
+        let generation = sim
+            .next_generation(DEADLINE)
             .await
             .expect("a generation request");
-        target.event(first, json!({"type": first}));
+        generation.token("a");
         let response = pending.await.unwrap().unwrap();
-        target.abort();
+        generation.cut();
 
         let events = named_events(&response.text().await.unwrap());
         let (name, data) = events.last().unwrap();
@@ -404,5 +468,49 @@ async fn a_broken_stream_ends_with_an_error_event_in_each_apis_shape() {
         })
         .await;
         assert!(failed, "{path}: the job ends failed, not done");
+    }
+}
+
+#[tokio::test]
+async fn an_error_event_from_the_target_mid_stream_reaches_the_caller_and_fails_the_job() {
+    for (path, body) in [
+        ("/v1/messages", message("llama3.2", true)),
+        ("/v1/responses", response_request("llama3.2", true)),
+    ] {
+        let (sim, app) = manual_target().await;
+        let pending = app.spawn_post(path, body);
+        let generation = sim
+            .next_generation(DEADLINE)
+            .await
+            .expect("a generation request");
+        generation.token("Ray");
+        let response = pending.await.unwrap().unwrap();
+        generation.fail("out of memory");
+
+        let events = named_events(&response.text().await.unwrap());
+        let errors: Vec<&Value> = events
+            .iter()
+            .filter(|(name, _)| name == "error")
+            .map(|(_, data)| data)
+            .collect();
+        assert_eq!(
+            errors.len(),
+            1,
+            "{path}: the target's own, once: {events:?}"
+        );
+        let message = errors[0]["error"]["message"]
+            .as_str()
+            .or(errors[0]["message"].as_str());
+        assert_eq!(message, Some("out of memory"), "{path}: {events:?}");
+        let failed = wait_until(DEADLINE, || async {
+            let jobs = app.jobs_json("").await;
+            jobs[0]["state"] == "failed" && jobs[0]["error"] == "out of memory"
+        })
+        .await;
+        assert!(
+            failed,
+            "{path}: the job ends failed with the target's error: {:?}",
+            app.jobs_json("").await
+        );
     }
 }

@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
+use foreman_sim::SimConfig;
 use foreman_testkit::{FakeOllama, TestApp};
 use futures::StreamExt;
 use reqwest::Method;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::held_target::HeldTarget;
 use crate::DEADLINE;
 
 /// Longer than any test: a change shows in the list only if foreman refreshed for it.
@@ -404,38 +404,86 @@ async fn model_management_needs_the_admin_token() {
 
 #[tokio::test]
 async fn progress_lines_reach_the_client_one_by_one() {
-    let target = HeldTarget::start().await;
-    let app = TestApp::builder().target_url(target.url()).spawn().await;
-    let pending = app.spawn_post("/api/pull", json!({"model": "llama3.2"}));
-    let (path, _) = target
-        .next_request(DEADLINE)
+    let sim = foreman_sim::spawn(SimConfig::manual())
+        .await
+        .expect("the simulator starts");
+    let app = TestApp::builder()
+        .target_url(sim.url())
+        .configure(|c| c.poll_interval = HOUR)
+        .spawn()
+        .await;
+    let request = json!({"model": "smollm2:135m"});
+    let pending = app.spawn_post("/api/pull", request.clone());
+    let pull = sim
+        .next_pull(DEADLINE)
         .await
         .expect("the pull reached the target");
-    assert_eq!(path, "/api/pull");
-    let digest = format!("sha256:{}", "d".repeat(64));
-    let line = |completed: u64| json!({"status": "pulling dddddddddddd", "digest": digest, "total": 100, "completed": completed});
-
-    target.line(line(0));
+    assert_eq!(pull.request(), &request, "passed through unchanged");
     let response = pending.await.unwrap().unwrap();
     assert_eq!(response.headers()["content-type"], "application/x-ndjson");
-    let mut body = response.bytes_stream();
-    for completed in [0, 40, 100] {
-        if completed > 0 {
-            target.line(line(completed));
-        }
-        let chunk = tokio::time::timeout(DEADLINE, body.next())
+    let mut body = LineReader::new(response);
+    assert_eq!(
+        body.next().await.unwrap(),
+        json!({"status": "pulling manifest"})
+    );
+
+    let layer = pull.layers()[0].clone();
+    for completed in [0, layer.total / 3, layer.total] {
+        pull.progress(0, completed);
+        let got = body
+            .next()
             .await
-            .expect("the line arrives while the target holds the next one")
-            .unwrap()
-            .unwrap();
-        let got: Value = serde_json::from_slice(&chunk).unwrap();
-        assert_eq!(got["completed"], completed);
+            .expect("the line arrives while the target holds the next one");
+        assert_eq!(got["digest"], layer.digest.as_str());
+        assert_eq!(got["total"], layer.total);
+        assert_eq!(
+            got.get("completed").and_then(Value::as_u64).unwrap_or(0),
+            completed
+        );
     }
-    target.line(json!({"status": "success"}));
-    target.finish();
-    let rest: Vec<_> = body.collect().await;
-    let rest: Vec<u8> = rest.into_iter().flat_map(|c| c.unwrap().to_vec()).collect();
-    assert_eq!(rest, b"{\"status\":\"success\"}\n");
+    pull.finish();
+    let mut rest = Vec::new();
+    while let Some(line) = body.next().await {
+        rest.push(line);
+    }
+    assert_eq!(
+        rest,
+        [
+            json!({"status": "verifying sha256 digest"}),
+            json!({"status": "writing manifest"}),
+            json!({"status": "success"}),
+        ]
+    );
+    assert!(listed(&app).await.contains(&"smollm2:135m".to_owned()));
+}
+
+/// NDJSON lines read as they arrive, across chunk boundaries.
+struct LineReader {
+    body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    buffer: Vec<u8>,
+}
+
+impl LineReader {
+    fn new(response: reqwest::Response) -> Self {
+        Self {
+            body: response.bytes_stream().boxed(),
+            buffer: Vec::new(),
+        }
+    }
+
+    /// The next line, `None` at the end of the body.
+    async fn next(&mut self) -> Option<Value> {
+        loop {
+            if let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buffer.drain(..=end).collect();
+                return Some(serde_json::from_slice(&line).expect("each line is JSON"));
+            }
+            let chunk = tokio::time::timeout(DEADLINE, self.body.next())
+                .await
+                .expect("a line before the deadline")?;
+            self.buffer.extend_from_slice(&chunk.unwrap());
+        }
+    }
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ use wiremock::{Request, ResponseTemplate};
 use super::models::hash;
 use super::openai::{prompt_tokens, unix};
 use super::respond::split;
-use super::state::State;
+use super::state::{Refused, State};
 
 /// An error in Anthropic's shape, typed by status as Ollama's compatibility layer types it.
 pub(crate) fn error(status: u16, message: &str) -> ResponseTemplate {
@@ -64,24 +64,16 @@ pub(crate) fn respond(state: &mut State, request: &Request) -> ResponseTemplate 
         return error(400, "messages is required");
     }
     let delay = state.delay;
-    if let Some((status, failure)) = state.take_failure() {
-        let start = std::time::Instant::now();
-        state.intervals.push((start, start + delay));
-        let message = match failure.get("error") {
-            Some(Value::String(message)) => message.clone(),
-            _ => failure.to_string(),
-        };
-        return error(status, &message).set_delay(delay);
+    match state.start_generation(&model) {
+        Ok(()) => {}
+        Err(Refused::Failure { status, message }) => {
+            return error(status, &message).set_delay(delay)
+        }
+        Err(Refused::Unknown) => {
+            let message = format!("model \"{model}\" not found, try pulling it first");
+            return error(404, &message);
+        }
     }
-    let Some(found) = state.find(&model).cloned() else {
-        return error(
-            404,
-            &format!("model \"{model}\" not found, try pulling it first"),
-        );
-    };
-    state.resident = Some(found.name.clone());
-    let start = std::time::Instant::now();
-    state.intervals.push((start, start + delay));
 
     let id = format!("msg_{:024x}", hash(&model, unix(SystemTime::now())));
     let pieces = split(&state.reply, state.chunks);

@@ -18,7 +18,7 @@ use wiremock::{Request, ResponseTemplate};
 use super::models::hash;
 use super::openai::{error, unix, words};
 use super::respond::split;
-use super::state::State;
+use super::state::{Refused, State};
 
 /// `input` as text, for a plausible `usage.input_tokens`.
 fn input_tokens(body: &Map<String, Value>) -> u64 {
@@ -77,24 +77,16 @@ pub(crate) fn respond(state: &mut State, request: &Request) -> ResponseTemplate 
         _ => return error(400, "model is required"),
     };
     let delay = state.delay;
-    if let Some((status, failure)) = state.take_failure() {
-        let start = std::time::Instant::now();
-        state.intervals.push((start, start + delay));
-        let message = match failure.get("error") {
-            Some(Value::String(message)) => message.clone(),
-            _ => failure.to_string(),
-        };
-        return error(status, &message).set_delay(delay);
+    match state.start_generation(&model) {
+        Ok(()) => {}
+        Err(Refused::Failure { status, message }) => {
+            return error(status, &message).set_delay(delay)
+        }
+        Err(Refused::Unknown) => {
+            let message = format!("model \"{model}\" not found, try pulling it first");
+            return error(404, &message);
+        }
     }
-    let Some(found) = state.find(&model).cloned() else {
-        return error(
-            404,
-            &format!("model \"{model}\" not found, try pulling it first"),
-        );
-    };
-    state.resident = Some(found.name.clone());
-    let start = std::time::Instant::now();
-    state.intervals.push((start, start + delay));
 
     let number = hash(&model, unix(SystemTime::now())) % 1_000_000;
     let (id, item_id) = (format!("resp_{number}"), format!("msg_{number}"));

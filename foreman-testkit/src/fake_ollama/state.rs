@@ -103,6 +103,27 @@ impl State {
         }
     }
 
+    /// Starts a generation of `model` on the fake's one GPU, as the `/v1` routes do: an
+    /// injected failure answers instead (recorded as a generation, so overlap checks see
+    /// it), an unknown model is refused, and otherwise the model becomes resident and the
+    /// generation's interval is recorded.
+    pub(crate) fn start_generation(&mut self, model: &str) -> Result<(), Refused> {
+        let delay = self.delay;
+        let start = std::time::Instant::now();
+        if let Some((status, failure)) = self.take_failure() {
+            self.intervals.push((start, start + delay));
+            let message = foreman_types::ErrorBody::message_of(&failure)
+                .unwrap_or_else(|| failure.to_string());
+            return Err(Refused::Failure { status, message });
+        }
+        let Some(found) = self.find(model) else {
+            return Err(Refused::Unknown);
+        };
+        self.resident = Some(found.name.clone());
+        self.intervals.push((start, start + delay));
+        Ok(())
+    }
+
     /// Takes one use of the injected failure, if any.
     pub(crate) fn take_failure(&mut self) -> Option<(u16, Value)> {
         let failure = self.failure.as_mut()?;
@@ -181,4 +202,13 @@ mod tests {
         assert!(state.take_failure().is_some());
         assert!(state.take_failure().is_none());
     }
+}
+
+/// Why [`State::start_generation`] did not start one.
+#[derive(Debug)]
+pub(crate) enum Refused {
+    /// An injected failure: answer `status` with this message, after the fake's delay.
+    Failure { status: u16, message: String },
+    /// The fake does not have the model.
+    Unknown,
 }

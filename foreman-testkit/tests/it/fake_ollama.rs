@@ -3,7 +3,7 @@ use foreman_testkit::FakeOllama;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::ndjson;
+use crate::{ndjson, post};
 
 async fn get(ollama: &FakeOllama, path: &str) -> Value {
     let response = reqwest::get(format!("{}{path}", ollama.url()))
@@ -11,15 +11,6 @@ async fn get(ollama: &FakeOllama, path: &str) -> Value {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     response.json().await.unwrap()
-}
-
-async fn post(ollama: &FakeOllama, path: &str, body: Value) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(format!("{}{path}", ollama.url()))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
 }
 
 fn chat(model: &str) -> Value {

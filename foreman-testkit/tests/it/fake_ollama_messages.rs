@@ -4,16 +4,7 @@ use foreman_testkit::FakeOllama;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::named_events;
-
-async fn post(ollama: &FakeOllama, path: &str, body: Value) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(format!("{}{path}", ollama.url()))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
+use crate::{named_events, post};
 
 fn message(model: &str, stream: bool) -> Value {
     json!({

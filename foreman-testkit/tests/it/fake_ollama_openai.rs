@@ -2,18 +2,11 @@
 
 use std::time::Duration;
 
+use crate::post;
+
 use foreman_testkit::FakeOllama;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-
-async fn post(ollama: &FakeOllama, path: &str, body: Value) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(format!("{}{path}", ollama.url()))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
 
 fn chat_completion(model: &str, stream: bool) -> Value {
     json!({

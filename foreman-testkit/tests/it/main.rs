@@ -9,7 +9,18 @@ mod fake_ollama_openai;
 mod receiver;
 mod wait;
 
+use foreman_testkit::FakeOllama;
 use serde_json::Value;
+
+/// POSTs `body` as JSON to the fake.
+pub(crate) async fn post(ollama: &FakeOllama, path: &str, body: Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{}{path}", ollama.url()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
 
 /// Parses an NDJSON body into its lines.
 pub(crate) fn ndjson(body: &str) -> Vec<Value> {

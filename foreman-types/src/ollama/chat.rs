@@ -123,22 +123,10 @@ impl ChatRequest {
         }
     }
 
-    /// Sets `stream`.
-    pub fn stream(mut self, stream: bool) -> Self {
-        self.stream = Some(stream);
-        self
-    }
-
-    /// Sets `options`.
-    pub fn options(mut self, options: Value) -> Self {
-        self.options = Some(options);
-        self
-    }
-
-    /// Sets `format`.
-    pub fn format(mut self, format: Value) -> Self {
-        self.format = Some(format);
-        self
+    setters! {
+        stream: bool,
+        options: Value,
+        format: Value,
     }
 
     /// Sets `think`.
@@ -147,16 +135,9 @@ impl ChatRequest {
         self
     }
 
-    /// Sets `keep_alive`.
-    pub fn keep_alive(mut self, keep_alive: Value) -> Self {
-        self.keep_alive = Some(keep_alive);
-        self
-    }
-
-    /// Sets `tools`.
-    pub fn tools(mut self, tools: Value) -> Self {
-        self.tools = Some(tools);
-        self
+    setters! {
+        keep_alive: Value,
+        tools: Value,
     }
 
     /// Whether the answer streams: Ollama streams unless `stream` is `false`.

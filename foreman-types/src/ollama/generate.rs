@@ -54,16 +54,9 @@ impl GenerateRequest {
         }
     }
 
-    /// Sets `stream`.
-    pub fn stream(mut self, stream: bool) -> Self {
-        self.stream = Some(stream);
-        self
-    }
-
-    /// Sets `options`.
-    pub fn options(mut self, options: Value) -> Self {
-        self.options = Some(options);
-        self
+    setters! {
+        stream: bool,
+        options: Value,
     }
 
     /// Whether the answer streams: Ollama streams unless `stream` is `false`.

@@ -8,11 +8,13 @@ use serde_json::Value;
 
 use super::Extra;
 
-/// `POST /api/pull`: download a model from a registry.
+/// `POST /api/pull` (download a model from a registry) and `POST /api/push` (upload one
+/// to a registry): both take the same fields.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct PullRequest {
-    /// The model to pull (`llama3.2`, `hf.co/org/repo:Q4_K_M`). The deprecated `name`
-    /// that older clients send stays in `extra`.
+pub struct RegistryRequest {
+    /// The model to pull (`llama3.2`, `hf.co/org/repo:Q4_K_M`) or push
+    /// (`namespace/model:tag`). The deprecated `name` that older clients send stays in
+    /// `extra`.
     pub model: String,
     /// Whether to stream progress; Ollama's default (absent) is `true`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -25,46 +27,14 @@ pub struct PullRequest {
     pub extra: Extra,
 }
 
-impl PullRequest {
-    /// A pull of `model`.
-    pub fn new(model: impl Into<String>) -> Self {
-        Self {
-            model: model.into(),
-            ..Self::default()
-        }
-    }
-
-    /// Sets `stream`.
-    pub fn stream(mut self, stream: bool) -> Self {
-        self.stream = Some(stream);
-        self
-    }
-
-    /// Sets `insecure`.
-    pub fn insecure(mut self, insecure: bool) -> Self {
-        self.insecure = Some(insecure);
-        self
-    }
-}
+/// `POST /api/pull`: download a model from a registry.
+pub type PullRequest = RegistryRequest;
 
 /// `POST /api/push`: upload a model to a registry.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct PushRequest {
-    /// The model to push, `namespace/model:tag`.
-    pub model: String,
-    /// Whether to stream progress; Ollama's default (absent) is `true`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stream: Option<bool>,
-    /// Allow a registry without TLS.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub insecure: Option<bool>,
-    /// Fields not modelled here.
-    #[serde(flatten)]
-    pub extra: Extra,
-}
+pub type PushRequest = RegistryRequest;
 
-impl PushRequest {
-    /// A push of `model`.
+impl RegistryRequest {
+    /// A pull or push of `model`.
     pub fn new(model: impl Into<String>) -> Self {
         Self {
             model: model.into(),
@@ -72,10 +42,9 @@ impl PushRequest {
         }
     }
 
-    /// Sets `stream`.
-    pub fn stream(mut self, stream: bool) -> Self {
-        self.stream = Some(stream);
-        self
+    setters! {
+        stream: bool,
+        insecure: bool,
     }
 }
 
@@ -135,28 +104,11 @@ impl CreateRequest {
         self
     }
 
-    /// Sets `system`.
-    pub fn system(mut self, system: impl Into<String>) -> Self {
-        self.system = Some(system.into());
-        self
-    }
-
-    /// Sets `template`.
-    pub fn template(mut self, template: impl Into<String>) -> Self {
-        self.template = Some(template.into());
-        self
-    }
-
-    /// Sets `quantize`.
-    pub fn quantize(mut self, level: impl Into<String>) -> Self {
-        self.quantize = Some(level.into());
-        self
-    }
-
-    /// Sets `stream`.
-    pub fn stream(mut self, stream: bool) -> Self {
-        self.stream = Some(stream);
-        self
+    setters! {
+        system: into String,
+        template: into String,
+        quantize: into String,
+        stream: bool,
     }
 }
 

@@ -5,6 +5,28 @@
 //! fields Ollama adds after this crate was written. Polymorphic fields (`format`, `think`,
 //! `keep_alive`, `options`, `tools`) are kept as raw JSON values for the same reason.
 
+/// Chained setters for a request's optional fields, each `Sets `name`.`: `name: Type`
+/// stores `Some(value)`, `name: into Type` stores `Some(value.into())`.
+macro_rules! setters {
+    () => {};
+    ($name:ident: into $ty:ty $(, $($rest:tt)*)?) => {
+        #[doc = concat!("Sets `", stringify!($name), "`.")]
+        pub fn $name(mut self, value: impl Into<$ty>) -> Self {
+            self.$name = Some(value.into());
+            self
+        }
+        setters!($($($rest)*)?);
+    };
+    ($name:ident: $ty:ty $(, $($rest:tt)*)?) => {
+        #[doc = concat!("Sets `", stringify!($name), "`.")]
+        pub fn $name(mut self, value: $ty) -> Self {
+            self.$name = Some(value);
+            self
+        }
+        setters!($($($rest)*)?);
+    };
+}
+
 mod chat;
 mod embed;
 mod generate;
@@ -16,6 +38,7 @@ pub use embed::{EmbedInput, EmbedRequest, EmbedResponse, EmbeddingsRequest, Embe
 pub use generate::{GenerateChunk, GenerateRequest};
 pub use manage::{
     CopyRequest, CreateRequest, DeleteRequest, ProgressResponse, PullRequest, PushRequest,
+    RegistryRequest,
 };
 pub use models::{
     ModelDetails, ModelInfo, PsResponse, RunningModel, ShowRequest, ShowResponse, TagsResponse,
