@@ -24,9 +24,12 @@
 //! # Layout
 //! - [`config`]: the `FOREMAN_*` settings, checked before anything starts.
 //! - `http`: serves the router with header and body timeouts and graceful shutdown.
-//! - `routes`: the HTTP surface, one file per route group; auth (the `Caller` of a request
-//!   and the `Admin` extractor) and JSON errors in each API's shape. `request_log` writes
-//!   one line per request once it is answered.
+//! - `routes`: the HTTP surface, one file per route group; auth (the `Caller` of a request,
+//!   and the extractors that carry the rules: `Admin`, `OwnJob`, `Submitter` for a key's
+//!   `rpm`), `/admin/keys`, `/usage`, and JSON errors in each API's shape. `request_log`
+//!   writes one line per request once it is answered.
+//! - `keys`: API key secrets, their SHA-256 digests, and the in-memory set authentication
+//!   reads; `rate`: each tenant's requests in the last minute.
 //! - `scheduler`: which queued job runs next and where, one pure function over a snapshot:
 //!   routing, strict priority, fair share between tenants, drain by model bounded by the
 //!   affinity window. Unit- and property-tested by feeding it job sets.
@@ -34,8 +37,9 @@
 //!   writer thread with group commit, a pool of readers. It supplies the scheduler's
 //!   snapshot (the head of each group of queued jobs, the tenants' service) and commits
 //!   its choice compare-and-set.
-//! - `worker`: claims the next job (the scheduler's choice) and runs it on the target: sync jobs stream to their waiting caller through `live`, async jobs
-//!   are stored with their artifacts.
+//! - `worker`: claims the next job (the scheduler's choice) and runs it on the target: sync
+//!   jobs stream to their waiting caller through `live`, async jobs are stored with their
+//!   artifacts; what the target reports (tokens, GPU time) is read on the way for usage.
 //! - `inventory`: the poller's cache of `/api/tags` and `/api/ps`, `degraded`, and the
 //!   models being pulled through foreman (whose jobs wait).
 //! - `target`: the HTTP client for one Ollama host.
