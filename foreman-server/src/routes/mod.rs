@@ -104,6 +104,7 @@ async fn authenticate(State(app): State<App>, mut request: Request, next: Next) 
     let open = matches!(request.uri().path(), "/healthz" | "/");
     match auth::Caller::identify(&app.config, &app.keys, request.headers()) {
         Ok(Some(caller)) => {
+            request_log::note_key(&caller.key);
             request.extensions_mut().insert(caller);
             next.run(request).await
         }

@@ -239,3 +239,50 @@ async fn a_keys_secret_never_appears_in_the_logs() {
         "part of the secret appears in the logs"
     );
 }
+
+#[tokio::test]
+async fn metrics_name_every_key_so_only_admins_may_scrape_them() {
+    let app = with_token().await;
+    let (_, alice) = key_client(&app, NewKey::new("alice")).await;
+    assert_eq!(
+        status_with(&app, Some(&alice), "/metrics").await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        status_with(&app, Some(ADMIN_TOKEN), "/metrics").await,
+        StatusCode::OK
+    );
+    let (_, ops) = key_client(&app, NewKey::new("ops").admin(true)).await;
+    assert_eq!(
+        status_with(&app, Some(&ops), "/metrics").await,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn each_request_is_logged_with_the_name_of_its_key() {
+    let (logs, _guard) = crate::logs::capture();
+    let app = with_token().await;
+    let (_, alice) = key_client(&app, NewKey::new("alice")).await;
+    assert_eq!(
+        status_with(&app, Some(&alice), "/jobs").await,
+        StatusCode::OK
+    );
+    let line = logs
+        .line(
+            |l| l.contains("answered") && l.contains("path=/jobs") && l.contains("key=alice"),
+            crate::DEADLINE,
+        )
+        .await;
+    assert!(line.contains("status=200"), "{line}");
+    let admin = logs
+        .line(
+            |l| l.contains("answered") && l.contains("path=/admin/keys"),
+            crate::DEADLINE,
+        )
+        .await;
+    assert!(
+        admin.contains("key=admin"),
+        "the token is the key 'admin': {admin}"
+    );
+}
