@@ -14,6 +14,9 @@ use base64::Engine as _;
 use foreman_types::ApiKey;
 use sha2::{Digest, Sha256};
 
+/// The key name `FOREMAN_AUTH_TOKEN` goes by, in usage and job ownership; reserved.
+pub(crate) const TOKEN_KEY_NAME: &str = "admin";
+
 /// What every secret starts with, so a leaked one is recognisable (secret scanners,
 /// logs) and a foreman key is never mistaken for another service's.
 pub(crate) const SECRET_PREFIX: &str = "fm_";
@@ -88,7 +91,7 @@ pub(crate) fn check_name(name: &str) -> Result<(), String> {
             name.chars().take(80).collect::<String>()
         ));
     }
-    if name == crate::routes::TOKEN_KEY_NAME {
+    if name == TOKEN_KEY_NAME {
         return Err(format!(
             "the key name {name:?} is reserved for FOREMAN_AUTH_TOKEN"
         ));

@@ -21,12 +21,9 @@ use subtle::ConstantTimeEq;
 
 use crate::config::Config;
 use crate::error::AppError;
-use crate::keys::{KeyRecord, Keys};
+use crate::keys::{KeyRecord, Keys, TOKEN_KEY_NAME};
 use crate::scheduler::Tenant;
 use crate::state::App;
-
-/// The key name `FOREMAN_AUTH_TOKEN` goes by, in usage and job ownership.
-pub(crate) const TOKEN_KEY_NAME: &str = "admin";
 
 /// The headers a trusted key names its end user with, in the order they are read: Open
 /// WebUI's (with `ENABLE_FORWARD_USER_INFO_HEADERS`), then a generic one.
@@ -109,19 +106,20 @@ impl Caller {
         keys: &Keys,
         headers: &HeaderMap,
     ) -> Result<Option<Caller>, AppError> {
-        let presented = presented(headers);
-        if let (Some(given), Some(token)) = (presented, &config.auth_token) {
-            if same_secret(given, token.expose()) {
-                return Ok(Some(Caller::token()));
+        for given in presented(headers) {
+            if let Some(token) = &config.auth_token {
+                if same_secret(given, token.expose()) {
+                    return Ok(Some(Caller::token()));
+                }
             }
-        }
-        if let Some(key) = presented.and_then(|given| keys.find(given)) {
-            let user = if key.trust_user_header {
-                end_user(headers)?
-            } else {
-                String::new()
-            };
-            return Ok(Some(Caller::of(&key, user)));
+            if let Some(key) = keys.find(given) {
+                let user = if key.trust_user_header {
+                    end_user(headers)?
+                } else {
+                    String::new()
+                };
+                return Ok(Some(Caller::of(&key, user)));
+            }
         }
         if config.auth_token.is_none() && keys.is_empty() {
             return Ok(Some(Caller::open()));
@@ -130,9 +128,9 @@ impl Caller {
     }
 }
 
-/// The credential a request carries: a bearer token (any case of the scheme), else
-/// `x-api-key`.
-fn presented(headers: &HeaderMap) -> Option<&str> {
+/// The credentials a request carries: a bearer token (any case of the scheme), and
+/// `x-api-key`. Either may name the caller, as clients send one or the other (or both).
+fn presented(headers: &HeaderMap) -> impl Iterator<Item = &str> {
     let bearer = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -140,13 +138,13 @@ fn presented(headers: &HeaderMap) -> Option<&str> {
             let (scheme, rest) = v.split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then_some(rest.trim())
         });
+    let api_key = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
     bearer
-        .or_else(|| {
-            headers
-                .get("x-api-key")
-                .and_then(|v| v.to_str().ok())
-                .map(str::trim)
-        })
+        .into_iter()
+        .chain(api_key)
         .filter(|given| !given.is_empty())
 }
 
@@ -302,6 +300,12 @@ mod tests {
         );
         let wrong = headers(&[("x-api-key", "wrong")]);
         assert_eq!(Caller::identify(&config, &none, &wrong).unwrap(), None);
+        let both = headers(&[("authorization", "Bearer stale"), ("x-api-key", "t")]);
+        assert_eq!(
+            Caller::identify(&config, &none, &both).unwrap(),
+            Some(Caller::token()),
+            "either header may carry the credential"
+        );
     }
 
     #[test]

@@ -16,8 +16,6 @@ mod priority;
 mod queue;
 mod usage;
 
-pub(crate) use auth::TOKEN_KEY_NAME;
-
 use axum::extract::{Request, State};
 use axum::http::header::CONTENT_LENGTH;
 use axum::middleware::{self, Next};
