@@ -1,12 +1,14 @@
 //! `foreman`: run the server, or talk to one.
 //!
 //! `foreman serve` runs foreman in front of an Ollama server; every other command is a
-//! client of a running foreman, found at `FOREMAN_URL` with `FOREMAN_AUTH_TOKEN`. Exit
+//! client of a running foreman, found at `FOREMAN_URL` with `FOREMAN_AUTH_TOKEN` (the
+//! admin token or an API key). Exit
 //! codes: 0 success, 1 the job or the server failed, 2 usage or configuration error.
 
 mod chat;
 mod exit;
 mod jobs;
+mod keys;
 mod models;
 mod output;
 mod pull_progress;
@@ -35,7 +37,7 @@ struct Cli {
     /// The foreman to talk to
     #[arg(long, global = true, env = "FOREMAN_URL", default_value = foreman_client::DEFAULT_URL)]
     url: String,
-    /// Bearer token for foreman
+    /// Bearer token for foreman: FOREMAN_AUTH_TOKEN or an API key
     #[arg(
         long,
         global = true,
@@ -80,6 +82,10 @@ enum Command {
     Show(models::ShowArgs),
     /// Whether foreman is up and its target reachable
     Health,
+    /// Create, list and revoke API keys (admin)
+    Keys(keys::KeysArgs),
+    /// Requests, tokens and GPU time per key, end user and model
+    Usage(keys::UsageArgs),
     /// Run the simulated Ollama on its own (no GPU needed), for trying clients and benchmarks
     Sim(serve::SimArgs),
 }
@@ -135,6 +141,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Cp(args) => models::cp(&client, args, json).await,
         Command::Show(args) => models::show(&client, args, json).await,
         Command::Health => status::health(&client, json).await,
+        Command::Keys(args) => keys::keys(&client, args, json).await,
+        Command::Usage(args) => keys::usage(&client, args, json).await,
     }
 }
 

@@ -46,7 +46,7 @@ pub(crate) async fn ps(client: &Client, json: bool) -> Result<(), Failure> {
             .iter()
             .map(|t| {
                 let text = |field: &str| t[field].as_str().unwrap_or("?").to_owned();
-                let running = t["running"].as_array().map_or(0, Vec::len);
+                let running = t["running"].as_u64().unwrap_or(0);
                 vec![
                     text("name"),
                     if t["up"].as_bool() == Some(true) {

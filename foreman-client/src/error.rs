@@ -84,6 +84,12 @@ impl Error {
         matches!(self.status(), Some(401 | 403))
     }
 
+    /// Whether the server refused the request under a limit (429: a key's `rpm` or
+    /// `max_queued`); the answer's `Retry-After` said when to try again.
+    pub fn is_rate_limited(&self) -> bool {
+        self.status() == Some(429)
+    }
+
     /// Whether time ran out: [`Error::Timeout`] from `wait`, or a request that hit the
     /// client's timeout.
     pub fn is_timeout(&self) -> bool {

@@ -9,7 +9,9 @@
 //!   [`push`](Client::push), blobs), which also works against a plain Ollama;
 //! - **the foreman half**: background jobs ([`submit`](Client::submit),
 //!   [`wait`](Client::wait), [`watch`](Client::watch), [`artifact`](Client::artifact),
-//!   [`cancel`](Client::cancel)), [`health`](Client::health) and [`queue`](Client::queue).
+//!   [`cancel`](Client::cancel)), [`health`](Client::health) and [`queue`](Client::queue);
+//!   API keys for admins ([`create_key`](Client::create_key), [`keys`](Client::keys),
+//!   [`revoke_key`](Client::revoke_key)) and [`usage`](Client::usage).
 //!
 //! Every method returns this crate's [`Result`]; its [`Error`] carries the server's status and
 //! message for API errors. The wire types come from `foreman-types` and are re-exported here,
@@ -71,6 +73,7 @@
 //! - `ollama`: the Ollama half's generations and metadata.
 //! - `models`: the Ollama half's model management (admin-only through foreman).
 //! - `jobs`: the foreman half, with [`Health`], [`JobQuery`] and [`ArtifactContent`].
+//! - `keys`: API keys and usage, with [`UsageQuery`].
 //! - `wait`: following a job until it ends, by polling with backoff.
 //! - `stream`: NDJSON parsing behind [`ChatStream`], [`GenerateStream`] and
 //!   [`ProgressStream`].
@@ -79,6 +82,7 @@
 mod client;
 mod error;
 mod jobs;
+mod keys;
 mod models;
 mod ollama;
 mod stream;
@@ -87,6 +91,7 @@ mod wait;
 pub use client::{Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_URL};
 pub use error::{Error, Result};
 pub use jobs::{ArtifactContent, Health, JobQuery, TargetHealth};
+pub use keys::UsageQuery;
 pub use stream::{ChatStream, GenerateStream, ProgressStream};
 pub use wait::{JobWatch, FIRST_POLL_INTERVAL, MAX_POLL_INTERVAL};
 
@@ -94,13 +99,13 @@ pub use wait::{JobWatch, FIRST_POLL_INTERVAL, MAX_POLL_INTERVAL};
 pub use bytes::Bytes;
 
 pub use foreman_types::{
-    model_key, Accepted, Artifact, ArtifactEncoding, ChatChunk, ChatMessage, ChatRequest,
-    CopyRequest, CreateRequest, DeleteRequest, EmbedInput, EmbedRequest, EmbedResponse,
+    model_key, Accepted, ApiKey, Artifact, ArtifactEncoding, ChatChunk, ChatMessage, ChatRequest,
+    CopyRequest, CreateRequest, CreatedKey, DeleteRequest, EmbedInput, EmbedRequest, EmbedResponse,
     EmbeddingsRequest, EmbeddingsResponse, ErrorBody, GenerateChunk, GenerateRequest, Job, JobId,
-    JobKind, JobList, JobState, Metrics, ModelDetails, ModelInfo, ParseIdError, ParseStateError,
-    ProgressResponse, PsResponse, PullRequest, PushRequest, RunningModel, ShowRequest,
-    ShowResponse, SubmitRequest, TagsResponse, ToolCall, ToolCallFunction, VersionResponse,
-    WebhookAttempt, WebhookEvent, INLINE_ARTIFACT_LIMIT,
+    JobKind, JobList, JobState, KeyList, Metrics, ModelDetails, ModelInfo, NewKey, ParseIdError,
+    ParseStateError, ProgressResponse, PsResponse, PullRequest, PushRequest, RunningModel,
+    ShowRequest, ShowResponse, SubmitRequest, TagsResponse, ToolCall, ToolCallFunction,
+    UsageReport, UsageRow, VersionResponse, WebhookAttempt, WebhookEvent, INLINE_ARTIFACT_LIMIT,
 };
 
 /// Verifying webhook deliveries, so a receiver needs only this crate.

@@ -3,6 +3,8 @@
 //! Internal failures are logged in full and answered with a short message; the details of
 //! a database or I/O error never reach the response body.
 
+use std::time::Duration;
+
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -43,9 +45,16 @@ pub(crate) enum AppError {
     /// 422: an idempotency key reused for a different request.
     #[error("{0}")]
     Unprocessable(String),
-    /// 503: the queue is full (Ollama's own message).
+    /// 429: a key's limit (`rpm`, `max_queued`); `Retry-After` says when to try again.
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        retry_after: Duration,
+    },
+    /// 503: the queue is full (Ollama's own message); `Retry-After` is how long until the
+    /// next job leaves the queue, when foreman can tell.
     #[error("server busy, please try again.  maximum pending requests exceeded")]
-    QueueFull,
+    QueueFull(Option<Duration>),
     /// The target answered with an error: its status and message, passed on.
     #[error("{message}")]
     Upstream { status: StatusCode, message: String },
@@ -72,7 +81,8 @@ impl AppError {
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            AppError::QueueFull | AppError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::QueueFull(_) | AppError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Upstream { status, .. } => *status,
             AppError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -83,7 +93,19 @@ impl AppError {
 impl From<StoreError> for AppError {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::QueueFull => AppError::QueueFull,
+            StoreError::QueueFull => AppError::QueueFull(None),
+            StoreError::KeyExists(name) => {
+                AppError::Conflict(format!("a key named {name:?} exists already"))
+            }
+            StoreError::NoAdminLeft => AppError::Conflict(
+                "no admin key would be left (and FOREMAN_AUTH_TOKEN is not set): \
+                 create an admin key first"
+                    .into(),
+            ),
+            StoreError::TenantQueueFull(limit) => AppError::TooManyRequests {
+                message: format!("too many queued jobs: this key's limit is {limit}"),
+                retry_after: Duration::from_secs(1),
+            },
             StoreError::WriterGone => AppError::ShuttingDown,
             StoreError::IdempotencyConflict => AppError::Unprocessable(
                 "Idempotency-Key was already used with a different request".into(),
@@ -93,18 +115,63 @@ impl From<StoreError> for AppError {
     }
 }
 
+impl AppError {
+    /// When the client may try again, for the answers that say (429, a full queue).
+    pub(crate) fn retry_after(&self) -> Option<Duration> {
+        match self {
+            AppError::TooManyRequests { retry_after, .. } => Some(*retry_after),
+            AppError::QueueFull(retry_after) => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// Logs an internal error and adds the headers the status calls for
+    /// (`WWW-Authenticate` on 401, `Retry-After` in whole seconds, at least 1), whatever
+    /// the shape of the body: every API's error answer goes through here.
+    pub(crate) fn decorate(&self, response: &mut Response) {
+        if let AppError::Internal(detail) = self {
+            tracing::error!(error = %detail, "internal error");
+        }
+        let headers = response.headers_mut();
+        if self.status() == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(after) = self.retry_after() {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_secs(after)));
+        }
+    }
+}
+
+/// A wait as `Retry-After` seconds: rounded up, never 0 (which would invite a retry storm).
+pub(crate) fn retry_secs(after: Duration) -> u64 {
+    after.as_millis().div_ceil(1000).max(1) as u64
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if let AppError::Internal(detail) = &self {
-            tracing::error!(error = %detail, "internal error");
-        }
         let mut response = (status, Json(ErrorBody::new(self.to_string()))).into_response();
-        if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
+        self.decorate(&mut response);
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_whole_seconds_rounded_up_and_at_least_one() {
+        assert_eq!(retry_secs(Duration::ZERO), 1);
+        assert_eq!(retry_secs(Duration::from_millis(1)), 1);
+        assert_eq!(retry_secs(Duration::from_millis(1001)), 2);
+        assert_eq!(retry_secs(Duration::from_secs(30)), 30);
+        let refused = AppError::TooManyRequests {
+            message: "slow down".into(),
+            retry_after: Duration::from_millis(2500),
+        };
+        let response = refused.into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "3");
     }
 }

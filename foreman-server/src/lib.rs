@@ -24,9 +24,12 @@
 //! # Layout
 //! - [`config`]: the `FOREMAN_*` settings, checked before anything starts.
 //! - `http`: serves the router with header and body timeouts and graceful shutdown.
-//! - `routes`: the HTTP surface, one file per route group; auth (the `Caller` of a request
-//!   and the `Admin` extractor) and JSON errors in each API's shape. `request_log` writes
-//!   one line per request once it is answered.
+//! - `routes`: the HTTP surface, one file per route group; auth (the `Caller` of a request,
+//!   and the extractors that carry the rules: `Admin`, `OwnJob`, `Submitter` for a key's
+//!   `rpm`), `/admin/keys`, `/usage`, and JSON errors in each API's shape. `request_log`
+//!   writes one line per request once it is answered.
+//! - `keys`: API key secrets, their SHA-256 digests, and the in-memory set authentication
+//!   reads; `rate`: each tenant's requests in the last minute.
 //! - `scheduler`: which queued job runs next and where, one pure function over a snapshot:
 //!   routing across targets, strict priority, fair share between tenants, drain by model
 //!   per target bounded by the affinity window. Unit- and property-tested by feeding it
@@ -38,7 +41,7 @@
 //! - `worker`: claims the next job and the target it runs on (the scheduler's choice),
 //!   while any target has a free slot, and runs each in that target's lane: sync jobs
 //!   stream to their waiting caller through `live`, async jobs are stored with their
-//!   artifacts.
+//!   artifacts; what the target reports (tokens, GPU time) is read on the way for usage.
 //! - `targets`: the pool of Ollama hosts, one value per host: its HTTP client, its
 //!   inventory (the poller's cache of `/api/tags` and `/api/ps`, whether it answers, the
 //!   models being pulled onto it), its lane (N generations at once); and the union views.
@@ -55,9 +58,11 @@ pub mod config;
 mod error;
 mod estimate;
 mod http;
+mod keys;
 mod live;
 mod metrics;
 mod pruner;
+mod rate;
 mod request_log;
 mod routes;
 mod scheduler;
@@ -127,8 +132,9 @@ pub async fn run(
             "recovered jobs interrupted by the last shutdown"
         );
     }
+    let keys = store.keys().await?;
     let tasks_stop = CancellationToken::new();
-    let app = App::new(config, &targets, store)?;
+    let app = App::new(config, &targets, store, keys)?;
     // Know the targets' models before the first request, but never wait long for them.
     let _ = tokio::time::timeout(Duration::from_secs(2), app.targets.refresh_all()).await;
 

@@ -18,6 +18,8 @@ use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::store::KeyTotals;
+
 /// The content type of the text exposition format 0.0.4.
 pub(crate) const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
@@ -91,6 +93,11 @@ struct TargetModelLabels {
     model: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct KeyLabel {
+    key: String,
+}
+
 type Histograms = Family<ModelLabel, Histogram, fn() -> Histogram>;
 /// A gauge holding a count (the default gauge is an `i64`).
 type CountGauge = Gauge<u64, AtomicU64>;
@@ -102,6 +109,8 @@ pub(crate) struct Scrape {
     pub queued_by_model: Vec<(String, u64)>,
     pub model_swaps: u64,
     pub targets: Vec<TargetScrape>,
+    /// Each key's usage since the start, from the store (so it survives restarts).
+    pub usage: Vec<KeyTotals>,
 }
 
 /// One target at scrape time.
@@ -186,7 +195,46 @@ impl Scrape {
             "Generations on the target that ran on a different model from the one before",
             swaps,
         );
+        self.register_usage(&mut registry);
         registry
+    }
+
+    /// Usage per key: counters read from the store, which keeps them across restarts.
+    fn register_usage(&self, registry: &mut Registry) {
+        let requests = Family::<KeyLabel, Counter>::default();
+        let prompt = Family::<KeyLabel, Counter>::default();
+        let output = Family::<KeyLabel, Counter>::default();
+        let gpu = Family::<KeyLabel, Counter<f64, AtomicU64>>::default();
+        for totals in &self.usage {
+            let labels = KeyLabel {
+                key: totals.key.clone(),
+            };
+            requests.get_or_create(&labels).inc_by(totals.requests);
+            prompt.get_or_create(&labels).inc_by(totals.prompt_tokens);
+            output.get_or_create(&labels).inc_by(totals.output_tokens);
+            gpu.get_or_create(&labels)
+                .inc_by(totals.gpu_ms as f64 / 1000.0);
+        }
+        registry.register(
+            "foreman_key_requests",
+            "Jobs that ran on the target and ended, per API key",
+            requests,
+        );
+        registry.register(
+            "foreman_key_prompt_tokens",
+            "Prompt tokens the target reported, per API key",
+            prompt,
+        );
+        registry.register(
+            "foreman_key_output_tokens",
+            "Output tokens the target reported, per API key",
+            output,
+        );
+        registry.register(
+            "foreman_key_gpu_seconds",
+            "GPU time of the jobs, per API key",
+            gpu,
+        );
     }
 }
 
@@ -399,6 +447,13 @@ mod tests {
                     ..TargetScrape::default()
                 },
             ],
+            usage: vec![KeyTotals {
+                key: "alice".into(),
+                requests: 2,
+                prompt_tokens: 30,
+                output_tokens: 12,
+                gpu_ms: 1500,
+            }],
         };
         let text = Metrics::default().render(&scrape).unwrap();
         for line in [
@@ -411,6 +466,10 @@ mod tests {
             "foreman_target_running{target=\"default\"} 1\n",
             "foreman_target_slots{target=\"default\"} 2\n",
             "foreman_target_model_swaps_total{target=\"default\"} 3\n",
+            "foreman_key_requests_total{key=\"alice\"} 2\n",
+            "foreman_key_prompt_tokens_total{key=\"alice\"} 30\n",
+            "foreman_key_output_tokens_total{key=\"alice\"} 12\n",
+            "foreman_key_gpu_seconds_total{key=\"alice\"} 1.5\n",
         ] {
             assert!(text.contains(line), "{line} in {text}");
         }

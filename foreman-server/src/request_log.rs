@@ -1,13 +1,15 @@
 //! One log line per request, at `info`, once it is answered: method, path, status,
-//! latency, bytes sent, and the job and model when the request had them. Never the query
-//! string, a header or a body: tokens and prompts travel in those.
+//! latency, bytes sent, the name of the API key that made it, and the job and model when
+//! the request had them. Never the query string, a header or a body: tokens and prompts
+//! travel in those.
 //!
 //! The line is written when the response body is done, sent whole or dropped because the
 //! client left, so a streamed chat is logged with its full length and duration rather than
 //! when its headers went out; `complete=false` marks one cut short. A request whose client
 //! leaves before any answer (say, while its job is queued) is logged too, without a status.
 //!
-//! Routes call [`note_job`] and [`note_model`] where they learn them, error paths
+//! Routes call [`note_job`] and [`note_model`] where they learn them (and auth
+//! [`note_key`]), error paths
 //! included. The notes live in a task-local scope around the request, so that no
 //! handler's signature or return type changes to carry them out to this layer.
 
@@ -35,6 +37,7 @@ tokio::task_local! {
 struct Notes {
     job_id: Option<JobId>,
     model: Option<String>,
+    key: Option<String>,
 }
 
 /// Records the job the current request created or names, for its log line.
@@ -42,6 +45,18 @@ pub(crate) fn note_job(id: JobId) {
     let _ = NOTES.try_with(|notes| {
         if let Ok(mut notes) = notes.lock() {
             notes.job_id = Some(id);
+        }
+    });
+}
+
+/// Records the name (never the secret) of the key that made the current request.
+pub(crate) fn note_key(name: &str) {
+    if name.is_empty() {
+        return;
+    }
+    let _ = NOTES.try_with(|notes| {
+        if let Ok(mut notes) = notes.lock() {
+            notes.key = Some(name.to_owned());
         }
     });
 }
@@ -92,6 +107,7 @@ impl Drop for Line {
         let latency_ms = self.started.elapsed().as_millis() as u64;
         let job_id = notes.job_id.map(field::display);
         let model = notes.model.as_deref().map(field::display);
+        let key = notes.key.as_deref().map(field::display);
         match self.status {
             Some(status) => tracing::info!(
                 method = %self.method,
@@ -99,6 +115,7 @@ impl Drop for Line {
                 status = status.as_u16(),
                 latency_ms,
                 bytes = self.bytes,
+                key,
                 job_id,
                 model,
                 complete = self.complete,
@@ -108,6 +125,7 @@ impl Drop for Line {
                 method = %self.method,
                 path = %self.path,
                 latency_ms,
+                key,
                 job_id,
                 model,
                 complete = false,

@@ -9,8 +9,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, TargetSettings};
 use crate::estimate::RunTimes;
+use crate::keys::{KeyRecord, Keys};
 use crate::live::Live;
 use crate::metrics::Metrics;
+use crate::rate::RateLimiter;
 use crate::store::Store;
 use crate::targets::Pool;
 
@@ -37,6 +39,10 @@ pub(crate) struct Inner {
     pub metrics: Metrics,
     /// Recent run times, for `estimated_wait_ms`.
     pub run_times: RunTimes,
+    /// Every API key, by digest, for authentication without a database read.
+    pub keys: Keys,
+    /// Each tenant's requests in the last minute, for its key's `rpm`.
+    pub rate: RateLimiter,
 }
 
 impl std::ops::Deref for App {
@@ -48,11 +54,12 @@ impl std::ops::Deref for App {
 }
 
 impl App {
-    /// Fails when a target's HTTP client cannot be built.
+    /// Fails when a target's HTTP client cannot be built. `keys` are the stored keys.
     pub(crate) fn new(
         config: Config,
         targets: &[TargetSettings],
         store: Store,
+        keys: Vec<KeyRecord>,
     ) -> reqwest::Result<Self> {
         let work = Arc::new(Notify::new());
         let targets = Pool::new(targets, config.retry_backoff, &work)?;
@@ -68,6 +75,8 @@ impl App {
                 running: Mutex::new(HashMap::new()),
                 metrics: Metrics::default(),
                 run_times,
+                keys: Keys::new(keys),
+                rate: RateLimiter::default(),
             }),
         })
     }

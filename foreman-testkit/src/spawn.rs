@@ -232,6 +232,16 @@ impl TestApp {
         }
     }
 
+    /// A typed client for this foreman that authenticates with `token`: an API key's
+    /// secret (from [`create_key`](foreman_client::Client::create_key)) or another token.
+    pub fn client_with(&self, token: &str) -> foreman_client::Client {
+        foreman_client::Client::builder()
+            .base_url(&self.url)
+            .token(token)
+            .build()
+            .expect("client builds")
+    }
+
     /// `url` joined with `path`.
     pub fn at(&self, path: &str) -> String {
         format!("{}{}", self.url, path)

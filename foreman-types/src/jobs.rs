@@ -390,6 +390,19 @@ pub struct Job {
     /// first run starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// The API key that submitted it (`admin` for `FOREMAN_AUTH_TOKEN`); absent on an
+    /// open foreman.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The end user its key named (`X-OpenWebUI-User-Id`, `X-User-Id`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Prompt tokens, as the target reported them, once it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<u64>,
+    /// Output tokens, as the target reported them, once it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens: Option<u64>,
 }
 
 fn default_kind() -> JobKind {

@@ -21,12 +21,14 @@
 //!   map, so a parse and re-serialise loses nothing.
 //! - [`backoff`]: doubling waits with a cap, for everything that retries or polls.
 //! - [`jobs`]: job ids, states and their transitions, jobs, artifacts, webhook events.
+//! - [`keys`]: API keys (`/admin/keys`) and usage per key, user and model (`/usage`).
 //! - [`ndjson`]: splitting a streamed answer into lines, each capped at [`MAX_LINE`].
 //! - [`webhook`]: signing and verifying webhook deliveries, in the prototype's
 //!   `X-Foreman-Signature` format and the Standard Webhooks format.
 
 pub mod backoff;
 pub mod jobs;
+pub mod keys;
 pub mod ndjson;
 pub mod ollama;
 pub mod webhook;
@@ -36,6 +38,7 @@ pub use jobs::{
     Accepted, Artifact, ArtifactEncoding, Job, JobId, JobKind, JobList, JobState, ParseIdError,
     ParseStateError, SubmitRequest, WebhookAttempt, WebhookEvent, INLINE_ARTIFACT_LIMIT,
 };
+pub use keys::{ApiKey, CreatedKey, KeyList, NewKey, UsageReport, UsageRow, MAX_WEIGHT};
 pub use ndjson::{LineSplitter, LineTooLong, MAX_LINE};
 pub use ollama::{
     model_key, model_owner, ChatChunk, ChatMessage, ChatRequest, CopyRequest, CreateRequest,

@@ -12,7 +12,7 @@ async fn help_lists_every_command() {
     assert_eq!(run.code, 0);
     for command in [
         "serve", "submit", "jobs", "job", "wait", "artifact", "cancel", "chat", "ps", "models",
-        "pull", "rm", "cp", "show", "health", "sim",
+        "pull", "rm", "cp", "show", "health", "sim", "keys", "usage",
     ] {
         assert!(run.stdout.contains(command), "{command} missing from help");
     }

@@ -2,6 +2,7 @@
 
 mod commands;
 mod crash;
+mod keys;
 mod models;
 mod serve;
 

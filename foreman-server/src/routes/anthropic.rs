@@ -25,6 +25,7 @@ use serde_json::{json, Value};
 
 use super::body;
 use super::generate::queued;
+use super::limits::Submitter;
 use crate::error::AppError;
 use crate::state::App;
 use crate::targets::client::error_message;
@@ -55,12 +56,13 @@ struct MessagesRequest {
 
 /// `POST /v1/messages`.
 async fn messages(
+    Submitter(caller): Submitter,
     State(app): State<App>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AnthropicError> {
     let body = body::bytes(body, app.config.max_body_bytes)?;
     let request: MessagesRequest = body::json(&body)?;
-    Ok(queued(app, JobKind::AnthropicMessages, request.model, body).await?)
+    Ok(queued(app, caller, JobKind::AnthropicMessages, request.model, body).await?)
 }
 
 /// An [`AppError`] answered in Anthropic's shape, with the same status and message.
@@ -76,15 +78,8 @@ impl From<AppError> for AnthropicError {
 impl IntoResponse for AnthropicError {
     fn into_response(self) -> Response {
         let status = self.0.status();
-        if let AppError::Internal(detail) = &self.0 {
-            tracing::error!(error = %detail, "internal error");
-        }
         let mut response = (status, Json(error_body(status, &self.0.to_string()))).into_response();
-        if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
+        self.0.decorate(&mut response);
         response
     }
 }

@@ -14,11 +14,12 @@ use axum::response::Response;
 use bytes::Bytes;
 use foreman_types::{model_key, JobId, JobKind};
 
+use super::auth::Caller;
 use super::body;
+use super::limits::{self, Submitter};
 use super::priority;
 use crate::error::AppError;
 use crate::live::LiveEvent;
-use crate::scheduler::Tenant;
 use crate::state::App;
 use crate::store::{NewJob, Origin};
 use crate::targets::Known;
@@ -29,22 +30,24 @@ pub(crate) const JOB_ID_HEADER: &str = "x-foreman-job-id";
 
 /// `POST /api/chat`.
 pub(super) async fn chat(
+    Submitter(caller): Submitter,
     State(app): State<App>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AppError> {
     let body = body::bytes(body, app.config.max_body_bytes)?;
     let model = body::model(&body)?;
-    queued(app, JobKind::Chat, model, body).await
+    queued(app, caller, JobKind::Chat, model, body).await
 }
 
 /// `POST /api/generate`.
 pub(super) async fn generate(
+    Submitter(caller): Submitter,
     State(app): State<App>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AppError> {
     let body = body::bytes(body, app.config.max_body_bytes)?;
     let model = body::model(&body)?;
-    queued(app, JobKind::Generate, model, body).await
+    queued(app, caller, JobKind::Generate, model, body).await
 }
 
 /// Answers 404 in Ollama's words when no target has `model`. When a target that might
@@ -60,10 +63,12 @@ pub(super) async fn ensure_model(app: &App, model: &str) -> Result<String, AppEr
     }
 }
 
-/// Queues a generation as a sync job and answers with the target's response once the
-/// job's turn comes. Shared with the OpenAI-compatible routes.
+/// Queues a generation as a sync job of `caller`'s tenant and answers with the target's
+/// response once the job's turn comes. Shared with the OpenAI- and Anthropic-compatible
+/// routes.
 pub(super) async fn queued(
     app: App,
+    caller: Caller,
     kind: JobKind,
     model: String,
     payload: Bytes,
@@ -90,12 +95,14 @@ pub(super) async fn queued(
             priority: priority::SYNC,
             payload,
             webhook_url: None,
-            tenant: Tenant::default(),
-            weight: 1,
+            tenant: caller.tenant(),
+            weight: caller.weight,
+            max_queued: caller.max_queued,
             idempotency_key: None,
             request_hash: None,
         })
-        .await?;
+        .await
+        .map_err(|err| limits::refused(&app, err))?;
     app.work.notify_one();
 
     // Dropped here if the caller hangs up while queued: the guard cancels the job.

@@ -10,11 +10,12 @@ use foreman_types::{Accepted, Job, JobId, JobKind, JobList, JobState, SubmitRequ
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::auth::{Caller, OwnJob};
 use super::body;
 use super::generate::ensure_model;
+use super::limits::{self, Submitter};
 use super::priority;
 use crate::error::AppError;
-use crate::scheduler::Tenant;
 use crate::state::App;
 use crate::store::{Enqueued, JobFilter, NewJob, Origin};
 use crate::webhook_url;
@@ -33,8 +34,10 @@ fn parse_id(raw: &str) -> Result<JobId, AppError> {
     Ok(id)
 }
 
-/// `POST /jobs`: commit the job, then answer `202` with its id and `Location`.
+/// `POST /jobs`: commit the job, then answer `202` with its id and `Location`. The job
+/// belongs to the caller's key.
 pub(super) async fn submit(
+    Submitter(caller): Submitter,
     State(app): State<App>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -84,12 +87,14 @@ pub(super) async fn submit(
             priority,
             payload: Bytes::from(payload),
             webhook_url,
-            tenant: Tenant::default(),
-            weight: 1,
+            tenant: caller.tenant(),
+            weight: caller.weight,
+            max_queued: caller.max_queued,
             idempotency_key,
             request_hash,
         })
-        .await?;
+        .await
+        .map_err(|err| limits::refused(&app, err))?;
     app.wake();
     let id = enqueued.id();
     crate::request_log::note_job(id);
@@ -106,10 +111,9 @@ pub(super) async fn submit(
 
 /// `GET /jobs/{id}`.
 pub(super) async fn show(
+    OwnJob(id): OwnJob,
     State(app): State<App>,
-    Path(id): Path<String>,
 ) -> Result<Json<Job>, AppError> {
-    let id = parse_id(&id)?;
     let mut job = app
         .store
         .job(id)
@@ -124,10 +128,9 @@ pub(super) async fn show(
 /// `DELETE /jobs/{id}`: a queued job leaves the queue; a running one is stopped (the
 /// upstream request is dropped, so the target stops generating).
 pub(super) async fn cancel(
+    OwnJob(id): OwnJob,
     State(app): State<App>,
-    Path(id): Path<String>,
 ) -> Result<Json<Job>, AppError> {
-    let id = parse_id(&id)?;
     match app.store.cancel(id, "cancelled by request".into()).await? {
         Some(before) => {
             // The store ended it here, so the worker (if it runs it) will not count it.
@@ -173,8 +176,10 @@ pub(super) struct ListQuery {
     before: Option<String>,
 }
 
-/// `GET /jobs`: newest first, filtered by state and model, a page at a time.
+/// `GET /jobs`: newest first, filtered by state and model, a page at a time; only the
+/// caller's own jobs unless it is an admin.
 pub(super) async fn list(
+    caller: Caller,
     State(app): State<App>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<JobList>, AppError> {
@@ -194,6 +199,7 @@ pub(super) async fn list(
             state,
             model: query.model.as_deref().map(foreman_types::model_key),
             before,
+            key: caller.scope().map(str::to_owned),
             limit: limit + 1,
         })
         .await?;
@@ -209,10 +215,10 @@ pub(super) async fn list(
 
 /// `GET /jobs/{id}/artifacts/{name}`: the raw bytes with their content type.
 pub(super) async fn artifact(
+    OwnJob(id): OwnJob,
     State(app): State<App>,
-    Path((id, name)): Path<(String, String)>,
+    Path((_, name)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
-    let id = parse_id(&id)?;
     let Some((content_type, data)) = app.store.artifact(id, name.clone()).await? else {
         return Err(AppError::NotFound(format!(
             "job {id} has no artifact {name:?}"

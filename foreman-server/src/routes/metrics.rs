@@ -1,20 +1,25 @@
 //! `GET /metrics`: Prometheus text exposition format 0.0.4.
 //!
-//! Behind the bearer token like every route but `/healthz` and `/`: a Prometheus scrape
-//! job sends it with `authorization: { credentials: ... }` (or `bearer_token_file`).
+//! Admin-only: the counters name every API key and its usage, which other keys may not see.
+//! A Prometheus scrape job sends the admin token (or an admin key) with
+//! `authorization: { credentials: ... }` (or `bearer_token_file`).
 
 use axum::extract::State;
 use axum::http::{header::CONTENT_TYPE, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
+use super::auth::Admin;
 use crate::error::AppError;
 use crate::metrics::{Scrape, TargetScrape, CONTENT_TYPE as METRICS_CONTENT_TYPE};
 use crate::state::App;
 
 /// `GET /metrics`.
-pub(super) async fn metrics(State(app): State<App>) -> Result<Response, AppError> {
-    let (jobs_by_state, queued_by_model) =
-        tokio::try_join!(app.store.counts_by_state(), app.store.queued_by_model())?;
+pub(super) async fn metrics(_: Admin, State(app): State<App>) -> Result<Response, AppError> {
+    let (jobs_by_state, queued_by_model, usage) = tokio::try_join!(
+        app.store.counts_by_state(),
+        app.store.queued_by_model(),
+        app.store.usage_totals()
+    )?;
     let scrape = Scrape {
         jobs_by_state,
         queued_by_model,
@@ -31,6 +36,7 @@ pub(super) async fn metrics(State(app): State<App>) -> Result<Response, AppError
                 model_swaps: t.lane.swaps(),
             })
             .collect(),
+        usage,
     };
     let body = app
         .metrics

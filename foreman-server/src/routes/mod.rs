@@ -6,22 +6,22 @@ mod body;
 mod embed;
 mod generate;
 mod jobs;
+mod keys;
+mod limits;
 mod meta;
 mod metrics;
 mod models;
 mod openai;
 mod priority;
 mod queue;
+mod usage;
 
 use axum::extract::{Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH};
-use axum::http::HeaderMap;
+use axum::http::header::CONTENT_LENGTH;
 use axum::middleware::{self, Next};
-use axum::response::Response;
-use axum::routing::{get, post};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
 use axum::Router;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use crate::error::AppError;
 use crate::request_log;
@@ -47,6 +47,9 @@ pub(crate) fn router(app: App) -> Router {
         .route("/jobs", post(jobs::submit).get(jobs::list))
         .route("/jobs/{id}", get(jobs::show).delete(jobs::cancel))
         .route("/jobs/{id}/artifacts/{name}", get(jobs::artifact))
+        .route("/admin/keys", post(keys::create).get(keys::list))
+        .route("/admin/keys/{name}", delete(keys::revoke))
+        .route("/usage", get(usage::usage))
         .merge(openai::router())
         .merge(anthropic::router())
         .merge(models::router())
@@ -87,42 +90,24 @@ async fn refuse_oversized(State(app): State<App>, request: Request, next: Next) 
         .and_then(|v| v.trim().parse::<u64>().ok());
     match declared {
         Some(length) if length > app.config.max_body_bytes as u64 => {
-            axum::response::IntoResponse::into_response(AppError::PayloadTooLarge(
-                app.config.max_body_bytes,
-            ))
+            AppError::PayloadTooLarge(app.config.max_body_bytes).into_response()
         }
         _ => next.run(request).await,
     }
 }
 
-/// Bearer auth on everything but the liveness routes, when a token is configured. A
-/// request let through carries its [`auth::Caller`] from here on, for [`auth::Admin`].
+/// Auth on everything but the liveness routes: a request let through carries its
+/// [`auth::Caller`] from here on, for the extractors that decide what it may do.
 async fn authenticate(State(app): State<App>, mut request: Request, next: Next) -> Response {
     let open = matches!(request.uri().path(), "/healthz" | "/");
-    match auth::Caller::identify(&app.config, request.headers()) {
-        Some(caller) => {
+    match auth::Caller::identify(&app.config, &app.keys, request.headers()) {
+        Ok(Some(caller)) => {
+            request_log::note_key(&caller.key);
             request.extensions_mut().insert(caller);
             next.run(request).await
         }
-        None if open => next.run(request).await,
-        None => axum::response::IntoResponse::into_response(AppError::Unauthorized),
+        _ if open => next.run(request).await,
+        Ok(None) => AppError::Unauthorized.into_response(),
+        Err(err) => err.into_response(),
     }
-}
-
-/// Compares digests in constant time, so neither the token's content nor its length
-/// leaks through timing.
-fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
-    let Some(given) = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, rest) = v.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then_some(rest.trim())
-        })
-    else {
-        return false;
-    };
-    let given = Sha256::digest(given.as_bytes());
-    let expected = Sha256::digest(token.as_bytes());
-    given.ct_eq(&expected).into()
 }

@@ -30,6 +30,28 @@ pub(crate) struct ClaimRequest {
     pub running_estimate_ms: f64,
 }
 
+#[cfg(test)]
+impl ClaimRequest {
+    /// A claim for one target called `default`, with `resident` in memory, as the store's
+    /// tests make it.
+    pub(crate) fn single(resident: Option<&str>, affinity_window: Duration) -> Self {
+        Self {
+            targets: vec![TargetView {
+                name: "default".into(),
+                up: true,
+                free_slots: 1,
+                load: 0,
+                resident: resident.map(str::to_owned).into_iter().collect(),
+                installed: Vec::new(),
+                unpolled: false,
+            }],
+            affinity_window,
+            held: Vec::new(),
+            running_estimate_ms: 0.0,
+        }
+    }
+}
+
 /// A job the worker now owns.
 #[derive(Debug, Clone)]
 pub(crate) struct ClaimedJob {

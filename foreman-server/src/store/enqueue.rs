@@ -41,6 +41,8 @@ pub(crate) struct NewJob {
     pub tenant: Tenant,
     /// The tenant's weight in fair share (its key's `weight`, at least 1).
     pub weight: u32,
+    /// Refuse the job when the tenant has this many queued already (its key's limit).
+    pub max_queued: Option<u32>,
     /// With `request_hash`, makes a repeated submission return the first job.
     pub idempotency_key: Option<String>,
     pub request_hash: Option<String>,
@@ -93,6 +95,7 @@ impl Store {
             if queued >= options.max_queue as i64 {
                 return Err(StoreError::QueueFull);
             }
+            super::tenant_limit::check(tx, &job.tenant, job.max_queued)?;
             let now = now_ms();
             fair_share::activate(tx, &job.tenant, job.weight)?;
             tx.prepare_cached(

@@ -14,6 +14,8 @@ pub(crate) struct JobFilter {
     pub model: Option<String>,
     /// Only jobs older than this one (the page cursor).
     pub before: Option<JobId>,
+    /// Only jobs this key submitted; every key's when `None`.
+    pub key: Option<String>,
     pub limit: u32,
 }
 
@@ -30,7 +32,8 @@ pub(crate) struct QueueSnapshot {
 pub(crate) const QUEUE_POSITION_CAP: i64 = 10_000;
 
 const JOB_COLUMNS: &str = "id, model, state, attempts, created_at, updated_at, error, result, \
-                           kind, priority, webhook_url, target";
+                           kind, priority, webhook_url, target, tenant_key, tenant_user, \
+                           prompt_tokens, output_tokens";
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
@@ -51,6 +54,11 @@ fn job_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Job>> {
     let webhook_url: Option<String> = r.get(10)?;
     // Empty until the job is claimed; kept once it has run.
     let target: String = r.get(11)?;
+    let key: String = r.get(12)?;
+    let user: String = r.get(13)?;
+    let prompt_tokens: Option<i64> = r.get(14)?;
+    let output_tokens: Option<i64> = r.get(15)?;
+    let named = |s: String| (!s.is_empty()).then_some(s);
     Ok((|| {
         Ok(Job {
             id: id.parse().map_err(corrupt)?,
@@ -72,6 +80,10 @@ fn job_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Job>> {
             state_webhook_url: webhook_url,
             webhook_attempts: Vec::new(),
             target: (!target.is_empty()).then_some(target),
+            key: named(key),
+            user: named(user),
+            prompt_tokens: prompt_tokens.map(|n| n.max(0) as u64),
+            output_tokens: output_tokens.map(|n| n.max(0) as u64),
         })
     })())
 }
@@ -155,6 +167,17 @@ impl Store {
             .await
     }
 
+    /// The key that submitted job `id` (empty for the open tenant), if the job exists.
+    pub(crate) async fn job_owner(&self, id: JobId) -> Result<Option<String>> {
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached("SELECT tenant_key FROM jobs WHERE id = ?1")?
+                .query_row([id.to_string()], |r| r.get(0))
+                .optional()?)
+        })
+        .await
+    }
+
     /// A page of jobs, newest first.
     pub(crate) async fn list(&self, filter: JobFilter) -> Result<Vec<Job>> {
         self.read(move |conn| {
@@ -167,6 +190,10 @@ impl Store {
             if let Some(model) = &filter.model {
                 args.push(model.clone());
                 sql.push_str(&format!(" AND model = ?{}", args.len()));
+            }
+            if let Some(key) = &filter.key {
+                args.push(key.clone());
+                sql.push_str(&format!(" AND tenant_key = ?{}", args.len()));
             }
             if let Some(before) = filter.before {
                 args.push(before.to_string());

@@ -18,14 +18,19 @@ mod enqueue;
 mod events;
 mod fair_share;
 mod jobs_read;
+mod keys;
 mod outbox;
 mod recover;
 mod stats;
+mod tenant_limit;
 mod transition;
+mod usage;
 mod writer;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod usage_tests;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -39,6 +44,7 @@ pub(crate) use jobs_read::JobFilter;
 pub(crate) use outbox::{Delivery, DeliveryOutcome};
 pub(crate) use recover::Recovered;
 pub(crate) use transition::Finish;
+pub(crate) use usage::{KeyTotals, Reported, UsageFilter};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +67,15 @@ pub enum StoreError {
     /// Same idempotency key, different request.
     #[error("idempotency key reused with a different request")]
     IdempotencyConflict,
+    /// A key of that name exists already.
+    #[error("a key named {0:?} exists already")]
+    KeyExists(String),
+    /// The change would leave no admin key, and no `FOREMAN_AUTH_TOKEN` to fall back on.
+    #[error("no admin key would be left")]
+    NoAdminLeft,
+    /// The tenant already has its key's `max_queued` jobs queued.
+    #[error("the key already has {0} jobs queued, its limit")]
+    TenantQueueFull(u32),
 }
 
 /// Result of a store operation.
@@ -167,6 +182,7 @@ fn open_connection(path: &Path) -> Result<Connection> {
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_jobs.sql"),
     include_str!("../../migrations/0002_fair_share.sql"),
+    include_str!("../../migrations/0003_keys.sql"),
 ];
 
 fn migrate(conn: &Connection) -> Result<()> {

@@ -19,26 +19,14 @@ fn job(model: &str, origin: Origin) -> NewJob {
         webhook_url: None,
         tenant: crate::scheduler::Tenant::default(),
         weight: 1,
+        max_queued: None,
         idempotency_key: None,
         request_hash: None,
     }
 }
 
 fn claim(resident: Option<&str>, window: Duration) -> ClaimRequest {
-    ClaimRequest {
-        targets: vec![crate::scheduler::TargetView {
-            name: "default".into(),
-            up: true,
-            free_slots: 1,
-            load: 0,
-            resident: resident.map(str::to_owned).into_iter().collect(),
-            installed: Vec::new(),
-            unpolled: false,
-        }],
-        affinity_window: window,
-        held: Vec::new(),
-        running_estimate_ms: 0.0,
-    }
+    ClaimRequest::single(resident, window)
 }
 
 async fn add(store: &Store, new: NewJob) -> JobId {

@@ -5,6 +5,7 @@ use foreman_types::{JobId, JobState};
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::artifacts::{self, NewArtifact};
+use super::usage::{self, Reported};
 use super::{events, fair_share, now_ms, Result, Store, StoreOptions};
 
 /// How a run of a job ended.
@@ -48,11 +49,23 @@ impl Store {
     /// Ends a run of a job that is `loading` or `working`. Returns the state it entered,
     /// or `None` when the job was no longer running (a stale writer changes nothing).
     pub(crate) async fn finish(&self, id: JobId, finish: Finish) -> Result<Option<JobState>> {
+        self.finish_reporting(id, finish, Reported::default()).await
+    }
+
+    /// [`finish`](Self::finish), with what the target reported about the run for usage.
+    pub(crate) async fn finish_reporting(
+        &self,
+        id: JobId,
+        finish: Finish,
+        reported: Reported,
+    ) -> Result<Option<JobState>> {
         let options = self.options.clone();
         self.write(move |tx| {
             let ended = finish_in(tx, &options, id, finish, &["loading", "working"])?;
             if ended.is_some() {
-                fair_share::settle_run(tx, id, now_ms())?;
+                let now = now_ms();
+                usage::record(tx, id, &reported, now)?;
+                fair_share::settle_run(tx, id, now)?;
             }
             Ok(ended)
         })
@@ -85,7 +98,11 @@ impl Store {
                 &[before.as_str()],
             )?;
             if ended.is_some() && matches!(before, JobState::Loading | JobState::Working) {
-                fair_share::settle_run(tx, id, now_ms())?;
+                // The worker's answer for this run will find the job ended: its GPU time
+                // is counted here (the tokens of a cut-off run were never reported).
+                let now = now_ms();
+                usage::record(tx, id, &Reported::default(), now)?;
+                fair_share::settle_run(tx, id, now)?;
             }
             Ok(ended.map(|_| before))
         })

@@ -4,7 +4,8 @@
 use foreman_types::{ErrorBody, JobKind, LineSplitter};
 use serde_json::{Map, Value};
 
-use super::{finish, retry, started_answering, Ran, Stop};
+use super::usage::Meter;
+use super::{finish, finish_reporting, retry, started_answering, Ran, Stop};
 use crate::state::App;
 use crate::store::{ClaimedJob, Finish, NewArtifact};
 use crate::targets::client::{next_chunk, TargetError};
@@ -81,20 +82,17 @@ pub(super) async fn run(app: &App, target: &Target, job: &ClaimedJob, stop: &Sto
             break;
         }
     }
+    let reported = answer.usage.reported();
     let Some((result, artifacts)) = answer.into_result() else {
         let err = TargetError::Connection("the target's stream ended before its last chunk".into());
         retry(app, target, job, &err).await;
         return Ran::Unreachable;
     };
-    finish(
-        app,
-        job,
-        Finish::Done {
-            result: Some(result),
-            artifacts,
-        },
-    )
-    .await;
+    let done = Finish::Done {
+        result: Some(result),
+        artifacts,
+    };
+    finish_reporting(app, job, done, reported).await;
     Ran::Completed
 }
 
@@ -116,6 +114,8 @@ struct Answer {
     tool_calls: Vec<Value>,
     last: Option<Map<String, Value>>,
     done: bool,
+    /// What the target reported, for usage.
+    usage: Meter,
 }
 
 impl Answer {
@@ -127,6 +127,7 @@ impl Answer {
             tool_calls: Vec::new(),
             last: None,
             done: false,
+            usage: Meter::default(),
         }
     }
 
@@ -137,6 +138,7 @@ impl Answer {
         if let Some(error) = ErrorBody::message_of(&chunk) {
             return Err(error);
         }
+        self.usage.value(&chunk);
         let Value::Object(chunk) = chunk else {
             return Err(format!(
                 "the target sent a line that is not a JSON object: {chunk}"

@@ -12,6 +12,7 @@ mod async_job;
 mod named_events;
 mod residency;
 mod sync_job;
+mod usage;
 
 pub(crate) use sync_job::error_line;
 
@@ -22,7 +23,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::state::App;
-use crate::store::{ClaimRequest, ClaimedJob, Finish, Origin};
+use crate::store::{ClaimRequest, ClaimedJob, Finish, Origin, Reported};
 use crate::targets::client::TargetError;
 use crate::targets::Target;
 
@@ -223,7 +224,17 @@ impl Stop {
 
 /// Records how a run ended; logs (never panics) when the store fails.
 async fn finish(app: &App, job: &ClaimedJob, finish: Finish) -> Option<foreman_types::JobState> {
-    match app.store.finish(job.id, finish).await {
+    finish_reporting(app, job, finish, Reported::default()).await
+}
+
+/// Records how a run ended, with what the target reported about it for usage.
+async fn finish_reporting(
+    app: &App,
+    job: &ClaimedJob,
+    finish: Finish,
+    reported: Reported,
+) -> Option<foreman_types::JobState> {
+    match app.store.finish_reporting(job.id, finish, reported).await {
         Ok(state) => {
             if let Some(state) = state {
                 tracing::info!(job_id = %job.id, model = %job.model, state = %state, "job ended");

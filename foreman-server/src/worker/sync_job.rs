@@ -8,7 +8,8 @@ use bytes::Bytes;
 use foreman_types::{JobKind, JobState};
 
 use self::error_scan::ErrorScan;
-use super::{finish, retry, started_answering, Ran, Stop};
+use super::usage::Meter;
+use super::{finish, finish_reporting, retry, started_answering, Ran, Stop};
 use crate::live::{LiveEvent, LiveSender};
 use crate::state::App;
 use crate::store::{ClaimedJob, Finish};
@@ -67,21 +68,20 @@ pub(super) async fn run(app: &App, target: &Target, job: &ClaimedJob, stop: &Sto
         };
         // Before the caller has the answer: a load or an unload shows at once.
         super::note_residency(target, job);
+        let mut meter = Meter::default();
+        meter.whole(&body);
         answer_whole(&tx, status, content_type, body).await;
         started_answering(app, target, job, &mut marked).await;
-        finish(
-            app,
-            job,
-            Finish::Done {
-                result: None,
-                artifacts: Vec::new(),
-            },
-        )
-        .await;
+        let done = Finish::Done {
+            result: None,
+            artifacts: Vec::new(),
+        };
+        finish_reporting(app, job, done, meter.reported()).await;
         return Ran::Completed;
     }
 
     let mut chunks = response.bytes_stream();
+    let mut meter = Meter::default();
     let mut head_sent = false;
     // An error line or event from the target (say, out of memory mid-generation) reaches
     // the caller as sent; it also decides how the job ends.
@@ -98,6 +98,7 @@ pub(super) async fn run(app: &App, target: &Target, job: &ClaimedJob, stop: &Sto
                         }
                     }
                     target_error.feed(&bytes);
+                    meter.stream(&bytes);
                     if tx.send(LiveEvent::Chunk(bytes)).await.is_err() {
                         // Dropping `chunks` here closes the upstream request: the target
                         // stops generating for nobody.
@@ -130,7 +131,7 @@ pub(super) async fn run(app: &App, target: &Target, job: &ClaimedJob, stop: &Sto
                         Some(error) => Finish::Failed { error },
                         None => Finish::Done { result: None, artifacts: Vec::new() },
                     };
-                    finish(app, job, ended).await;
+                    finish_reporting(app, job, ended, meter.reported()).await;
                     break Ran::Completed;
                 }
             },

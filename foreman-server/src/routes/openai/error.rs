@@ -29,26 +29,21 @@ impl From<AppError> for OpenAiError {
 impl IntoResponse for OpenAiError {
     fn into_response(self) -> Response {
         let status = self.0.status();
-        if let AppError::Internal(detail) = &self.0 {
-            tracing::error!(error = %detail, "internal error");
-        }
         let code = match &self.0 {
             AppError::ModelNotFound(_) => Some("model_not_found"),
             _ => None,
         };
         let mut response = (status, Json(body(status, &self.0.to_string(), code))).into_response();
-        if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
+        self.0.decorate(&mut response);
         response
     }
 }
 
 /// OpenAI's error object: `invalid_request_error` for the caller's mistakes (4xx),
-/// `api_error` for the server's (5xx).
+/// `api_error` for the server's (5xx); a 429 has OpenAI's `rate_limit_exceeded` code,
+/// whoever refused the request.
 pub(crate) fn body(status: StatusCode, message: &str, code: Option<&str>) -> Value {
+    let code = code.or((status == StatusCode::TOO_MANY_REQUESTS).then_some("rate_limit_exceeded"));
     let kind = if status.is_client_error() {
         "invalid_request_error"
     } else {

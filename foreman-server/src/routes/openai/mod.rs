@@ -28,6 +28,7 @@ use serde::Deserialize;
 
 use super::embed::EMBED_TIMEOUT;
 use super::generate::{ensure_model, queued};
+use super::limits::Submitter;
 use super::{body, meta};
 use crate::state::App;
 
@@ -62,23 +63,25 @@ struct ChatCompletionRequest {
 
 /// `POST /v1/chat/completions`.
 async fn chat_completions(
+    Submitter(caller): Submitter,
     State(app): State<App>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OpenAiError> {
     let body = body::bytes(body, app.config.max_body_bytes)?;
     let request: ChatCompletionRequest = body::json(&body)?;
     // The `errors` middleware gives a target's error answer OpenAI's shape.
-    Ok(queued(app, JobKind::OpenAiChat, request.model, body).await?)
+    Ok(queued(app, caller, JobKind::OpenAiChat, request.model, body).await?)
 }
 
 /// `POST /v1/completions`.
 async fn completions(
+    Submitter(caller): Submitter,
     State(app): State<App>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OpenAiError> {
     let body = body::bytes(body, app.config.max_body_bytes)?;
     let model = body::model(&body)?;
-    Ok(queued(app, JobKind::OpenAiCompletion, model, body).await?)
+    Ok(queued(app, caller, JobKind::OpenAiCompletion, model, body).await?)
 }
 
 /// `POST /v1/embeddings`: straight to a target with the model, concurrently, like `/api/embed`. The

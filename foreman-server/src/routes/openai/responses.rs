@@ -10,15 +10,17 @@ use foreman_types::JobKind;
 
 use super::super::body;
 use super::super::generate::queued;
+use super::super::limits::Submitter;
 use super::OpenAiError;
 use crate::state::App;
 
 /// `POST /v1/responses`.
 pub(super) async fn responses(
+    Submitter(caller): Submitter,
     State(app): State<App>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OpenAiError> {
     let body = body::bytes(body, app.config.max_body_bytes)?;
     let model = body::model(&body)?;
-    Ok(queued(app, JobKind::OpenAiResponses, model, body).await?)
+    Ok(queued(app, caller, JobKind::OpenAiResponses, model, body).await?)
 }
