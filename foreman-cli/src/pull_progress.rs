@@ -28,10 +28,10 @@ impl<W: Write> PullView<W> {
     pub(crate) fn show(&mut self, line: &ProgressResponse) -> std::io::Result<()> {
         match self {
             PullView::Bars(bars) => {
-                bars.show(line);
+                bars.show(&per_target(line));
                 Ok(())
             }
-            PullView::Lines(lines) => lines.show(line),
+            PullView::Lines(lines) => lines.show(&per_target(line)),
             PullView::Json(out) => {
                 let text = serde_json::to_string(line).map_err(std::io::Error::other)?;
                 writeln!(out, "{text}")
@@ -45,6 +45,19 @@ impl<W: Write> PullView<W> {
             bars.finish();
         }
     }
+}
+
+/// A line about one of several targets (foreman pulling onto every GPU box adds its
+/// `target`), with the target in its status and its layer, so each target's layers get
+/// their own bar; other lines as they are.
+fn per_target(line: &ProgressResponse) -> std::borrow::Cow<'_, ProgressResponse> {
+    let Some(target) = line.extra.get("target").and_then(serde_json::Value::as_str) else {
+        return std::borrow::Cow::Borrowed(line);
+    };
+    let mut line = line.clone();
+    line.status = format!("{target}: {}", line.status);
+    line.digest = line.digest.map(|digest| format!("{target}/{digest}"));
+    std::borrow::Cow::Owned(line)
 }
 
 /// Per-layer bars and a spinner for the current step.
@@ -212,6 +225,22 @@ mod tests {
              verifying sha256 digest\n\
              writing manifest\n\
              success\n"
+        );
+    }
+
+    #[test]
+    fn each_targets_layers_are_shown_apart() {
+        let mut lines = Lines::new(Vec::new());
+        for target in ["gpu1", "gpu2"] {
+            let mut line = layer(None);
+            line.extra
+                .insert("target".into(), serde_json::Value::from(target));
+            lines.show(&per_target(&line)).unwrap();
+        }
+        let text = String::from_utf8(lines.into_inner()).unwrap();
+        assert_eq!(
+            text,
+            "gpu1: pulling dde5aa3fc5ff: 2.0 GB\ngpu2: pulling dde5aa3fc5ff: 2.0 GB\n"
         );
     }
 

@@ -101,7 +101,7 @@ pub struct Config {
     #[arg(value_name = "ADDR", value_parser = setting(address))]
     pub listen_addr: SocketAddr,
     /// The Ollama servers: a URL, or a comma-separated list of `URL` or `NAME=URL`
-    /// entries (several GPU boxes; ADR 18)
+    /// entries (several GPU boxes; ADR 19)
     #[arg(long, env = "FOREMAN_TARGET_URL", value_name = "[NAME=]URL,...")]
     #[arg(default_value = "http://127.0.0.1:11434", value_parser = setting(targets::target_urls))]
     pub target_url: TargetUrls,

@@ -1,4 +1,4 @@
-//! The targets' settings (ADR 18): `FOREMAN_TARGET_URL` lists the Ollama servers, each
+//! The targets' settings (ADR 19): `FOREMAN_TARGET_URL` lists the Ollama servers, each
 //! `URL` or `NAME=URL`; `FOREMAN_TARGET_PARALLEL` and `FOREMAN_TARGET_TOKEN` take one
 //! value for every target or `NAME=VALUE` entries for some. [`Config::targets`] puts the
 //! three together, one [`TargetSettings`] per target.
