@@ -10,6 +10,8 @@
 //!   settable answer status.
 //! - [`TestApp`] (`spawn`): a real foreman on port 0 with a fresh database in front of a
 //!   fake Ollama, with a typed client; stop, crash and restart it on the same database.
+//!   [`TestAppBuilder::target`] puts several named fakes behind it (several GPU boxes),
+//!   [`TestApp::fake`] finds each by name.
 //! - [`wait_until`], [`eventually`], [`temp_db`] (`wait`): condition waits with a
 //!   deadline, and a fresh SQLite path.
 //!
