@@ -158,7 +158,8 @@ pub struct Config {
     #[arg(long, env = "FOREMAN_AFFINITY_WINDOW", default_value = "30s")]
     #[arg(value_name = "DURATION", value_parser = setting(duration))]
     pub affinity_window: Duration,
-    /// The worker's first pause after the target was unreachable; doubles up to 30s
+    /// The first pause after a target was unreachable before it is given work again;
+    /// doubles up to 30s
     #[arg(long, env = "FOREMAN_RETRY_BACKOFF", default_value = "1s")]
     #[arg(value_name = "DURATION", value_parser = setting(duration))]
     pub retry_backoff: Duration,

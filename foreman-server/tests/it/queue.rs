@@ -174,8 +174,8 @@ async fn a_job_queued_while_the_target_is_down_spends_no_attempts_and_runs_when_
     app.ollama.stop().await;
     let id = app.client.submit(job("llama3.2")).await.unwrap();
     wait_degraded(&app).await;
-    // The run that found the target gone marks it degraded before it puts the job back in
-    // the queue: wait for the job to be back.
+    // The poller may notice the target gone before the run that found it so has put the
+    // job back in the queue: wait for the job to be back.
     let back = foreman_testkit::wait::wait_until(DEADLINE, || async {
         app.client.job(id).await.unwrap().state == JobState::Queued
     })
