@@ -106,24 +106,61 @@ pub(super) fn load_job(conn: &Connection, public_url: &str, id: JobId) -> Result
     Ok(Some(job))
 }
 
+/// How many jobs will start before `id`, as fair share (ADR 14) orders them: every job of
+/// a higher priority, the older jobs of its own tenant at its priority, and from each other
+/// tenant at that priority about as many jobs as fair share gives it meanwhile (by weight,
+/// while it has them). An estimate: the service counters are left out, and a running job
+/// is not counted.
 fn queue_position(conn: &Connection, id: JobId, priority: i32) -> Result<u64> {
-    // Counting is linear in the jobs ahead; past QUEUE_POSITION_CAP the exact figure
-    // matters to nobody and would make GET /jobs/{id} slow on a deep queue. Every queued
-    // job has the empty target (it gets one when claimed), which lets the count use the
-    // queue's index.
-    let ahead: i64 = conn
+    // Counting is linear in the jobs counted; past QUEUE_POSITION_CAP the exact figure
+    // matters to nobody and would make GET /jobs/{id} slow on a deep queue.
+    let key = id.to_string();
+    let (tenant_key, tenant_user): (String, String) = conn
+        .prepare_cached("SELECT tenant_key, tenant_user FROM jobs WHERE id = ?1")?
+        .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let higher: i64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM (
+                 SELECT 1 FROM jobs WHERE state = 'queued' AND priority > ?1 LIMIT ?2)",
+        )?
+        .query_row(params![priority, QUEUE_POSITION_CAP], |r| r.get(0))?;
+    let own: i64 = conn
         .prepare_cached(
             "SELECT count(*) FROM (
                  SELECT 1 FROM jobs
-                 WHERE state = 'queued'
-                   AND target = (SELECT target FROM jobs WHERE id = ?1)
-                   AND (priority > ?2 OR (priority = ?2 AND id < ?1))
-                 LIMIT ?3)",
+                 WHERE state = 'queued' AND priority = ?2 AND id < ?1
+                   AND tenant_key = ?3 AND tenant_user = ?4
+                 LIMIT ?5)",
         )?
-        .query_row(params![id.to_string(), priority, QUEUE_POSITION_CAP], |r| {
-            r.get(0)
-        })?;
-    Ok(ahead as u64)
+        .query_row(
+            params![key, priority, tenant_key, tenant_user, QUEUE_POSITION_CAP],
+            |r| r.get(0),
+        )?;
+    // The other tenants at this priority: how many jobs each has queued, and its weight.
+    let others: Vec<(i64, f64)> = conn
+        .prepare_cached(
+            "SELECT sum(g.queued), coalesce(max(t.weight), 1) FROM queue_groups g
+             LEFT JOIN tenants t ON t.key_name = g.tenant_key AND t.end_user = g.tenant_user
+             WHERE g.priority = ?1 AND NOT (g.tenant_key = ?2 AND g.tenant_user = ?3)
+             GROUP BY g.tenant_key, g.tenant_user",
+        )?
+        .query_map(params![priority, tenant_key, tenant_user], |r| {
+            Ok((r.get(0)?, r.get::<_, i64>(1)? as f64))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let weight: f64 = conn
+        .prepare_cached("SELECT weight FROM tenants WHERE key_name = ?1 AND end_user = ?2")?
+        .query_row(params![tenant_key, tenant_user], |r| r.get::<_, i64>(0))
+        .optional()?
+        .map_or(1.0, |w| w.max(1) as f64);
+    // While this tenant's `own` older jobs and then this one run, a tenant of weight w gets
+    // about (own + 1/2) * w / weight turns: the half splits the tie of equal counters.
+    let turns = |other_weight: f64| ((own as f64 + 0.5) * other_weight / weight).floor() as i64;
+    let interleaved: i64 = others
+        .iter()
+        .map(|(queued, other_weight)| (*queued).min(turns(*other_weight)))
+        .sum();
+    Ok((higher + own + interleaved).min(QUEUE_POSITION_CAP) as u64)
 }
 
 fn webhook_attempts(conn: &Connection, id: JobId) -> Result<Vec<WebhookAttempt>> {

@@ -573,3 +573,34 @@ async fn tenant_and_group_counts_follow_every_state_change() {
         .unwrap();
     assert_eq!(groups, 0, "empty groups are removed");
 }
+
+#[tokio::test]
+async fn queue_position_follows_fair_share_between_keys() {
+    let (_dir, store) = temp_store(100);
+    let mut flood = Vec::new();
+    for _ in 0..5 {
+        flood.push(add(&store, for_tenant("flood", 1)).await);
+    }
+    let late = add(&store, for_tenant("late", 1)).await;
+    let heavy = add(&store, for_tenant("heavy", 2)).await;
+    let position = |id| {
+        let store = store.clone();
+        async move {
+            store
+                .job(id)
+                .await
+                .unwrap()
+                .unwrap()
+                .queue_position
+                .unwrap()
+        }
+    };
+    // The late keys' first jobs go before the flood's backlog, not behind it; "heavy"
+    // (weight 2) has a turn before "late"'s first job, and before the flood's.
+    assert_eq!(position(heavy).await, 0);
+    assert_eq!(position(late).await, 1);
+    assert_eq!(position(flood[0]).await, 1);
+    // The flood's third job waits for its two older jobs, one job of "late" (its only one)
+    // and two of "heavy" (weight 2, but it has only one).
+    assert_eq!(position(flood[2]).await, 2 + 1 + 1);
+}
