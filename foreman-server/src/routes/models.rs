@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::Method;
 use axum::response::Response;
 use axum::routing::{delete, post};
@@ -58,16 +58,34 @@ pub(super) fn is_blob_upload(path: &str) -> bool {
 
 /// `model` or, from older clients, `name`: Ollama reads either.
 #[derive(Deserialize)]
-struct Named {
+struct NameFields {
     #[serde(default)]
     model: String,
     #[serde(default)]
     name: String,
 }
 
+/// A management request's body, within the size limit, and the model it names
+/// (normalised); 400 when it names none.
+struct Named {
+    body: Bytes,
+    model: String,
+}
+
+impl FromRequest<App> for Named {
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, app: &App) -> Result<Self, AppError> {
+        let bytes = Bytes::from_request(request, app).await;
+        let body = body::bytes(bytes, app.config.max_body_bytes)?;
+        let model = model_key(&named_model(&body)?);
+        Ok(Named { body, model })
+    }
+}
+
 /// The model a management request names; 400 when it names none.
 fn named_model(bytes: &[u8]) -> Result<String, AppError> {
-    let Named { model, name } = body::json(bytes)?;
+    let NameFields { model, name } = body::json(bytes)?;
     let model = if model.trim().is_empty() { name } else { model };
     body::require_model(&model)?;
     Ok(model)
@@ -79,10 +97,8 @@ async fn pull(
     _: Admin,
     State(app): State<App>,
     to: Chosen,
-    body: Result<Bytes, BytesRejection>,
+    Named { body, model }: Named,
 ) -> Result<Response, AppError> {
-    let body = body::bytes(body, app.config.max_body_bytes)?;
-    let model = model_key(&named_model(&body)?);
     fanout::progress(&app, to.targets, "/api/pull", body, Some(model)).await
 }
 
@@ -92,10 +108,8 @@ async fn push(
     _: Admin,
     State(app): State<App>,
     to: Chosen,
-    body: Result<Bytes, BytesRejection>,
+    Named { body, model }: Named,
 ) -> Result<Response, AppError> {
-    let body = body::bytes(body, app.config.max_body_bytes)?;
-    let model = model_key(&named_model(&body)?);
     let mut from = if to.named {
         to.targets
     } else {
@@ -110,10 +124,8 @@ async fn create(
     _: Admin,
     State(app): State<App>,
     to: Chosen,
-    body: Result<Bytes, BytesRejection>,
+    Named { body, model }: Named,
 ) -> Result<Response, AppError> {
-    let body = body::bytes(body, app.config.max_body_bytes)?;
-    let model = model_key(&named_model(&body)?);
     fanout::progress(&app, to.targets, "/api/create", body, Some(model)).await
 }
 
@@ -130,14 +142,7 @@ async fn copy(
 }
 
 /// `DELETE /api/delete`: the targets' answer, their inventories refreshed.
-async fn remove(
-    _: Admin,
-    State(app): State<App>,
-    to: Chosen,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, AppError> {
-    let body = body::bytes(body, app.config.max_body_bytes)?;
-    named_model(&body)?;
+async fn remove(_: Admin, to: Chosen, Named { body, .. }: Named) -> Result<Response, AppError> {
     changing(&to, Method::DELETE, "/api/delete", body).await
 }
 
