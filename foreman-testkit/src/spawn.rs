@@ -56,6 +56,7 @@ type Configure = Box<dyn FnOnce(&mut Config) + Send>;
 /// Sets up a [`TestApp`].
 pub struct TestAppBuilder {
     ollama: Option<FakeOllama>,
+    generation_delay: Option<Duration>,
     targets: Vec<(String, Target)>,
     configure: Vec<Configure>,
 }
@@ -76,6 +77,13 @@ impl TestAppBuilder {
     /// Uses this fake instead of a default one.
     pub fn ollama(mut self, ollama: FakeOllama) -> Self {
         self.ollama = Some(ollama);
+        self
+    }
+
+    /// Uses a default fake whose every generation takes `delay` (for tests that need a job
+    /// to stay running or queued for a while).
+    pub fn generation_delay(mut self, delay: Duration) -> Self {
+        self.generation_delay = Some(delay);
         self
     }
 
@@ -141,10 +149,13 @@ impl TestAppBuilder {
             };
             urls.push(format!("{name}={url}"));
         }
-        let ollama = match (self.ollama, fakes.first()) {
-            (Some(ollama), _) => ollama,
-            (None, Some((_, first))) => first.clone(),
-            (None, None) => FakeOllama::start().await,
+        let ollama = match (self.ollama, fakes.first(), self.generation_delay) {
+            (Some(ollama), _, _) => ollama,
+            (None, Some((_, first)), _) => first.clone(),
+            (None, None, Some(delay)) => {
+                FakeOllama::builder().generation_delay(delay).start().await
+            }
+            (None, None, None) => FakeOllama::start().await,
         };
         let dir = tempfile::tempdir().expect("temp dir");
         let target = ollama.url().parse().expect("the fake's URL parses");
@@ -219,14 +230,14 @@ impl TestApp {
     /// A foreman in front of a fake whose generations each take `delay`: the worker is
     /// busy for that long, so later requests queue up behind the first.
     pub async fn with_generation_delay(delay: Duration) -> Self {
-        let ollama = FakeOllama::builder().generation_delay(delay).start().await;
-        Self::builder().ollama(ollama).spawn().await
+        Self::builder().generation_delay(delay).spawn().await
     }
 
     /// Sets up a foreman with a custom fake or configuration.
     pub fn builder() -> TestAppBuilder {
         TestAppBuilder {
             ollama: None,
+            generation_delay: None,
             targets: Vec::new(),
             configure: Vec::new(),
         }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use foreman_client::{ChatMessage, ChatRequest, Client, JobQuery, JobState, NewKey, SubmitRequest};
-use foreman_testkit::{FakeOllama, TestApp, WebhookReceiver};
+use foreman_testkit::{TestApp, WebhookReceiver};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -86,12 +86,8 @@ async fn another_keys_job_answers_404_on_every_job_route_exactly_as_an_unknown_o
 
 #[tokio::test]
 async fn a_key_cancels_only_its_own_jobs_and_an_admin_cancels_any() {
-    let ollama = FakeOllama::builder()
-        .generation_delay(Duration::from_secs(30))
-        .start()
-        .await;
     let app = TestApp::builder()
-        .ollama(ollama)
+        .generation_delay(Duration::from_secs(30))
         .auth_token(ADMIN_TOKEN)
         .spawn()
         .await;
@@ -150,12 +146,8 @@ async fn job_lists_show_a_key_its_own_jobs_and_an_admin_everyones() {
 
 #[tokio::test]
 async fn the_queue_counts_every_job_but_shows_another_keys_running_job_only_as_its_model() {
-    let ollama = FakeOllama::builder()
-        .generation_delay(Duration::from_secs(30))
-        .start()
-        .await;
     let app = TestApp::builder()
-        .ollama(ollama)
+        .generation_delay(Duration::from_secs(30))
         .auth_token(ADMIN_TOKEN)
         .spawn()
         .await;

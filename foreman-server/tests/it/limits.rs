@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use foreman_client::{ChatMessage, ChatRequest, NewKey, SubmitRequest};
-use foreman_testkit::{FakeOllama, TestApp};
+use foreman_testkit::TestApp;
 use serde_json::{json, Value};
 
 use crate::keys::{key_client, ADMIN_TOKEN};
@@ -132,12 +132,8 @@ async fn a_trusted_keys_end_users_each_get_the_keys_rpm_and_other_keys_cannot_sp
 
 #[tokio::test]
 async fn past_its_max_queued_a_key_gets_429_and_other_keys_and_users_still_queue() {
-    let ollama = FakeOllama::builder()
-        .generation_delay(Duration::from_secs(30))
-        .start()
-        .await;
     let app = TestApp::builder()
-        .ollama(ollama)
+        .generation_delay(Duration::from_secs(30))
         .auth_token(ADMIN_TOKEN)
         .spawn()
         .await;
@@ -196,12 +192,8 @@ async fn past_its_max_queued_a_key_gets_429_and_other_keys_and_users_still_queue
 
 #[tokio::test]
 async fn a_full_queue_answers_503_with_retry_after() {
-    let ollama = FakeOllama::builder()
-        .generation_delay(Duration::from_secs(30))
-        .start()
-        .await;
     let app = TestApp::builder()
-        .ollama(ollama)
+        .generation_delay(Duration::from_secs(30))
         .configure(|c| c.max_queue = 1)
         .spawn()
         .await;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use foreman_client::{ChatMessage, ChatRequest, JobState, SubmitRequest};
 use foreman_sim::{SimConfig, SimHandle};
-use foreman_testkit::{FakeOllama, TestApp};
+use foreman_testkit::TestApp;
 use serde_json::Value;
 
 use crate::{chat_body, DEADLINE};
@@ -76,12 +76,8 @@ async fn queued_jobs_drain_by_model_before_swapping() {
 
 #[tokio::test]
 async fn with_a_zero_affinity_window_jobs_run_in_submission_order() {
-    let ollama = FakeOllama::builder()
-        .generation_delay(Duration::from_millis(1000))
-        .start()
-        .await;
     let app = TestApp::builder()
-        .ollama(ollama)
+        .generation_delay(Duration::from_millis(1000))
         .configure(|c| c.affinity_window = Duration::ZERO)
         .spawn()
         .await;
@@ -217,12 +213,8 @@ async fn a_sync_caller_waits_through_a_target_outage() {
 
 #[tokio::test]
 async fn a_full_queue_answers_503_with_ollamas_message() {
-    let ollama = FakeOllama::builder()
-        .generation_delay(Duration::from_secs(30))
-        .start()
-        .await;
     let app = TestApp::builder()
-        .ollama(ollama)
+        .generation_delay(Duration::from_secs(30))
         .configure(|c| c.max_queue = 2)
         .spawn()
         .await;

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use foreman_client::{ChatMessage, ChatRequest, JobQuery, NewKey, SubmitRequest};
-use foreman_testkit::{FakeOllama, TestApp};
+use foreman_testkit::TestApp;
 use serde_json::{json, Value};
 
 use crate::keys::{key_client, ADMIN_TOKEN};
@@ -103,12 +103,8 @@ async fn a_keys_weight_is_its_tenants_weight_in_fair_share() {
 
 #[tokio::test]
 async fn a_key_flooding_the_queue_does_not_hold_back_another_keys_first_job() {
-    let ollama = FakeOllama::builder()
-        .generation_delay(Duration::from_millis(40))
-        .start()
-        .await;
     let app = TestApp::builder()
-        .ollama(ollama)
+        .generation_delay(Duration::from_millis(40))
         .auth_token(ADMIN_TOKEN)
         .spawn()
         .await;
