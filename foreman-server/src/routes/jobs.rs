@@ -77,6 +77,11 @@ pub(super) async fn submit(
     let request_hash = idempotency_key
         .as_ref()
         .map(|_| hex::encode(Sha256::digest(&body)));
+    // Each key has its own idempotency keys: the same header from another key is another
+    // request, and must neither return that key's job nor tell that it exists. The unit
+    // separator cannot occur in a header value.
+    let tenant = caller.tenant();
+    let idempotency_key = idempotency_key.map(|key| format!("{}\u{1f}{key}", tenant.key));
     let enqueued = app
         .store
         .enqueue(NewJob {
@@ -87,7 +92,7 @@ pub(super) async fn submit(
             priority,
             payload: Bytes::from(payload),
             webhook_url,
-            tenant: caller.tenant(),
+            tenant,
             weight: caller.weight,
             max_queued: caller.max_queued,
             idempotency_key,

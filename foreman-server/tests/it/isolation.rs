@@ -204,3 +204,40 @@ async fn on_an_open_foreman_everyone_sees_everything_as_before() {
     let (status, _) = raw(&app, reqwest::Method::GET, "/jobs", "whatever").await;
     assert_eq!(status, StatusCode::OK.as_u16());
 }
+
+#[tokio::test]
+async fn an_idempotency_key_belongs_to_the_key_that_used_it() {
+    let app = TestApp::builder().auth_token(ADMIN_TOKEN).spawn().await;
+    let (_, alice, _, bob) = two_keys(&app).await;
+    let submit = |token: String, body: &'static str| {
+        let app = &app;
+        async move {
+            let response = app
+                .http
+                .post(app.at("/jobs"))
+                .bearer_auth(token)
+                .header("idempotency-key", "invoice-42")
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            let body: Value = response.json().await.unwrap();
+            (status, body["job_id"].as_str().map(str::to_owned))
+        }
+    };
+    let same = r#"{"model":"llama3.2","messages":[{"role":"user","content":"hi"}]}"#;
+    let other = r#"{"model":"llama3.2","messages":[{"role":"user","content":"other"}]}"#;
+    let (status, first) = submit(alice.clone(), same).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    // The same key again is the same job.
+    let (status, again) = submit(alice, same).await;
+    assert_eq!((status, &again), (StatusCode::OK, &first));
+    // Another key with the same header is another request, whatever its body.
+    let (status, bobs) = submit(bob.clone(), same).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_ne!(bobs, first);
+    let (status, _) = submit(bob, other).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "bob's own key, another body");
+}
