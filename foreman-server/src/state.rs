@@ -87,15 +87,15 @@ impl App {
         self.webhooks.notify_one();
     }
 
-    /// Stops a running job; true if it was running.
+    /// Stops a job the store has just cancelled while it was running; true if its run had
+    /// begun. A job claimed but not yet begun gets a cancelled token that its run adopts,
+    /// so a cancel landing between the claim and the run still stops it.
     pub(crate) fn stop_running(&self, id: JobId) -> bool {
-        let token = self.running.lock().ok().and_then(|r| r.get(&id).cloned());
-        match token {
-            Some(token) => {
-                token.cancel();
-                true
-            }
-            None => false,
-        }
+        let Ok(mut running) = self.running.lock() else {
+            return false;
+        };
+        let begun = running.contains_key(&id);
+        running.entry(id).or_default().cancel();
+        begun
     }
 }

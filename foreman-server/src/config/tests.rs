@@ -321,6 +321,15 @@ fn unnamed_targets_in_a_list_are_named_by_host_and_port() {
 
 #[test]
 fn credentials_in_a_target_url_are_not_displayed() {
-    let config = parse(&[("FOREMAN_TARGET_URL", "g=http://user:pw@gpu:11434/?k=v")]).unwrap();
+    let config = parse(&[("FOREMAN_TARGET_URL", "g=http://user:pw@gpu:11434/")]).unwrap();
     assert_eq!(config.target_url.to_string(), "g=http://gpu:11434");
+}
+
+#[test]
+fn a_target_url_with_a_query_is_refused_without_echoing_it() {
+    for url in ["http://gpu:11434/?key=s3cret", "http://gpu:11434/#s3cret"] {
+        let err = parse(&[("FOREMAN_TARGET_URL", url)]).unwrap_err().to_string();
+        assert!(err.contains("FOREMAN_TARGET_URL"), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
+    }
 }

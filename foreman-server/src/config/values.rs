@@ -142,13 +142,17 @@ pub(crate) fn address(raw: &str) -> Result<SocketAddr, String> {
         .map_err(|_| format!("{raw:?} is not an address like 127.0.0.1:8080"))
 }
 
-/// An `http://` or `https://` URL with a host.
+/// An `http://` or `https://` URL with a host and no query or fragment: paths are
+/// appended to it, which a query would swallow.
 pub(crate) fn http_url(raw: &str) -> Result<Url, String> {
     let url = Url::parse(raw).map_err(|e| format!("{raw:?} is not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(format!(
             "{raw:?} must be an http:// or https:// URL with a host"
         ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("a URL here takes no query (?...) or fragment (#...)".to_owned());
     }
     Ok(url)
 }

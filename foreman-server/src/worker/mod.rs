@@ -127,10 +127,11 @@ async fn run_in_lane(app: App, target: Arc<Target>, job: ClaimedJob, shutdown: C
 }
 
 async fn execute(app: &App, target: &Target, job: ClaimedJob, shutdown: &CancellationToken) -> Ran {
-    let cancel = CancellationToken::new();
-    if let Ok(mut running) = app.running.lock() {
-        running.insert(job.id, cancel.clone());
-    }
+    // A cancel that came between the claim and now left a cancelled token here.
+    let cancel = match app.running.lock() {
+        Ok(mut running) => running.entry(job.id).or_default().clone(),
+        Err(_) => CancellationToken::new(),
+    };
     tracing::debug!(
         job_id = %job.id,
         model = %job.model,

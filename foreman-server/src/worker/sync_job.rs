@@ -202,9 +202,11 @@ async fn unreachable(
     tx: LiveSender,
     err: TargetError,
 ) -> Ran {
-    match retry(app, target, job, &err).await {
-        Some(JobState::Queued) => app.live.put(job.id, tx),
-        _ => {
+    // The caller goes back first: once the retry commits, another slot may claim the job
+    // at once, and its run must find the caller waiting.
+    app.live.put(job.id, tx);
+    if retry(app, target, job, &err).await != Some(JobState::Queued) {
+        if let Some(tx) = app.live.take(job.id) {
             let _ = tx
                 .send(LiveEvent::Fail {
                     status: StatusCode::BAD_GATEWAY,
