@@ -141,6 +141,12 @@ pub struct Config {
     #[arg(default_value = "", hide_default_value = true, value_parser = optional(webhook_secret))]
     #[arg(hide_env_values = true)]
     pub webhook_secret: std::option::Option<Secret>,
+    /// Browser origins allowed besides foreman's own and the local ones Ollama allows
+    /// (localhost, 127.0.0.1, 0.0.0.0 on any port; app://, file://, tauri://,
+    /// vscode-webview://): comma-separated `scheme://host[:port]`, or `*` for any
+    #[arg(long, env = "FOREMAN_ALLOWED_ORIGINS", value_name = "ORIGINS")]
+    #[arg(default_value = "", hide_default_value = true, value_parser = optional(text))]
+    pub allowed_origins: std::option::Option<String>,
     /// Embedding model loaded at start-up with `keep_alive: -1`, so it stays loaded
     #[arg(long, env = "FOREMAN_EMBED_MODEL", value_name = "MODEL")]
     #[arg(default_value = "", hide_default_value = true, value_parser = optional(text))]

@@ -328,7 +328,9 @@ fn credentials_in_a_target_url_are_not_displayed() {
 #[test]
 fn a_target_url_with_a_query_is_refused_without_echoing_it() {
     for url in ["http://gpu:11434/?key=s3cret", "http://gpu:11434/#s3cret"] {
-        let err = parse(&[("FOREMAN_TARGET_URL", url)]).unwrap_err().to_string();
+        let err = parse(&[("FOREMAN_TARGET_URL", url)])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("FOREMAN_TARGET_URL"), "{err}");
         assert!(!err.contains("s3cret"), "{err}");
     }

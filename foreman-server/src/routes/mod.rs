@@ -12,6 +12,7 @@ mod meta;
 mod metrics;
 mod models;
 mod openai;
+mod origin;
 mod priority;
 mod queue;
 mod usage;
@@ -100,6 +101,11 @@ async fn refuse_oversized(State(app): State<App>, request: Request, next: Next) 
 /// [`auth::Caller`] from here on, for the extractors that decide what it may do.
 async fn authenticate(State(app): State<App>, mut request: Request, next: Next) -> Response {
     let open = matches!(request.uri().path(), "/healthz" | "/");
+    if !origin::allowed(request.headers(), app.config.allowed_origins.as_deref()) {
+        let message = "requests from this web page's origin are not allowed \
+                       (FOREMAN_ALLOWED_ORIGINS lists more)";
+        return AppError::Forbidden(message.into()).into_response();
+    }
     match auth::Caller::identify(&app.config, &app.keys, request.headers()) {
         Ok(Some(caller)) => {
             request_log::note_key(&caller.key);

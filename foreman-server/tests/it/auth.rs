@@ -162,3 +162,24 @@ async fn the_sdk_sends_the_token() {
     let tags = app.client.tags().await.unwrap();
     assert!(!tags.models.is_empty());
 }
+
+#[tokio::test]
+async fn a_web_page_from_another_origin_gets_403_even_on_an_open_foreman() {
+    let app = TestApp::spawn().await;
+    let from = |origin: &'static str| {
+        app.http
+            .post(app.at("/admin/keys"))
+            .header("origin", origin)
+            .header("content-type", "text/plain")
+            .body(r#"{"name":"x","admin":true}"#)
+            .send()
+    };
+    let refused = from("https://evil.example").await.unwrap();
+    assert_eq!(refused.status(), 403);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("origin"));
+    assert!(app.client.keys().await.unwrap().is_empty(), "no key was made");
+    // A local page is allowed, as Ollama allows it.
+    let local = from("http://localhost:3000").await.unwrap();
+    assert_eq!(local.status(), 201);
+}

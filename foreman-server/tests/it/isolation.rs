@@ -239,5 +239,9 @@ async fn an_idempotency_key_belongs_to_the_key_that_used_it() {
     assert_eq!(status, StatusCode::ACCEPTED);
     assert_ne!(bobs, first);
     let (status, _) = submit(bob, other).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "bob's own key, another body");
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "bob's own key, another body"
+    );
 }
