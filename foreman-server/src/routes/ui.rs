@@ -36,6 +36,7 @@ pub(super) fn router() -> Router<App> {
         .route("/ui", get(page))
         .route("/ui/style.css", get(style))
         .route("/ui/app.js", get(script))
+        .route("/ui/favicon.svg", get(icon))
         .route("/ui/login", post(login))
         .route("/ui/logout", post(logout))
         .route("/ui/events", get(events))
@@ -98,7 +99,10 @@ fn login_page(status: StatusCode, problem: &str) -> Response {
     } else {
         format!(r#"<p class="problem" role="alert">{problem}</p>"#)
     };
-    html(status, assets::LOGIN_HTML.replace("<!--problem-->", &problem))
+    html(
+        status,
+        assets::LOGIN_HTML.replace("<!--problem-->", &problem),
+    )
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -123,6 +127,10 @@ async fn page(caller: Option<Extension<Caller>>) -> Response {
 
 async fn style() -> Response {
     asset("text/css; charset=utf-8", assets::STYLE_CSS)
+}
+
+async fn icon() -> Response {
+    asset("image/svg+xml", assets::FAVICON_SVG)
 }
 
 async fn script() -> Response {
@@ -166,7 +174,10 @@ async fn login(
     );
     (
         StatusCode::SEE_OTHER,
-        [(header::SET_COOKIE, cookie), (header::LOCATION, "/ui".into())],
+        [
+            (header::SET_COOKIE, cookie),
+            (header::LOCATION, "/ui".into()),
+        ],
     )
         .into_response()
 }
@@ -182,7 +193,10 @@ async fn logout(State(app): State<App>, headers: HeaderMap) -> Response {
     let cookie = format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/ui; Max-Age=0");
     (
         StatusCode::SEE_OTHER,
-        [(header::SET_COOKIE, cookie), (header::LOCATION, "/ui".into())],
+        [
+            (header::SET_COOKIE, cookie),
+            (header::LOCATION, "/ui".into()),
+        ],
     )
         .into_response()
 }

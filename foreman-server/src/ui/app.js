@@ -118,7 +118,7 @@
     $("depth").textContent = "(" + s.depth + " waiting" +
       (s.estimated_wait_ms != null ? ", about " + duration(s.estimated_wait_ms) + " to drain" : "") + ")";
     fill("queued", s.queued.map((j) => jobRow(j, [
-      el("td", j.position != null ? "#" + (j.position + 1) : ""), shortId(j.id), el("td", keyName(j)),
+      el("td", j.position != null ? "#" + j.position : ""), shortId(j.id), el("td", keyName(j)),
       el("td", j.model), el("td", j.priority), el("td", duration(j.estimated_wait_ms)), cancelCell(j),
     ])), 7, "the queue is empty");
 

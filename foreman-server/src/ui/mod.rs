@@ -16,3 +16,5 @@ pub(crate) const LOGIN_HTML: &str = include_str!("login.html");
 pub(crate) const STYLE_CSS: &str = include_str!("style.css");
 /// The page's script: reads `/ui/events` and draws each snapshot.
 pub(crate) const APP_JS: &str = include_str!("app.js");
+/// The page's icon, so browsers do not ask for a missing `/favicon.ico`.
+pub(crate) const FAVICON_SVG: &str = include_str!("favicon.svg");

@@ -152,8 +152,18 @@ pub(crate) async fn build(app: &App, caller: &Caller) -> store::Result<Snapshot>
         }
     }
     queued.sort_by_key(|job| (job.position.unwrap_or(u64::MAX), job.created_ms));
+    // Shown from 1. An admin sees the whole queue, so its place in the list is its turn
+    // (ties under fair share broken by age); another key sees its own jobs only, so each
+    // is shown behind the jobs fair share puts ahead of it.
+    for (at, job) in queued.iter_mut().enumerate() {
+        job.position = if caller.admin {
+            Some(at as u64 + 1)
+        } else {
+            job.position.map(|ahead| ahead + 1)
+        };
+    }
 
-    let recent = app
+    let mut recent: Vec<JobView> = app
         .store
         .list(JobFilter {
             key: scope.clone(),
@@ -166,6 +176,8 @@ pub(crate) async fn build(app: &App, caller: &Caller) -> store::Result<Snapshot>
         .take(RECENT_SHOWN)
         .map(JobView::from)
         .collect();
+    // Latest outcome first: a long job submitted early ends after short ones.
+    recent.sort_by_key(|job| std::cmp::Reverse(job.updated_ms));
 
     let midnight = Utc::now()
         .date_naive()

@@ -94,7 +94,10 @@ async fn login_sets_an_http_only_strict_cookie_that_is_not_the_key() {
         assert!(cookie.contains(attribute), "{attribute} missing: {cookie}");
     }
     assert!(cookie.starts_with("foreman_ui="));
-    assert!(!cookie.contains(ADMIN_TOKEN), "the cookie must not carry the key");
+    assert!(
+        !cookie.contains(ADMIN_TOKEN),
+        "the cookie must not carry the key"
+    );
     let session = cookie.split(';').next().unwrap();
     let page = browser()
         .get(app.at("/ui"))
@@ -178,8 +181,14 @@ async fn a_non_admins_snapshot_holds_only_its_own_jobs_and_usage() {
     let (bob, _) = key_client(&app, NewKey::new("bob")).await;
     let mine = alice.submit(chat("alice's")).await.unwrap();
     let theirs = bob.submit(chat("bob's")).await.unwrap();
-    assert_eq!(alice.wait(mine, DEADLINE).await.unwrap().state, JobState::Done);
-    assert_eq!(bob.wait(theirs, DEADLINE).await.unwrap().state, JobState::Done);
+    assert_eq!(
+        alice.wait(mine, DEADLINE).await.unwrap().state,
+        JobState::Done
+    );
+    assert_eq!(
+        bob.wait(theirs, DEADLINE).await.unwrap().state,
+        JobState::Done
+    );
 
     let cookie = session(&app, &alice_key).await;
     let snapshot = first_snapshot(&app, &cookie).await;
