@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use foreman_client::{ChatMessage, ChatRequest, JobState, NewKey, SubmitRequest};
-use foreman_testkit::{FakeOllama, TestApp};
+use foreman_testkit::{eventually, FakeOllama, TestApp};
 use reqwest::header::{COOKIE, ORIGIN, SET_COOKIE};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -224,8 +224,16 @@ async fn the_page_cancels_a_job_only_from_its_own_origin() {
         .spawn()
         .await;
     let running = app.client.submit(chat("long")).await.unwrap();
+    eventually(DEADLINE, "the first job to start", || async {
+        app.client.job(running).await.unwrap().state.is_running()
+    })
+    .await;
     let queued = app.client.submit(chat("behind it")).await.unwrap();
     let cookie = session(&app, ADMIN_TOKEN).await;
+    let before = first_snapshot(&app, &cookie).await;
+    assert_eq!(ids(&before, "queued"), vec![queued.to_string()]);
+    assert_eq!(before["queued"][0]["position"], 1);
+    assert_eq!(before["depth"], 1);
     let cancel = |id: String, header: Option<(&'static str, &'static str)>| {
         let mut request = browser()
             .post(app.at(&format!("/ui/jobs/{id}/cancel")))
