@@ -136,8 +136,8 @@ pub async fn run(
         );
     }
     let keys = store.keys().await?;
-    let tasks_stop = CancellationToken::new();
     let app = App::new(config, &targets, store, keys)?;
+    let tasks_stop = app.stopping.clone();
     // Know the targets' models before the first request, but never wait long for them.
     let _ = tokio::time::timeout(Duration::from_secs(2), app.targets.refresh_all()).await;
 

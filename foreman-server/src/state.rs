@@ -49,6 +49,9 @@ pub(crate) struct Inner {
     pub ui_sessions: Sessions,
     /// The last hour of queue figures, for the status page's plots.
     pub ui_history: History,
+    /// Cancelled when foreman begins to shut down: background tasks stop, and endless
+    /// responses (the status page's stream) end so graceful shutdown is not held open.
+    pub stopping: CancellationToken,
 }
 
 impl std::ops::Deref for App {
@@ -85,6 +88,7 @@ impl App {
                 rate: RateLimiter::default(),
                 ui_sessions: Sessions::default(),
                 ui_history: History::default(),
+                stopping: CancellationToken::new(),
             }),
         })
     }

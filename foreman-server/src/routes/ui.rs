@@ -202,7 +202,7 @@ async fn logout(State(app): State<App>, headers: HeaderMap) -> Response {
 }
 
 /// `GET /ui/events`: a snapshot every second, as `snapshot` events, for as long as the
-/// session lives; a snapshot that cannot be read is a `problem` event.
+/// session lives and foreman runs; a snapshot that cannot be read is a `problem` event.
 async fn events(
     caller: Caller,
     State(app): State<App>,
@@ -211,7 +211,11 @@ async fn events(
     let stream = async_stream::stream! {
         let mut ticks = tokio::time::interval(PUSH_EVERY);
         loop {
-            ticks.tick().await;
+            tokio::select! {
+                // Shutting down: end the response, or graceful shutdown would wait on it.
+                _ = app.stopping.cancelled() => break,
+                _ = ticks.tick() => {}
+            }
             // A logout or a revoked key ends the stream at the next push.
             if session_caller(&app, &headers).as_ref() != Some(&caller) {
                 yield Ok(Event::default().event("ended").data("the session ended"));

@@ -283,3 +283,14 @@ async fn an_open_foreman_shows_the_page_without_a_login() {
     assert_eq!(snapshot["viewer"]["admin"], true);
     assert_eq!(snapshot["targets"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn an_open_stream_does_not_hold_up_shutdown() {
+    let mut app = TestApp::spawn().await;
+    let mut stream = browser().get(app.at("/ui/events")).send().await.unwrap();
+    assert!(stream.chunk().await.unwrap().is_some());
+
+    let stopped = tokio::time::timeout(DEADLINE, app.stop()).await;
+
+    assert!(stopped.is_ok(), "shutdown waited on the page's stream");
+}
