@@ -45,6 +45,8 @@
 //! - `targets`: the pool of Ollama hosts, one value per host: its HTTP client, its
 //!   inventory (the poller's cache of `/api/tags` and `/api/ps`, whether it answers, the
 //!   models being pulled onto it), its lane (N generations at once); and the union views.
+//! - `ui`: the status page at `/ui` (assets embedded, routes in `routes/ui.rs`), its
+//!   browser sessions and the hour of queue samples its plots draw.
 //! - `webhooks`: the outbox dispatcher; `webhook_url` decides which URLs may be called.
 //! - `pruner`: deletes finished jobs past their TTL.
 //! - `metrics`: the counters and histograms behind `GET /metrics`; `estimate`: the recent
@@ -69,6 +71,7 @@ mod scheduler;
 mod state;
 mod store;
 mod targets;
+mod ui;
 mod webhook_url;
 mod webhooks;
 mod worker;
@@ -133,8 +136,8 @@ pub async fn run(
         );
     }
     let keys = store.keys().await?;
-    let tasks_stop = CancellationToken::new();
     let app = App::new(config, &targets, store, keys)?;
+    let tasks_stop = app.stopping.clone();
     // Know the targets' models before the first request, but never wait long for them.
     let _ = tokio::time::timeout(Duration::from_secs(2), app.targets.refresh_all()).await;
 
@@ -150,6 +153,7 @@ pub async fn run(
     tasks.spawn(worker::run(app.clone(), tasks_stop.clone()));
     tasks.spawn(webhooks::run(app.clone(), webhook_http, tasks_stop.clone()));
     tasks.spawn(pruner::run(app.clone(), tasks_stop.clone()));
+    tasks.spawn(ui::history::run(app.clone(), tasks_stop.clone()));
     if let Some(model) = app.config.embed_model.clone() {
         let model = foreman_types::model_key(&model);
         for target in app.targets.for_model(&model) {

@@ -15,6 +15,8 @@ use crate::metrics::Metrics;
 use crate::rate::RateLimiter;
 use crate::store::Store;
 use crate::targets::Pool;
+use crate::ui::history::History;
+use crate::ui::sessions::Sessions;
 
 /// Shared state; cheap to clone.
 #[derive(Debug, Clone)]
@@ -43,6 +45,13 @@ pub(crate) struct Inner {
     pub keys: Keys,
     /// Each tenant's requests in the last minute, for its key's `rpm`.
     pub rate: RateLimiter,
+    /// The status page's browser sessions.
+    pub ui_sessions: Sessions,
+    /// The last hour of queue figures, for the status page's plots.
+    pub ui_history: History,
+    /// Cancelled when foreman begins to shut down: background tasks stop, and endless
+    /// responses (the status page's stream) end so graceful shutdown is not held open.
+    pub stopping: CancellationToken,
 }
 
 impl std::ops::Deref for App {
@@ -77,6 +86,9 @@ impl App {
                 run_times,
                 keys: Keys::new(keys),
                 rate: RateLimiter::default(),
+                ui_sessions: Sessions::default(),
+                ui_history: History::default(),
+                stopping: CancellationToken::new(),
             }),
         })
     }

@@ -87,6 +87,7 @@ pub(super) async fn revoke(
         return Err(AppError::NotFound(format!("no key named {name:?}")));
     }
     app.keys.remove(&name);
+    app.ui_sessions.close_key(&name);
     tracing::info!(key = %name, by = %by.key, "API key revoked");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -15,7 +15,10 @@ mod openai;
 mod origin;
 mod priority;
 mod queue;
+mod ui;
 mod usage;
+
+pub(crate) use auth::Caller;
 
 use axum::extract::{Request, State};
 use axum::http::header::CONTENT_LENGTH;
@@ -51,6 +54,7 @@ pub(crate) fn router(app: App) -> Router {
         .route("/admin/keys", post(keys::create).get(keys::list))
         .route("/admin/keys/{name}", delete(keys::revoke))
         .route("/usage", get(usage::usage))
+        .merge(ui::router())
         .merge(openai::router())
         .merge(anthropic::router())
         .merge(models::router())
@@ -99,7 +103,18 @@ async fn refuse_oversized(State(app): State<App>, request: Request, next: Next) 
 
 /// Auth on everything but the liveness routes: a request let through carries its
 /// [`auth::Caller`] from here on, for the extractors that decide what it may do.
+///
+/// Under `/ui` the status page's session cookie names the caller too; its routes are let
+/// through without one, and those that show or change data refuse it there (the page
+/// itself answers a login form).
 async fn authenticate(State(app): State<App>, mut request: Request, next: Next) -> Response {
+    if ui::is_ui_path(request.uri().path()) {
+        if let Some(caller) = ui::session_caller(&app, request.headers()) {
+            request_log::note_key(&caller.key);
+            request.extensions_mut().insert(caller);
+        }
+        return next.run(request).await;
+    }
     let open = matches!(request.uri().path(), "/healthz" | "/");
     if !origin::allowed(request.headers(), app.config.allowed_origins.as_deref()) {
         let message = "requests from this web page's origin are not allowed \

@@ -28,6 +28,7 @@ mod ssrf;
 mod streaming;
 mod targets;
 mod tenants;
+mod ui;
 mod unknown_routes;
 mod usage;
 mod webhook_faults;

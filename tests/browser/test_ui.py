@@ -1,0 +1,170 @@
+"""foreman's status page in headless Chromium: log in with the form, watch jobs submitted
+through the API appear, run and finish without a reload, cancel one from the page, and
+check that a non-admin key sees only its own jobs. No console errors are allowed.
+
+Run by scripts/browser-tests.sh, which starts foreman, the simulator and chromedriver and
+sets FOREMAN_URL, FOREMAN_ADMIN_TOKEN, WEBDRIVER_URL and SCREENSHOT_DIR.
+"""
+
+import json
+import os
+import sys
+import tempfile
+import urllib.request
+
+from selenium import webdriver
+from selenium.webdriver.chromium.remote_connection import ChromiumRemoteConnection
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
+
+URL = os.environ["FOREMAN_URL"]
+ADMIN = os.environ["FOREMAN_ADMIN_TOKEN"]
+SHOTS = os.environ["SCREENSHOT_DIR"]
+DEADLINE = 30
+
+
+def api(method, path, token, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(URL + path, data=data, method=method)
+    request.add_header("Authorization", "Bearer " + token)
+    request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read() or b"null")
+
+
+def new_key(name):
+    return api("POST", "/admin/keys", ADMIN, {"name": name})["key"]
+
+
+def submit(token, text):
+    body = {"model": "llama3.2", "messages": [{"role": "user", "content": text}]}
+    return api("POST", "/jobs", token, body)["job_id"]
+
+
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in [
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--window-size=1280,1000", "--user-data-dir=" + tempfile.mkdtemp(prefix="foreman-ui-"),
+    ]:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # Chromium's connection knows its `getLog` command, which reads the console.
+    connection = ChromiumRemoteConnection(
+        os.environ["WEBDRIVER_URL"], vendor_prefix="goog", browser_name="chrome"
+    )
+    return webdriver.Remote(command_executor=connection, options=options)
+
+
+def until(driver, what, condition):
+    try:
+        return WebDriverWait(driver, DEADLINE, poll_frequency=0.1).until(lambda d: condition(d))
+    except Exception:
+        shot(driver, "failed")
+        raise AssertionError("timed out waiting for " + what)
+
+
+def row(driver, table, job):
+    found = driver.find_elements(By.CSS_SELECTOR, f'#{table} tr[data-job="{job}"]')
+    return found[0] if found else None
+
+
+def shot(driver, name):
+    path = os.path.join(SHOTS, name + ".png")
+    driver.save_screenshot(path)
+    print("screenshot:", path)
+
+
+def login(driver, key):
+    driver.get(URL + "/ui")
+    field = until(driver, "the login form", lambda d: d.find_element(By.ID, "key"))
+    field.send_keys(key)
+    field.send_keys(Keys.ENTER)  # the form is usable from the keyboard
+    until(driver, "the live stream", lambda d: d.find_element(By.ID, "live").text == "Live")
+    # Marks this page: if it were reloaded, the mark would be gone.
+    driver.execute_script("window.__foremanMark = 'same page'")
+
+
+def same_page(driver):
+    return driver.execute_script("return window.__foremanMark") == "same page"
+
+
+def console_errors(driver):
+    log = driver.execute("getLog", {"type": "browser"})["value"]
+    return [e for e in log if e["level"] == "SEVERE"]
+
+
+def test_admin_watches_jobs_move_and_cancels_one(driver, alice, bob):
+    login(driver, ADMIN)
+    until(driver, "the target as up", lambda d: "up" in d.find_element(By.ID, "targets").text)
+    first = submit(alice, "first")
+    second = submit(alice, "second")
+    doomed = submit(bob, "to be cancelled")
+
+    until(driver, "the first job running", lambda d: row(d, "running", first))
+    until(driver, "the others queued", lambda d: row(d, "queued", second) and row(d, "queued", doomed))
+    queued_text = row(driver, "queued", doomed).text
+    assert "bob" in queued_text and "llama3.2" in queued_text, queued_text
+    shot(driver, "admin-laptop")
+
+    button = row(driver, "queued", doomed).find_element(By.CSS_SELECTOR, "button.cancel")
+    button.click()
+    until(driver, "the cancelled job among recent ones",
+          lambda d: row(d, "recent", doomed) and "cancelled" in row(d, "recent", doomed).text)
+    assert "cancelled" in driver.find_element(By.ID, "notice").text
+    until(driver, "the first job done",
+          lambda d: row(d, "recent", first) and "done" in row(d, "recent", first).text)
+    until(driver, "the second job running", lambda d: row(d, "running", second))
+    until(driver, "alice's usage today", lambda d: "alice" in d.find_element(By.ID, "usage").text)
+    assert same_page(driver), "the page was reloaded"
+    shot(driver, "admin-overview")
+
+    driver.set_window_size(390, 844)
+    shot(driver, "admin-phone")
+    driver.set_window_size(1280, 1000)
+    errors = console_errors(driver)
+    assert not errors, errors
+    driver.find_element(By.ID, "logout").click()
+    until(driver, "the login form again", lambda d: d.find_elements(By.ID, "key"))
+    return second
+
+
+def test_a_non_admin_sees_only_its_own_jobs(driver, alice, bob):
+    mine = submit(bob, "bob's own")
+    login(driver, bob)
+    until(driver, "bob's job on the page",
+          lambda d: any(row(d, t, mine) for t in ("queued", "running", "recent")))
+    assert "your jobs only" in driver.find_element(By.ID, "viewer").text
+    shown = {e.get_attribute("data-job") for e in driver.find_elements(By.CSS_SELECTOR, "tr[data-job]")}
+    keys = {c.text for c in driver.find_elements(By.CSS_SELECTOR, "tr[data-job] td:nth-child(3)")}
+    body = driver.find_element(By.TAG_NAME, "main").text
+    assert "alice" not in body, body
+    assert mine in shown, shown
+    shot(driver, "bob-laptop")
+    errors = console_errors(driver)
+    assert not errors, errors
+    return keys
+
+
+def main():
+    alice, bob = new_key("alice"), new_key("bob")
+    driver = browser()
+    passed = 0
+    try:
+        for test in (test_admin_watches_jobs_move_and_cancels_one, test_a_non_admin_sees_only_its_own_jobs):
+            test(driver, alice, bob)
+            print("ok:", test.__name__)
+            passed += 1
+    except AssertionError as err:
+        print("FAILED:", err)
+    finally:
+        driver.quit()
+    print(f"{passed} passed, {2 - passed} failed")
+    sys.exit(0 if passed == 2 else 1)
+
+
+if __name__ == "__main__":
+    main()
