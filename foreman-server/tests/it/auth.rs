@@ -178,7 +178,10 @@ async fn a_web_page_from_another_origin_gets_403_even_on_an_open_foreman() {
     assert_eq!(refused.status(), 403);
     let body: serde_json::Value = refused.json().await.unwrap();
     assert!(body["error"].as_str().unwrap().contains("origin"));
-    assert!(app.client.keys().await.unwrap().is_empty(), "no key was made");
+    assert!(
+        app.client.keys().await.unwrap().is_empty(),
+        "no key was made"
+    );
     // A local page is allowed, as Ollama allows it.
     let local = from("http://localhost:3000").await.unwrap();
     assert_eq!(local.status(), 201);
