@@ -12,6 +12,7 @@
 //!   fake Ollama, with a typed client; stop, crash and restart it on the same database.
 //!   [`TestAppBuilder::target`] puts several named fakes behind it (several GPU boxes),
 //!   [`TestApp::fake`] finds each by name.
+//! - [`bodies`]: NDJSON lines, server-sent event data and named events of a response.
 //! - [`wait_until`], [`eventually`], [`temp_db`] (`wait`): condition waits with a
 //!   deadline, and a fresh SQLite path.
 //!
@@ -43,6 +44,7 @@
 //! # }
 //! ```
 
+pub mod bodies;
 pub mod fake_ollama;
 pub mod receiver;
 pub mod spawn;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use foreman_client::{ChatMessage, ChatRequest, SubmitRequest};
 use foreman_sim::{SimConfig, SimHandle};
+use foreman_testkit::bodies::named_events;
 use foreman_testkit::wait::wait_until;
 use foreman_testkit::{FakeOllama, TestApp};
 use futures::StreamExt;
@@ -40,20 +41,6 @@ fn response_request(model: &str, stream: bool) -> Value {
         "instructions": "Be brief.",
         "stream": stream,
     })
-}
-
-/// `(event, data)` of each named server-sent event.
-fn named_events(body: &str) -> Vec<(String, Value)> {
-    body.split("\n\n")
-        .filter(|event| !event.trim().is_empty())
-        .map(|event| {
-            let (name, data) = event
-                .strip_prefix("event: ")
-                .and_then(|rest| rest.split_once("\ndata: "))
-                .unwrap_or_else(|| panic!("an event line, then a data line: {event:?}"));
-            (name.to_owned(), serde_json::from_str(data).unwrap())
-        })
-        .collect()
 }
 
 /// Named server-sent events read as they arrive, across chunk boundaries.

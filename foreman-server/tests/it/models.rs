@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use foreman_sim::SimConfig;
+use foreman_testkit::bodies::ndjson;
 use foreman_testkit::{FakeOllama, TestApp};
 use futures::StreamExt;
 use reqwest::Method;
@@ -39,12 +40,6 @@ async fn listed(app: &TestApp) -> Vec<String> {
     tags.models.into_iter().map(|m| m.name).collect()
 }
 
-fn lines(body: &str) -> Vec<Value> {
-    body.lines()
-        .map(|line| serde_json::from_str(line).expect("each line is JSON"))
-        .collect()
-}
-
 /// The bodies the target received on `path`.
 fn received(app: &TestApp, path: &str) -> Vec<Value> {
     app.ollama
@@ -64,7 +59,7 @@ async fn a_pull_streams_the_targets_progress_and_the_model_is_listed_at_once() {
 
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "application/x-ndjson");
-    let progress = lines(&response.text().await.unwrap());
+    let progress = ndjson(&response.text().await.unwrap());
     assert_eq!(progress[0], json!({"status": "pulling manifest"}));
     assert!(progress.iter().any(|l| l["completed"].is_u64()));
     assert_eq!(progress.last().unwrap(), &json!({"status": "success"}));
@@ -105,7 +100,7 @@ async fn a_failed_pull_streams_its_error_line_and_changes_nothing() {
         200,
         "Ollama's status once streaming began"
     );
-    let progress = lines(&response.text().await.unwrap());
+    let progress = ndjson(&response.text().await.unwrap());
     assert_eq!(
         progress.last().unwrap()["error"],
         "pull model manifest: file does not exist"
@@ -132,7 +127,7 @@ async fn create_copy_and_delete_show_in_the_list_at_once() {
         )
         .await;
     assert_eq!(created.status(), 200);
-    let progress = lines(&created.text().await.unwrap());
+    let progress = ndjson(&created.text().await.unwrap());
     assert_eq!(progress.last().unwrap(), &json!({"status": "success"}));
     assert!(listed(&app).await.contains(&"mario:latest".to_owned()));
 
@@ -327,7 +322,7 @@ async fn push_streams_progress_and_status_passes_through() {
 
     let pushed = app.post("/api/push", &json!({"model": "llama3.2"})).await;
     assert_eq!(pushed.status(), 200);
-    let progress = lines(&pushed.text().await.unwrap());
+    let progress = ndjson(&pushed.text().await.unwrap());
     assert_eq!(progress[0], json!({"status": "retrieving manifest"}));
     assert_eq!(progress.last().unwrap(), &json!({"status": "success"}));
 

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use foreman_sim::SimConfig;
+use foreman_testkit::bodies::sse_data;
 use foreman_testkit::{FakeOllama, TestApp};
 use serde_json::{json, Value};
 
@@ -15,18 +16,6 @@ fn chat_completion(model: &str, stream: bool) -> Value {
         "messages": [{"role": "user", "content": "Why is the sky blue?"}],
         "stream": stream,
     })
-}
-
-/// The `data:` payloads of a server-sent event stream.
-fn sse_data(body: &str) -> Vec<&str> {
-    body.split("\n\n")
-        .filter(|event| !event.trim().is_empty())
-        .map(|event| {
-            event
-                .strip_prefix("data: ")
-                .unwrap_or_else(|| panic!("every event is one data line: {event:?}"))
-        })
-        .collect()
 }
 
 /// Asserts an OpenAI error body: `{"error": {"message", "type", "param", "code"}}`.

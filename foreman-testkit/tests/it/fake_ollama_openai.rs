@@ -2,11 +2,12 @@
 
 use std::time::Duration;
 
-use crate::post;
-
+use foreman_testkit::bodies::sse_data;
 use foreman_testkit::FakeOllama;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+
+use crate::post;
 
 fn chat_completion(model: &str, stream: bool) -> Value {
     json!({
@@ -14,18 +15,6 @@ fn chat_completion(model: &str, stream: bool) -> Value {
         "messages": [{"role": "user", "content": "Say hello"}],
         "stream": stream,
     })
-}
-
-/// The `data:` payloads of a server-sent event stream.
-fn sse_data(body: &str) -> Vec<&str> {
-    body.split("\n\n")
-        .filter(|event| !event.is_empty())
-        .map(|event| {
-            event
-                .strip_prefix("data: ")
-                .expect("one data line per event")
-        })
-        .collect()
 }
 
 #[tokio::test]
