@@ -120,12 +120,15 @@ pub async fn run(
     let targets = config.targets()?;
     let webhook_http = webhooks::client(&config)?;
     let store = Store::open(
+        config.db_url.as_ref().map(Secret::expose),
         &config.db_path,
         StoreOptions {
             public_url: config.public_url(),
             max_queue: config.max_queue,
+            lease: config.lease,
         },
-    )?;
+    )
+    .await?;
     let recovered = store.recover(config.max_attempts).await?;
     if recovered != store::Recovered::default() {
         tracing::info!(

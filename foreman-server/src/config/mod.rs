@@ -23,6 +23,7 @@ pub(crate) use targets::display_url;
 pub use targets::{PerTarget, TargetSettings, TargetUrl, TargetUrls};
 pub use values::parse_duration;
 use values::{
+    lease, postgres_url,
     address, base_url, boolean, duration, number, optional, path, positive_duration, secret,
     setting, text, webhook_secret,
 };
@@ -124,6 +125,17 @@ pub struct Config {
     #[arg(long, env = "FOREMAN_DB_PATH", default_value = "foreman.db")]
     #[arg(value_name = "PATH", value_parser = setting(path))]
     pub db_path: PathBuf,
+    /// A PostgreSQL database (`postgres://user:pass@host:port/db`) shared by replicas;
+    /// when set, it holds the queue instead of FOREMAN_DB_PATH
+    #[arg(long, env = "FOREMAN_DB_URL", value_name = "URL")]
+    #[arg(default_value = "", hide_default_value = true, value_parser = optional(postgres_url))]
+    #[arg(hide_env_values = true)]
+    pub db_url: std::option::Option<Secret>,
+    /// How long a replica's claims outlive its last heartbeat, on PostgreSQL: a replica
+    /// gone this long has its running jobs and target slots taken over
+    #[arg(long, env = "FOREMAN_LEASE", default_value = "30s")]
+    #[arg(value_name = "DURATION", value_parser = setting(lease))]
+    pub lease: Duration,
     /// How often /api/tags and /api/ps are polled
     #[arg(long, env = "FOREMAN_POLL_INTERVAL", default_value = "30s")]
     #[arg(value_name = "DURATION", value_parser = setting(positive_duration))]

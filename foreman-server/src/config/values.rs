@@ -178,6 +178,24 @@ pub(crate) fn secret(raw: &str) -> Result<Secret, String> {
     Ok(Secret::new(raw))
 }
 
+/// A PostgreSQL connection URL (its password stays secret).
+pub(crate) fn postgres_url(raw: &str) -> Result<Secret, String> {
+    if !(raw.starts_with("postgres://") || raw.starts_with("postgresql://")) {
+        return Err("must be a postgres:// URL".into());
+    }
+    raw.parse::<tokio_postgres::Config>()
+        .map_err(|err| format!("not a PostgreSQL URL: {err}"))?;
+    Ok(Secret::new(raw))
+}
+
+/// A replica lease: long enough to survive a slow heartbeat (at least a second).
+pub(crate) fn lease(raw: &str) -> Result<Duration, String> {
+    match duration(raw)? {
+        short if short < Duration::from_secs(1) => Err("must be at least 1s".into()),
+        lease => Ok(lease),
+    }
+}
+
 /// A webhook signing secret: any text, or `whsec_` and valid base64.
 pub(crate) fn webhook_secret(raw: &str) -> Result<Secret, String> {
     foreman_types::Webhook::new(raw).map_err(|e| e.to_string())?;

@@ -1,50 +1,32 @@
-//! The durable queue, in SQLite.
+//! The durable queue.
 //!
-//! [`Store`] is the one narrow interface the rest of the server uses: each method is a
+//! [`Queue`] is the one narrow interface the rest of the server uses: each method is a
 //! queue operation (enqueue, claim the next job, move a job between states, read jobs and
-//! artifacts, work the webhook outbox). A PostgreSQL backend would implement these same
-//! operations; nothing outside this module writes SQL.
-//!
-//! Writes go to one connection owned by one thread ([`writer`]). It takes every operation
-//! that is waiting, runs them in one `BEGIN IMMEDIATE` transaction (each inside its own
-//! savepoint, so one failing operation does not undo the others), commits, and only then
-//! answers each caller: a caller told "done" has been committed, and a burst of enqueues
-//! shares one fsync (group commit). Reads run on a small pool of connections on tokio's
-//! blocking threads, concurrently with the writer (WAL).
+//! artifacts, work the webhook outbox, keys and usage). Two databases implement it:
+//! [`sqlite`], the embedded default, and [`postgres`], which several foreman replicas
+//! share (ADR 23). Nothing outside this module writes SQL. [`Store`] is the handle the
+//! server keeps: a shared pointer to whichever backend `FOREMAN_DB_URL` chose.
 
-mod artifacts;
-mod claim;
-mod enqueue;
-mod events;
-mod fair_share;
-mod jobs_read;
-mod keys;
-mod outbox;
-mod recover;
-mod stats;
-mod tenant_limit;
-mod transition;
-mod usage;
-mod writer;
+mod model;
+pub(crate) mod postgres;
+pub(crate) mod sqlite;
 
+#[cfg(test)]
+mod harness;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod usage_tests;
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
 
-use rusqlite::Connection;
+use foreman_types::{Job, JobId, JobState, UsageRow};
 
-pub(crate) use artifacts::NewArtifact;
-pub(crate) use claim::{ClaimRequest, ClaimedJob};
-pub(crate) use enqueue::{Enqueued, NewJob, Origin};
-pub(crate) use jobs_read::JobFilter;
-pub(crate) use outbox::{Delivery, DeliveryOutcome};
-pub(crate) use recover::Recovered;
-pub(crate) use transition::Finish;
-pub(crate) use usage::{KeyTotals, Reported, UsageFilter};
+use crate::keys::KeyRecord;
+pub(crate) use model::*;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +34,12 @@ pub enum StoreError {
     /// SQLite said no.
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL said no, or could not be reached.
+    #[error("database error: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No connection to the database could be had (PostgreSQL is down or unreachable).
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     /// The queue already holds `FOREMAN_MAX_QUEUE` jobs.
     #[error("the queue is full")]
     QueueFull,
@@ -88,141 +76,253 @@ pub(crate) struct StoreOptions {
     pub public_url: String,
     /// Jobs beyond this many queued are refused.
     pub max_queue: u64,
+    /// How long this replica's claims outlive its last heartbeat (PostgreSQL only).
+    pub lease: Duration,
 }
 
-/// A handle to the queue; cheap to clone.
-#[derive(Debug, Clone)]
-pub(crate) struct Store {
-    writer: writer::WriterHandle,
-    readers: Arc<ReaderPool>,
-    options: Arc<StoreOptions>,
+
+/// The queue operations, whichever database holds the queue.
+///
+/// Every write is committed before its method returns: a caller told "done" survives a
+/// crash of this process. Each state change is a compare-and-set on the state the job was
+/// in, with its webhook event written in the same transaction.
+#[async_trait::async_trait]
+pub(crate) trait Queue: Send + Sync + fmt::Debug {
+    /// Commits a new queued job, unless the queue (or the tenant's share of it) is full.
+    /// It belongs to no target until a worker claims it for one.
+    async fn enqueue(&self, job: NewJob) -> Result<Enqueued>;
+
+    /// Picks the next job and a target for it (the scheduler's choice: routing, priority,
+    /// fair share, drain by model within the affinity window) and moves it to `loading` or
+    /// `working` there, counting an attempt; `None` when no target with a free slot can
+    /// run any queued job. Jobs of held models are passed over as if they were not queued.
+    async fn claim_next(&self, request: ClaimRequest) -> Result<Option<ClaimedJob>>;
+
+    /// Moves a `loading` job to `working` (the target started answering).
+    async fn mark_working(&self, id: JobId) -> Result<bool>;
+
+    /// Ends a run of a job that is `loading` or `working`, with what the target reported
+    /// about it for usage. Returns the state it entered, or `None` when the job was no
+    /// longer running (a stale writer changes nothing).
+    async fn finish_reporting(
+        &self,
+        id: JobId,
+        finish: Finish,
+        reported: Reported,
+    ) -> Result<Option<JobState>>;
+
+    /// [`finish_reporting`](Self::finish_reporting) with nothing reported.
+    async fn finish(&self, id: JobId, finish: Finish) -> Result<Option<JobState>> {
+        self.finish_reporting(id, finish, Reported::default()).await
+    }
+
+    /// Cancels a job that has not ended. Returns the state it was in, or `None` when it
+    /// had already ended.
+    async fn cancel(&self, id: JobId, reason: String) -> Result<Option<JobState>>;
+
+    /// Cancels the job only while it is still queued (its caller left before its turn).
+    async fn cancel_if_queued(&self, id: JobId, reason: String) -> Result<bool>;
+
+    /// Job `id` with its artifacts, webhook attempts and queue position.
+    async fn job(&self, id: JobId) -> Result<Option<Job>>;
+
+    /// The name of the key that submitted job `id` (`""` for an open foreman).
+    async fn job_owner(&self, id: JobId) -> Result<Option<String>>;
+
+    /// A page of jobs, newest first.
+    async fn list(&self, filter: JobFilter) -> Result<Vec<Job>>;
+
+    /// The queue at a glance: depth by model and the running jobs.
+    async fn queue_snapshot(&self) -> Result<QueueSnapshot>;
+
+    /// One artifact's content type and bytes.
+    async fn artifact(&self, id: JobId, name: String) -> Result<Option<(String, Vec<u8>)>>;
+
+    /// Every key, live or revoked.
+    async fn keys(&self) -> Result<Vec<KeyRecord>>;
+
+    /// Adds a key; refuses a name in use, and (with `keep_an_admin`) a change that would
+    /// leave no admin key.
+    async fn create_key(&self, key: KeyRecord, keep_an_admin: bool) -> Result<()>;
+
+    /// Revokes the key `name`; `false` when there is no live key of that name.
+    async fn revoke_key(&self, name: String, keep_an_admin: bool) -> Result<bool>;
+
+    /// Deliveries due now, at most one per job (the oldest it has pending), so each job's
+    /// events go out in state order. Each is claimed for this process until it is
+    /// recorded or its claim lapses, so replicas never deliver one event at once.
+    async fn due_deliveries(&self, limit: u32) -> Result<Vec<Delivery>>;
+
+    /// When the next pending delivery falls due (Unix ms), if any is pending.
+    async fn next_delivery_at(&self) -> Result<Option<i64>>;
+
+    /// Records an attempt; schedules the next one (waits doubling from `first_wait`) or
+    /// gives up after `max_attempts`.
+    async fn record_delivery(
+        &self,
+        delivery: &Delivery,
+        outcome: DeliveryOutcome,
+        max_attempts: u32,
+        first_wait: Duration,
+    ) -> Result<()>;
+
+    /// Start-up recovery: runs this process had in flight are queued again (async, as an
+    /// attempt; failed past `max_attempts`) or cancelled (sync: their callers are gone).
+    async fn recover(&self, max_attempts: u32) -> Result<Recovered>;
+
+    /// Deletes finished jobs last changed before `cutoff_ms`; returns how many.
+    async fn prune(&self, cutoff_ms: i64) -> Result<usize>;
+
+    /// How many jobs are in each state.
+    async fn counts_by_state(&self) -> Result<Vec<(JobState, u64)>>;
+
+    /// How many jobs are queued for each model.
+    async fn queued_by_model(&self) -> Result<Vec<(String, u64)>>;
+
+    /// Usage summed per hour, key, end user and model.
+    async fn usage(&self, filter: UsageFilter) -> Result<Vec<UsageRow>>;
+
+    /// Each key's usage since the start.
+    async fn usage_totals(&self) -> Result<Vec<KeyTotals>>;
+
+    /// Keeps this process's claims alive and takes over the work of replicas whose claims
+    /// lapsed (PostgreSQL; nothing to do for SQLite, which one process owns). Call it
+    /// about three times per lease.
+    async fn keep_alive(&self, max_attempts: u32) -> Result<Recovered> {
+        let _ = max_attempts;
+        Ok(Recovered::default())
+    }
 }
 
-impl Store {
-    /// Opens (creating and migrating if needed) the database at `path` and starts its
-    /// writer thread.
-    pub(crate) fn open(path: &Path, options: StoreOptions) -> Result<Self> {
-        let conn = open_connection(path)?;
-        migrate(&conn)?;
-        let writer = writer::spawn(conn)?;
-        Ok(Self {
-            writer,
-            readers: Arc::new(ReaderPool {
-                path: path.to_owned(),
-                idle: Mutex::new(Vec::new()),
-            }),
-            options: Arc::new(options),
-        })
-    }
-
-    /// Runs `f` on a read connection, off the async threads.
-    async fn read<T, F>(&self, f: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
-    {
-        let pool = Arc::clone(&self.readers);
-        tokio::task::spawn_blocking(move || {
-            let conn = pool.take()?;
-            let out = f(&conn);
-            pool.give_back(conn);
-            out
-        })
-        .await?
-    }
-
-    /// Runs `f` in the writer's next transaction and waits for the commit.
-    async fn write<T, F>(&self, f: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T> + Send + 'static,
-    {
-        self.writer.run(f).await
-    }
-}
-
-/// Read connections, opened on demand and kept for reuse.
-#[derive(Debug)]
-struct ReaderPool {
-    path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
-}
-
-impl ReaderPool {
-    fn take(&self) -> Result<Connection> {
-        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-        match idle {
-            Some(conn) => Ok(conn),
-            None => open_connection(&self.path),
-        }
-    }
-
-    fn give_back(&self, conn: Connection) {
-        if let Ok(mut idle) = self.idle.lock() {
-            if idle.len() < 8 {
-                idle.push(conn);
+/// Implements [`Queue`] for a backend whose inherent methods carry the same names and
+/// signatures, so each backend writes its operations once, in the files they belong in.
+macro_rules! forward_queue {
+    ($backend:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::Queue for $backend {
+            async fn enqueue(&self, job: $crate::store::NewJob) -> $crate::store::Result<$crate::store::Enqueued> {
+                <$backend>::enqueue(self, job).await
+            }
+            async fn claim_next(&self, request: $crate::store::ClaimRequest) -> $crate::store::Result<Option<$crate::store::ClaimedJob>> {
+                <$backend>::claim_next(self, request).await
+            }
+            async fn mark_working(&self, id: foreman_types::JobId) -> $crate::store::Result<bool> {
+                <$backend>::mark_working(self, id).await
+            }
+            async fn finish_reporting(
+                &self,
+                id: foreman_types::JobId,
+                finish: $crate::store::Finish,
+                reported: $crate::store::Reported,
+            ) -> $crate::store::Result<Option<foreman_types::JobState>> {
+                <$backend>::finish_reporting(self, id, finish, reported).await
+            }
+            async fn cancel(&self, id: foreman_types::JobId, reason: String) -> $crate::store::Result<Option<foreman_types::JobState>> {
+                <$backend>::cancel(self, id, reason).await
+            }
+            async fn cancel_if_queued(&self, id: foreman_types::JobId, reason: String) -> $crate::store::Result<bool> {
+                <$backend>::cancel_if_queued(self, id, reason).await
+            }
+            async fn job(&self, id: foreman_types::JobId) -> $crate::store::Result<Option<foreman_types::Job>> {
+                <$backend>::job(self, id).await
+            }
+            async fn job_owner(&self, id: foreman_types::JobId) -> $crate::store::Result<Option<String>> {
+                <$backend>::job_owner(self, id).await
+            }
+            async fn list(&self, filter: $crate::store::JobFilter) -> $crate::store::Result<Vec<foreman_types::Job>> {
+                <$backend>::list(self, filter).await
+            }
+            async fn queue_snapshot(&self) -> $crate::store::Result<$crate::store::QueueSnapshot> {
+                <$backend>::queue_snapshot(self).await
+            }
+            async fn artifact(
+                &self,
+                id: foreman_types::JobId,
+                name: String,
+            ) -> $crate::store::Result<Option<(String, Vec<u8>)>> {
+                <$backend>::artifact(self, id, name).await
+            }
+            async fn keys(&self) -> $crate::store::Result<Vec<$crate::keys::KeyRecord>> {
+                <$backend>::keys(self).await
+            }
+            async fn create_key(&self, key: $crate::keys::KeyRecord, keep_an_admin: bool) -> $crate::store::Result<()> {
+                <$backend>::create_key(self, key, keep_an_admin).await
+            }
+            async fn revoke_key(&self, name: String, keep_an_admin: bool) -> $crate::store::Result<bool> {
+                <$backend>::revoke_key(self, name, keep_an_admin).await
+            }
+            async fn due_deliveries(&self, limit: u32) -> $crate::store::Result<Vec<$crate::store::Delivery>> {
+                <$backend>::due_deliveries(self, limit).await
+            }
+            async fn next_delivery_at(&self) -> $crate::store::Result<Option<i64>> {
+                <$backend>::next_delivery_at(self).await
+            }
+            async fn record_delivery(
+                &self,
+                delivery: &$crate::store::Delivery,
+                outcome: $crate::store::DeliveryOutcome,
+                max_attempts: u32,
+                first_wait: std::time::Duration,
+            ) -> $crate::store::Result<()> {
+                <$backend>::record_delivery(self, delivery, outcome, max_attempts, first_wait)
+                    .await
+            }
+            async fn recover(&self, max_attempts: u32) -> $crate::store::Result<$crate::store::Recovered> {
+                <$backend>::recover(self, max_attempts).await
+            }
+            async fn prune(&self, cutoff_ms: i64) -> $crate::store::Result<usize> {
+                <$backend>::prune(self, cutoff_ms).await
+            }
+            async fn counts_by_state(&self) -> $crate::store::Result<Vec<(foreman_types::JobState, u64)>> {
+                <$backend>::counts_by_state(self).await
+            }
+            async fn queued_by_model(&self) -> $crate::store::Result<Vec<(String, u64)>> {
+                <$backend>::queued_by_model(self).await
+            }
+            async fn usage(&self, filter: $crate::store::UsageFilter) -> $crate::store::Result<Vec<foreman_types::UsageRow>> {
+                <$backend>::usage(self, filter).await
+            }
+            async fn usage_totals(&self) -> $crate::store::Result<Vec<$crate::store::KeyTotals>> {
+                <$backend>::usage_totals(self).await
             }
         }
+    };
+}
+pub(crate) use forward_queue;
+
+/// The server's handle to the queue; cheap to clone. It derefs to the [`Queue`].
+#[derive(Debug, Clone)]
+pub(crate) struct Store(Arc<dyn Queue>);
+
+impl Store {
+    /// Opens the queue `FOREMAN_DB_URL` names (PostgreSQL), or else the SQLite file at
+    /// `db_path`, migrating its schema as needed.
+    pub(crate) async fn open(
+        db_url: Option<&str>,
+        db_path: &std::path::Path,
+        options: StoreOptions,
+    ) -> Result<Self> {
+        match db_url {
+            Some(url) => Ok(Self(Arc::new(postgres::PgStore::open(url, options).await?))),
+            None => Ok(Self(Arc::new(sqlite::SqliteStore::open(db_path, options)?))),
+        }
+    }
+
+    /// A handle on an open backend.
+    pub(crate) fn new(backend: impl Queue + 'static) -> Self {
+        Self(Arc::new(backend))
     }
 }
 
-fn open_connection(path: &Path) -> Result<Connection> {
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    // WAL lets readers run beside the writer. synchronous=FULL makes every commit durable
-    // across power loss, not only across a process crash (docs/adr/0004).
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    Ok(conn)
-}
+impl Deref for Store {
+    type Target = dyn Queue;
 
-/// The schema, one embedded SQL file per version; `user_version` records how far a
-/// database has come.
-const MIGRATIONS: &[&str] = &[
-    include_str!("../../migrations/0001_jobs.sql"),
-    include_str!("../../migrations/0002_fair_share.sql"),
-    include_str!("../../migrations/0003_keys.sql"),
-];
-
-fn migrate(conn: &Connection) -> Result<()> {
-    let version: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version > MIGRATIONS.len() {
-        return Err(StoreError::Corrupt(format!(
-            "the database is at schema version {version}, newer than this foreman knows ({})",
-            MIGRATIONS.len()
-        )));
+    fn deref(&self) -> &Self::Target {
+        self.0.as_ref()
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-        let next = index + 1;
-        conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {next}; COMMIT;"
-        ))?;
-        tracing::info!(version = next, "applied database migration");
-    }
-    Ok(())
 }
 
 /// Now, in Unix milliseconds.
 pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
-}
-
-#[cfg(test)]
-pub(crate) mod test_support {
-    use super::*;
-
-    /// A store on a fresh temporary file; keep the directory alive while using it.
-    pub(crate) fn temp_store(max_queue: u64) -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(
-            &dir.path().join("foreman.db"),
-            StoreOptions {
-                public_url: "http://127.0.0.1:8080".into(),
-                max_queue,
-            },
-        )
-        .expect("store opens");
-        (dir, store)
-    }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use foreman_types::{JobId, JobKind, JobState};
 
-use super::test_support::temp_store;
+use super::harness::{Backend, Harness};
 use super::*;
 
 fn job(model: &str, origin: Origin) -> NewJob {
@@ -39,9 +39,8 @@ async fn state(store: &Store, id: JobId) -> JobState {
 
 const LONG: Duration = Duration::from_secs(3600);
 
-#[tokio::test]
-async fn next_job_prefers_the_resident_model_then_the_oldest() {
-    let (_dir, store) = temp_store(100);
+async fn next_job_prefers_the_resident_model_then_the_oldest(backend: Backend) {
+    let (_h, store) = backend.open(100).await;
     let a1 = add(&store, job("a:latest", Origin::Async)).await;
     let b1 = add(&store, job("b:latest", Origin::Async)).await;
     let a2 = add(&store, job("a:latest", Origin::Async)).await;
@@ -73,9 +72,8 @@ async fn next_job_prefers_the_resident_model_then_the_oldest() {
     assert!(store.claim_next(claim(None, LONG)).await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn the_oldest_job_stops_being_passed_over_once_the_window_is_spent() {
-    let (_dir, store) = temp_store(100);
+async fn the_oldest_job_stops_being_passed_over_once_the_window_is_spent(backend: Backend) {
+    let (_h, store) = backend.open(100).await;
     let old = add(&store, job("a:latest", Origin::Async)).await;
     add(&store, job("b:latest", Origin::Async)).await;
     // A zero window means no job may be passed over at all: plain FIFO.
@@ -87,9 +85,8 @@ async fn the_oldest_job_stops_being_passed_over_once_the_window_is_spent() {
     assert_eq!(next.id, old);
 }
 
-#[tokio::test]
-async fn higher_priority_runs_first_and_drain_by_model_stays_within_a_level() {
-    let (_dir, store) = temp_store(100);
+async fn higher_priority_runs_first_and_drain_by_model_stays_within_a_level(backend: Backend) {
+    let (_h, store) = backend.open(100).await;
     add(&store, job("b:latest", Origin::Async)).await;
     let urgent = add(
         &store,
@@ -107,9 +104,8 @@ async fn higher_priority_runs_first_and_drain_by_model_stays_within_a_level() {
     assert_eq!(next.id, urgent, "priority outranks model affinity");
 }
 
-#[tokio::test]
-async fn jobs_of_a_held_model_wait_while_the_others_run() {
-    let (_dir, store) = temp_store(100);
+async fn jobs_of_a_held_model_wait_while_the_others_run(backend: Backend) {
+    let (_h, store) = backend.open(100).await;
     let pulling = add(&store, job("new:latest", Origin::Sync)).await;
     let other = add(&store, job("a:latest", Origin::Sync)).await;
     let held = ClaimRequest {
@@ -126,9 +122,8 @@ async fn jobs_of_a_held_model_wait_while_the_others_run() {
     assert_eq!(released.id, pulling, "runs once the hold is lifted");
 }
 
-#[tokio::test]
-async fn a_full_queue_refuses_new_jobs() {
-    let (_dir, store) = temp_store(2);
+async fn a_full_queue_refuses_new_jobs(backend: Backend) {
+    let (_h, store) = backend.open(2).await;
     add(&store, job("a:latest", Origin::Async)).await;
     add(&store, job("a:latest", Origin::Async)).await;
     let err = store
@@ -141,9 +136,8 @@ async fn a_full_queue_refuses_new_jobs() {
     add(&store, job("a:latest", Origin::Async)).await;
 }
 
-#[tokio::test]
-async fn connection_failures_requeue_until_attempts_run_out() {
-    let (_dir, store) = temp_store(100);
+async fn connection_failures_requeue_until_attempts_run_out(backend: Backend) {
+    let (_h, store) = backend.open(100).await;
     let id = add(&store, job("a:latest", Origin::Async)).await;
     for attempt in 1..=3u32 {
         let claimed = store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
@@ -165,9 +159,8 @@ async fn connection_failures_requeue_until_attempts_run_out() {
     assert!(failed.error.unwrap().contains("gave up after 3 attempts"));
 }
 
-#[tokio::test]
-async fn terminal_states_absorb_and_stale_writers_change_nothing() {
-    let (_dir, store) = temp_store(100);
+async fn terminal_states_absorb_and_stale_writers_change_nothing(backend: Backend) {
+    let (_h, store) = backend.open(100).await;
     let id = add(&store, job("a:latest", Origin::Async)).await;
     store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
     let done = Finish::Done {
@@ -185,9 +178,8 @@ async fn terminal_states_absorb_and_stale_writers_change_nothing() {
     assert_eq!(state(&store, id).await, JobState::Done);
 }
 
-#[tokio::test]
-async fn recovery_requeues_async_work_counts_the_attempt_and_cancels_sync_work() {
-    let (_dir, store) = temp_store(100);
+async fn recovery_requeues_async_work_counts_the_attempt_and_cancels_sync_work(backend: Backend) {
+    let (_h, store) = backend.open(100).await;
     let running = add(&store, job("a:latest", Origin::Async)).await;
     store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
     let sync_waiting = add(&store, job("a:latest", Origin::Sync)).await;
@@ -208,9 +200,8 @@ async fn recovery_requeues_async_work_counts_the_attempt_and_cancels_sync_work()
     assert_eq!(state(&store, still_queued).await, JobState::Queued);
 }
 
-#[tokio::test]
-async fn a_job_that_crashes_foreman_every_time_ends_failed() {
-    let (_dir, store) = temp_store(100);
+async fn a_job_that_crashes_foreman_every_time_ends_failed(backend: Backend) {
+    let (_h, store) = backend.open(100).await;
     let poison = add(&store, job("a:latest", Origin::Async)).await;
     for _ in 0..3 {
         // Claimed, then the process dies mid-run: only recovery sees it.
@@ -222,9 +213,8 @@ async fn a_job_that_crashes_foreman_every_time_ends_failed() {
     assert_eq!(job.attempts, 3);
 }
 
-#[tokio::test]
-async fn an_idempotency_key_returns_the_first_job_or_refuses_a_different_body() {
-    let (_dir, store) = temp_store(100);
+async fn an_idempotency_key_returns_the_first_job_or_refuses_a_different_body(backend: Backend) {
+    let (_h, store) = backend.open(100).await;
     let keyed = |hash: &str| NewJob {
         idempotency_key: Some("key-1".into()),
         request_hash: Some(hash.into()),
@@ -238,9 +228,8 @@ async fn an_idempotency_key_returns_the_first_job_or_refuses_a_different_body() 
     assert!(matches!(err, StoreError::IdempotencyConflict));
 }
 
-#[tokio::test]
-async fn pruning_deletes_only_finished_jobs_past_the_cutoff() {
-    let (_dir, store) = temp_store(100);
+async fn pruning_deletes_only_finished_jobs_past_the_cutoff(backend: Backend) {
+    let (_h, store) = backend.open(100).await;
     let finished = add(&store, job("a:latest", Origin::Async)).await;
     store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
     let artifact = NewArtifact {
@@ -270,9 +259,8 @@ async fn pruning_deletes_only_finished_jobs_past_the_cutoff() {
     assert_eq!(state(&store, queued).await, JobState::Queued);
 }
 
-#[tokio::test]
-async fn webhook_events_are_written_with_each_state_change_and_delivered_in_order() {
-    let (_dir, store) = temp_store(100);
+async fn webhook_events_are_written_with_each_state_change_and_delivered_in_order(backend: Backend) {
+    let (_h, store) = backend.open(100).await;
     let id = add(
         &store,
         NewJob {
@@ -326,9 +314,8 @@ async fn webhook_events_are_written_with_each_state_change_and_delivered_in_orde
     assert_eq!(job.webhook_attempts[1].status, Some(204));
 }
 
-#[tokio::test]
-async fn concurrent_enqueues_are_all_committed_and_listed_newest_first() {
-    let (_dir, store) = temp_store(10_000);
+async fn concurrent_enqueues_are_all_committed_and_listed_newest_first(backend: Backend) {
+    let (_h, store) = backend.open(10_000).await;
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..200 {
         let store = store.clone();
@@ -351,9 +338,8 @@ async fn concurrent_enqueues_are_all_committed_and_listed_newest_first() {
     assert_eq!(snapshot.depth_by_model, vec![("a:latest".to_owned(), 200)]);
 }
 
-#[tokio::test]
-async fn queue_position_counts_the_jobs_ahead() {
-    let (_dir, store) = temp_store(100);
+async fn queue_position_counts_the_jobs_ahead(backend: Backend) {
+    let (_h, store) = backend.open(100).await;
     let first = add(&store, job("a:latest", Origin::Async)).await;
     let second = add(&store, job("a:latest", Origin::Async)).await;
     let urgent = add(
@@ -382,68 +368,51 @@ fn for_tenant(key: &str, weight: u32) -> NewJob {
 }
 
 /// Pretends the running job `id` started `ms` ago, so its run costs GPU time.
-async fn backdate_run(store: &Store, id: JobId, ms: i64) {
-    store
-        .write(move |tx| {
-            tx.execute(
-                "UPDATE jobs SET started_at = started_at - ?2 WHERE id = ?1",
-                rusqlite::params![id.to_string(), ms],
-            )?;
-            Ok(())
-        })
-        .await
-        .unwrap();
+async fn backdate_run(h: &Harness, id: JobId, ms: i64) {
+    h.execute(format!(
+        "UPDATE jobs SET started_at = started_at - {ms} WHERE id = '{id}'"
+    ))
+    .await;
 }
 
 /// Each tenant's (settled service, queued, running) as the store keeps them.
-async fn tenant_row(store: &Store, key: &str) -> (f64, i64, i64) {
-    let key = key.to_owned();
-    store
-        .write(move |tx| {
-            Ok(tx.query_row(
-                "SELECT service, queued, running FROM tenants WHERE key_name = ?1",
-                [key],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )?)
-        })
-        .await
-        .unwrap()
+async fn tenant_row(h: &Harness, key: &str) -> (f64, i64, i64) {
+    let row = h
+        .numbers(format!(
+            "SELECT service, queued, running FROM tenants WHERE key_name = '{key}'"
+        ))
+        .await;
+    (row[0], row[1] as i64, row[2] as i64)
 }
 
 /// The trigger-kept counts agree with the jobs themselves.
-async fn assert_counts_agree(store: &Store) {
-    store
-        .write(|tx| {
-            let drift: i64 = tx.query_row(
-                "SELECT
-                   (SELECT count(*) FROM tenants t WHERE queued !=
-                      (SELECT count(*) FROM jobs j WHERE j.state = 'queued'
-                         AND j.tenant_key = t.key_name AND j.tenant_user = t.end_user))
-                 + (SELECT count(*) FROM tenants t WHERE running !=
-                      (SELECT count(*) FROM jobs j WHERE j.state IN ('loading', 'working')
-                         AND j.tenant_key = t.key_name AND j.tenant_user = t.end_user))
-                 + (SELECT count(*) FROM queue_groups g WHERE queued !=
-                      (SELECT count(*) FROM jobs j WHERE j.state = 'queued'
-                         AND j.priority = g.priority AND j.model = g.model
-                         AND j.tenant_key = g.tenant_key AND j.tenant_user = g.tenant_user))
-                 + (SELECT count(*) FROM (SELECT DISTINCT priority, model, tenant_key,
-                      tenant_user FROM jobs WHERE state = 'queued') q
-                    WHERE NOT EXISTS (SELECT 1 FROM queue_groups g
-                      WHERE g.priority = q.priority AND g.model = q.model
-                        AND g.tenant_key = q.tenant_key AND g.tenant_user = q.tenant_user))",
-                [],
-                |r| r.get(0),
-            )?;
-            assert_eq!(drift, 0, "tenants or queue_groups drifted from the jobs");
-            Ok(())
-        })
-        .await
-        .unwrap();
+async fn assert_counts_agree(h: &Harness) {
+    let drift = h
+        .numbers(
+            "SELECT
+               (SELECT count(*) FROM tenants t WHERE queued !=
+                  (SELECT count(*) FROM jobs j WHERE j.state = 'queued'
+                     AND j.tenant_key = t.key_name AND j.tenant_user = t.end_user))
+             + (SELECT count(*) FROM tenants t WHERE running !=
+                  (SELECT count(*) FROM jobs j WHERE j.state IN ('loading', 'working')
+                     AND j.tenant_key = t.key_name AND j.tenant_user = t.end_user))
+             + (SELECT count(*) FROM queue_groups g WHERE queued !=
+                  (SELECT count(*) FROM jobs j WHERE j.state = 'queued'
+                     AND j.priority = g.priority AND j.model = g.model
+                     AND j.tenant_key = g.tenant_key AND j.tenant_user = g.tenant_user))
+             + (SELECT count(*) FROM (SELECT DISTINCT priority, model, tenant_key,
+                  tenant_user FROM jobs WHERE state = 'queued') q
+                WHERE NOT EXISTS (SELECT 1 FROM queue_groups g
+                  WHERE g.priority = q.priority AND g.model = q.model
+                    AND g.tenant_key = q.tenant_key AND g.tenant_user = q.tenant_user))"
+                .to_owned(),
+        )
+        .await;
+    assert_eq!(drift[0], 0.0, "tenants or queue_groups drifted from the jobs");
 }
 
-#[tokio::test]
-async fn a_key_arriving_behind_a_backlog_runs_right_after_the_running_job() {
-    let (_dir, store) = temp_store(100);
+async fn a_key_arriving_behind_a_backlog_runs_right_after_the_running_job(backend: Backend) {
+    let (h, store) = backend.open(100).await;
     let flood: Vec<JobId> = {
         let mut ids = Vec::new();
         for _ in 0..3 {
@@ -454,7 +423,7 @@ async fn a_key_arriving_behind_a_backlog_runs_right_after_the_running_job() {
     let running = store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
     assert_eq!(running.id, flood[0]);
     let late = add(&store, for_tenant("late", 1)).await;
-    backdate_run(&store, running.id, 5_000).await;
+    backdate_run(&h, running.id, 5_000).await;
     let done = Finish::Done {
         result: None,
         artifacts: Vec::new(),
@@ -467,54 +436,45 @@ async fn a_key_arriving_behind_a_backlog_runs_right_after_the_running_job() {
         "the late key goes before the flood's older jobs"
     );
     assert_eq!(next.tenant.key, "late");
-    assert_counts_agree(&store).await;
+    assert_counts_agree(&h).await;
 }
 
-#[tokio::test]
-async fn a_run_is_charged_to_its_tenant_divided_by_weight_and_kept_on_the_job() {
-    let (_dir, store) = temp_store(100);
+async fn a_run_is_charged_to_its_tenant_divided_by_weight_and_kept_on_the_job(backend: Backend) {
+    let (h, store) = backend.open(100).await;
     let id = add(&store, for_tenant("heavy", 2)).await;
     let running = store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
     assert_eq!(
-        (tenant_row(&store, "heavy").await).2,
+        (tenant_row(&h, "heavy").await).2,
         1,
         "counted as running"
     );
-    backdate_run(&store, running.id, 4_000).await;
+    backdate_run(&h, running.id, 4_000).await;
     store
         .finish(id, Finish::Failed { error: "x".into() })
         .await
         .unwrap();
-    let (service, queued, running) = tenant_row(&store, "heavy").await;
+    let (service, queued, running) = tenant_row(&h, "heavy").await;
     assert!((2_000.0..2_100.0).contains(&service), "service {service}");
     assert_eq!((queued, running), (0, 0));
-    let gpu_ms: i64 = store
-        .write(move |tx| {
-            Ok(tx.query_row(
-                "SELECT gpu_ms FROM jobs WHERE id = ?1",
-                [id.to_string()],
-                |r| r.get(0),
-            )?)
-        })
-        .await
-        .unwrap();
+    let gpu_ms = h
+        .numbers(format!("SELECT gpu_ms FROM jobs WHERE id = '{id}'"))
+        .await[0] as i64;
     assert!((4_000..4_200).contains(&gpu_ms), "gpu_ms {gpu_ms}");
 }
 
-#[tokio::test]
-async fn an_idle_key_comes_back_at_the_least_active_service() {
-    let (_dir, store) = temp_store(100);
+async fn an_idle_key_comes_back_at_the_least_active_service(backend: Backend) {
+    let (h, store) = backend.open(100).await;
     // "early" runs alone and builds up service, then "busy" becomes active behind it.
     let early = add(&store, for_tenant("early", 1)).await;
     store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
-    backdate_run(&store, early, 9_000).await;
+    backdate_run(&h, early, 9_000).await;
     let busy = add(&store, for_tenant("busy", 1)).await;
     store
         .finish(early, Finish::Failed { error: "x".into() })
         .await
         .unwrap();
     store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
-    backdate_run(&store, busy, 1_000).await;
+    backdate_run(&h, busy, 1_000).await;
     add(&store, for_tenant("busy", 1)).await;
     store
         .finish(busy, Finish::Failed { error: "x".into() })
@@ -522,16 +482,15 @@ async fn an_idle_key_comes_back_at_the_least_active_service() {
         .unwrap();
     // A brand-new key starts level with the least active key, not at zero.
     add(&store, for_tenant("newcomer", 1)).await;
-    let (busy_service, ..) = tenant_row(&store, "busy").await;
-    let (newcomer_service, ..) = tenant_row(&store, "newcomer").await;
+    let (busy_service, ..) = tenant_row(&h, "busy").await;
+    let (newcomer_service, ..) = tenant_row(&h, "newcomer").await;
     assert!(busy_service >= 1_000.0);
     assert_eq!(newcomer_service, busy_service);
-    assert_counts_agree(&store).await;
+    assert_counts_agree(&h).await;
 }
 
-#[tokio::test]
-async fn tenant_and_group_counts_follow_every_state_change() {
-    let (_dir, store) = temp_store(100);
+async fn tenant_and_group_counts_follow_every_state_change(backend: Backend) {
+    let (h, store) = backend.open(100).await;
     let a = add(&store, for_tenant("a", 1)).await;
     let b = add(&store, for_tenant("b", 1)).await;
     add(
@@ -542,20 +501,20 @@ async fn tenant_and_group_counts_follow_every_state_change() {
         },
     )
     .await;
-    assert_counts_agree(&store).await;
+    assert_counts_agree(&h).await;
     let first = store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
-    assert_counts_agree(&store).await;
+    assert_counts_agree(&h).await;
     let retry = Finish::Retry {
         error: "unreachable".into(),
         max_attempts: 3,
     };
     store.finish(first.id, retry).await.unwrap();
-    assert_counts_agree(&store).await;
+    assert_counts_agree(&h).await;
     store.cancel(b, "no longer wanted".into()).await.unwrap();
-    assert_counts_agree(&store).await;
+    assert_counts_agree(&h).await;
     store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
     store.recover(3).await.unwrap();
-    assert_counts_agree(&store).await;
+    assert_counts_agree(&h).await;
     store.cancel(a, "no".into()).await.unwrap();
     while let Some(job) = store.claim_next(claim(None, LONG)).await.unwrap() {
         let done = Finish::Done {
@@ -564,19 +523,17 @@ async fn tenant_and_group_counts_follow_every_state_change() {
         };
         store.finish(job.id, done).await.unwrap();
     }
-    assert_counts_agree(&store).await;
+    assert_counts_agree(&h).await;
     store.prune(now_ms() + 1).await.unwrap();
-    assert_counts_agree(&store).await;
-    let groups: i64 = store
-        .write(|tx| Ok(tx.query_row("SELECT count(*) FROM queue_groups", [], |r| r.get(0))?))
-        .await
-        .unwrap();
-    assert_eq!(groups, 0, "empty groups are removed");
+    assert_counts_agree(&h).await;
+    let groups = h
+        .numbers("SELECT count(*) FROM queue_groups".to_owned())
+        .await[0];
+    assert_eq!(groups, 0.0, "empty groups are removed");
 }
 
-#[tokio::test]
-async fn queue_position_follows_fair_share_between_keys() {
-    let (_dir, store) = temp_store(100);
+async fn queue_position_follows_fair_share_between_keys(backend: Backend) {
+    let (_h, store) = backend.open(100).await;
     let mut flood = Vec::new();
     for _ in 0..5 {
         flood.push(add(&store, for_tenant("flood", 1)).await);
@@ -604,3 +561,25 @@ async fn queue_position_follows_fair_share_between_keys() {
     // and two of "heavy" (weight 2, but it has only one).
     assert_eq!(position(flood[2]).await, 2 + 1 + 1);
 }
+
+super::harness::on_both_backends!(
+    next_job_prefers_the_resident_model_then_the_oldest,
+    the_oldest_job_stops_being_passed_over_once_the_window_is_spent,
+    higher_priority_runs_first_and_drain_by_model_stays_within_a_level,
+    jobs_of_a_held_model_wait_while_the_others_run,
+    a_full_queue_refuses_new_jobs,
+    connection_failures_requeue_until_attempts_run_out,
+    terminal_states_absorb_and_stale_writers_change_nothing,
+    recovery_requeues_async_work_counts_the_attempt_and_cancels_sync_work,
+    a_job_that_crashes_foreman_every_time_ends_failed,
+    an_idempotency_key_returns_the_first_job_or_refuses_a_different_body,
+    pruning_deletes_only_finished_jobs_past_the_cutoff,
+    webhook_events_are_written_with_each_state_change_and_delivered_in_order,
+    concurrent_enqueues_are_all_committed_and_listed_newest_first,
+    queue_position_counts_the_jobs_ahead,
+    a_key_arriving_behind_a_backlog_runs_right_after_the_running_job,
+    a_run_is_charged_to_its_tenant_divided_by_weight_and_kept_on_the_job,
+    an_idle_key_comes_back_at_the_least_active_service,
+    tenant_and_group_counts_follow_every_state_change,
+    queue_position_follows_fair_share_between_keys,
+);

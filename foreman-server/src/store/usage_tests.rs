@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use foreman_types::{JobId, JobKind, JobState};
 
-use super::test_support::temp_store;
+use super::harness::Backend;
 use super::{ClaimRequest, Finish, NewJob, Origin, Reported, Store, StoreError, UsageFilter};
 use crate::keys::KeyRecord;
 use crate::scheduler::Tenant;
@@ -53,9 +53,8 @@ fn reported(prompt: u64, output: u64, ms: Option<u64>) -> Reported {
     }
 }
 
-#[tokio::test]
-async fn a_finished_run_adds_its_reported_tokens_and_gpu_time_to_the_job_and_its_tenant() {
-    let (_dir, store) = temp_store(100);
+async fn a_finished_run_adds_its_reported_tokens_and_gpu_time_to_the_job_and_its_tenant(backend: Backend) {
+    let (_h, store) = backend.open(100).await;
     for (prompt, output) in [(10, 20), (1, 2)] {
         let id = running(&store, "alice").await;
         let done = Finish::Done {
@@ -92,9 +91,8 @@ async fn a_finished_run_adds_its_reported_tokens_and_gpu_time_to_the_job_and_its
     assert_eq!((totals[0].key.as_str(), totals[0].requests), ("alice", 2));
 }
 
-#[tokio::test]
-async fn a_retried_run_costs_gpu_time_but_only_the_run_that_ends_the_job_is_a_request() {
-    let (_dir, store) = temp_store(100);
+async fn a_retried_run_costs_gpu_time_but_only_the_run_that_ends_the_job_is_a_request(backend: Backend) {
+    let (_h, store) = backend.open(100).await;
     let id = running(&store, "bob").await;
     let retry = Finish::Retry {
         error: "connection refused".into(),
@@ -122,9 +120,8 @@ async fn a_retried_run_costs_gpu_time_but_only_the_run_that_ends_the_job_is_a_re
     assert!(store.usage(carol).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn usage_is_kept_when_its_jobs_are_pruned_and_filtered_by_key_and_hour() {
-    let (_dir, store) = temp_store(100);
+async fn usage_is_kept_when_its_jobs_are_pruned_and_filtered_by_key_and_hour(backend: Backend) {
+    let (_h, store) = backend.open(100).await;
     let id = running(&store, "alice").await;
     let done = Finish::Done {
         result: None,
@@ -191,9 +188,8 @@ fn key(name: &str, admin: bool) -> KeyRecord {
     }
 }
 
-#[tokio::test]
-async fn keys_round_trip_and_names_are_unique() {
-    let (_dir, store) = temp_store(100);
+async fn keys_round_trip_and_names_are_unique(backend: Backend) {
+    let (_h, store) = backend.open(100).await;
     store.create_key(key("alice", false), false).await.unwrap();
     let again = store
         .create_key(key("alice", true), false)
@@ -206,9 +202,8 @@ async fn keys_round_trip_and_names_are_unique() {
     assert!(store.keys().await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn without_a_token_the_last_admin_key_stays() {
-    let (_dir, store) = temp_store(100);
+async fn without_a_token_the_last_admin_key_stays(backend: Backend) {
+    let (_h, store) = backend.open(100).await;
     let first = store
         .create_key(key("alice", false), true)
         .await
@@ -223,3 +218,11 @@ async fn without_a_token_the_last_admin_key_stays() {
     // With a token to fall back on, anything goes.
     assert!(store.revoke_key("ops".into(), false).await.unwrap());
 }
+
+super::harness::on_both_backends!(
+    a_finished_run_adds_its_reported_tokens_and_gpu_time_to_the_job_and_its_tenant,
+    a_retried_run_costs_gpu_time_but_only_the_run_that_ends_the_job_is_a_request,
+    usage_is_kept_when_its_jobs_are_pruned_and_filtered_by_key_and_hour,
+    keys_round_trip_and_names_are_unique,
+    without_a_token_the_last_admin_key_stays,
+);

@@ -4,32 +4,9 @@ use chrono::DateTime;
 use foreman_types::{Job, JobId, JobKind, JobState, WebhookAttempt};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{artifacts, Result, Store, StoreError};
+use crate::store::model::*;
+use super::{artifacts, Result, SqliteStore, StoreError};
 
-/// Which jobs `GET /jobs` lists.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct JobFilter {
-    pub state: Option<JobState>,
-    /// Normalised.
-    pub model: Option<String>,
-    /// Only jobs older than this one (the page cursor).
-    pub before: Option<JobId>,
-    /// Only jobs this key submitted; every key's when `None`.
-    pub key: Option<String>,
-    pub limit: u32,
-}
-
-/// The queue at a glance.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct QueueSnapshot {
-    /// Queued jobs per model, most first.
-    pub depth_by_model: Vec<(String, u64)>,
-    /// The jobs running now, on any target, oldest first.
-    pub running: Vec<Job>,
-}
-
-/// The largest queue position reported; a job further back shows this many ahead.
-pub(crate) const QUEUE_POSITION_CAP: i64 = 10_000;
 
 const JOB_COLUMNS: &str = "id, model, state, attempts, created_at, updated_at, error, result, \
                            kind, priority, webhook_url, target, tenant_key, tenant_user, \
@@ -196,7 +173,7 @@ fn webhook_attempts(conn: &Connection, id: JobId) -> Result<Vec<WebhookAttempt>>
     Ok(out)
 }
 
-impl Store {
+impl SqliteStore {
     /// Job `id`, with artifacts, webhook attempts and queue position.
     pub(crate) async fn job(&self, id: JobId) -> Result<Option<Job>> {
         let options = self.options.clone();

@@ -3,24 +3,15 @@
 use foreman_types::{JobId, JobState};
 use rusqlite::params;
 
-use super::transition::{finish_in, Finish};
-use super::{Result, Store, StoreError};
+use crate::store::model::*;
+use super::transition::finish_in;
+use super::{Result, SqliteStore, StoreError};
 
-/// What start-up recovery did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Recovered {
-    /// Async jobs that were running and are queued again.
-    pub requeued: usize,
-    /// Async jobs that were running and had used their attempts.
-    pub failed: usize,
-    /// Sync jobs whose caller's connection died with the old process.
-    pub cancelled: usize,
-}
 
 /// Most rows one prune transaction deletes, so the writer is never held for long.
 const PRUNE_BATCH: i64 = 1000;
 
-impl Store {
+impl SqliteStore {
     /// Puts back what a crash interrupted: async jobs left `loading` or `working` go back
     /// to `queued` (the interrupted run counts as an attempt, so a job that crashes
     /// foreman every time ends `failed`); sync jobs are cancelled, since nobody is waiting.

@@ -4,30 +4,13 @@
 use foreman_types::{JobId, JobState};
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::artifacts::{self, NewArtifact};
-use super::usage::{self, Reported};
-use super::{events, fair_share, now_ms, Result, Store, StoreOptions};
+use crate::store::model::*;
+use super::artifacts;
+use super::usage;
+use super::{events, fair_share, now_ms, Result, SqliteStore, StoreOptions};
 
-/// How a run of a job ended.
-#[derive(Debug, Clone)]
-pub(crate) enum Finish {
-    /// Success: the final response and the artifacts to keep.
-    Done {
-        result: Option<Vec<u8>>,
-        artifacts: Vec<NewArtifact>,
-    },
-    /// A failure that retrying will not fix (an HTTP error from the target).
-    Failed { error: String },
-    /// A failure that may pass (the target was unreachable): queued again unless the job
-    /// has used its attempts, then failed.
-    Retry { error: String, max_attempts: u32 },
-    /// The caller cancelled or went away.
-    Cancelled { reason: String },
-    /// foreman is shutting down: back to the queue, and this run does not count.
-    Interrupted,
-}
 
-impl Store {
+impl SqliteStore {
     /// Moves a `loading` job to `working` (the target started answering).
     pub(crate) async fn mark_working(&self, id: JobId) -> Result<bool> {
         let options = self.options.clone();
@@ -46,13 +29,8 @@ impl Store {
         .await
     }
 
-    /// Ends a run of a job that is `loading` or `working`. Returns the state it entered,
-    /// or `None` when the job was no longer running (a stale writer changes nothing).
-    pub(crate) async fn finish(&self, id: JobId, finish: Finish) -> Result<Option<JobState>> {
-        self.finish_reporting(id, finish, Reported::default()).await
-    }
-
-    /// [`finish`](Self::finish), with what the target reported about the run for usage.
+    /// Ends a run of a job that is `loading` or `working`, with what the target reported
+    /// about the run for usage; `None` when the job was no longer running.
     pub(crate) async fn finish_reporting(
         &self,
         id: JobId,

@@ -4,74 +4,17 @@
 //! also records where it runs.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use bytes::Bytes;
-use foreman_types::{JobId, JobKind, JobState};
+use foreman_types::{JobId, JobState};
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::{events, fair_share, now_ms, Origin, Result, Store, StoreError};
+use crate::store::model::*;
+use super::{events, fair_share, now_ms, Result, SqliteStore, StoreError};
 use crate::scheduler::{self, Head, Policy, QueueView, TargetView, Tenant};
 
-/// What the worker knows when it asks for work.
-#[derive(Debug, Clone)]
-pub(crate) struct ClaimRequest {
-    /// Every target: whether it answers, its free slots, what runs on it (`load`; the
-    /// store adds the queued jobs of its resident models), its resident models (the most
-    /// recently used first: its jobs go first there, and start `working`, not `loading`)
-    /// and its installed ones.
-    pub targets: Vec<TargetView>,
-    /// How long the oldest job may be passed over in favour of the resident model's.
-    pub affinity_window: Duration,
-    /// Models whose jobs wait whatever their turn: they are being pulled (ADR 15).
-    pub held: Vec<String>,
-    /// What a running job is expected to take (the recent mean), counted against its
-    /// tenant until the run ends and its real GPU time is known (ADR 14).
-    pub running_estimate_ms: f64,
-}
 
-#[cfg(test)]
-impl ClaimRequest {
-    /// A claim for one target called `default`, with `resident` in memory, as the store's
-    /// tests make it.
-    pub(crate) fn single(resident: Option<&str>, affinity_window: Duration) -> Self {
-        Self {
-            targets: vec![TargetView {
-                name: "default".into(),
-                up: true,
-                free_slots: 1,
-                load: 0,
-                resident: resident.map(str::to_owned).into_iter().collect(),
-                installed: Vec::new(),
-                unpolled: false,
-            }],
-            affinity_window,
-            held: Vec::new(),
-            running_estimate_ms: 0.0,
-        }
-    }
-}
-
-/// A job the worker now owns.
-#[derive(Debug, Clone)]
-pub(crate) struct ClaimedJob {
-    pub id: JobId,
-    /// The target it runs on.
-    pub target: String,
-    pub kind: JobKind,
-    pub origin: Origin,
-    pub model: String,
-    pub payload: Bytes,
-    /// Including this run.
-    pub attempts: u32,
-    pub state: JobState,
-    /// When the job was submitted (Unix ms), for the queued → started wait.
-    pub created_at_ms: i64,
-    /// Who the job is accounted to.
-    pub tenant: Tenant,
-}
-
-impl Store {
+impl SqliteStore {
     /// Picks the next job and a target for it and moves it to `loading` or `working` on
     /// that target, counting an attempt; `None` when no target with a free slot can run
     /// any queued job.

@@ -2,9 +2,9 @@
 
 use foreman_types::JobState;
 
-use super::{Result, Store, StoreError};
+use super::{Result, SqliteStore, StoreError};
 
-impl Store {
+impl SqliteStore {
     /// Jobs per state, every state present (zero when none), in [`JobState::ALL`] order.
     ///
     /// One `GROUP BY` over the `(state, id)` index: it counts index entries, never rows.

@@ -2,40 +2,14 @@
 
 use std::time::Duration;
 
-use foreman_types::{Backoff, JobId};
+use foreman_types::Backoff;
 use rusqlite::{params, OptionalExtension};
 
-use super::{now_ms, Result, Store, StoreError};
+use crate::store::model::*;
+use super::{now_ms, Result, SqliteStore, StoreError};
 
-/// A webhook delivery to attempt.
-#[derive(Debug, Clone)]
-pub(crate) struct Delivery {
-    pub outbox_id: i64,
-    /// The `webhook-id` header, the same on every attempt.
-    pub webhook_id: String,
-    pub job_id: JobId,
-    pub url: String,
-    pub body: Vec<u8>,
-    /// Attempts made before this one.
-    pub attempts: u32,
-}
 
-/// What one delivery attempt did.
-#[derive(Debug, Clone)]
-pub(crate) struct DeliveryOutcome {
-    pub status: Option<u16>,
-    pub latency: Duration,
-    pub error: Option<String>,
-}
-
-impl DeliveryOutcome {
-    /// Whether the receiver took it (any 2xx).
-    pub(crate) fn delivered(&self) -> bool {
-        self.error.is_none() && self.status.is_some_and(|s| (200..300).contains(&s))
-    }
-}
-
-impl Store {
+impl SqliteStore {
     /// Deliveries due now, at most one per job (the oldest it has pending), so each job's
     /// events go out in state order.
     pub(crate) async fn due_deliveries(&self, limit: u32) -> Result<Vec<Delivery>> {

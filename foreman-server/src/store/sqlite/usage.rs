@@ -8,40 +8,12 @@
 use foreman_types::{JobId, JobState, UsageRow};
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::{Result, Store, StoreError};
+use crate::store::model::*;
+use super::{Result, SqliteStore, StoreError};
 
 /// An hour, in milliseconds: the granularity of the `usage` table.
 const HOUR_MS: i64 = 3_600_000;
 
-/// What the target reported about one run, from its final chunk or `usage` object.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Reported {
-    pub prompt_tokens: Option<u64>,
-    pub output_tokens: Option<u64>,
-    /// Ollama's `total_duration`, in milliseconds: the target's own GPU time for the run.
-    pub total_duration_ms: Option<u64>,
-}
-
-/// Which usage `GET /usage` sums.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct UsageFilter {
-    /// Only this key's; every key's when `None`.
-    pub key: Option<String>,
-    /// Unix ms; hours starting at or after it (rounded down to its hour).
-    pub since_ms: Option<i64>,
-    /// Unix ms; hours starting before it.
-    pub until_ms: Option<i64>,
-}
-
-/// One key's usage since the start, for `GET /metrics`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct KeyTotals {
-    pub key: String,
-    pub requests: u64,
-    pub prompt_tokens: u64,
-    pub output_tokens: u64,
-    pub gpu_ms: u64,
-}
 
 /// Adds the run of `id` that ends now to its tenant's usage, and its tokens to the job.
 ///
@@ -121,7 +93,7 @@ fn count(n: i64) -> u64 {
     n.max(0) as u64
 }
 
-impl Store {
+impl SqliteStore {
     /// Usage per key, end user and model, summed over the hours `filter` selects.
     pub(crate) async fn usage(&self, filter: UsageFilter) -> Result<Vec<UsageRow>> {
         self.read(move |conn| {

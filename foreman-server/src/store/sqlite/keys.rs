@@ -2,7 +2,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{Result, Store, StoreError};
+use super::{Result, SqliteStore, StoreError};
 use crate::keys::{KeyHash, KeyRecord};
 
 const KEY_COLUMNS: &str =
@@ -41,7 +41,7 @@ fn admin_keys(conn: &Connection) -> Result<i64> {
     )
 }
 
-impl Store {
+impl SqliteStore {
     /// Every key, by name.
     pub(crate) async fn keys(&self) -> Result<Vec<KeyRecord>> {
         self.read(|conn| {

@@ -4,15 +4,9 @@ use base64::Engine as _;
 use foreman_types::{Artifact, ArtifactEncoding, JobId, INLINE_ARTIFACT_LIMIT};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{Result, Store};
+use crate::store::model::*;
+use super::{Result, SqliteStore};
 
-/// An artifact to store with a finished job.
-#[derive(Debug, Clone)]
-pub(crate) struct NewArtifact {
-    pub name: String,
-    pub content_type: String,
-    pub data: Vec<u8>,
-}
 
 /// Stores `artifacts` for job `id`.
 pub(super) fn insert(
@@ -110,7 +104,7 @@ fn url_path_segment(name: &str) -> String {
     out
 }
 
-impl Store {
+impl SqliteStore {
     /// One artifact's content type and bytes.
     pub(crate) async fn artifact(
         &self,

@@ -1,71 +1,13 @@
 //! Adding a job to the queue.
 
-use bytes::Bytes;
-use foreman_types::{JobId, JobKind, JobState};
+use foreman_types::JobState;
 use rusqlite::{params, OptionalExtension};
 
-use super::{events, fair_share, now_ms, Result, Store, StoreError};
-use crate::scheduler::Tenant;
+use crate::store::model::*;
+use super::{events, fair_share, now_ms, Result, SqliteStore, StoreError};
 
-/// Who is waiting for a job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Origin {
-    /// A caller of `/api/chat` or `/api/generate` holds the connection open.
-    Sync,
-    /// Submitted with `POST /jobs`; the result is stored and announced by webhook.
-    Async,
-}
 
-impl Origin {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Origin::Sync => "sync",
-            Origin::Async => "async",
-        }
-    }
-}
-
-/// A job to add.
-#[derive(Debug, Clone)]
-pub(crate) struct NewJob {
-    pub id: JobId,
-    pub kind: JobKind,
-    pub origin: Origin,
-    /// Normalised (`name:tag`).
-    pub model: String,
-    pub priority: i32,
-    /// The request body, forwarded to the target unchanged.
-    pub payload: Bytes,
-    pub webhook_url: Option<String>,
-    /// Who the job is accounted to, for fair share, limits and usage (ADR 14).
-    pub tenant: Tenant,
-    /// The tenant's weight in fair share (its key's `weight`, at least 1).
-    pub weight: u32,
-    /// Refuse the job when the tenant has this many queued already (its key's limit).
-    pub max_queued: Option<u32>,
-    /// With `request_hash`, makes a repeated submission return the first job.
-    pub idempotency_key: Option<String>,
-    pub request_hash: Option<String>,
-}
-
-/// What enqueueing did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Enqueued {
-    /// A new job was committed.
-    Created(JobId),
-    /// The idempotency key matched an earlier job with the same request.
-    Existing(JobId),
-}
-
-impl Enqueued {
-    pub(crate) fn id(&self) -> JobId {
-        match self {
-            Enqueued::Created(id) | Enqueued::Existing(id) => *id,
-        }
-    }
-}
-
-impl Store {
+impl SqliteStore {
     /// Commits a new queued job, unless the queue is full. It belongs to no target until
     /// the worker claims it for one.
     pub(crate) async fn enqueue(&self, job: NewJob) -> Result<Enqueued> {

@@ -1,0 +1,148 @@
+//! The queue in SQLite, the embedded default.
+//!
+//! Writes go to one connection owned by one thread ([`writer`]). It takes every operation
+//! that is waiting, runs them in one `BEGIN IMMEDIATE` transaction (each inside its own
+//! savepoint, so one failing operation does not undo the others), commits, and only then
+//! answers each caller: a caller told "done" has been committed, and a burst of enqueues
+//! shares one fsync (group commit). Reads run on a small pool of connections on tokio's
+//! blocking threads, concurrently with the writer (WAL).
+
+mod artifacts;
+mod claim;
+mod enqueue;
+mod events;
+mod fair_share;
+mod jobs_read;
+mod keys;
+mod outbox;
+mod recover;
+mod stats;
+mod tenant_limit;
+mod transition;
+mod usage;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::Connection;
+
+
+use super::{now_ms, Result, StoreError, StoreOptions};
+
+
+/// The queue in one SQLite file; cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct SqliteStore {
+    writer: writer::WriterHandle,
+    readers: Arc<ReaderPool>,
+    options: Arc<StoreOptions>,
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating if needed) the database at `path` and starts its
+    /// writer thread.
+    pub(crate) fn open(path: &Path, options: StoreOptions) -> Result<Self> {
+        let conn = open_connection(path)?;
+        migrate(&conn)?;
+        let writer = writer::spawn(conn)?;
+        Ok(Self {
+            writer,
+            readers: Arc::new(ReaderPool {
+                path: path.to_owned(),
+                idle: Mutex::new(Vec::new()),
+            }),
+            options: Arc::new(options),
+        })
+    }
+
+    /// Runs `f` on a read connection, off the async threads.
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let pool = Arc::clone(&self.readers);
+        tokio::task::spawn_blocking(move || {
+            let conn = pool.take()?;
+            let out = f(&conn);
+            pool.give_back(conn);
+            out
+        })
+        .await?
+    }
+
+    /// Runs `f` in the writer's next transaction and waits for the commit.
+    pub(in crate::store) async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T> + Send + 'static,
+    {
+        self.writer.run(f).await
+    }
+}
+
+/// Read connections, opened on demand and kept for reuse.
+#[derive(Debug)]
+struct ReaderPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl ReaderPool {
+    fn take(&self) -> Result<Connection> {
+        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        match idle {
+            Some(conn) => Ok(conn),
+            None => open_connection(&self.path),
+        }
+    }
+
+    fn give_back(&self, conn: Connection) {
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < 8 {
+                idle.push(conn);
+            }
+        }
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // WAL lets readers run beside the writer. synchronous=FULL makes every commit durable
+    // across power loss, not only across a process crash (docs/adr/0004).
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+/// The schema, one embedded SQL file per version; `user_version` records how far a
+/// database has come.
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/sqlite/0001_jobs.sql"),
+    include_str!("../../../migrations/sqlite/0002_fair_share.sql"),
+    include_str!("../../../migrations/sqlite/0003_keys.sql"),
+];
+
+fn migrate(conn: &Connection) -> Result<()> {
+    let version: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > MIGRATIONS.len() {
+        return Err(StoreError::Corrupt(format!(
+            "the database is at schema version {version}, newer than this foreman knows ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let next = index + 1;
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {next}; COMMIT;"
+        ))?;
+        tracing::info!(version = next, "applied database migration");
+    }
+    Ok(())
+}
+
+
+crate::store::forward_queue!(SqliteStore);
