@@ -23,9 +23,8 @@ pub(crate) use targets::display_url;
 pub use targets::{PerTarget, TargetSettings, TargetUrl, TargetUrls};
 pub use values::parse_duration;
 use values::{
-    lease, postgres_url,
-    address, base_url, boolean, duration, number, optional, path, positive_duration, secret,
-    setting, text, webhook_secret,
+    address, base_url, boolean, duration, lease, number, optional, path, positive_duration,
+    postgres_url, secret, setting, text, webhook_secret,
 };
 
 /// A value that must never be printed: tokens and secrets. `Debug` shows `[redacted]`.

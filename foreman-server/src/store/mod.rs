@@ -26,6 +26,7 @@ use std::time::Duration;
 use foreman_types::{Job, JobId, JobState, UsageRow};
 
 use crate::keys::KeyRecord;
+use crate::scheduler::Tenant;
 pub(crate) use model::*;
 
 /// Why a store operation failed.
@@ -79,7 +80,6 @@ pub(crate) struct StoreOptions {
     /// How long this replica's claims outlive its last heartbeat (PostgreSQL only).
     pub lease: Duration,
 }
-
 
 /// The queue operations, whichever database holds the queue.
 ///
@@ -185,13 +185,36 @@ pub(crate) trait Queue: Send + Sync + fmt::Debug {
     /// Each key's usage since the start.
     async fn usage_totals(&self) -> Result<Vec<KeyTotals>>;
 
-    /// Keeps this process's claims alive and takes over the work of replicas whose claims
-    /// lapsed (PostgreSQL; nothing to do for SQLite, which one process owns). Call it
-    /// about three times per lease.
-    async fn keep_alive(&self, max_attempts: u32) -> Result<Recovered> {
-        let _ = max_attempts;
-        Ok(Recovered::default())
-    }
+    /// Keeps this replica's lease alive and takes over the work of replicas whose leases
+    /// lapsed: their running async jobs go back to the queue (the run counts as an
+    /// attempt), their sync jobs are cancelled (the callers were connected to them), and
+    /// their target slots and webhook claims are freed. Called every third of
+    /// `FOREMAN_LEASE`. What was taken over is returned. SQLite, owned by one process,
+    /// has nothing to do.
+    async fn keep_alive(&self, max_attempts: u32) -> Result<Recovered>;
+
+    /// Starts listening for other replicas' changes: `wakers.work` is notified when a job
+    /// is queued or a target slot is freed anywhere, `wakers.keys` when a key is created
+    /// or revoked. Polling stays the fallback. SQLite, with one process, has no one to
+    /// listen to.
+    fn watch(&self, wakers: Wakers, shutdown: tokio_util::sync::CancellationToken);
+
+    /// Whether several processes share this queue (rate limits then live in it).
+    fn is_shared(&self) -> bool;
+
+    /// Admits one request of `tenant` under `rpm` a minute in a window all replicas
+    /// share, or says how long until one more would be admitted. Only called when
+    /// [`is_shared`](Self::is_shared).
+    async fn admit_shared(&self, tenant: Tenant, rpm: u32) -> Result<Result<(), Duration>>;
+}
+
+/// What [`Queue::watch`] wakes.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Wakers {
+    /// The dispatcher: there may be work for it.
+    pub work: Arc<tokio::sync::Notify>,
+    /// The key map: reload it from the store.
+    pub keys: Arc<tokio::sync::Notify>,
 }
 
 /// Implements [`Queue`] for a backend whose inherent methods carry the same names and
@@ -200,10 +223,16 @@ macro_rules! forward_queue {
     ($backend:ty) => {
         #[async_trait::async_trait]
         impl $crate::store::Queue for $backend {
-            async fn enqueue(&self, job: $crate::store::NewJob) -> $crate::store::Result<$crate::store::Enqueued> {
+            async fn enqueue(
+                &self,
+                job: $crate::store::NewJob,
+            ) -> $crate::store::Result<$crate::store::Enqueued> {
                 <$backend>::enqueue(self, job).await
             }
-            async fn claim_next(&self, request: $crate::store::ClaimRequest) -> $crate::store::Result<Option<$crate::store::ClaimedJob>> {
+            async fn claim_next(
+                &self,
+                request: $crate::store::ClaimRequest,
+            ) -> $crate::store::Result<Option<$crate::store::ClaimedJob>> {
                 <$backend>::claim_next(self, request).await
             }
             async fn mark_working(&self, id: foreman_types::JobId) -> $crate::store::Result<bool> {
@@ -217,19 +246,36 @@ macro_rules! forward_queue {
             ) -> $crate::store::Result<Option<foreman_types::JobState>> {
                 <$backend>::finish_reporting(self, id, finish, reported).await
             }
-            async fn cancel(&self, id: foreman_types::JobId, reason: String) -> $crate::store::Result<Option<foreman_types::JobState>> {
+            async fn cancel(
+                &self,
+                id: foreman_types::JobId,
+                reason: String,
+            ) -> $crate::store::Result<Option<foreman_types::JobState>> {
                 <$backend>::cancel(self, id, reason).await
             }
-            async fn cancel_if_queued(&self, id: foreman_types::JobId, reason: String) -> $crate::store::Result<bool> {
+            async fn cancel_if_queued(
+                &self,
+                id: foreman_types::JobId,
+                reason: String,
+            ) -> $crate::store::Result<bool> {
                 <$backend>::cancel_if_queued(self, id, reason).await
             }
-            async fn job(&self, id: foreman_types::JobId) -> $crate::store::Result<Option<foreman_types::Job>> {
+            async fn job(
+                &self,
+                id: foreman_types::JobId,
+            ) -> $crate::store::Result<Option<foreman_types::Job>> {
                 <$backend>::job(self, id).await
             }
-            async fn job_owner(&self, id: foreman_types::JobId) -> $crate::store::Result<Option<String>> {
+            async fn job_owner(
+                &self,
+                id: foreman_types::JobId,
+            ) -> $crate::store::Result<Option<String>> {
                 <$backend>::job_owner(self, id).await
             }
-            async fn list(&self, filter: $crate::store::JobFilter) -> $crate::store::Result<Vec<foreman_types::Job>> {
+            async fn list(
+                &self,
+                filter: $crate::store::JobFilter,
+            ) -> $crate::store::Result<Vec<foreman_types::Job>> {
                 <$backend>::list(self, filter).await
             }
             async fn queue_snapshot(&self) -> $crate::store::Result<$crate::store::QueueSnapshot> {
@@ -245,13 +291,24 @@ macro_rules! forward_queue {
             async fn keys(&self) -> $crate::store::Result<Vec<$crate::keys::KeyRecord>> {
                 <$backend>::keys(self).await
             }
-            async fn create_key(&self, key: $crate::keys::KeyRecord, keep_an_admin: bool) -> $crate::store::Result<()> {
+            async fn create_key(
+                &self,
+                key: $crate::keys::KeyRecord,
+                keep_an_admin: bool,
+            ) -> $crate::store::Result<()> {
                 <$backend>::create_key(self, key, keep_an_admin).await
             }
-            async fn revoke_key(&self, name: String, keep_an_admin: bool) -> $crate::store::Result<bool> {
+            async fn revoke_key(
+                &self,
+                name: String,
+                keep_an_admin: bool,
+            ) -> $crate::store::Result<bool> {
                 <$backend>::revoke_key(self, name, keep_an_admin).await
             }
-            async fn due_deliveries(&self, limit: u32) -> $crate::store::Result<Vec<$crate::store::Delivery>> {
+            async fn due_deliveries(
+                &self,
+                limit: u32,
+            ) -> $crate::store::Result<Vec<$crate::store::Delivery>> {
                 <$backend>::due_deliveries(self, limit).await
             }
             async fn next_delivery_at(&self) -> $crate::store::Result<Option<i64>> {
@@ -264,26 +321,56 @@ macro_rules! forward_queue {
                 max_attempts: u32,
                 first_wait: std::time::Duration,
             ) -> $crate::store::Result<()> {
-                <$backend>::record_delivery(self, delivery, outcome, max_attempts, first_wait)
-                    .await
+                <$backend>::record_delivery(self, delivery, outcome, max_attempts, first_wait).await
             }
-            async fn recover(&self, max_attempts: u32) -> $crate::store::Result<$crate::store::Recovered> {
+            async fn recover(
+                &self,
+                max_attempts: u32,
+            ) -> $crate::store::Result<$crate::store::Recovered> {
                 <$backend>::recover(self, max_attempts).await
             }
             async fn prune(&self, cutoff_ms: i64) -> $crate::store::Result<usize> {
                 <$backend>::prune(self, cutoff_ms).await
             }
-            async fn counts_by_state(&self) -> $crate::store::Result<Vec<(foreman_types::JobState, u64)>> {
+            async fn counts_by_state(
+                &self,
+            ) -> $crate::store::Result<Vec<(foreman_types::JobState, u64)>> {
                 <$backend>::counts_by_state(self).await
             }
             async fn queued_by_model(&self) -> $crate::store::Result<Vec<(String, u64)>> {
                 <$backend>::queued_by_model(self).await
             }
-            async fn usage(&self, filter: $crate::store::UsageFilter) -> $crate::store::Result<Vec<foreman_types::UsageRow>> {
+            async fn usage(
+                &self,
+                filter: $crate::store::UsageFilter,
+            ) -> $crate::store::Result<Vec<foreman_types::UsageRow>> {
                 <$backend>::usage(self, filter).await
             }
             async fn usage_totals(&self) -> $crate::store::Result<Vec<$crate::store::KeyTotals>> {
                 <$backend>::usage_totals(self).await
+            }
+            async fn keep_alive(
+                &self,
+                max_attempts: u32,
+            ) -> $crate::store::Result<$crate::store::Recovered> {
+                <$backend>::keep_alive(self, max_attempts).await
+            }
+            fn watch(
+                &self,
+                wakers: $crate::store::Wakers,
+                shutdown: tokio_util::sync::CancellationToken,
+            ) {
+                <$backend>::watch(self, wakers, shutdown)
+            }
+            fn is_shared(&self) -> bool {
+                <$backend>::is_shared(self)
+            }
+            async fn admit_shared(
+                &self,
+                tenant: $crate::scheduler::Tenant,
+                rpm: u32,
+            ) -> $crate::store::Result<Result<(), std::time::Duration>> {
+                <$backend>::admit_shared(self, tenant, rpm).await
             }
         }
     };

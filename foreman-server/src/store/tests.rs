@@ -259,7 +259,9 @@ async fn pruning_deletes_only_finished_jobs_past_the_cutoff(backend: Backend) {
     assert_eq!(state(&store, queued).await, JobState::Queued);
 }
 
-async fn webhook_events_are_written_with_each_state_change_and_delivered_in_order(backend: Backend) {
+async fn webhook_events_are_written_with_each_state_change_and_delivered_in_order(
+    backend: Backend,
+) {
     let (_h, store) = backend.open(100).await;
     let id = add(
         &store,
@@ -408,7 +410,10 @@ async fn assert_counts_agree(h: &Harness) {
                 .to_owned(),
         )
         .await;
-    assert_eq!(drift[0], 0.0, "tenants or queue_groups drifted from the jobs");
+    assert_eq!(
+        drift[0], 0.0,
+        "tenants or queue_groups drifted from the jobs"
+    );
 }
 
 async fn a_key_arriving_behind_a_backlog_runs_right_after_the_running_job(backend: Backend) {
@@ -443,11 +448,7 @@ async fn a_run_is_charged_to_its_tenant_divided_by_weight_and_kept_on_the_job(ba
     let (h, store) = backend.open(100).await;
     let id = add(&store, for_tenant("heavy", 2)).await;
     let running = store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
-    assert_eq!(
-        (tenant_row(&h, "heavy").await).2,
-        1,
-        "counted as running"
-    );
+    assert_eq!((tenant_row(&h, "heavy").await).2, 1, "counted as running");
     backdate_run(&h, running.id, 4_000).await;
     store
         .finish(id, Finish::Failed { error: "x".into() })

@@ -53,7 +53,9 @@ fn reported(prompt: u64, output: u64, ms: Option<u64>) -> Reported {
     }
 }
 
-async fn a_finished_run_adds_its_reported_tokens_and_gpu_time_to_the_job_and_its_tenant(backend: Backend) {
+async fn a_finished_run_adds_its_reported_tokens_and_gpu_time_to_the_job_and_its_tenant(
+    backend: Backend,
+) {
     let (_h, store) = backend.open(100).await;
     for (prompt, output) in [(10, 20), (1, 2)] {
         let id = running(&store, "alice").await;
@@ -91,7 +93,9 @@ async fn a_finished_run_adds_its_reported_tokens_and_gpu_time_to_the_job_and_its
     assert_eq!((totals[0].key.as_str(), totals[0].requests), ("alice", 2));
 }
 
-async fn a_retried_run_costs_gpu_time_but_only_the_run_that_ends_the_job_is_a_request(backend: Backend) {
+async fn a_retried_run_costs_gpu_time_but_only_the_run_that_ends_the_job_is_a_request(
+    backend: Backend,
+) {
     let (_h, store) = backend.open(100).await;
     let id = running(&store, "bob").await;
     let retry = Finish::Retry {

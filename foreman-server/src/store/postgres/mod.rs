@@ -84,12 +84,13 @@ impl PgStore {
         // One migrating replica at a time; the others wait here, then find nothing to do.
         tx.execute("SELECT pg_advisory_xact_lock(7212026)", &[])
             .await?;
-        tx.batch_execute(
-            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
-        )
-        .await?;
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            .await?;
         let version: i64 = tx
-            .query_one("SELECT coalesce(max(version), 0)::BIGINT FROM schema_version", &[])
+            .query_one(
+                "SELECT coalesce(max(version), 0)::BIGINT FROM schema_version",
+                &[],
+            )
             .await?
             .get(0);
         let version = usize::try_from(version).unwrap_or(usize::MAX);

@@ -4,9 +4,8 @@ use base64::Engine as _;
 use foreman_types::{Artifact, ArtifactEncoding, JobId, INLINE_ARTIFACT_LIMIT};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::store::model::*;
 use super::{Result, SqliteStore};
-
+use crate::store::model::*;
 
 /// Stores `artifacts` for job `id`.
 pub(super) fn insert(

@@ -9,10 +9,9 @@ use bytes::Bytes;
 use foreman_types::{JobId, JobState};
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use crate::store::model::*;
 use super::{events, fair_share, now_ms, Result, SqliteStore, StoreError};
 use crate::scheduler::{self, Head, Policy, QueueView, TargetView, Tenant};
-
+use crate::store::model::*;
 
 impl SqliteStore {
     /// Picks the next job and a target for it and moves it to `loading` or `working` on

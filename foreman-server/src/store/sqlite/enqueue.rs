@@ -3,9 +3,8 @@
 use foreman_types::JobState;
 use rusqlite::{params, OptionalExtension};
 
-use crate::store::model::*;
 use super::{events, fair_share, now_ms, Result, SqliteStore, StoreError};
-
+use crate::store::model::*;
 
 impl SqliteStore {
     /// Commits a new queued job, unless the queue is full. It belongs to no target until

@@ -4,9 +4,8 @@ use chrono::DateTime;
 use foreman_types::{Job, JobId, JobKind, JobState, WebhookAttempt};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::store::model::*;
 use super::{artifacts, Result, SqliteStore, StoreError};
-
+use crate::store::model::*;
 
 const JOB_COLUMNS: &str = "id, model, state, attempts, created_at, updated_at, error, result, \
                            kind, priority, webhook_url, target, tenant_key, tenant_user, \

@@ -27,9 +27,7 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
 
-
 use super::{now_ms, Result, StoreError, StoreOptions};
-
 
 /// The queue in one SQLite file; cheap to clone.
 #[derive(Debug, Clone)]
@@ -144,5 +142,25 @@ fn migrate(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// One process owns a SQLite file: no replicas to keep up with or take over from.
+impl SqliteStore {
+    async fn keep_alive(&self, _max_attempts: u32) -> Result<super::Recovered> {
+        Ok(super::Recovered::default())
+    }
+
+    fn watch(&self, _wakers: super::Wakers, _shutdown: tokio_util::sync::CancellationToken) {}
+
+    fn is_shared(&self) -> bool {
+        false
+    }
+
+    async fn admit_shared(
+        &self,
+        _tenant: crate::scheduler::Tenant,
+        _rpm: u32,
+    ) -> Result<Result<(), std::time::Duration>> {
+        Ok(Ok(()))
+    }
+}
 
 crate::store::forward_queue!(SqliteStore);

@@ -5,9 +5,8 @@ use std::time::Duration;
 use foreman_types::Backoff;
 use rusqlite::{params, OptionalExtension};
 
-use crate::store::model::*;
 use super::{now_ms, Result, SqliteStore, StoreError};
-
+use crate::store::model::*;
 
 impl SqliteStore {
     /// Deliveries due now, at most one per job (the oldest it has pending), so each job's

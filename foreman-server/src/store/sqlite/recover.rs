@@ -3,10 +3,9 @@
 use foreman_types::{JobId, JobState};
 use rusqlite::params;
 
-use crate::store::model::*;
 use super::transition::finish_in;
 use super::{Result, SqliteStore, StoreError};
-
+use crate::store::model::*;
 
 /// Most rows one prune transaction deletes, so the writer is never held for long.
 const PRUNE_BATCH: i64 = 1000;

@@ -4,11 +4,10 @@
 use foreman_types::{JobId, JobState};
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use crate::store::model::*;
 use super::artifacts;
 use super::usage;
 use super::{events, fair_share, now_ms, Result, SqliteStore, StoreOptions};
-
+use crate::store::model::*;
 
 impl SqliteStore {
     /// Moves a `loading` job to `working` (the target started answering).

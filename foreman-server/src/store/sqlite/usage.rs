@@ -8,12 +8,11 @@
 use foreman_types::{JobId, JobState, UsageRow};
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use crate::store::model::*;
 use super::{Result, SqliteStore, StoreError};
+use crate::store::model::*;
 
 /// An hour, in milliseconds: the granularity of the `usage` table.
 const HOUR_MS: i64 = 3_600_000;
-
 
 /// Adds the run of `id` that ends now to its tenant's usage, and its tokens to the job.
 ///
