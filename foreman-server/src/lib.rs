@@ -159,11 +159,18 @@ pub async fn run(
     tasks.spawn(pruner::run(app.clone(), tasks_stop.clone()));
     tasks.spawn(ui::history::run(app.clone(), tasks_stop.clone()));
     if app.store.is_shared() {
+        let (cancelled, cancels) = tokio::sync::mpsc::unbounded_channel();
         let wakers = store::Wakers {
             work: app.work.clone(),
             keys: std::sync::Arc::new(tokio::sync::Notify::new()),
+            cancelled,
         };
         app.store.watch(wakers.clone(), tasks_stop.clone());
+        tasks.spawn(replica::stop_cancelled(
+            app.clone(),
+            cancels,
+            tasks_stop.clone(),
+        ));
         tasks.spawn(replica::keep_alive(app.clone(), tasks_stop.clone()));
         tasks.spawn(replica::follow_keys(
             app.clone(),

@@ -86,3 +86,24 @@ pub(crate) async fn follow_keys(app: App, keys: Arc<Notify>, shutdown: Cancellat
         }
     }
 }
+
+/// Stops the runs here of jobs another replica cancelled: its `DELETE /jobs/{id}` changed
+/// the job in the database, but the run, and its target slot, are this replica's.
+pub(crate) async fn stop_cancelled(
+    app: App,
+    mut cancels: tokio::sync::mpsc::UnboundedReceiver<foreman_types::JobId>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            id = cancels.recv() => match id {
+                // The store only passes on cancels of jobs this replica claimed.
+                Some(id) => {
+                    app.stop_running(id);
+                }
+                None => return,
+            },
+        }
+    }
+}
