@@ -137,6 +137,7 @@ pub async fn run(
     }
     let keys = store.keys().await?;
     let app = App::new(config, &targets, store, keys)?;
+    ui::history::load(&app).await;
     let tasks_stop = app.stopping.clone();
     // Know the targets' models before the first request, but never wait long for them.
     let _ = tokio::time::timeout(Duration::from_secs(2), app.targets.refresh_all()).await;

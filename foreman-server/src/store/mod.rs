@@ -21,6 +21,7 @@ mod jobs_read;
 mod keys;
 mod outbox;
 mod recover;
+mod samples;
 mod stats;
 mod tenant_limit;
 mod transition;
@@ -183,6 +184,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_jobs.sql"),
     include_str!("../../migrations/0002_fair_share.sql"),
     include_str!("../../migrations/0003_keys.sql"),
+    include_str!("../../migrations/0004_ui_samples.sql"),
 ];
 
 fn migrate(conn: &Connection) -> Result<()> {
