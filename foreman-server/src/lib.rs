@@ -63,6 +63,7 @@ mod http;
 mod keys;
 mod live;
 mod metrics;
+mod progress;
 mod pruner;
 mod rate;
 mod request_log;

@@ -12,6 +12,7 @@ use crate::estimate::RunTimes;
 use crate::keys::{KeyRecord, Keys};
 use crate::live::Live;
 use crate::metrics::Metrics;
+use crate::progress::Progress;
 use crate::rate::RateLimiter;
 use crate::store::Store;
 use crate::targets::Pool;
@@ -37,6 +38,8 @@ pub(crate) struct Inner {
     pub webhooks: Notify,
     /// Running jobs, so a cancel can stop them.
     pub running: Mutex<HashMap<JobId, CancellationToken>>,
+    /// How far each running job has streamed, for the status page's tokens per second.
+    pub progress: Progress,
     /// What `GET /metrics` reports beyond the store's counts.
     pub metrics: Metrics,
     /// Recent run times, for `estimated_wait_ms`.
@@ -82,6 +85,7 @@ impl App {
                 work,
                 webhooks: Notify::new(),
                 running: Mutex::new(HashMap::new()),
+                progress: Progress::default(),
                 metrics: Metrics::default(),
                 run_times,
                 keys: Keys::new(keys),

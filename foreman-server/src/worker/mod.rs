@@ -154,10 +154,14 @@ async fn execute(app: &App, target: &Target, job: ClaimedJob, shutdown: &Cancell
         shutdown: shutdown.clone(),
         cancel,
     };
+    // Counted while the run streams, for the status page; gone when the run ends.
+    let counting = app.progress.begin(job.id);
+    let streamed = counting.streamed();
     let ran = match job.origin {
-        Origin::Sync => sync_job::run(app, target, &job, &stop).await,
-        Origin::Async => async_job::run(app, target, &job, &stop).await,
+        Origin::Sync => sync_job::run(app, target, &job, &stop, streamed).await,
+        Origin::Async => async_job::run(app, target, &job, &stop, streamed).await,
     };
+    drop(counting);
     if let Ok(mut running) = app.running.lock() {
         running.remove(&job.id);
     }
