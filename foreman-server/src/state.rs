@@ -16,6 +16,7 @@ use crate::progress::Progress;
 use crate::rate::RateLimiter;
 use crate::store::Store;
 use crate::targets::Pool;
+use crate::ui::changes::Changes;
 use crate::ui::history::History;
 use crate::ui::sessions::Sessions;
 
@@ -52,6 +53,8 @@ pub(crate) struct Inner {
     pub ui_sessions: Sessions,
     /// The last hour of queue figures, for the status page's plots.
     pub ui_history: History,
+    /// Bumped when a job or a target changes, so the status page's streams push at once.
+    pub ui_changes: Changes,
     /// Cancelled when foreman begins to shut down: background tasks stop, and endless
     /// responses (the status page's stream) end so graceful shutdown is not held open.
     pub stopping: CancellationToken,
@@ -92,15 +95,17 @@ impl App {
                 rate: RateLimiter::default(),
                 ui_sessions: Sessions::default(),
                 ui_history: History::default(),
+                ui_changes: Changes::default(),
                 stopping: CancellationToken::new(),
             }),
         })
     }
 
-    /// Tells the worker and the webhook dispatcher that something changed.
+    /// Tells the worker, the webhook dispatcher and the status page that something changed.
     pub(crate) fn wake(&self) {
         self.work.notify_one();
         self.webhooks.notify_one();
+        self.ui_changes.bump();
     }
 
     /// Stops a job the store has just cancelled while it was running; true if its run had

@@ -81,6 +81,7 @@ async fn dispatch(app: &App, shutdown: &CancellationToken, lanes: &mut JoinSet<(
         };
         match claimed {
             Ok(Some(job)) => {
+                app.ui_changes.bump();
                 let Some(target) = app.targets.get(&job.target).cloned() else {
                     tracing::error!(job_id = %job.id, target_name = %job.target, "the scheduler chose an unknown target");
                     let failed = Finish::Failed {
@@ -205,6 +206,7 @@ async fn execute_guarded(
                 tracing::error!(job_id = %id, error = %err, "cannot record a failed job");
             }
             app.webhooks.notify_one();
+            app.ui_changes.bump();
             Ran::Completed
         }
     }
@@ -239,7 +241,9 @@ async fn finish_reporting(
     finish: Finish,
     reported: Reported,
 ) -> Option<foreman_types::JobState> {
-    match app.store.finish_reporting(job.id, finish, reported).await {
+    let finished = app.store.finish_reporting(job.id, finish, reported).await;
+    app.ui_changes.bump();
+    match finished {
         Ok(state) => {
             if let Some(state) = state {
                 tracing::info!(job_id = %job.id, model = %job.model, state = %state, "job ended");
@@ -266,6 +270,7 @@ async fn started_answering(app: &App, target: &Target, job: &ClaimedJob, marked:
             tracing::error!(job_id = %job.id, error = %err, "cannot mark a job working");
         }
         app.webhooks.notify_one();
+        app.ui_changes.bump();
     }
 }
 
