@@ -23,6 +23,7 @@ const SCHEMA: &[&str] = &[
     include_str!("../../foreman-server/migrations/sqlite/0001_jobs.sql"),
     include_str!("../../foreman-server/migrations/sqlite/0002_fair_share.sql"),
     include_str!("../../foreman-server/migrations/sqlite/0003_keys.sql"),
+    include_str!("../../foreman-server/migrations/sqlite/0004_ui_samples.sql"),
 ];
 /// A finished job's stored result: Ollama's final chat chunk.
 const RESULT: &str = r#"{"model":"bench:latest","created_at":"2026-01-01T00:00:00Z","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","eval_count":1}"#;

@@ -46,7 +46,9 @@
 //!   inventory (the poller's cache of `/api/tags` and `/api/ps`, whether it answers, the
 //!   models being pulled onto it), its lane (N generations at once); and the union views.
 //! - `ui`: the status page at `/ui` (assets embedded, routes in `routes/ui.rs`), its
-//!   browser sessions and the hour of queue samples its plots draw.
+//!   browser sessions, the hour of queue samples its plots draw (saved in the store across
+//!   restarts) and the change signal that makes its stream push at once; `progress`: how
+//!   far each running job has streamed, for its tokens per second.
 //! - `webhooks`: the outbox dispatcher; `webhook_url` decides which URLs may be called.
 //! - `pruner`: deletes finished jobs past their TTL.
 //! - `metrics`: the counters and histograms behind `GET /metrics`; `estimate`: the recent
@@ -63,6 +65,7 @@ mod http;
 mod keys;
 mod live;
 mod metrics;
+mod progress;
 mod pruner;
 mod rate;
 mod replica;
@@ -141,6 +144,7 @@ pub async fn run(
     }
     let keys = store.keys().await?;
     let app = App::new(config, &targets, store, keys)?;
+    ui::history::load(&app).await;
     let tasks_stop = app.stopping.clone();
     // Know the targets' models before the first request, but never wait long for them.
     let _ = tokio::time::timeout(Duration::from_secs(2), app.targets.refresh_all()).await;
@@ -153,6 +157,11 @@ pub async fn run(
                 .clone()
                 .poll_loop(app.config.poll_interval, tasks_stop.clone()),
         );
+        tasks.spawn(ui::changes::watch_health(
+            app.clone(),
+            target.clone(),
+            tasks_stop.clone(),
+        ));
     }
     tasks.spawn(worker::run(app.clone(), tasks_stop.clone()));
     tasks.spawn(webhooks::run(app.clone(), webhook_http, tasks_stop.clone()));

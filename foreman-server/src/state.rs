@@ -12,9 +12,11 @@ use crate::estimate::RunTimes;
 use crate::keys::{KeyRecord, Keys};
 use crate::live::Live;
 use crate::metrics::Metrics;
+use crate::progress::Progress;
 use crate::rate::RateLimiter;
 use crate::store::Store;
 use crate::targets::Pool;
+use crate::ui::changes::Changes;
 use crate::ui::history::History;
 use crate::ui::sessions::Sessions;
 
@@ -37,6 +39,8 @@ pub(crate) struct Inner {
     pub webhooks: Notify,
     /// Running jobs, so a cancel can stop them.
     pub running: Mutex<HashMap<JobId, CancellationToken>>,
+    /// How far each running job has streamed, for the status page's tokens per second.
+    pub progress: Progress,
     /// What `GET /metrics` reports beyond the store's counts.
     pub metrics: Metrics,
     /// Recent run times, for `estimated_wait_ms`.
@@ -49,6 +53,8 @@ pub(crate) struct Inner {
     pub ui_sessions: Sessions,
     /// The last hour of queue figures, for the status page's plots.
     pub ui_history: History,
+    /// Bumped when a job or a target changes, so the status page's streams push at once.
+    pub ui_changes: Changes,
     /// Cancelled when foreman begins to shut down: background tasks stop, and endless
     /// responses (the status page's stream) end so graceful shutdown is not held open.
     pub stopping: CancellationToken,
@@ -82,21 +88,24 @@ impl App {
                 work,
                 webhooks: Notify::new(),
                 running: Mutex::new(HashMap::new()),
+                progress: Progress::default(),
                 metrics: Metrics::default(),
                 run_times,
                 keys: Keys::new(keys),
                 rate: RateLimiter::default(),
                 ui_sessions: Sessions::default(),
                 ui_history: History::default(),
+                ui_changes: Changes::default(),
                 stopping: CancellationToken::new(),
             }),
         })
     }
 
-    /// Tells the worker and the webhook dispatcher that something changed.
+    /// Tells the worker, the webhook dispatcher and the status page that something changed.
     pub(crate) fn wake(&self) {
         self.work.notify_one();
         self.webhooks.notify_one();
+        self.ui_changes.bump();
     }
 
     /// Stops a job the store has just cancelled while it was running; true if its run had

@@ -1,6 +1,8 @@
 """foreman's status page in headless Chromium: log in with the form, watch jobs submitted
-through the API appear, run and finish without a reload, cancel one from the page, and
-check that a non-admin key sees only its own jobs. No console errors are allowed.
+through the API appear, run (with their tokens per second) and finish without a reload,
+cancel one from the page, check that at phone width the tables are stacked cards that do
+not overflow sideways, and that a non-admin key sees only its own jobs. No console errors
+are allowed.
 
 Run by scripts/browser-tests.sh, which starts foreman, the simulator and chromedriver and
 sets FOREMAN_URL, FOREMAN_ADMIN_TOKEN, WEBDRIVER_URL and SCREENSHOT_DIR.
@@ -105,6 +107,8 @@ def test_admin_watches_jobs_move_and_cancels_one(driver, alice, bob):
     doomed = submit(bob, "to be cancelled")
 
     until(driver, "the first job running", lambda d: row(d, "running", first))
+    until(driver, "the first job's tokens per second",
+          lambda d: row(d, "running", first) and "tok/s" in row(d, "running", first).text)
     until(driver, "the others queued", lambda d: row(d, "queued", second) and row(d, "queued", doomed))
     queued_text = row(driver, "queued", doomed).text
     assert "bob" in queued_text and "llama3.2" in queued_text, queued_text
@@ -122,14 +126,59 @@ def test_admin_watches_jobs_move_and_cancels_one(driver, alice, bob):
     assert same_page(driver), "the page was reloaded"
     shot(driver, "admin-overview")
 
+    errors = console_errors(driver)
+    assert not errors, errors
+    driver.find_element(By.ID, "logout").click()
+    until(driver, "the login form again", lambda d: d.find_elements(By.ID, "key"))
+    return second
+
+
+def overflow(driver):
+    """What sticks out sideways: the page itself, or any table past its box or the window."""
+    return driver.execute_script("""
+        const out = [];
+        const width = window.innerWidth;
+        if (document.documentElement.scrollWidth > width) {
+          out.push("page: " + document.documentElement.scrollWidth + " > " + width);
+        }
+        for (const t of document.querySelectorAll("table")) {
+          const box = t.parentElement;
+          if (box.scrollWidth > box.clientWidth) {
+            out.push(t.id + " scrolls: " + box.scrollWidth + " > " + box.clientWidth);
+          }
+          const right = t.getBoundingClientRect().right;
+          if (right > width) out.push(t.id + " ends at " + right + " > " + width);
+        }
+        return out;
+    """)
+
+
+def test_at_phone_width_the_tables_are_cards_that_fit(driver, alice, bob):
+    # One runs while the other waits (fair share picks which), so both tables have rows.
+    jobs = [submit(alice, "a phone watches this"), submit(bob, "and this waits")]
+    login(driver, ADMIN)
     driver.set_window_size(390, 844)
+    until(driver, "a narrow window", lambda d: d.execute_script("return window.innerWidth") <= 600)
+
+    def one_running_one_queued(d):
+        return any(row(d, "running", a) and row(d, "queued", b) for a, b in (jobs, jobs[::-1]))
+
+    until(driver, "a job running and one queued", one_running_one_queued)
+    until(driver, "alice's usage today", lambda d: "alice" in d.find_element(By.ID, "usage").text)
+    assert not overflow(driver), overflow(driver)
+    # Stacked: each cell is captioned with its column's name.
+    queued = driver.find_element(By.CSS_SELECTOR, "#queued tr[data-job]")
+    cell = queued.find_element(By.CSS_SELECTOR, "td:nth-child(4)")
+    assert cell.get_attribute("data-label") == "Model", cell.get_attribute("data-label")
+    caption = driver.execute_script(
+        "return getComputedStyle(arguments[0], '::before').content", cell)
+    assert "Model" in caption, caption
     shot(driver, "admin-phone")
     driver.set_window_size(1280, 1000)
     errors = console_errors(driver)
     assert not errors, errors
     driver.find_element(By.ID, "logout").click()
     until(driver, "the login form again", lambda d: d.find_elements(By.ID, "key"))
-    return second
 
 
 def test_a_non_admin_sees_only_its_own_jobs(driver, alice, bob):
@@ -149,12 +198,19 @@ def test_a_non_admin_sees_only_its_own_jobs(driver, alice, bob):
     return keys
 
 
+TESTS = (
+    test_admin_watches_jobs_move_and_cancels_one,
+    test_at_phone_width_the_tables_are_cards_that_fit,
+    test_a_non_admin_sees_only_its_own_jobs,
+)
+
+
 def main():
     alice, bob = new_key("alice"), new_key("bob")
     driver = browser()
     passed = 0
     try:
-        for test in (test_admin_watches_jobs_move_and_cancels_one, test_a_non_admin_sees_only_its_own_jobs):
+        for test in TESTS:
             test(driver, alice, bob)
             print("ok:", test.__name__)
             passed += 1
@@ -162,8 +218,8 @@ def main():
         print("FAILED:", err)
     finally:
         driver.quit()
-    print(f"{passed} passed, {2 - passed} failed")
-    sys.exit(0 if passed == 2 else 1)
+    print(f"{passed} passed, {len(TESTS) - passed} failed")
+    sys.exit(0 if passed == len(TESTS) else 1)
 
 
 if __name__ == "__main__":

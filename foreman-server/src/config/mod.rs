@@ -216,6 +216,11 @@ pub struct Config {
     #[arg(long, env = "FOREMAN_BODY_TIMEOUT", default_value = "60s")]
     #[arg(value_name = "DURATION", value_parser = setting(positive_duration))]
     pub body_timeout: Duration,
+    /// How often the status page's stream sends a snapshot when nothing has changed, to
+    /// move its elapsed times and tokens per second on (a change is sent at once)
+    #[arg(long, env = "FOREMAN_UI_REFRESH", default_value = "1s")]
+    #[arg(value_name = "DURATION", value_parser = setting(positive_duration))]
+    pub ui_refresh: Duration,
     /// How log lines are written: text, or json (one object a line) for log shippers
     #[arg(long, env = "FOREMAN_LOG_FORMAT", default_value = "text")]
     #[arg(value_name = "FORMAT", value_parser = setting(LogFormat::from_str))]

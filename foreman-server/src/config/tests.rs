@@ -50,6 +50,7 @@ fn defaults_match_the_spec() {
     assert_eq!(config.stall_timeout, Duration::from_secs(300));
     assert_eq!(config.header_timeout, Duration::from_secs(30));
     assert_eq!(config.body_timeout, Duration::from_secs(60));
+    assert_eq!(config.ui_refresh, Duration::from_secs(1));
     assert_eq!(config.log_format, LogFormat::Text);
 }
 
@@ -126,17 +127,20 @@ fn the_timeouts_parse_and_must_be_positive() {
         ("FOREMAN_STALL_TIMEOUT", "2m"),
         ("FOREMAN_HEADER_TIMEOUT", "5s"),
         ("FOREMAN_BODY_TIMEOUT", "1m30s"),
+        ("FOREMAN_UI_REFRESH", "250ms"),
     ])
     .unwrap();
     assert_eq!(config.webhook_timeout, Duration::from_millis(200));
     assert_eq!(config.stall_timeout, Duration::from_secs(120));
     assert_eq!(config.header_timeout, Duration::from_secs(5));
     assert_eq!(config.body_timeout, Duration::from_secs(90));
+    assert_eq!(config.ui_refresh, Duration::from_millis(250));
     for variable in [
         "FOREMAN_WEBHOOK_TIMEOUT",
         "FOREMAN_STALL_TIMEOUT",
         "FOREMAN_HEADER_TIMEOUT",
         "FOREMAN_BODY_TIMEOUT",
+        "FOREMAN_UI_REFRESH",
     ] {
         for bad in ["0s", "forever"] {
             let err = parse(&[(variable, bad)]).unwrap_err();

@@ -104,6 +104,7 @@ pub(super) async fn queued(
         .await
         .map_err(|err| limits::refused(&app, err))?;
     app.work.notify_one();
+    app.ui_changes.bump();
 
     // Dropped here if the caller hangs up while queued: the guard cancels the job.
     let first = events.recv().await;
@@ -173,6 +174,7 @@ impl Drop for QueuedGuard {
                 .await
             {
                 Ok(true) => {
+                    app.ui_changes.bump();
                     tracing::info!(job_id = %id, "caller left; job removed from the queue");
                     app.metrics
                         .job_finished(&model, foreman_types::JobState::Cancelled);

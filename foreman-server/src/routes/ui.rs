@@ -16,6 +16,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use futures::Stream;
 use serde::Deserialize;
+use tokio::time::{Instant, MissedTickBehavior};
 
 use super::auth::{Caller, OwnJob};
 use crate::error::AppError;
@@ -23,8 +24,9 @@ use crate::state::App;
 use crate::ui::sessions::{self, COOKIE, LIFETIME};
 use crate::ui::{self as assets, snapshot};
 
-/// How often the stream pushes a snapshot.
-const PUSH_EVERY: Duration = Duration::from_secs(1);
+/// The shortest time between two snapshots on one stream: a burst of changes (a batch of
+/// submissions, a queue draining fast) is pushed at most ten times a second.
+const PUSH_GAP: Duration = Duration::from_millis(100);
 
 /// The page's policy: its own scripts, styles and stream only; never framed.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
@@ -201,21 +203,41 @@ async fn logout(State(app): State<App>, headers: HeaderMap) -> Response {
         .into_response()
 }
 
-/// `GET /ui/events`: a snapshot every second, as `snapshot` events, for as long as the
-/// session lives and foreman runs; a snapshot that cannot be read is a `problem` event.
+/// `GET /ui/events`: `snapshot` events for as long as the session lives and foreman runs.
+/// One at once, one soon after each change (a job enqueued, claimed, started, ended or
+/// cancelled, a target down or back; at most one per [`PUSH_GAP`]), and one every
+/// `FOREMAN_UI_REFRESH` (1 s) when nothing changed, so elapsed times and tokens per second
+/// move on. A snapshot that cannot be read is a `problem` event.
 async fn events(
     caller: Caller,
     State(app): State<App>,
     headers: HeaderMap,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    // Subscribed before the first snapshot is read: no change after it can be missed.
+    let mut changes = app.ui_changes.subscribe();
     let stream = async_stream::stream! {
-        let mut ticks = tokio::time::interval(PUSH_EVERY);
+        let mut ticks = tokio::time::interval(app.config.ui_refresh);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut pushed: Option<Instant> = None;
         loop {
             tokio::select! {
                 // Shutting down: end the response, or graceful shutdown would wait on it.
                 _ = app.stopping.cancelled() => break,
                 _ = ticks.tick() => {}
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                }
             }
+            if let Some(pushed) = pushed {
+                tokio::select! {
+                    _ = app.stopping.cancelled() => break,
+                    _ = tokio::time::sleep_until(pushed + PUSH_GAP) => {}
+                }
+            }
+            // Every change until now is in the snapshot read next; a later one pushes again.
+            changes.borrow_and_update();
             // A logout or a revoked key ends the stream at the next push.
             if session_caller(&app, &headers).as_ref() != Some(&caller) {
                 yield Ok(Event::default().event("ended").data("the session ended"));
@@ -231,6 +253,9 @@ async fn events(
                     yield Ok(Event::default().event("problem").data("cannot read the queue"));
                 }
             }
+            pushed = Some(Instant::now());
+            // A full period of quiet after any push before the next tick.
+            ticks.reset();
         }
     };
     Sse::new(stream).keep_alive(KeepAlive::default())

@@ -185,6 +185,12 @@ pub(crate) trait Queue: Send + Sync + fmt::Debug {
     /// Each key's usage since the start.
     async fn usage_totals(&self) -> Result<Vec<KeyTotals>>;
 
+    /// Replaces the status page's saved samples (`ui::history` encodes them) with `body`.
+    async fn save_ui_samples(&self, body: String) -> Result<()>;
+
+    /// The status page's saved samples, if any were saved.
+    async fn load_ui_samples(&self) -> Result<Option<String>>;
+
     /// Keeps this replica's lease alive and takes over the work of replicas whose leases
     /// lapsed: their running async jobs go back to the queue (the run counts as an
     /// attempt), their sync jobs are cancelled (the callers were connected to them), and
@@ -350,6 +356,12 @@ macro_rules! forward_queue {
             }
             async fn usage_totals(&self) -> $crate::store::Result<Vec<$crate::store::KeyTotals>> {
                 <$backend>::usage_totals(self).await
+            }
+            async fn save_ui_samples(&self, body: String) -> $crate::store::Result<()> {
+                <$backend>::save_ui_samples(self, body).await
+            }
+            async fn load_ui_samples(&self) -> $crate::store::Result<Option<String>> {
+                <$backend>::load_ui_samples(self).await
             }
             async fn keep_alive(
                 &self,

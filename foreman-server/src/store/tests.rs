@@ -563,7 +563,21 @@ async fn queue_position_follows_fair_share_between_keys(backend: Backend) {
     assert_eq!(position(flood[2]).await, 2 + 1 + 1);
 }
 
+async fn the_samples_saved_last_are_the_ones_loaded(backend: Backend) {
+    let (_h, store) = backend.open(10).await;
+    assert_eq!(store.load_ui_samples().await.unwrap(), None);
+
+    store.save_ui_samples("[1]".into()).await.unwrap();
+    store.save_ui_samples("[1,2]".into()).await.unwrap();
+
+    assert_eq!(
+        store.load_ui_samples().await.unwrap().as_deref(),
+        Some("[1,2]")
+    );
+}
+
 super::harness::on_both_backends!(
+    the_samples_saved_last_are_the_ones_loaded,
     next_job_prefers_the_resident_model_then_the_oldest,
     the_oldest_job_stops_being_passed_over_once_the_window_is_spent,
     higher_priority_runs_first_and_drain_by_model_stays_within_a_level,

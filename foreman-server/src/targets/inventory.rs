@@ -176,6 +176,12 @@ impl Inventory {
         }
     }
 
+    /// Tells of each change in whether the target is unreachable (the status page shows it
+    /// at once).
+    pub(crate) fn health(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.degraded.subscribe()
+    }
+
     /// Whether the target is unreachable now.
     pub(crate) fn degraded(&self) -> bool {
         *self.degraded.borrow()

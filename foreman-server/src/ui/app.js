@@ -41,8 +41,17 @@
     return c;
   }
 
+  // A running job's stream: tokens per second once two tokens have come, and the count.
+  function rate(job) {
+    if (job.tokens_per_s != null) {
+      return job.tokens_per_s.toFixed(1) + " tok/s · " + job.streamed_tokens + " tokens";
+    }
+    if (job.streamed_tokens) return job.streamed_tokens + " tokens";
+    return job.state === "loading" ? "loading the model" : "no tokens yet";
+  }
+
   function cancelCell(job) {
-    const c = el("td");
+    const c = el("td", undefined, "action");
     const b = el("button", "Cancel", "cancel");
     b.type = "button";
     b.dataset.cancel = job.id;
@@ -65,8 +74,14 @@
       body.appendChild(tr);
       return;
     }
-    for (const tr of rows) body.appendChild(tr);
-    // Redrawing every second must not steal the keyboard focus from a button.
+    // Each cell carries its column's name, the caption it shows where the table is laid
+    // out as cards (narrow screens).
+    const heads = Array.from($(table).tHead.rows[0].cells, (th) => th.textContent.trim());
+    for (const tr of rows) {
+      Array.from(tr.cells).forEach((td, i) => { if (heads[i]) td.dataset.label = heads[i]; });
+      body.appendChild(tr);
+    }
+    // Redrawing on every snapshot must not steal the keyboard focus from a button.
     if (focused) {
       const again = body.querySelector('[data-cancel="' + focused + '"]');
       if (again) again.focus();
@@ -80,16 +95,34 @@
     return tr;
   }
 
-  function sparkline(id, values) {
+  const HOUR_MS = 3600 * 1000;
+  // Samples are 10 s apart; a longer gap is time foreman was not running.
+  const GAP_MS = 30 * 1000;
+
+  // Plots the hour before `now`, left to right, breaking the line where samples are missing.
+  function sparkline(id, samples, value, now) {
     const svg = $(id);
     svg.replaceChildren();
-    if (values.length < 2) return;
-    const max = Math.max(1, ...values);
-    const step = 300 / (values.length - 1);
-    const points = values.map((v, i) => (i * step).toFixed(1) + "," + (58 - (v / max) * 56).toFixed(1));
-    const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
-    line.setAttribute("points", points.join(" "));
-    svg.appendChild(line);
+    const start = now - HOUR_MS;
+    const shown = samples.filter((x) => x.at_ms >= start);
+    const max = Math.max(1, ...shown.map(value));
+    let points = [];
+    let before = null;
+    const flush = () => {
+      if (points.length >= 2) {
+        const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
+        line.setAttribute("points", points.join(" "));
+        svg.appendChild(line);
+      }
+      points = [];
+    };
+    for (const x of shown) {
+      if (before !== null && x.at_ms - before > GAP_MS) flush();
+      const left = ((x.at_ms - start) / HOUR_MS) * 300;
+      points.push(left.toFixed(1) + "," + (58 - (value(x) / max) * 56).toFixed(1));
+      before = x.at_ms;
+    }
+    flush();
   }
 
   function draw(s) {
@@ -112,8 +145,9 @@
 
     fill("running", s.running.map((j) => jobRow(j, [
       shortId(j.id), el("td", keyName(j)), el("td", j.model), el("td", j.target || ""),
-      state(j.state), el("td", duration(s.now_ms - j.updated_ms)), cancelCell(j),
-    ])), 7, "nothing running");
+      state(j.state), el("td", duration(s.now_ms - j.updated_ms)), el("td", rate(j), "rate"),
+      cancelCell(j),
+    ])), 8, "nothing running");
 
     $("depth").textContent = "(" + s.depth + " waiting" +
       (s.estimated_wait_ms != null ? ", about " + duration(s.estimated_wait_ms) + " to drain" : "") + ")";
@@ -142,9 +176,9 @@
     }), 5, "no usage today");
 
     const h = s.history;
-    sparkline("plot-depth", h.map((x) => x.depth));
-    sparkline("plot-wait", h.map((x) => x.wait_ms));
-    sparkline("plot-done", h.map((x) => x.finished));
+    sparkline("plot-depth", h, (x) => x.depth, s.now_ms);
+    sparkline("plot-wait", h, (x) => x.wait_ms, s.now_ms);
+    sparkline("plot-done", h, (x) => x.finished, s.now_ms);
     const last = h[h.length - 1];
     $("now-depth").textContent = last ? "(now " + last.depth + ")" : "(collecting)";
     $("now-wait").textContent = last ? "(now " + duration(last.wait_ms) + ")" : "(collecting)";

@@ -4,6 +4,7 @@
 //! The page is plain HTML, CSS and JavaScript compiled into the binary with
 //! `include_str!`: no build step, nothing fetched at run time.
 
+pub(crate) mod changes;
 pub(crate) mod history;
 pub(crate) mod sessions;
 pub(crate) mod snapshot;

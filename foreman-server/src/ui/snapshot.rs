@@ -67,6 +67,10 @@ struct JobView {
     estimated_wait_ms: Option<u64>,
     error: Option<String>,
     output_tokens: Option<u64>,
+    /// A running job's chunks streamed so far (about one token each).
+    streamed_tokens: Option<u64>,
+    /// A running job's tokens per second since its first token, once it has two.
+    tokens_per_s: Option<f64>,
 }
 
 impl From<Job> for JobView {
@@ -85,6 +89,8 @@ impl From<Job> for JobView {
             estimated_wait_ms: job.estimated_wait_ms,
             error: job.error,
             output_tokens: job.output_tokens,
+            streamed_tokens: None,
+            tokens_per_s: None,
         }
     }
 }
@@ -128,7 +134,19 @@ pub(crate) async fn build(app: &App, caller: &Caller) -> store::Result<Snapshot>
         .running
         .into_iter()
         .filter(|job| caller.sees(job.key.as_deref().unwrap_or_default()))
-        .map(JobView::from)
+        .map(|job| {
+            let rate = app.progress.rate(job.id);
+            let mut view = JobView::from(job);
+            if let Some(rate) = rate {
+                view.streamed_tokens = Some(rate.tokens);
+                // Rounded: the page shows one decimal, and JSON has no infinity.
+                view.tokens_per_s = rate
+                    .per_second
+                    .filter(|r| r.is_finite())
+                    .map(|r| (r * 10.0).round() / 10.0);
+            }
+            view
+        })
         .collect();
 
     let waiting = app

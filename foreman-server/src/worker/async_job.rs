@@ -1,17 +1,26 @@
 //! Running an async job: stream from the target (so `loading` turns `working` as soon as
 //! the model answers), gather the answer, store it with its artifacts.
 
+use std::sync::Arc;
+
 use foreman_types::{ErrorBody, JobKind, LineSplitter};
 use serde_json::{Map, Value};
 
 use super::usage::Meter;
 use super::{finish, finish_reporting, retry, started_answering, Ran, Stop};
+use crate::progress::Streamed;
 use crate::state::App;
 use crate::store::{ClaimedJob, Finish, NewArtifact};
 use crate::targets::client::{next_chunk, TargetError};
 use crate::targets::Target;
 
-pub(super) async fn run(app: &App, target: &Target, job: &ClaimedJob, stop: &Stop) -> Ran {
+pub(super) async fn run(
+    app: &App,
+    target: &Target,
+    job: &ClaimedJob,
+    stop: &Stop,
+    streamed: Arc<Streamed>,
+) -> Ran {
     let body = match streaming_body(&job.payload) {
         Ok(body) => body,
         Err(error) => {
@@ -39,7 +48,7 @@ pub(super) async fn run(app: &App, target: &Target, job: &ClaimedJob, stop: &Sto
         }
     };
 
-    let mut answer = Answer::new(job.kind);
+    let mut answer = Answer::new(job.kind, streamed);
     let mut lines = LineSplitter::new();
     let mut chunks = response.bytes_stream();
     let mut marked = false;
@@ -114,12 +123,12 @@ struct Answer {
     tool_calls: Vec<Value>,
     last: Option<Map<String, Value>>,
     done: bool,
-    /// What the target reported, for usage.
+    /// What the target reported, for usage; counts the chunks as they come.
     usage: Meter,
 }
 
 impl Answer {
-    fn new(kind: JobKind) -> Self {
+    fn new(kind: JobKind, streamed: Arc<Streamed>) -> Self {
         Self {
             kind,
             content: String::new(),
@@ -127,7 +136,7 @@ impl Answer {
             tool_calls: Vec::new(),
             last: None,
             done: false,
-            usage: Meter::default(),
+            usage: Meter::counting(streamed),
         }
     }
 
@@ -138,7 +147,7 @@ impl Answer {
         if let Some(error) = ErrorBody::message_of(&chunk) {
             return Err(error);
         }
-        self.usage.value(&chunk);
+        self.usage.chunk(&chunk);
         let Value::Object(chunk) = chunk else {
             return Err(format!(
                 "the target sent a line that is not a JSON object: {chunk}"

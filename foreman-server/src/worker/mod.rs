@@ -84,6 +84,7 @@ async fn dispatch(app: &App, shutdown: &CancellationToken, lanes: &mut JoinSet<(
         };
         match claimed {
             Ok(Some(job)) => {
+                app.ui_changes.bump();
                 let Some(target) = app.targets.get(&job.target).cloned() else {
                     tracing::error!(job_id = %job.id, target_name = %job.target, "the scheduler chose an unknown target");
                     let failed = Finish::Failed {
@@ -165,10 +166,14 @@ async fn execute(app: &App, target: &Target, job: ClaimedJob, shutdown: &Cancell
         shutdown: shutdown.clone(),
         cancel,
     };
+    // Counted while the run streams, for the status page; gone when the run ends.
+    let counting = app.progress.begin(job.id);
+    let streamed = counting.streamed();
     let ran = match job.origin {
-        Origin::Sync => sync_job::run(app, target, &job, &stop).await,
-        Origin::Async => async_job::run(app, target, &job, &stop).await,
+        Origin::Sync => sync_job::run(app, target, &job, &stop, streamed).await,
+        Origin::Async => async_job::run(app, target, &job, &stop, streamed).await,
     };
+    drop(counting);
     if let Ok(mut running) = app.running.lock() {
         running.remove(&job.id);
     }
@@ -212,6 +217,7 @@ async fn execute_guarded(
                 tracing::error!(job_id = %id, error = %err, "cannot record a failed job");
             }
             app.webhooks.notify_one();
+            app.ui_changes.bump();
             Ran::Completed
         }
     }
@@ -246,7 +252,9 @@ async fn finish_reporting(
     finish: Finish,
     reported: Reported,
 ) -> Option<foreman_types::JobState> {
-    match app.store.finish_reporting(job.id, finish, reported).await {
+    let finished = app.store.finish_reporting(job.id, finish, reported).await;
+    app.ui_changes.bump();
+    match finished {
         Ok(state) => {
             if let Some(state) = state {
                 tracing::info!(job_id = %job.id, model = %job.model, state = %state, "job ended");
@@ -273,6 +281,7 @@ async fn started_answering(app: &App, target: &Target, job: &ClaimedJob, marked:
             tracing::error!(job_id = %job.id, error = %err, "cannot mark a job working");
         }
         app.webhooks.notify_one();
+        app.ui_changes.bump();
     }
 }
 

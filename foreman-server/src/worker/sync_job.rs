@@ -3,6 +3,8 @@
 
 mod error_scan;
 
+use std::sync::Arc;
+
 use axum::http::{header::CONTENT_TYPE, StatusCode};
 use bytes::Bytes;
 use foreman_types::{JobKind, JobState};
@@ -11,6 +13,7 @@ use self::error_scan::ErrorScan;
 use super::usage::Meter;
 use super::{finish, finish_reporting, retry, started_answering, Ran, Stop};
 use crate::live::{LiveEvent, LiveSender};
+use crate::progress::Streamed;
 use crate::state::App;
 use crate::store::{ClaimedJob, Finish};
 use crate::targets::client::{error_message, next_chunk, TargetError};
@@ -18,7 +21,13 @@ use crate::targets::Target;
 
 const CALLER_LEFT: &str = "the caller disconnected";
 
-pub(super) async fn run(app: &App, target: &Target, job: &ClaimedJob, stop: &Stop) -> Ran {
+pub(super) async fn run(
+    app: &App,
+    target: &Target,
+    job: &ClaimedJob,
+    stop: &Stop,
+    streamed: Arc<Streamed>,
+) -> Ran {
     let Some(tx) = app.live.take(job.id) else {
         // Nobody is waiting any more (the caller left as the job was claimed).
         return caller_left(app, job).await;
@@ -81,7 +90,7 @@ pub(super) async fn run(app: &App, target: &Target, job: &ClaimedJob, stop: &Sto
     }
 
     let mut chunks = response.bytes_stream();
-    let mut meter = Meter::default();
+    let mut meter = Meter::counting(streamed);
     let mut head_sent = false;
     // An error line or event from the target (say, out of memory mid-generation) reaches
     // the caller as sent; it also decides how the job ends.

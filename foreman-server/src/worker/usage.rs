@@ -15,10 +15,17 @@
 //!
 //! Only lines that mention a usage field are parsed, so an ordinary token chunk costs a
 //! substring search.
+//!
+//! On the way, each chunk of a stream (an NDJSON line, a server-sent event's `data:` line)
+//! is counted on the job's [`Streamed`] counter, for the status page's tokens per second:
+//! Ollama and the OpenAI-compatible routes stream about one token a chunk.
+
+use std::sync::Arc;
 
 use foreman_types::LineSplitter;
 use serde_json::Value;
 
+use crate::progress::Streamed;
 use crate::store::Reported;
 
 /// What a line must mention to be worth parsing.
@@ -29,9 +36,19 @@ const MARKERS: [&str; 3] = ["\"eval_count\"", "\"usage\"", "\"total_duration\""]
 pub(crate) struct Meter {
     lines: LineSplitter,
     reported: Reported,
+    /// Where the chunks of a stream are counted while the job runs.
+    streamed: Option<Arc<Streamed>>,
 }
 
 impl Meter {
+    /// A meter that also counts each streamed chunk on `streamed`.
+    pub(crate) fn counting(streamed: Arc<Streamed>) -> Self {
+        Self {
+            streamed: Some(streamed),
+            ..Self::default()
+        }
+    }
+
     /// Bytes of a streamed answer: NDJSON lines, or server-sent events.
     pub(crate) fn stream(&mut self, bytes: &[u8]) {
         let Ok(lines) = self.lines.push(bytes) else {
@@ -40,8 +57,17 @@ impl Meter {
             return;
         };
         for line in lines {
+            if is_chunk(&line) {
+                self.count();
+            }
             self.line(&line);
         }
+    }
+
+    /// One chunk of a stream, already parsed: counted, and read for usage.
+    pub(crate) fn chunk(&mut self, chunk: &Value) {
+        self.count();
+        self.value(chunk);
     }
 
     /// A whole JSON answer.
@@ -49,8 +75,14 @@ impl Meter {
         self.line(body);
     }
 
+    fn count(&self) {
+        if let Some(streamed) = &self.streamed {
+            streamed.chunk();
+        }
+    }
+
     /// One chunk already parsed.
-    pub(crate) fn value(&mut self, chunk: &Value) {
+    fn value(&mut self, chunk: &Value) {
         let count = |v: &Value, field: &str| v.get(field).and_then(Value::as_u64);
         let reported = &mut self.reported;
         if let Some(n) = count(chunk, "prompt_eval_count") {
@@ -96,6 +128,18 @@ impl Meter {
         if let Ok(chunk) = serde_json::from_str::<Value>(text.trim()) {
             self.value(&chunk);
         }
+    }
+}
+
+/// Whether a streamed line carries a chunk of the answer: an NDJSON object, or an event's
+/// data other than OpenAI's closing `[DONE]` (blank lines and `event:` names do not).
+fn is_chunk(line: &[u8]) -> bool {
+    match line.strip_prefix(b"data:") {
+        Some(data) => {
+            let data = data.trim_ascii();
+            !data.is_empty() && data != b"[DONE]"
+        }
+        None => line.trim_ascii_start().starts_with(b"{"),
     }
 }
 
@@ -154,5 +198,29 @@ mod tests {
         meter.stream(b"not json \"usage\"\n");
         meter.whole(b"\xff\xfe");
         assert_eq!(meter.reported(), Reported::default());
+    }
+
+    #[test]
+    fn each_chunk_of_a_stream_is_counted_but_not_blank_lines_event_names_or_done() {
+        let streamed = Arc::new(Streamed::new());
+        let mut ndjson = Meter::counting(Arc::clone(&streamed));
+        ndjson.stream(b"{\"message\":{\"content\":\"a\"}}\n{\"message\":");
+        ndjson.stream(b"{\"content\":\"b\"}}\n\n");
+        assert_eq!(
+            streamed.rate().tokens,
+            2,
+            "a line split across reads counts once"
+        );
+
+        let events = Arc::new(Streamed::new());
+        let mut sse = Meter::counting(Arc::clone(&events));
+        sse.stream(b"event: content_block_delta\ndata: {\"delta\":{}}\n\n");
+        sse.stream(b"data: {\"choices\":[]}\n\ndata: [DONE]\n\n");
+        assert_eq!(events.rate().tokens, 2);
+
+        let parsed = Arc::new(Streamed::new());
+        let mut async_job = Meter::counting(Arc::clone(&parsed));
+        async_job.chunk(&serde_json::json!({"response": "x", "done": false}));
+        assert_eq!(parsed.rate().tokens, 1);
     }
 }

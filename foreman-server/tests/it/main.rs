@@ -29,6 +29,7 @@ mod streaming;
 mod targets;
 mod tenants;
 mod ui;
+mod ui_live;
 mod unknown_routes;
 mod usage;
 mod webhook_faults;

@@ -17,7 +17,7 @@ fn chat(text: &str) -> SubmitRequest {
 }
 
 /// A client that shows redirects instead of following them, so `Set-Cookie` is seen.
-fn browser() -> reqwest::Client {
+pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -43,36 +43,77 @@ async fn session(app: &TestApp, key: &str) -> String {
     cookie.split(';').next().unwrap().to_owned()
 }
 
-/// The first snapshot `/ui/events` pushes to `cookie`.
-async fn first_snapshot(app: &TestApp, cookie: &str) -> Value {
-    let mut response = browser()
-        .get(app.at("/ui/events"))
-        .header(COOKIE, cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/event-stream"));
-    let mut text = String::new();
-    let read = async {
-        while let Some(chunk) = response.chunk().await.unwrap() {
-            text.push_str(&String::from_utf8_lossy(&chunk));
-            if let Some(start) = text.find("event: snapshot\ndata: ") {
-                let rest = &text[start + "event: snapshot\ndata: ".len()..];
-                if let Some(end) = rest.find("\n\n") {
-                    return serde_json::from_str(&rest[..end]).unwrap();
-                }
-            }
-        }
-        panic!("the stream ended before a snapshot: {text}");
-    };
-    tokio::time::timeout(DEADLINE, read).await.unwrap()
+/// An open `/ui/events` stream, read one snapshot at a time.
+pub(crate) struct Snapshots {
+    response: reqwest::Response,
+    text: String,
 }
 
-fn ids(snapshot: &Value, list: &str) -> Vec<String> {
+impl Snapshots {
+    /// Opens the stream with `cookie` (empty on an open foreman).
+    pub(crate) async fn open(app: &TestApp, cookie: &str) -> Self {
+        let response = browser()
+            .get(app.at("/ui/events"))
+            .header(COOKIE, cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream"));
+        Self {
+            response,
+            text: String::new(),
+        }
+    }
+
+    /// The next snapshot pushed; fails the test if none comes within [`DEADLINE`].
+    pub(crate) async fn next(&mut self) -> Value {
+        let read = async {
+            loop {
+                // Events end with a blank line; keep-alive comments are skipped.
+                while let Some(end) = self.text.find("\n\n") {
+                    let event: String = self.text.drain(..end + 2).collect();
+                    if let Some(data) = event.strip_prefix("event: snapshot\ndata: ") {
+                        return serde_json::from_str(data.trim_end()).unwrap();
+                    }
+                    assert!(event.starts_with(':'), "not a snapshot: {event}");
+                }
+                match self.response.chunk().await.unwrap() {
+                    Some(chunk) => self.text.push_str(&String::from_utf8_lossy(&chunk)),
+                    None => panic!("the stream ended before a snapshot: {}", self.text),
+                }
+            }
+        };
+        tokio::time::timeout(DEADLINE, read)
+            .await
+            .expect("a snapshot within the deadline")
+    }
+
+    /// Reads snapshots until one satisfies `condition`, within [`DEADLINE`] in all.
+    pub(crate) async fn until(&mut self, what: &str, condition: impl Fn(&Value) -> bool) -> Value {
+        let read = async {
+            loop {
+                let snapshot = self.next().await;
+                if condition(&snapshot) {
+                    return snapshot;
+                }
+            }
+        };
+        tokio::time::timeout(DEADLINE, read)
+            .await
+            .unwrap_or_else(|_| panic!("no snapshot showed {what} within {DEADLINE:?}"))
+    }
+}
+
+/// The first snapshot `/ui/events` pushes to `cookie`.
+async fn first_snapshot(app: &TestApp, cookie: &str) -> Value {
+    Snapshots::open(app, cookie).await.next().await
+}
+
+pub(crate) fn ids(snapshot: &Value, list: &str) -> Vec<String> {
     snapshot[list]
         .as_array()
         .unwrap()

@@ -7,6 +7,7 @@
 //! its running work taken over by whichever replica notices first.
 
 mod ops;
+mod samples;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +19,10 @@ use super::{Result, StoreError, StoreOptions};
 
 /// The schema, one embedded SQL file per version; `schema_version` records how far a
 /// database has come.
-const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/postgres/0001_schema.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/postgres/0001_schema.sql"),
+    include_str!("../../../migrations/postgres/0002_ui_samples.sql"),
+];
 
 /// The queue in one PostgreSQL database; cheap to clone.
 #[derive(Clone)]

@@ -16,6 +16,7 @@ mod jobs_read;
 mod keys;
 mod outbox;
 mod recover;
+mod samples;
 mod stats;
 mod tenant_limit;
 mod transition;
@@ -122,6 +123,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0001_jobs.sql"),
     include_str!("../../../migrations/sqlite/0002_fair_share.sql"),
     include_str!("../../../migrations/sqlite/0003_keys.sql"),
+    include_str!("../../../migrations/sqlite/0004_ui_samples.sql"),
 ];
 
 fn migrate(conn: &Connection) -> Result<()> {
