@@ -410,6 +410,7 @@ impl Store {
     }
 
     /// A handle on an open backend.
+    #[cfg(test)]
     pub(crate) fn new(backend: impl Queue + 'static) -> Self {
         Self(Arc::new(backend))
     }
