@@ -1,8 +1,17 @@
 //! Reading streamed response bodies in tests: NDJSON lines, the `data:` payloads of
-//! server-sent events, and named events. Each panics with the offending text when the
-//! body is not in the expected shape, so a test fails on it clearly.
+//! server-sent events, and named events, either from a whole body or piece by piece as
+//! they arrive ([`LineReader`], [`EventReader`]). Each panics with the offending text when
+//! the body is not in the expected shape, so a test fails on it clearly.
 
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::StreamExt;
 use serde_json::Value;
+
+/// How long a reader waits for the next chunk of a body before the test fails.
+pub const CHUNK_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Parses an NDJSON body into its lines (blank lines skipped).
 pub fn ndjson(body: &str) -> Vec<Value> {
@@ -26,8 +35,13 @@ pub fn sse_data(body: &str) -> Vec<&str> {
         .collect()
 }
 
-/// `(event, data)` of each named server-sent event (`event: NAME\ndata: JSON`).
+/// `(event, data)` of each named server-sent event (`event: NAME\ndata: JSON`), in order;
+/// the body ends with the blank line of its last event.
 pub fn named_events(body: &str) -> Vec<(String, Value)> {
+    assert!(
+        body.is_empty() || body.ends_with("\n\n"),
+        "events end with a blank line: {body:?}"
+    );
     body.split("\n\n")
         .filter(|event| !event.trim().is_empty())
         .map(|event| {
@@ -40,4 +54,130 @@ pub fn named_events(body: &str) -> Vec<(String, Value)> {
             (name.to_owned(), data)
         })
         .collect()
+}
+
+/// A streamed body cut at a separator as it arrives, across chunk boundaries.
+struct Pieces {
+    body: BoxStream<'static, reqwest::Result<Bytes>>,
+    buffer: Vec<u8>,
+    separator: &'static [u8],
+    what: &'static str,
+}
+
+impl Pieces {
+    fn new(response: reqwest::Response, separator: &'static [u8], what: &'static str) -> Self {
+        Self {
+            body: response.bytes_stream().boxed(),
+            buffer: Vec::new(),
+            separator,
+            what,
+        }
+    }
+
+    /// The next piece with its separator, `None` at the end of the body.
+    async fn next(&mut self) -> Option<Vec<u8>> {
+        loop {
+            let end = self
+                .buffer
+                .windows(self.separator.len())
+                .position(|window| window == self.separator);
+            if let Some(end) = end {
+                return Some(self.buffer.drain(..end + self.separator.len()).collect());
+            }
+            let chunk = tokio::time::timeout(CHUNK_DEADLINE, self.body.next())
+                .await
+                .unwrap_or_else(|_| panic!("a {} arrives before the deadline", self.what));
+            match chunk {
+                Some(bytes) => self
+                    .buffer
+                    .extend_from_slice(&bytes.expect("the body reads")),
+                None => {
+                    assert!(
+                        self.buffer.is_empty(),
+                        "the body ends with a whole {}: {:?}",
+                        self.what,
+                        String::from_utf8_lossy(&self.buffer)
+                    );
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// The NDJSON lines of a streamed response, read as they arrive.
+pub struct LineReader(Pieces);
+
+impl LineReader {
+    /// Reads `response`'s body line by line.
+    pub fn new(response: reqwest::Response) -> Self {
+        Self(Pieces::new(response, b"\n", "line"))
+    }
+
+    /// The next line, `None` at the end of the body (which must end with a whole line).
+    pub async fn next(&mut self) -> Option<Value> {
+        let line = self.0.next().await?;
+        Some(serde_json::from_slice(&line).expect("each line is JSON"))
+    }
+
+    /// Every line left, to the end of the body.
+    pub async fn rest(mut self) -> Vec<Value> {
+        let mut lines = Vec::new();
+        while let Some(line) = self.next().await {
+            lines.push(line);
+        }
+        lines
+    }
+}
+
+impl std::fmt::Debug for LineReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LineReader").finish_non_exhaustive()
+    }
+}
+
+/// The named server-sent events of a streamed response, read as they arrive.
+pub struct EventReader(Pieces);
+
+impl EventReader {
+    /// Reads `response`'s body event by event.
+    pub fn new(response: reqwest::Response) -> Self {
+        Self(Pieces::new(response, b"\n\n", "event"))
+    }
+
+    /// The next `(event, data)`, `None` at the end of the stream (which must end with a
+    /// whole event).
+    pub async fn next(&mut self) -> Option<(String, Value)> {
+        let event = self.0.next().await?;
+        let event = std::str::from_utf8(&event).expect("events are UTF-8");
+        named_events(event).pop()
+    }
+
+    /// The events up to and including the first one called `name`.
+    pub async fn until(&mut self, name: &str) -> Vec<(String, Value)> {
+        let mut events = Vec::new();
+        while let Some(event) = self.next().await {
+            let found = event.0 == name;
+            events.push(event);
+            if found {
+                return events;
+            }
+        }
+        panic!("no {name} event among {events:?}");
+    }
+
+    /// Every event left, to the end of the stream.
+    pub async fn rest(mut self) -> Vec<(String, Value)> {
+        let mut events = Vec::new();
+        while let Some(event) = self.next().await {
+            events.push(event);
+        }
+        events
+    }
+}
+
+impl std::fmt::Debug for EventReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventReader").finish_non_exhaustive()
+    }
 }

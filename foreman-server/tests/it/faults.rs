@@ -5,12 +5,13 @@ use std::time::Duration;
 
 use axum::http::{header, StatusCode};
 use axum::routing::{get, post};
-use foreman_sim::{SimConfig, SimHandle};
+use foreman_sim::SimHandle;
 use foreman_testkit::wait::wait_until;
 use foreman_testkit::{FakeOllama, TestApp};
 use futures::StreamExt;
 use serde_json::{json, Value};
 
+use crate::manual_target::manual_target_with;
 use crate::{chat_body, DEADLINE};
 
 /// Submits an async chat job; its id.
@@ -80,18 +81,11 @@ async fn a_sync_caller_waits_out_a_target_outage() {
 /// A simulated Ollama whose tokens the test releases, and a foreman in front of it that
 /// gives up on a stream silent for 300 ms.
 async fn stalling_app(max_attempts: u32) -> (SimHandle, TestApp) {
-    let sim = foreman_sim::spawn(SimConfig::manual())
-        .await
-        .expect("the simulator starts");
-    let app = TestApp::builder()
-        .target_url(sim.url())
-        .configure(move |c| {
-            c.stall_timeout = Duration::from_millis(300);
-            c.max_attempts = max_attempts;
-        })
-        .spawn()
-        .await;
-    (sim, app)
+    manual_target_with(move |c| {
+        c.stall_timeout = Duration::from_millis(300);
+        c.max_attempts = max_attempts;
+    })
+    .await
 }
 
 #[tokio::test]

@@ -210,20 +210,14 @@ async fn cancelling_a_queued_job_removes_it_and_a_finished_one_is_409() {
 
 #[tokio::test]
 async fn cancelling_a_running_job_stops_the_upstream_request_and_announces_it() {
-    let sim = foreman_sim::spawn(foreman_sim::SimConfig::manual())
-        .await
-        .expect("the simulator starts");
     let receiver = foreman_testkit::WebhookReceiver::start().await;
-    let app = TestApp::builder().target_url(sim.url()).spawn().await;
+    let (sim, app) = crate::manual_target::manual_target().await;
     let id = app
         .client
         .submit(job("llama3.2").webhook(receiver.url()))
         .await
         .unwrap();
-    let generation = sim
-        .next_generation(DEADLINE)
-        .await
-        .expect("the job reached the target");
+    let generation = crate::manual_target::next_generation(&sim).await;
     generation.token("partial");
     let working = foreman_testkit::wait::wait_until(DEADLINE, || async {
         app.client.job(id).await.unwrap().state == JobState::Working

@@ -13,6 +13,7 @@ mod keys;
 mod limits;
 mod logs;
 mod long_lines;
+mod manual_target;
 mod messages;
 mod metrics;
 mod models;
@@ -36,8 +37,26 @@ mod webhooks;
 
 use std::time::Duration;
 
+use foreman_testkit::TestApp;
+
 /// How long any condition in these tests may take before the test fails.
 pub(crate) const DEADLINE: Duration = Duration::from_secs(10);
+
+/// A call running in the background, as [`TestApp::spawn_post`] starts it.
+pub(crate) type Pending = tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>;
+
+/// Awaits every call, each answered 200 and read to its end, then checks that the target
+/// received them all and never ran two generations at once.
+pub(crate) async fn assert_all_ran_one_at_a_time(app: &TestApp, calls: Vec<Pending>) {
+    let n = calls.len();
+    for call in calls {
+        let response = call.await.unwrap().unwrap();
+        assert_eq!(response.status(), 200);
+        response.bytes().await.unwrap();
+    }
+    assert_eq!(app.ollama.generation_requests().len(), n);
+    assert_eq!(app.ollama.max_concurrent_generations(), 1);
+}
 
 /// A chat request body.
 pub(crate) fn chat_body(model: &str, stream: bool) -> serde_json::Value {

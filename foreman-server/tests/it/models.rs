@@ -3,14 +3,13 @@
 
 use std::time::Duration;
 
-use foreman_sim::SimConfig;
-use foreman_testkit::bodies::ndjson;
+use foreman_testkit::bodies::{ndjson, LineReader};
 use foreman_testkit::{FakeOllama, TestApp};
-use futures::StreamExt;
 use reqwest::Method;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use crate::manual_target::manual_target_with;
 use crate::DEADLINE;
 
 /// Longer than any test: a change shows in the list only if foreman refreshed for it.
@@ -399,14 +398,7 @@ async fn model_management_needs_the_admin_token() {
 
 #[tokio::test]
 async fn progress_lines_reach_the_client_one_by_one() {
-    let sim = foreman_sim::spawn(SimConfig::manual())
-        .await
-        .expect("the simulator starts");
-    let app = TestApp::builder()
-        .target_url(sim.url())
-        .configure(|c| c.poll_interval = HOUR)
-        .spawn()
-        .await;
+    let (sim, app) = manual_target_with(|c| c.poll_interval = HOUR).await;
     let request = json!({"model": "smollm2:135m"});
     let pending = app.spawn_post("/api/pull", request.clone());
     let pull = sim
@@ -437,12 +429,8 @@ async fn progress_lines_reach_the_client_one_by_one() {
         );
     }
     pull.finish();
-    let mut rest = Vec::new();
-    while let Some(line) = body.next().await {
-        rest.push(line);
-    }
     assert_eq!(
-        rest,
+        body.rest().await,
         [
             json!({"status": "verifying sha256 digest"}),
             json!({"status": "writing manifest"}),
@@ -450,35 +438,6 @@ async fn progress_lines_reach_the_client_one_by_one() {
         ]
     );
     assert!(listed(&app).await.contains(&"smollm2:135m".to_owned()));
-}
-
-/// NDJSON lines read as they arrive, across chunk boundaries.
-struct LineReader {
-    body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
-    buffer: Vec<u8>,
-}
-
-impl LineReader {
-    fn new(response: reqwest::Response) -> Self {
-        Self {
-            body: response.bytes_stream().boxed(),
-            buffer: Vec::new(),
-        }
-    }
-
-    /// The next line, `None` at the end of the body.
-    async fn next(&mut self) -> Option<Value> {
-        loop {
-            if let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = self.buffer.drain(..=end).collect();
-                return Some(serde_json::from_slice(&line).expect("each line is JSON"));
-            }
-            let chunk = tokio::time::timeout(DEADLINE, self.body.next())
-                .await
-                .expect("a line before the deadline")?;
-            self.buffer.extend_from_slice(&chunk.unwrap());
-        }
-    }
 }
 
 #[tokio::test]

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use foreman_sim::SimConfig;
 use foreman_testkit::bodies::sse_data;
 use foreman_testkit::{FakeOllama, TestApp};
 use serde_json::{json, Value};
 
+use crate::manual_target::{first_token, manual_target, newest_job};
 use crate::DEADLINE;
 
 fn chat_completion(model: &str, stream: bool) -> Value {
@@ -293,9 +293,8 @@ async fn a_target_error_keeps_its_status_in_openai_shape() {
     let body: Value = response.json().await.unwrap();
     assert_openai_error(&body, "api_error");
     assert_eq!(body["error"]["message"], "the runner crashed");
-    let recorded = foreman_testkit::wait::wait_until(DEADLINE, || async {
-        let jobs = app.jobs_json("").await;
-        jobs[0]["state"] == "failed" && jobs[0]["error"] == "the runner crashed"
+    let recorded = newest_job(&app, |job| {
+        job["state"] == "failed" && job["error"] == "the runner crashed"
     })
     .await;
     assert!(recorded, "the job fails with the target's message");
@@ -305,7 +304,7 @@ async fn a_target_error_keeps_its_status_in_openai_shape() {
 async fn concurrent_openai_chats_never_overlap_on_the_target() {
     let app = TestApp::with_generation_delay(Duration::from_millis(40)).await;
 
-    let calls: Vec<_> = (0..4)
+    let calls = (0..4)
         .map(|i| {
             let (path, body) = match i % 2 {
                 0 => ("/v1/chat/completions", chat_completion("llama3.2", i == 0)),
@@ -317,29 +316,14 @@ async fn concurrent_openai_chats_never_overlap_on_the_target() {
             app.spawn_post(path, body)
         })
         .collect();
-    for call in calls {
-        let response = call.await.unwrap().unwrap();
-        assert_eq!(response.status(), 200);
-        response.bytes().await.unwrap();
-    }
-
-    assert_eq!(app.ollama.generation_requests().len(), 4);
-    assert_eq!(app.ollama.max_concurrent_generations(), 1);
+    crate::assert_all_ran_one_at_a_time(&app, calls).await;
 }
 
 #[tokio::test]
 async fn a_stream_cut_by_the_target_ends_with_an_sse_error_event() {
-    let sim = foreman_sim::spawn(SimConfig::manual())
-        .await
-        .expect("the simulator starts");
-    let app = TestApp::builder().target_url(sim.url()).spawn().await;
+    let (sim, app) = manual_target().await;
     let pending = app.spawn_post("/v1/chat/completions", chat_completion("llama3.2", true));
-    let generation = sim
-        .next_generation(DEADLINE)
-        .await
-        .expect("a generation request");
-    generation.token("a");
-    let response = pending.await.unwrap().unwrap();
+    let (generation, response) = first_token(&sim, pending, "a").await;
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     generation.cut();
 
@@ -353,10 +337,6 @@ async fn a_stream_cut_by_the_target_ends_with_an_sse_error_event() {
         body.ends_with("\n\n") && !body.contains("[DONE]"),
         "{body:?}"
     );
-    let failed = foreman_testkit::wait::wait_until(DEADLINE, || async {
-        let jobs = app.jobs_json("").await;
-        jobs[0]["state"] == "failed"
-    })
-    .await;
+    let failed = newest_job(&app, |job| job["state"] == "failed").await;
     assert!(failed, "the job ends failed, not done");
 }
