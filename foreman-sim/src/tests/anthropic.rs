@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::{chat, named_events, small, Events, TestSim, DEADLINE};
+use super::{chat, named_events, small, EventReader, TestSim, DEADLINE};
 use crate::SimConfig;
 
 fn message(model: &str, stream: bool) -> Value {
@@ -208,7 +208,7 @@ async fn a_message_released_by_hand_streams_each_token_and_can_fail_mid_stream()
         .await
         .expect("a generation");
     assert_eq!(generation.request()["max_tokens"], 256);
-    let mut events = Events::new(response);
+    let mut events = EventReader::new(response);
 
     generation.token("Ray");
     let opened = events.until("content_block_delta").await;
@@ -293,7 +293,7 @@ async fn messages_responses_and_chats_wait_for_one_gpu() {
     let waiting = sim.stats();
 
     held.finish();
-    Events::new(first).rest().await;
+    EventReader::new(first).rest().await;
     let second = sim
         .handle
         .next_generation(DEADLINE)

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::{named_events, small, Events, TestSim, DEADLINE};
+use super::{named_events, small, EventReader, TestSim, DEADLINE};
 use crate::SimConfig;
 
 fn response_request(model: &str, stream: bool) -> Value {
@@ -141,7 +141,7 @@ async fn a_response_released_by_hand_streams_each_token_and_can_fail_mid_stream(
         .next_generation(DEADLINE)
         .await
         .expect("a generation");
-    let mut events = Events::new(response);
+    let mut events = EventReader::new(response);
 
     generation.token("Ray");
     let opened = events.until("response.output_text.delta").await;
