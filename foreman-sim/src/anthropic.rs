@@ -11,10 +11,8 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
@@ -22,10 +20,10 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use super::generate::{self, word_count, Endpoint, Reply, Request};
+use super::generate::{self, word_count, Request};
 use super::generation::{self, Done, Event};
-use super::state::{KeepAlive, Sim};
-use super::{named_event, request_body, required_model, Rejection};
+use super::state::Sim;
+use super::{named_event, request_body, required_model, streamed, Rejection};
 
 /// A [`Rejection`] in Anthropic's shape, typed by status as Ollama's `anthropic.NewError`.
 #[derive(Debug)]
@@ -88,37 +86,20 @@ pub(super) async fn messages(
         .sum();
     let system_words = word_count(&text(request.get("system")));
     let think = request.pointer("/thinking/type").and_then(Value::as_str) == Some("enabled");
-    let stream = request
-        .get("stream")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
     let generation = Request {
-        body: request,
-        reply: Reply {
-            endpoint: Endpoint::Chat,
-            name: name.clone(),
-        },
-        model,
         prompt,
         prompt_eval_count: (words + system_words).max(1) as u64,
         think,
-        stream,
         num_predict: usize::try_from(max_tokens).ok(),
-        keep_alive: KeepAlive::from_request(None),
-        load_only: false,
-        started,
+        ..Request::compatible(request, &name, model, started)
     };
+    let stream = generation.stream;
     let input_tokens = generation.prompt_eval_count;
     let events = generation::start(Arc::clone(&sim), generation).await?;
     let mut shape = Shape::new(sim.answer_id("msg"), name, input_tokens);
     if stream {
         let chunks = events.map(move |event| event.map(|event| shape.event(&event)));
-        let mut response = Response::new(Body::from_stream(chunks));
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        );
-        return Ok(response);
+        return Ok(streamed(chunks, "text/event-stream"));
     }
     match generation::whole(events).await {
         Ok(whole) => {

@@ -314,6 +314,19 @@ fn required_model(request: &Value) -> Result<String, Rejection> {
         .ok_or_else(|| Rejection::bad_request("model is required"))
 }
 
+/// A streamed answer: `body`'s chunks as they come, as `content_type`.
+fn streamed(
+    body: impl futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static,
+    content_type: &'static str,
+) -> Response {
+    let mut response = Response::new(axum::body::Body::from_stream(body));
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static(content_type),
+    );
+    response
+}
+
 /// Appends one named server-sent event: `event: NAME`, its `data`, a blank line.
 fn named_event(out: &mut String, name: &str, data: &Value) {
     out.push_str("event: ");

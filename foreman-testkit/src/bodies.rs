@@ -56,33 +56,81 @@ pub fn named_events(body: &str) -> Vec<(String, Value)> {
         .collect()
 }
 
-/// A streamed body cut at a separator as it arrives, across chunk boundaries.
-struct Pieces {
+/// A streamed response read piece by piece as the pieces arrive, across chunk boundaries:
+/// [`LineReader`] for NDJSON lines, [`EventReader`] for named server-sent events.
+pub struct BodyReader<T> {
     body: BoxStream<'static, reqwest::Result<Bytes>>,
     buffer: Vec<u8>,
     separator: &'static [u8],
     what: &'static str,
+    parse: fn(&[u8]) -> T,
 }
 
-impl Pieces {
-    fn new(response: reqwest::Response, separator: &'static [u8], what: &'static str) -> Self {
+/// The NDJSON lines of a streamed response, read as they arrive.
+pub type LineReader = BodyReader<Value>;
+
+/// The named server-sent events of a streamed response, `(event, data)`, read as they
+/// arrive.
+pub type EventReader = BodyReader<(String, Value)>;
+
+impl LineReader {
+    /// Reads `response`'s body line by line.
+    pub fn new(response: reqwest::Response) -> Self {
+        BodyReader::with(response, b"\n", "line", |line| {
+            serde_json::from_slice(line).expect("each line is JSON")
+        })
+    }
+}
+
+impl EventReader {
+    /// Reads `response`'s body event by event.
+    pub fn new(response: reqwest::Response) -> Self {
+        BodyReader::with(response, b"\n\n", "event", |event| {
+            let event = std::str::from_utf8(event).expect("events are UTF-8");
+            named_events(event).pop().expect("one event")
+        })
+    }
+
+    /// The events up to and including the first one called `name`.
+    pub async fn until(&mut self, name: &str) -> Vec<(String, Value)> {
+        let mut events = Vec::new();
+        while let Some(event) = self.next().await {
+            let found = event.0 == name;
+            events.push(event);
+            if found {
+                return events;
+            }
+        }
+        panic!("no {name} event among {events:?}");
+    }
+}
+
+impl<T> BodyReader<T> {
+    fn with(
+        response: reqwest::Response,
+        separator: &'static [u8],
+        what: &'static str,
+        parse: fn(&[u8]) -> T,
+    ) -> Self {
         Self {
             body: response.bytes_stream().boxed(),
             buffer: Vec::new(),
             separator,
             what,
+            parse,
         }
     }
 
-    /// The next piece with its separator, `None` at the end of the body.
-    async fn next(&mut self) -> Option<Vec<u8>> {
+    /// The next piece, `None` at the end of the body (which must end with a whole one).
+    pub async fn next(&mut self) -> Option<T> {
         loop {
             let end = self
                 .buffer
                 .windows(self.separator.len())
                 .position(|window| window == self.separator);
             if let Some(end) = end {
-                return Some(self.buffer.drain(..end + self.separator.len()).collect());
+                let piece: Vec<u8> = self.buffer.drain(..end + self.separator.len()).collect();
+                return Some((self.parse)(&piece));
             }
             let chunk = tokio::time::timeout(CHUNK_DEADLINE, self.body.next())
                 .await
@@ -103,81 +151,22 @@ impl Pieces {
             }
         }
     }
-}
 
-/// The NDJSON lines of a streamed response, read as they arrive.
-pub struct LineReader(Pieces);
-
-impl LineReader {
-    /// Reads `response`'s body line by line.
-    pub fn new(response: reqwest::Response) -> Self {
-        Self(Pieces::new(response, b"\n", "line"))
-    }
-
-    /// The next line, `None` at the end of the body (which must end with a whole line).
-    pub async fn next(&mut self) -> Option<Value> {
-        let line = self.0.next().await?;
-        Some(serde_json::from_slice(&line).expect("each line is JSON"))
-    }
-
-    /// Every line left, to the end of the body.
-    pub async fn rest(mut self) -> Vec<Value> {
-        let mut lines = Vec::new();
-        while let Some(line) = self.next().await {
-            lines.push(line);
+    /// Every piece left, to the end of the body.
+    pub async fn rest(mut self) -> Vec<T> {
+        let mut pieces = Vec::new();
+        while let Some(piece) = self.next().await {
+            pieces.push(piece);
         }
-        lines
+        pieces
     }
 }
 
-impl std::fmt::Debug for LineReader {
+impl<T> std::fmt::Debug for BodyReader<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LineReader").finish_non_exhaustive()
-    }
-}
-
-/// The named server-sent events of a streamed response, read as they arrive.
-pub struct EventReader(Pieces);
-
-impl EventReader {
-    /// Reads `response`'s body event by event.
-    pub fn new(response: reqwest::Response) -> Self {
-        Self(Pieces::new(response, b"\n\n", "event"))
-    }
-
-    /// The next `(event, data)`, `None` at the end of the stream (which must end with a
-    /// whole event).
-    pub async fn next(&mut self) -> Option<(String, Value)> {
-        let event = self.0.next().await?;
-        let event = std::str::from_utf8(&event).expect("events are UTF-8");
-        named_events(event).pop()
-    }
-
-    /// The events up to and including the first one called `name`.
-    pub async fn until(&mut self, name: &str) -> Vec<(String, Value)> {
-        let mut events = Vec::new();
-        while let Some(event) = self.next().await {
-            let found = event.0 == name;
-            events.push(event);
-            if found {
-                return events;
-            }
-        }
-        panic!("no {name} event among {events:?}");
-    }
-
-    /// Every event left, to the end of the stream.
-    pub async fn rest(mut self) -> Vec<(String, Value)> {
-        let mut events = Vec::new();
-        while let Some(event) = self.next().await {
-            events.push(event);
-        }
-        events
-    }
-}
-
-impl std::fmt::Debug for EventReader {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventReader").finish_non_exhaustive()
+        f.debug_struct("BodyReader")
+            .field("what", &self.what)
+            .field("buffered", &self.buffer.len())
+            .finish_non_exhaustive()
     }
 }
