@@ -9,6 +9,7 @@ mod openai;
 mod pull;
 mod responses;
 
+use std::future::Future;
 use std::time::Duration;
 
 use foreman_testkit::bodies::{named_events, EventReader, LineReader};
@@ -47,6 +48,31 @@ impl TestSim {
             .await
             .expect("the simulator answers before the deadline")
             .expect("the request reaches the simulator")
+    }
+
+    /// Starts `POST path` in the background, for a request that waits while the test goes
+    /// on.
+    fn spawn_post(
+        &self,
+        path: &str,
+        body: Value,
+    ) -> tokio::task::JoinHandle<reqwest::Result<reqwest::Response>> {
+        let request = self.client.post(format!("{}{path}", self.url)).json(&body);
+        tokio::spawn(request.send())
+    }
+
+    /// Runs `second` while `held` keeps the GPU busy: once both are in flight, notes the
+    /// counters and drops `held`, so that `second` gets the GPU. The counters seen while
+    /// `second` waited, and its outcome.
+    async fn behind<T>(&self, held: impl Sized, second: impl Future<Output = T>) -> (SimStats, T) {
+        let observe = async {
+            self.wait_for("second request in flight", |s| s.in_flight == 2)
+                .await;
+            let waiting = self.stats();
+            drop(held);
+            waiting
+        };
+        tokio::join!(observe, second)
     }
 
     /// Posts and reads the whole answer as JSON, with its status.

@@ -188,14 +188,7 @@ async fn generations_wait_for_the_gpu_one_at_a_time() {
         "model": "llama3.2", "prompt": "second", "stream": false, "options": { "num_predict": 1 },
     });
     let second = sim.post_json("/api/generate", request);
-    let observe = async {
-        sim.wait_for("second request in flight", |s| s.in_flight == 2)
-            .await;
-        let waiting = sim.stats();
-        drop(long);
-        waiting
-    };
-    let (waiting, (status, _)) = tokio::join!(observe, second);
+    let (waiting, (status, _)) = sim.behind(long, second).await;
 
     assert_eq!(
         waiting.generations, 1,

@@ -106,16 +106,7 @@ async fn the_next_request_waits_for_the_gpu_until_the_first_generation_ends() {
     let sim = manual().await;
     let first = sim.post("/api/chat", chat("llama3.2", "first")).await;
     let generation = sim.generation().await;
-    let second = tokio::spawn({
-        let (client, url) = (sim.client.clone(), format!("{}/api/chat", sim.url));
-        async move {
-            client
-                .post(url)
-                .json(&chat("llama3.2", "second"))
-                .send()
-                .await
-        }
-    });
+    let second = sim.spawn_post("/api/chat", chat("llama3.2", "second"));
     sim.wait_for("the second request in flight", |s| s.in_flight == 2)
         .await;
     let waiting = sim.stats();
@@ -281,16 +272,7 @@ async fn an_untaken_generation_holds_the_gpu_until_the_simulator_stops() {
         .send()
         .await
         .expect("the first generation starts");
-    let waiting = tokio::spawn({
-        let (client, url) = (client.clone(), format!("{url}/api/chat"));
-        async move {
-            client
-                .post(url)
-                .json(&chat("llama3.2", "waits"))
-                .send()
-                .await
-        }
-    });
+    let waiting = sim.spawn_post("/api/chat", chat("llama3.2", "waits"));
     sim.wait_for("the second request in flight", |s| s.in_flight == 2)
         .await;
 
