@@ -268,6 +268,24 @@ impl TestApp {
             .expect("foreman answers")
     }
 
+    /// `POST path` with a JSON body and `token` as the bearer; the response, whatever its
+    /// status.
+    pub async fn post_as(
+        &self,
+        path: &str,
+        token: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        let request = self.http.post(self.at(path)).bearer_auth(token).json(body);
+        request.send().await.expect("foreman answers")
+    }
+
+    /// `GET path` with `token` as the bearer; the response, whatever its status.
+    pub async fn get_as(&self, path: &str, token: &str) -> reqwest::Response {
+        let request = self.http.get(self.at(path)).bearer_auth(token);
+        request.send().await.expect("foreman answers")
+    }
+
     /// Starts `POST path` in the background, for a caller that waits (in the queue, or on
     /// a stream) while the test goes on.
     pub fn spawn_post(

@@ -42,6 +42,19 @@ use foreman_testkit::TestApp;
 /// How long any condition in these tests may take before the test fails.
 pub(crate) const DEADLINE: Duration = Duration::from_secs(10);
 
+/// Longer than any test: a poll interval that never comes round within one.
+pub(crate) const HOUR: Duration = Duration::from_secs(3600);
+
+/// A foreman in front of `ollama` that polls it only hourly, so what it knows of the
+/// target's models comes from its own requests, not from a poll.
+pub(crate) async fn hourly(ollama: foreman_testkit::FakeOllama) -> TestApp {
+    TestApp::builder()
+        .ollama(ollama)
+        .configure(|c| c.poll_interval = HOUR)
+        .spawn()
+        .await
+}
+
 /// A call running in the background, as [`TestApp::spawn_post`] starts it.
 pub(crate) type Pending = tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>;
 

@@ -218,14 +218,7 @@ async fn bad_bodies_auth_and_unknown_paths_answer_in_anthropics_shape() {
         json!({"model": "llama3.2"}),
         json!("text"),
     ] {
-        let response = app
-            .http
-            .post(app.at("/v1/messages"))
-            .bearer_auth("s3cret")
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let response = app.post_as("/v1/messages", "s3cret", &body).await;
         assert_eq!(response.status(), 400, "{body}");
         assert_anthropic_error(&response.json().await.unwrap(), "invalid_request_error");
     }
@@ -243,24 +236,18 @@ async fn bad_bodies_auth_and_unknown_paths_answer_in_anthropics_shape() {
         "the Anthropic SDKs' header works too"
     );
     let unknown = app
-        .http
-        .post(app.at("/v1/messages/count_tokens"))
-        .bearer_auth("s3cret")
-        .json(&message("llama3.2", false))
-        .send()
-        .await
-        .unwrap();
+        .post_as(
+            "/v1/messages/count_tokens",
+            "s3cret",
+            &message("llama3.2", false),
+        )
+        .await;
     assert_eq!(unknown.status(), 404);
     assert_anthropic_error(&unknown.json().await.unwrap(), "not_found_error");
 
     let responses = app
-        .http
-        .post(app.at("/v1/responses"))
-        .bearer_auth("s3cret")
-        .json(&json!({"input": "hi"}))
-        .send()
-        .await
-        .unwrap();
+        .post_as("/v1/responses", "s3cret", &json!({"input": "hi"}))
+        .await;
     assert_eq!(responses.status(), 400);
     let body: Value = responses.json().await.unwrap();
     assert_eq!(body["error"]["message"], "model is required");

@@ -187,13 +187,7 @@ async fn metrics_need_the_token_like_every_other_route() {
     let app = TestApp::builder().auth_token("s3cret").spawn().await;
     let anonymous = app.http.get(app.at("/metrics")).send().await.unwrap();
     assert_eq!(anonymous.status(), 401);
-    let scraper = app
-        .http
-        .get(app.at("/metrics"))
-        .bearer_auth("s3cret")
-        .send()
-        .await
-        .unwrap();
+    let scraper = app.get_as("/metrics", "s3cret").await;
     assert_eq!(scraper.status(), 200);
 }
 

@@ -10,18 +10,8 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::manual_target::manual_target_with;
-use crate::DEADLINE;
-
-/// Longer than any test: a change shows in the list only if foreman refreshed for it.
-const HOUR: Duration = Duration::from_secs(3600);
-
-async fn hourly(ollama: FakeOllama) -> TestApp {
-    TestApp::builder()
-        .ollama(ollama)
-        .configure(|c| c.poll_interval = HOUR)
-        .spawn()
-        .await
-}
+// Polled hourly, a change shows in the list only if foreman refreshed for it.
+use crate::{hourly, DEADLINE, HOUR};
 
 /// `method path` with a JSON body.
 async fn call(app: &TestApp, method: Method, path: &str, body: Value) -> reqwest::Response {

@@ -244,22 +244,10 @@ async fn auth_and_unknown_routes_answer_in_openai_shape_under_v1() {
     assert_eq!(denied.status(), 401);
     assert_openai_error(&denied.json().await.unwrap(), "invalid_request_error");
 
-    let allowed = app
-        .http
-        .get(app.at("/v1/models"))
-        .bearer_auth("s3cret")
-        .send()
-        .await
-        .unwrap();
+    let allowed = app.get_as("/v1/models", "s3cret").await;
     assert_eq!(allowed.status(), 200);
 
-    let unknown = app
-        .http
-        .get(app.at("/v1/nowhere"))
-        .bearer_auth("s3cret")
-        .send()
-        .await
-        .unwrap();
+    let unknown = app.get_as("/v1/nowhere", "s3cret").await;
     assert_eq!(unknown.status(), 404);
     assert_openai_error(&unknown.json().await.unwrap(), "invalid_request_error");
 }

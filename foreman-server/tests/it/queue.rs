@@ -47,12 +47,7 @@ async fn queued_jobs_drain_by_model_before_swapping() {
         let done = app.client.wait(*id, DEADLINE).await.unwrap();
         assert_eq!(done.state, JobState::Done);
     }
-    let order: Vec<String> = app
-        .ollama
-        .generation_requests()
-        .iter()
-        .map(|r| r["model"].as_str().unwrap().to_owned())
-        .collect();
+    let order: Vec<String> = app.ollama.generation_strings("/model");
     // llama3.2 was loaded, so its queued jobs go first, then qwen's.
     assert_eq!(
         order,
@@ -85,12 +80,7 @@ async fn with_a_zero_affinity_window_jobs_run_in_submission_order() {
     for id in &ids {
         app.client.wait(*id, DEADLINE).await.unwrap();
     }
-    let order: Vec<String> = app
-        .ollama
-        .generation_requests()
-        .iter()
-        .map(|r| r["model"].as_str().unwrap().to_owned())
-        .collect();
+    let order: Vec<String> = app.ollama.generation_strings("/model");
     assert_eq!(
         order,
         ["llama3.2", "qwen2.5:0.5b", "llama3.2", "qwen2.5:0.5b"]
