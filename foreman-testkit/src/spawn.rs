@@ -297,16 +297,18 @@ impl TestApp {
         tokio::spawn(request.send())
     }
 
-    /// `GET path`, parsed as JSON (panics if the answer is not JSON).
-    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+    /// `GET path`; the response, whatever its status.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
         self.http
             .get(self.at(path))
             .send()
             .await
             .expect("foreman answers")
-            .json()
-            .await
-            .expect("a JSON answer")
+    }
+
+    /// `GET path`, parsed as JSON (panics if the answer is not JSON).
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        self.get(path).await.json().await.expect("a JSON answer")
     }
 
     /// The jobs `GET /jobs?QUERY` lists, newest first, as JSON.

@@ -54,24 +54,14 @@ async fn artifacts_are_served_raw_with_their_content_type() {
     let app = TestApp::spawn().await;
     let id = app.client.submit(job("llama3.2")).await.unwrap();
     app.client.wait(id, DEADLINE).await.unwrap();
-    let response = app
-        .http
-        .get(app.at(&format!("/jobs/{id}/artifacts/completion")))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get(&format!("/jobs/{id}/artifacts/completion")).await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         response.headers()["content-type"],
         "text/plain; charset=utf-8"
     );
     assert_eq!(response.text().await.unwrap(), app.ollama.reply());
-    let missing = app
-        .http
-        .get(app.at(&format!("/jobs/{id}/artifacts/nope")))
-        .send()
-        .await
-        .unwrap();
+    let missing = app.get(&format!("/jobs/{id}/artifacts/nope")).await;
     assert_eq!(missing.status(), 404);
 }
 

@@ -190,12 +190,7 @@ async fn an_unknown_model_is_an_openai_shaped_404() {
         }})
     );
 
-    let model = app
-        .http
-        .get(app.at("/v1/models/nope"))
-        .send()
-        .await
-        .unwrap();
+    let model = app.get("/v1/models/nope").await;
     assert_eq!(model.status(), 404);
     assert_openai_error(&model.json().await.unwrap(), "invalid_request_error");
     assert!(app.ollama.generation_requests().is_empty());

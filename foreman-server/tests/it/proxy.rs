@@ -153,7 +153,7 @@ async fn tags_and_ps_come_from_the_cache_in_ollamas_shape() {
 #[tokio::test]
 async fn version_show_and_root_answer_like_ollama() {
     let app = TestApp::spawn().await;
-    let root = app.http.get(app.at("/")).send().await.unwrap();
+    let root = app.get("/").await;
     assert_eq!(root.status(), 200);
     assert_eq!(root.text().await.unwrap(), "Ollama is running");
     let head = app.http.head(app.at("/")).send().await.unwrap();

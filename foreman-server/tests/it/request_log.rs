@@ -98,7 +98,7 @@ async fn each_request_is_logged_once_answered_with_its_job_and_model_and_no_toke
         .line(|l| l.contains("model=no-such-model"), DEADLINE)
         .await;
     fields_of(&line, &["path=/api/chat", "status=404"]);
-    let refused = app.http.get(app.at("/api/tags")).send().await.unwrap();
+    let refused = app.get("/api/tags").await;
     assert_eq!(refused.status(), 401);
     let _ = refused.bytes().await.unwrap();
     logs.line(|l| l.contains("path=/api/tags status=401"), DEADLINE)
