@@ -35,6 +35,36 @@ pub fn sse_data(body: &str) -> Vec<&str> {
         .collect()
 }
 
+/// The JSON chunks of an OpenAI-style stream: `data: {chunk}` events that end with
+/// `data: [DONE]`, which this checks and leaves out.
+pub fn openai_chunks(body: &str) -> Vec<Value> {
+    let data = sse_data(body);
+    let Some((done, chunks)) = data.split_last() else {
+        panic!("an empty stream: {body:?}");
+    };
+    assert_eq!(*done, "[DONE]", "the stream ends with [DONE]: {body:?}");
+    chunks
+        .iter()
+        .map(|chunk| {
+            serde_json::from_str(chunk).unwrap_or_else(|e| panic!("a JSON chunk, {e}: {chunk:?}"))
+        })
+        .collect()
+}
+
+/// The text that `chunks` carry at `pointer` (`/choices/0/delta/content` for chat
+/// completions, `/choices/0/text` for completions), joined.
+pub fn joined(chunks: &[Value], pointer: &str) -> String {
+    chunks
+        .iter()
+        .map(|chunk| {
+            chunk
+                .pointer(pointer)
+                .and_then(Value::as_str)
+                .unwrap_or_else(|| panic!("no text at {pointer}: {chunk}"))
+        })
+        .collect()
+}
+
 /// `(event, data)` of each named server-sent event (`event: NAME\ndata: JSON`), in order;
 /// the body ends with the blank line of its last event.
 pub fn named_events(body: &str) -> Vec<(String, Value)> {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use foreman_testkit::bodies::sse_data;
+use foreman_testkit::bodies::{joined, openai_chunks, sse_data};
 use foreman_testkit::{FakeOllama, TestApp};
 use serde_json::{json, Value};
 
@@ -47,15 +47,8 @@ async fn a_streamed_chat_completion_is_server_sent_events_ending_with_done() {
     assert!(response.headers().contains_key("x-foreman-job-id"));
     let body = response.text().await.unwrap();
     assert!(body.ends_with("data: [DONE]\n\n"), "{body:?}");
-    let data = sse_data(&body);
-    let chunks: Vec<Value> = data[..data.len() - 1]
-        .iter()
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect();
-    let content: String = chunks
-        .iter()
-        .map(|c| c["choices"][0]["delta"]["content"].as_str().unwrap())
-        .collect();
+    let chunks = openai_chunks(&body);
+    let content = joined(&chunks, "/choices/0/delta/content");
     assert_eq!(content, "The sky is blue.");
     assert!(chunks
         .iter()
