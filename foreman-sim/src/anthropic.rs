@@ -37,19 +37,7 @@ impl From<Rejection> for AnthropicRejection {
 
 impl IntoResponse for AnthropicRejection {
     fn into_response(self) -> Response {
-        let kind = match self.0.status.as_u16() {
-            400 => "invalid_request_error",
-            401 => "authentication_error",
-            403 => "permission_error",
-            404 => "not_found_error",
-            429 => "rate_limit_error",
-            503 | 529 => "overloaded_error",
-            _ => "api_error",
-        };
-        let body = json!({
-            "type": "error",
-            "error": { "type": kind, "message": self.0.message },
-        });
+        let body = foreman_types::ollama_anthropic_error(self.0.status.as_u16(), &self.0.message);
         (self.0.status, Json(body)).into_response()
     }
 }

@@ -19,19 +19,8 @@ use super::state::State;
 
 /// An error in Anthropic's shape, typed by status as Ollama's compatibility layer types it.
 pub(crate) fn error(status: u16, message: &str) -> ResponseTemplate {
-    let kind = match status {
-        400 => "invalid_request_error",
-        401 => "authentication_error",
-        403 => "permission_error",
-        404 => "not_found_error",
-        429 => "rate_limit_error",
-        503 | 529 => "overloaded_error",
-        _ => "api_error",
-    };
-    ResponseTemplate::new(status).set_body_json(json!({
-        "type": "error",
-        "error": { "type": kind, "message": message },
-    }))
+    ResponseTemplate::new(status)
+        .set_body_json(foreman_types::ollama_anthropic_error(status, message))
 }
 
 /// One named server-sent event.
