@@ -23,6 +23,29 @@ pub(crate) async fn wait_healthy(http: &reqwest::Client, url: &str) {
     assert!(up, "{url} did not become healthy");
 }
 
+/// `foreman serve ARGS` on a free address with its database in `dir`, changed by
+/// `configure` (its environment, where stderr goes); once it answers `/healthz`, the
+/// process (killed when dropped) and its URL.
+pub(crate) async fn serve(
+    args: &[&str],
+    dir: &std::path::Path,
+    configure: impl FnOnce(&mut tokio::process::Command),
+) -> (Child, String) {
+    let addr = free_addr();
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_foreman"));
+    command
+        .arg("serve")
+        .args(args)
+        .args(["--listen-addr", &addr])
+        .env("FOREMAN_DB_PATH", dir.join("f.db"))
+        .kill_on_drop(true);
+    configure(&mut command);
+    let child = command.spawn().expect("foreman serve starts");
+    let url = format!("http://{addr}");
+    wait_healthy(&reqwest::Client::new(), &format!("{url}/healthz")).await;
+    (child, url)
+}
+
 /// Sends the process SIGTERM, the signal of a graceful stop.
 pub(crate) async fn sigterm(child: &Child) {
     let pid = child.id().expect("the process still runs").to_string();

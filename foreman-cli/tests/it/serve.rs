@@ -7,7 +7,7 @@ use foreman_server::Config;
 use serde_json::Value;
 
 use crate::foreman;
-use crate::process::{free_addr, json, sigterm, wait_healthy};
+use crate::process::{json, serve, sigterm};
 
 #[tokio::test]
 async fn a_bad_setting_stops_serve_with_exit_2_naming_the_variable() {
@@ -76,25 +76,18 @@ async fn a_flag_wins_over_its_variable_and_an_empty_variable_is_unset() {
 #[tokio::test]
 async fn serve_sim_answers_like_ollama_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let addr = free_addr();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_foreman"))
-        .args([
-            "serve",
-            "--sim",
-            "--sim-load-time",
-            "10ms",
-            "--sim-tokens-per-second",
-            "1000",
-        ])
-        .args(["--listen-addr", &addr])
-        .env("FOREMAN_DB_PATH", dir.path().join("f.db"))
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let sim = [
+        "--sim",
+        "--sim-load-time",
+        "10ms",
+        "--sim-tokens-per-second",
+        "1000",
+    ];
+    let (mut child, url) = serve(&sim, dir.path(), |c| {
+        c.stderr(std::process::Stdio::null());
+    })
+    .await;
     let http = reqwest::Client::new();
-    let url = format!("http://{addr}");
-    wait_healthy(&http, &format!("{url}/healthz")).await;
     let chat = serde_json::json!({"model": "llama3.2", "stream": false,
                                   "messages": [{"role": "user", "content": "hi"}]});
     let answer = json(&http, &format!("{url}/api/chat"), Some(&chat)).await;
@@ -118,26 +111,14 @@ async fn serve_sim_answers_like_ollama_and_stops_on_sigterm() {
 async fn serve_with_json_logs_writes_one_object_a_line_and_a_line_per_request() {
     let ollama = foreman_testkit::FakeOllama::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let addr = free_addr();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_foreman"))
-        .args([
-            "serve",
-            "--listen-addr",
-            &addr,
-            "--target-url",
-            &ollama.url(),
-        ])
-        .env("FOREMAN_LOG_FORMAT", "json")
-        .env("FOREMAN_DB_PATH", dir.path().join("f.db"))
-        .env("RUST_LOG", "info")
-        .env_remove("FOREMAN_AUTH_TOKEN")
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let (child, url) = serve(&["--target-url", &ollama.url()], dir.path(), |c| {
+        c.env("FOREMAN_LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .env_remove("FOREMAN_AUTH_TOKEN")
+            .stderr(std::process::Stdio::piped());
+    })
+    .await;
     let http = reqwest::Client::new();
-    let url = format!("http://{addr}");
-    wait_healthy(&http, &format!("{url}/healthz")).await;
     let answer = http
         .post(format!("{url}/api/chat"))
         .json(&serde_json::json!({"model": "llama3.2", "stream": false,
