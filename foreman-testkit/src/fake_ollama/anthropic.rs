@@ -32,7 +32,7 @@ fn event(out: &mut String, name: &str, data: &Value) {
 pub(crate) fn respond(state: &mut State, request: &Request) -> ResponseTemplate {
     let (body, model, delay) = match state.start_from_request(request, error) {
         Ok(started) => started,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     if body
         .get("max_tokens")
@@ -49,7 +49,7 @@ pub(crate) fn respond(state: &mut State, request: &Request) -> ResponseTemplate 
         return error(400, "messages is required");
     }
     if let Err(refused) = state.start_or_refuse(&model, error) {
-        return refused;
+        return *refused;
     }
 
     let id = format!("msg_{:024x}", hash(&model, unix(SystemTime::now())));

@@ -70,10 +70,10 @@ fn output_text(text: &str) -> Value {
 pub(crate) fn respond(state: &mut State, request: &Request) -> ResponseTemplate {
     let (body, model, delay) = match state.start_from_request(request, error) {
         Ok(started) => started,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     if let Err(refused) = state.start_or_refuse(&model, error) {
-        return refused;
+        return *refused;
     }
 
     let number = hash(&model, unix(SystemTime::now())) % 1_000_000;

@@ -125,21 +125,21 @@ impl State {
     }
 
     /// The start of a `/v1/messages` or `/v1/responses` answer: records the request's
-    /// body as a generation, requires its `model`, and starts the generation. A refusal is
-    /// answered in the route's error shape, `error(status, message)`. Otherwise the body's
-    /// fields, the model, and the delay the answer takes.
+    /// body as a generation and requires its `model`; a refusal is answered in the
+    /// route's error shape, `error(status, message)`. Otherwise the body's fields, the
+    /// model, and the delay the answer takes. (Answers are boxed: they are large.)
     pub(crate) fn start_from_request(
         &mut self,
         request: &wiremock::Request,
         error: fn(u16, &str) -> wiremock::ResponseTemplate,
-    ) -> Result<(Map<String, Value>, String, Duration), wiremock::ResponseTemplate> {
+    ) -> Result<(Map<String, Value>, String, Duration), Box<wiremock::ResponseTemplate>> {
         let Ok(Value::Object(body)) = request.body_json::<Value>() else {
-            return Err(error(400, "invalid request body"));
+            return Err(Box::new(error(400, "invalid request body")));
         };
         self.generations.push(Value::Object(body.clone()));
         let model = match body.get("model").and_then(Value::as_str) {
             Some(model) if !model.is_empty() => model.to_owned(),
-            _ => return Err(error(400, "model is required")),
+            _ => return Err(Box::new(error(400, "model is required"))),
         };
         Ok((body, model, self.delay))
     }
@@ -149,16 +149,16 @@ impl State {
         &mut self,
         model: &str,
         error: fn(u16, &str) -> wiremock::ResponseTemplate,
-    ) -> Result<(), wiremock::ResponseTemplate> {
+    ) -> Result<(), Box<wiremock::ResponseTemplate>> {
         let delay = self.delay;
         match self.start_generation(model) {
             Ok(()) => Ok(()),
             Err(Refused::Failure { status, message }) => {
-                Err(error(status, &message).set_delay(delay))
+                Err(Box::new(error(status, &message).set_delay(delay)))
             }
             Err(Refused::Unknown) => {
                 let message = format!("model \"{model}\" not found, try pulling it first");
-                Err(error(404, &message))
+                Err(Box::new(error(404, &message)))
             }
         }
     }
