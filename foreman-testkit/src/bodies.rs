@@ -35,6 +35,19 @@ pub fn sse_data(body: &str) -> Vec<&str> {
         .collect()
 }
 
+/// The string `field` of each object in the JSON list `list` (`tags["models"]`, `"name"`).
+pub fn strings<'a>(list: &'a Value, field: &str) -> Vec<&'a str> {
+    let items = list.as_array().unwrap_or_else(|| panic!("a list: {list}"));
+    items
+        .iter()
+        .map(|item| {
+            item[field]
+                .as_str()
+                .unwrap_or_else(|| panic!("a string {field}: {item}"))
+        })
+        .collect()
+}
+
 /// The JSON chunks of an OpenAI-style stream: `data: {chunk}` events that end with
 /// `data: [DONE]`, which this checks and leaves out.
 pub fn openai_chunks(body: &str) -> Vec<Value> {

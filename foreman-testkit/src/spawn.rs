@@ -233,6 +233,12 @@ impl TestApp {
         Self::builder().generation_delay(delay).spawn().await
     }
 
+    /// A foreman in front of a default fake, its configuration changed by `configure`
+    /// before start-up.
+    pub async fn with_config(configure: impl FnOnce(&mut Config) + Send + 'static) -> Self {
+        Self::builder().configure(configure).spawn().await
+    }
+
     /// Sets up a foreman with a custom fake or configuration.
     pub fn builder() -> TestAppBuilder {
         TestAppBuilder {
@@ -295,6 +301,15 @@ impl TestApp {
     ) -> tokio::task::JoinHandle<reqwest::Result<reqwest::Response>> {
         let request = self.http.post(self.at(path)).json(&body);
         tokio::spawn(request.send())
+    }
+
+    /// `DELETE path`; the response, whatever its status.
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        self.http
+            .delete(self.at(path))
+            .send()
+            .await
+            .expect("foreman answers")
     }
 
     /// `GET path`; the response, whatever its status.

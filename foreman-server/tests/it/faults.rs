@@ -41,10 +41,7 @@ async fn degraded(app: &TestApp) -> bool {
 
 #[tokio::test]
 async fn a_job_submitted_while_the_target_is_down_waits_without_spending_attempts_and_runs_after() {
-    let app = TestApp::builder()
-        .configure(|c| c.max_attempts = 1)
-        .spawn()
-        .await;
+    let app = TestApp::with_config(|c| c.max_attempts = 1).await;
     app.ollama.stop().await;
     assert!(wait_until(DEADLINE, || degraded(&app)).await);
     let id = submit(&app, &chat_body("llama3.2", false)).await;
@@ -176,10 +173,7 @@ async fn garbage_target() -> (String, FakeOllama) {
 #[tokio::test]
 async fn garbage_from_the_target_reaches_a_sync_caller_as_sent_and_fails_an_async_job() {
     let (url, _fake) = garbage_target().await;
-    let app = TestApp::builder()
-        .configure(move |c| c.target_url = url.parse().unwrap())
-        .spawn()
-        .await;
+    let app = TestApp::with_config(move |c| c.target_url = url.parse().unwrap()).await;
     for stream in [false, true] {
         let response = app.post("/api/chat", &chat_body("llama3.2", stream)).await;
         assert_eq!(response.status(), 200, "stream: {stream}");

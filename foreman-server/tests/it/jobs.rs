@@ -115,12 +115,7 @@ async fn listing_filters_by_state_and_model_newest_first_with_pages() {
         ids.push(id);
     }
     let all: Value = app.get_json("/jobs?limit=2").await;
-    let page: Vec<&str> = all["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|j| j["id"].as_str().unwrap())
-        .collect();
+    let page: Vec<&str> = foreman_testkit::bodies::strings(&all["jobs"], "id");
     assert_eq!(page, [ids[2].to_string(), ids[1].to_string()]);
     let cursor = all["next_cursor"].as_str().unwrap();
     let rest: Value = app
@@ -134,10 +129,7 @@ async fn listing_filters_by_state_and_model_newest_first_with_pages() {
 
 #[tokio::test]
 async fn an_unknown_model_is_404_and_a_private_webhook_is_400_by_default() {
-    let app = TestApp::builder()
-        .configure(|c| c.webhook_allow_private = false)
-        .spawn()
-        .await;
+    let app = TestApp::with_config(|c| c.webhook_allow_private = false).await;
     let missing = app
         .post("/jobs", &json!({"model": "nope", "messages": []}))
         .await;
@@ -188,12 +180,7 @@ async fn cancelling_a_queued_job_removes_it_and_a_finished_one_is_409() {
     assert_eq!(cancelled.state, JobState::Cancelled);
     let stopped = app.client.cancel(running).await.unwrap();
     assert_eq!(stopped.state, JobState::Cancelled);
-    let again = app
-        .http
-        .delete(app.at(&format!("/jobs/{running}")))
-        .send()
-        .await
-        .unwrap();
+    let again = app.delete(&format!("/jobs/{running}")).await;
     assert_eq!(again.status(), 409);
     assert_eq!(app.ollama.generation_requests().len(), 1);
 }

@@ -190,10 +190,7 @@ async fn management_requests_without_a_model_are_refused_before_the_target() {
 
 #[tokio::test]
 async fn a_blob_larger_than_the_body_limit_streams_to_the_target() {
-    let app = TestApp::builder()
-        .configure(|c| c.max_body_bytes = 1024)
-        .spawn()
-        .await;
+    let app = TestApp::with_config(|c| c.max_body_bytes = 1024).await;
     let data: Vec<u8> = (0..256 * 1024).map(|i| (i % 251) as u8).collect();
     let digest = format!("sha256:{}", hex::encode(Sha256::digest(&data)));
     let blob = app.at(&format!("/api/blobs/{digest}"));
@@ -248,10 +245,7 @@ async fn a_blob_larger_than_the_body_limit_streams_to_the_target() {
 
 #[tokio::test]
 async fn a_blob_upload_that_stalls_is_answered_408_and_the_target_stays_healthy() {
-    let app = TestApp::builder()
-        .configure(|c| c.body_timeout = Duration::from_millis(300))
-        .spawn()
-        .await;
+    let app = TestApp::with_config(|c| c.body_timeout = Duration::from_millis(300)).await;
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
     sender.send(Ok(b"GGUF".to_vec())).await.unwrap();
     let stalled = reqwest::Body::wrap_stream(tokio_stream::wrappers::ReceiverStream::new(receiver));

@@ -242,10 +242,7 @@ async fn auth_and_unknown_routes_answer_in_openai_shape_under_v1() {
 
 #[tokio::test]
 async fn an_oversized_body_is_an_openai_shaped_413() {
-    let app = TestApp::builder()
-        .configure(|c| c.max_body_bytes = 1024)
-        .spawn()
-        .await;
+    let app = TestApp::with_config(|c| c.max_body_bytes = 1024).await;
     let mut request = chat_completion("llama3.2", false);
     request["messages"][0]["content"] = json!("x".repeat(4096));
 

@@ -139,10 +139,7 @@ async fn wait_degraded(app: &TestApp) {
 
 #[tokio::test]
 async fn a_job_queued_while_the_target_is_down_spends_no_attempts_and_runs_when_it_returns() {
-    let app = TestApp::builder()
-        .configure(|c| c.max_attempts = 2)
-        .spawn()
-        .await;
+    let app = TestApp::with_config(|c| c.max_attempts = 2).await;
     app.ollama.stop().await;
     let id = app.client.submit(job("llama3.2")).await.unwrap();
     wait_degraded(&app).await;
@@ -168,10 +165,7 @@ async fn a_job_queued_while_the_target_is_down_spends_no_attempts_and_runs_when_
 
 #[tokio::test]
 async fn a_sync_caller_waits_through_a_target_outage() {
-    let app = TestApp::builder()
-        .configure(|c| c.max_attempts = 2)
-        .spawn()
-        .await;
+    let app = TestApp::with_config(|c| c.max_attempts = 2).await;
     app.ollama.stop().await;
     let call = app.spawn_post("/api/chat", chat_body("llama3.2", false));
     wait_degraded(&app).await;

@@ -122,12 +122,7 @@ async fn deleting_a_queued_sync_request_answers_its_caller() {
         .as_str()
         .unwrap()
         .to_owned();
-    let deleted = app
-        .http
-        .delete(app.at(&format!("/jobs/{id}")))
-        .send()
-        .await
-        .unwrap();
+    let deleted = app.delete(&format!("/jobs/{id}")).await;
     assert_eq!(deleted.status(), 200);
     let answer = tokio::time::timeout(DEADLINE, waiting)
         .await

@@ -160,12 +160,7 @@ async fn models_list_and_retrieve_in_openai_shape() {
 
     let list: Value = get("/v1/models").await.json().await.unwrap();
     assert_eq!(list["object"], "list");
-    let ids: Vec<&str> = list["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap())
-        .collect();
+    let ids: Vec<&str> = foreman_testkit::bodies::strings(&list["data"], "id");
     assert_eq!(ids, ["llama3.2:latest", "hf.co/org/model:Q4_K_M"]);
     assert_eq!(list["data"][0]["owned_by"], "library");
     assert_eq!(list["data"][1]["owned_by"], "org");
