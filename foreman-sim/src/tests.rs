@@ -110,6 +110,14 @@ impl TestSim {
         names
     }
 
+    /// The next generation to get the GPU (in manual release), or a failed test.
+    async fn generation(&self) -> crate::Generation {
+        self.handle
+            .next_generation(DEADLINE)
+            .await
+            .expect("a generation gets the GPU before the deadline")
+    }
+
     /// Waits, up to the deadline, until the counters satisfy `condition`.
     async fn wait_for(&self, what: &str, condition: impl Fn(&SimStats) -> bool) {
         let deadline = Instant::now() + DEADLINE;
@@ -125,6 +133,11 @@ impl TestSim {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
+}
+
+/// A simulator whose tokens the test releases.
+async fn manual() -> TestSim {
+    TestSim::start(SimConfig::manual()).await
 }
 
 /// A quick simulator: 30 ms loads, 5 ms to the first token, 5 tokens at 200 per second.

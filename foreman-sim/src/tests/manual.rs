@@ -3,22 +3,8 @@
 
 use serde_json::{json, Value};
 
-use super::{chat, LineReader, TestSim, DEADLINE};
-use crate::{Generation, SimConfig};
-
-async fn manual() -> TestSim {
-    TestSim::start(SimConfig::manual()).await
-}
-
-impl TestSim {
-    /// The next generation to get the GPU, or a failed test.
-    async fn generation(&self) -> Generation {
-        self.handle
-            .next_generation(DEADLINE)
-            .await
-            .expect("a generation gets the GPU before the deadline")
-    }
-}
+use super::{chat, manual, LineReader, TestSim, DEADLINE};
+use crate::SimConfig;
 
 /// Reads the rest of the body: whether it broke off (`Err`) or ended properly, and what
 /// arrived before that.
