@@ -18,12 +18,11 @@ use axum::Json;
 use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::{json, Value};
-use tokio::time::Instant;
 
 use super::generate::{self, word_count, Request};
 use super::generation::{self, Done, Event};
 use super::state::Sim;
-use super::{named_event, request_body, required_model, streamed, Rejection};
+use super::{model_request, named_event, streamed, Rejection};
 
 /// A [`Rejection`] in Anthropic's shape, typed by status as Ollama's `anthropic.NewError`.
 #[derive(Debug)]
@@ -47,9 +46,7 @@ pub(super) async fn messages(
     State(sim): State<Arc<Sim>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AnthropicRejection> {
-    let started = Instant::now();
-    let request = request_body(body)?;
-    let name = required_model(&request)?;
+    let (started, request, name) = model_request(body)?;
     let max_tokens = request
         .get("max_tokens")
         .and_then(Value::as_i64)

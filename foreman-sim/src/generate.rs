@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use super::catalog::{timestamp, Model};
 use super::generation::{self, Done, Event, Whole};
 use super::state::{KeepAlive, Sim};
-use super::{request_body, required_model, streamed, Rejection, SimConfig};
+use super::{model_request, streamed, Rejection, SimConfig};
 
 /// What a thinking model "thinks" before it answers, one token each.
 const THINKING: [&str; 6] = [
@@ -42,9 +42,7 @@ pub(super) async fn chat(
     State(sim): State<Arc<Sim>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Rejection> {
-    let started = Instant::now();
-    let value = request_body(body)?;
-    required_model(&value)?;
+    let (started, value, _) = model_request(body)?;
     let request =
         ChatRequest::deserialize(&value).map_err(|err| Rejection::bad_request(err.to_string()))?;
     let model = usable_model(&sim, &request.model, "chat")?;
@@ -81,9 +79,7 @@ pub(super) async fn generate(
     State(sim): State<Arc<Sim>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Rejection> {
-    let started = Instant::now();
-    let value = request_body(body)?;
-    required_model(&value)?;
+    let (started, value, _) = model_request(body)?;
     let request = GenerateRequest::deserialize(&value)
         .map_err(|err| Rejection::bad_request(err.to_string()))?;
     let model = usable_model(&sim, &request.model, "generate")?;

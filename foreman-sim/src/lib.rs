@@ -304,6 +304,17 @@ fn request_body(body: Result<Bytes, BytesRejection>) -> Result<Value, Rejection>
     Ok(value)
 }
 
+/// A request to a model as it arrives: when it arrived (for `total_duration`), its JSON
+/// body, and the model it names (required).
+fn model_request(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(tokio::time::Instant, Value, String), Rejection> {
+    let started = tokio::time::Instant::now();
+    let request = request_body(body)?;
+    let name = required_model(&request)?;
+    Ok((started, request, name))
+}
+
 /// The requested model's name, required as Ollama requires it.
 fn required_model(request: &Value) -> Result<String, Rejection> {
     request

@@ -22,7 +22,7 @@ use super::embed;
 use super::generate::{self, Request};
 use super::generation::{self, Event};
 use super::state::{KeepAlive, Sim};
-use super::{request_body, required_model, streamed, Rejection};
+use super::{model_request, request_body, required_model, streamed, Rejection};
 
 /// A [`Rejection`] in OpenAI's shape, typed by status as Ollama types it.
 #[derive(Debug)]
@@ -61,9 +61,7 @@ pub(super) async fn chat_completions(
     State(sim): State<Arc<Sim>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Answer {
-    let started = Instant::now();
-    let request = request_body(body)?;
-    let name = required_model(&request)?;
+    let (started, request, name) = model_request(body)?;
     let Some(messages) = request.get("messages").and_then(Value::as_array) else {
         return Err(Rejection::bad_request("messages is required").into());
     };
@@ -103,9 +101,7 @@ pub(super) async fn completions(
     State(sim): State<Arc<Sim>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Answer {
-    let started = Instant::now();
-    let request = request_body(body)?;
-    let name = required_model(&request)?;
+    let (started, request, name) = model_request(body)?;
     let prompt = match request.get("prompt") {
         Some(Value::String(prompt)) => prompt.clone(),
         _ => return Err(Rejection::bad_request("prompt must be a string").into()),

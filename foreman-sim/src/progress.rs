@@ -52,6 +52,17 @@ pub(super) fn layer(verb: &str, layer: &Layer, completed: u64) -> Value {
     line
 }
 
+/// A streamed operation's request (`/api/pull`, `/api/create`): its body, the model it
+/// names, and whether it streams.
+pub(super) fn request(
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<(Value, String, bool), Rejection> {
+    let request = super::request_body(body)?;
+    let name = model_name(&request)?;
+    let stream = streams(&request);
+    Ok((request, name, stream))
+}
+
 /// The model a request names: `model`, or the deprecated `name`.
 pub(super) fn model_name(request: &Value) -> Result<String, Rejection> {
     ["model", "name"]

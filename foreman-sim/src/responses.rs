@@ -20,22 +20,19 @@ use bytes::Bytes;
 use chrono::Utc;
 use futures::StreamExt;
 use serde_json::{json, Value};
-use tokio::time::Instant;
 
 use super::generate::{self, word_count, Request};
 use super::generation::{self, Done, Event};
 use super::openai::OpenAiRejection;
 use super::state::Sim;
-use super::{named_event, request_body, required_model, streamed};
+use super::{model_request, named_event, streamed};
 
 /// `POST /v1/responses`.
 pub(super) async fn responses(
     State(sim): State<Arc<Sim>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OpenAiRejection> {
-    let started = Instant::now();
-    let request = request_body(body)?;
-    let name = required_model(&request)?;
+    let (started, request, name) = model_request(body)?;
     let model = generate::usable_model(&sim, &name, "chat")?;
     let items: Vec<(Option<&str>, String)> = match request.get("input") {
         Some(Value::String(text)) => vec![(Some("user"), text.clone())],
