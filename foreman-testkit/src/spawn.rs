@@ -266,12 +266,7 @@ impl TestApp {
 
     /// `POST path` with a JSON body; the response, whatever its status.
     pub async fn post(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
-        self.http
-            .post(self.at(path))
-            .json(body)
-            .send()
-            .await
-            .expect("foreman answers")
+        answer(self.http.post(self.at(path)).json(body)).await
     }
 
     /// `POST path` with a JSON body and `token` as the bearer; the response, whatever its
@@ -282,14 +277,12 @@ impl TestApp {
         token: &str,
         body: &serde_json::Value,
     ) -> reqwest::Response {
-        let request = self.http.post(self.at(path)).bearer_auth(token).json(body);
-        request.send().await.expect("foreman answers")
+        answer(self.http.post(self.at(path)).bearer_auth(token).json(body)).await
     }
 
     /// `GET path` with `token` as the bearer; the response, whatever its status.
     pub async fn get_as(&self, path: &str, token: &str) -> reqwest::Response {
-        let request = self.http.get(self.at(path)).bearer_auth(token);
-        request.send().await.expect("foreman answers")
+        answer(self.http.get(self.at(path)).bearer_auth(token)).await
     }
 
     /// Starts `POST path` in the background, for a caller that waits (in the queue, or on
@@ -305,20 +298,12 @@ impl TestApp {
 
     /// `DELETE path`; the response, whatever its status.
     pub async fn delete(&self, path: &str) -> reqwest::Response {
-        self.http
-            .delete(self.at(path))
-            .send()
-            .await
-            .expect("foreman answers")
+        answer(self.http.delete(self.at(path))).await
     }
 
     /// `GET path`; the response, whatever its status.
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.http
-            .get(self.at(path))
-            .send()
-            .await
-            .expect("foreman answers")
+        answer(self.http.get(self.at(path))).await
     }
 
     /// `GET path`, parsed as JSON (panics if the answer is not JSON).
@@ -405,4 +390,9 @@ async fn bind_again(addr: SocketAddr) -> TcpListener {
             Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
         }
     }
+}
+
+/// Sends `request` to foreman; its response, whatever its status.
+async fn answer(request: reqwest::RequestBuilder) -> reqwest::Response {
+    request.send().await.expect("foreman answers")
 }
