@@ -29,6 +29,17 @@ async fn listed(app: &TestApp) -> Vec<String> {
     tags.models.into_iter().map(|m| m.name).collect()
 }
 
+/// Checks the answer to a pull or create with `stream: false`: 200 with
+/// `{"status": "success"}`, and `model` listed at once.
+async fn assert_succeeded_and_listed(app: &TestApp, response: reqwest::Response, model: &str) {
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"status": "success"})
+    );
+    assert!(listed(app).await.contains(&model.to_owned()));
+}
+
 /// The bodies the target received on `path`.
 fn received(app: &TestApp, path: &str) -> Vec<Value> {
     app.ollama
@@ -68,12 +79,7 @@ async fn a_pull_without_streaming_answers_one_object_and_refreshes_too() {
         .post("/api/pull", &json!({"model": "phi4", "stream": false}))
         .await;
 
-    assert_eq!(response.status(), 200);
-    assert_eq!(
-        response.json::<Value>().await.unwrap(),
-        json!({"status": "success"})
-    );
-    assert!(listed(&app).await.contains(&"phi4:latest".to_owned()));
+    assert_succeeded_and_listed(&app, response, "phi4:latest").await;
 }
 
 #[tokio::test]
@@ -291,12 +297,7 @@ async fn a_created_model_can_be_made_from_an_uploaded_blob() {
         )
         .await;
 
-    assert_eq!(created.status(), 200);
-    assert_eq!(
-        created.json::<Value>().await.unwrap(),
-        json!({"status": "success"})
-    );
-    assert!(listed(&app).await.contains(&"mine:latest".to_owned()));
+    assert_succeeded_and_listed(&app, created, "mine:latest").await;
 }
 
 #[tokio::test]
