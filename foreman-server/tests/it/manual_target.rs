@@ -51,10 +51,7 @@ pub(crate) async fn first_token(
 /// Waits, up to the deadline, for the newest job to satisfy `condition`.
 pub(crate) async fn newest_job(app: &TestApp, condition: impl Fn(&Value) -> bool) -> bool {
     foreman_testkit::wait_until(DEADLINE, || async {
-        app.jobs_json("")
-            .await
-            .first()
-            .is_some_and(|job| condition(job))
+        app.jobs_json("").await.first().is_some_and(&condition)
     })
     .await
 }
