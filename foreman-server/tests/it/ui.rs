@@ -9,7 +9,7 @@ use reqwest::header::{COOKIE, ORIGIN, SET_COOKIE};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::keys::{key_client, with_token, ADMIN_TOKEN};
+use crate::keys::{key_client, ADMIN_TOKEN};
 use crate::DEADLINE;
 
 fn chat(text: &str) -> SubmitRequest {
@@ -83,7 +83,7 @@ fn ids(snapshot: &Value, list: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn login_sets_an_http_only_strict_cookie_that_is_not_the_key() {
-    let app = with_token().await;
+    let app = TestApp::builder().auth_token(ADMIN_TOKEN).spawn().await;
 
     let response = login(&app, ADMIN_TOKEN).await;
 
@@ -110,7 +110,7 @@ async fn login_sets_an_http_only_strict_cookie_that_is_not_the_key() {
 
 #[tokio::test]
 async fn a_wrong_key_or_a_cross_site_login_gets_no_session() {
-    let app = with_token().await;
+    let app = TestApp::builder().auth_token(ADMIN_TOKEN).spawn().await;
 
     let wrong = login(&app, "not-the-key").await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
@@ -130,7 +130,7 @@ async fn a_wrong_key_or_a_cross_site_login_gets_no_session() {
 
 #[tokio::test]
 async fn the_event_stream_answers_no_one_without_a_session() {
-    let app = with_token().await;
+    let app = TestApp::builder().auth_token(ADMIN_TOKEN).spawn().await;
     let http = browser();
 
     for cookie in [None, Some("foreman_ui=0123456789abcdef")] {
@@ -153,7 +153,7 @@ async fn the_event_stream_answers_no_one_without_a_session() {
 
 #[tokio::test]
 async fn logging_out_ends_the_session() {
-    let app = with_token().await;
+    let app = TestApp::builder().auth_token(ADMIN_TOKEN).spawn().await;
     let cookie = session(&app, ADMIN_TOKEN).await;
 
     let out = browser()
@@ -176,7 +176,7 @@ async fn logging_out_ends_the_session() {
 
 #[tokio::test]
 async fn a_non_admins_snapshot_holds_only_its_own_jobs_and_usage() {
-    let app = with_token().await;
+    let app = TestApp::builder().auth_token(ADMIN_TOKEN).spawn().await;
     let (alice, alice_key) = key_client(&app, NewKey::new("alice")).await;
     let (bob, _) = key_client(&app, NewKey::new("bob")).await;
     let mine = alice.submit(chat("alice's")).await.unwrap();
