@@ -21,15 +21,8 @@ cargo build --quiet -p foreman-cli --locked
 bin=$root/target/debug/foreman
 
 work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { "$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=scripts/processes.sh
+source scripts/processes.sh
 sim_port=$(free_port)
 foreman_port=$(free_port)
 
@@ -37,15 +30,6 @@ foreman_port=$(free_port)
   >"$work/sim.log" 2>&1 &
 pids+=($!)
 # foreman polls the target at start and then only hourly: the simulator must be up first.
-wait_for() {
-  for _ in $(seq 1 100); do
-    if "$venv/bin/python" -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=1)" \
-        "$1" >/dev/null 2>&1; then return 0; fi
-    sleep 0.1
-  done
-  echo "$1 did not answer" >&2
-  return 1
-}
 wait_for "http://127.0.0.1:$sim_port/"
 FOREMAN_DB_PATH="$work/foreman.db" "$bin" serve \
   --listen-addr "127.0.0.1:$foreman_port" \

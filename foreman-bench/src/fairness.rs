@@ -151,15 +151,13 @@ async fn create_key(
         .json(&json!({ "name": name, "weight": weight }))
         .send()
         .await?;
-    let status = response.status();
-    let body: Value = response.json().await?;
-    if status != reqwest::StatusCode::CREATED {
-        bail!("POST /admin/keys answered {status}: {body}");
-    }
-    body["key"]
-        .as_str()
-        .map(str::to_owned)
-        .context("no key in the answer")
+    crate::http::created(
+        response,
+        reqwest::StatusCode::CREATED,
+        "POST /admin/keys",
+        "key",
+    )
+    .await
 }
 
 /// Polls `GET /jobs` (as the admin, who sees every key's jobs) until `done` holds,

@@ -28,6 +28,25 @@ pub(crate) fn chat_body(model: &str, stream: bool) -> Vec<u8> {
     .into_bytes()
 }
 
+/// Starts a streamed `POST {base}/api/chat` for `model`; the response, once it answered
+/// with a success status.
+pub(crate) async fn stream_chat(
+    client: &reqwest::Client,
+    base: &str,
+    model: &str,
+) -> Result<reqwest::Response> {
+    let response = client
+        .post(format!("{base}/api/chat"))
+        .header("content-type", "application/json")
+        .body(chat_body(model, true))
+        .send()
+        .await?;
+    if !response.status().is_success() {
+        bail!("{base}/api/chat answered {} for {model}", response.status());
+    }
+    Ok(response)
+}
+
 /// `POST /jobs` for `model`; the job id.
 pub(crate) async fn submit(client: &reqwest::Client, base: &str, model: &str) -> Result<String> {
     submit_as(client, base, model, None).await
@@ -48,15 +67,31 @@ pub(crate) async fn submit_as(
         request = request.bearer_auth(key);
     }
     let response = request.send().await?;
+    created(
+        response,
+        reqwest::StatusCode::ACCEPTED,
+        "POST /jobs",
+        "job_id",
+    )
+    .await
+}
+
+/// The string `field` of the JSON answer to `what`, which must have answered `expected`.
+pub(crate) async fn created(
+    response: reqwest::Response,
+    expected: reqwest::StatusCode,
+    what: &str,
+    field: &str,
+) -> Result<String> {
     let status = response.status();
     let body: Value = response.json().await?;
-    if status != reqwest::StatusCode::ACCEPTED {
-        bail!("POST /jobs answered {status}: {body}");
+    if status != expected {
+        bail!("{what} answered {status}: {body}");
     }
-    body["job_id"]
+    body[field]
         .as_str()
         .map(str::to_owned)
-        .context("no job_id in the answer")
+        .with_context(|| format!("no {field} in the answer"))
 }
 
 /// GET `url` as JSON.

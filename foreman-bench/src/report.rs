@@ -18,15 +18,25 @@ pub struct Row {
 }
 
 impl Row {
-    /// A figure given for context, held to no goal.
-    pub fn info(bench: &str, figure: impl Into<String>, value: Option<f64>) -> Self {
+    fn new(
+        bench: &str,
+        figure: impl Into<String>,
+        goal: impl Into<String>,
+        verdict: impl Into<String>,
+        value: Option<f64>,
+    ) -> Self {
         Self {
             bench: bench.to_owned(),
             figure: figure.into(),
-            goal: "—".to_owned(),
-            verdict: "info".to_owned(),
+            goal: goal.into(),
+            verdict: verdict.into(),
             value,
         }
+    }
+
+    /// A figure given for context, held to no goal.
+    pub fn info(bench: &str, figure: impl Into<String>, value: Option<f64>) -> Self {
+        Self::new(bench, figure, "—", "info", value)
     }
 
     /// A figure that must stay at or below `goal` (in the same unit).
@@ -37,15 +47,14 @@ impl Row {
         goal: f64,
         unit: &str,
     ) -> Self {
-        let ratio = value / goal;
-        let verdict = if value <= goal { "PASS" } else { "MISS" };
-        Self {
-            bench: bench.to_owned(),
-            figure: figure.into(),
-            goal: format!("≤ {} {unit}", trim(goal)),
-            verdict: format!("{verdict} ({ratio:.2}× goal)"),
-            value: Some(value),
-        }
+        Self::against(
+            bench,
+            figure,
+            value,
+            goal,
+            value <= goal,
+            format!("≤ {} {unit}", trim(goal)),
+        )
     }
 
     /// A figure that must reach at least `goal` (in the same unit).
@@ -56,15 +65,29 @@ impl Row {
         goal: f64,
         unit: &str,
     ) -> Self {
+        Self::against(
+            bench,
+            figure,
+            value,
+            goal,
+            value >= goal,
+            format!("≥ {} {unit}", trim(goal)),
+        )
+    }
+
+    /// A figure held to a numeric goal: the verdict with the ratio of `value` to `goal`.
+    fn against(
+        bench: &str,
+        figure: impl Into<String>,
+        value: f64,
+        goal: f64,
+        met: bool,
+        stated: String,
+    ) -> Self {
         let ratio = value / goal;
-        let verdict = if value >= goal { "PASS" } else { "MISS" };
-        Self {
-            bench: bench.to_owned(),
-            figure: figure.into(),
-            goal: format!("≥ {} {unit}", trim(goal)),
-            verdict: format!("{verdict} ({ratio:.2}× goal)"),
-            value: Some(value),
-        }
+        let verdict = if met { "PASS" } else { "MISS" };
+        let verdict = format!("{verdict} ({ratio:.2}× goal)");
+        Self::new(bench, figure, stated, verdict, Some(value))
     }
 
     /// A yes/no check with its goal in words.
@@ -74,35 +97,24 @@ impl Row {
         goal: impl Into<String>,
         ok: bool,
     ) -> Self {
-        Self {
-            bench: bench.to_owned(),
-            figure: figure.into(),
-            goal: goal.into(),
-            verdict: if ok { "PASS" } else { "MISS" }.to_owned(),
-            value: Some(if ok { 1.0 } else { 0.0 }),
-        }
+        let verdict = if ok { "PASS" } else { "MISS" };
+        Self::new(
+            bench,
+            figure,
+            goal,
+            verdict,
+            Some(if ok { 1.0 } else { 0.0 }),
+        )
     }
 
     /// A benchmark that could not run here.
     pub fn skipped(bench: &str, why: impl Into<String>) -> Self {
-        Self {
-            bench: bench.to_owned(),
-            figure: why.into(),
-            goal: "—".to_owned(),
-            verdict: "skipped".to_owned(),
-            value: None,
-        }
+        Self::new(bench, why, "—", "skipped", None)
     }
 
     /// A benchmark that failed.
     pub fn error(bench: &str, err: &anyhow::Error) -> Self {
-        Self {
-            bench: bench.to_owned(),
-            figure: format!("failed: {err:#}"),
-            goal: "—".to_owned(),
-            verdict: "ERROR".to_owned(),
-            value: None,
-        }
+        Self::new(bench, format!("failed: {err:#}"), "—", "ERROR", None)
     }
 }
 

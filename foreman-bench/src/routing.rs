@@ -10,11 +10,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use foreman_sim::{SimConfig, SimHandle};
 use futures::StreamExt;
 
-use crate::http::{chat_body, client};
+use crate::http::{client, stream_chat};
 use crate::inproc::Foreman;
 use crate::report::Row;
 use crate::stats::percentile;
@@ -113,15 +113,7 @@ struct Timing {
 /// A streaming chat to `base`: its timing, once read to the end.
 async fn chat(http: reqwest::Client, base: String, model: &'static str) -> Result<Timing> {
     let sent = Instant::now();
-    let response = http
-        .post(format!("{base}/api/chat"))
-        .header("content-type", "application/json")
-        .body(chat_body(model, true))
-        .send()
-        .await?;
-    if !response.status().is_success() {
-        bail!("{base} answered {} for {model}", response.status());
-    }
+    let response = stream_chat(&http, &base, model).await?;
     let mut chunks = response.bytes_stream();
     let mut first = None;
     while let Some(chunk) = chunks.next().await {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use foreman_types::LineSplitter;
 
-use crate::http::{chat_body, client, MODEL};
+use crate::http::{client, stream_chat, MODEL};
 use crate::inproc::Foreman;
 use crate::report::Row;
 use crate::stats::{ms, percentile};
@@ -35,15 +35,7 @@ struct Streams {
 
 async fn stream(client: &reqwest::Client, base: &str, into: &mut Streams) -> Result<()> {
     let started = Instant::now();
-    let mut response = client
-        .post(format!("{base}/api/chat"))
-        .header("content-type", "application/json")
-        .body(chat_body(MODEL, true))
-        .send()
-        .await?;
-    if !response.status().is_success() {
-        bail!("{base}/api/chat answered {}", response.status());
-    }
+    let mut response = stream_chat(client, base, MODEL).await?;
     let mut lines = LineSplitter::new();
     let mut last_read: Option<u64> = None;
     while let Some(bytes) = response.chunk().await? {

@@ -142,6 +142,27 @@ impl Client {
         Ok(response)
     }
 
+    /// `POST segments` with a JSON body, its JSON answer decoded.
+    pub(crate) async fn post_json<T: DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        body: &impl serde::Serialize,
+    ) -> Result<T> {
+        self.json(self.request(Method::POST, segments, false).json(body))
+            .await
+    }
+
+    /// `POST segments` with a JSON body, its NDJSON answer read line by line as it comes.
+    pub(crate) async fn post_stream<T: crate::stream::Chunk>(
+        &self,
+        segments: &[&str],
+        body: &impl serde::Serialize,
+    ) -> Result<std::pin::Pin<Box<dyn futures::Stream<Item = Result<T>> + Send>>> {
+        let request = self.request(Method::POST, segments, true).json(body);
+        let response = self.send(request).await?;
+        Ok(crate::stream::ndjson(response.bytes_stream()))
+    }
+
     /// Sends `request` and decodes its JSON answer.
     pub(crate) async fn json<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T> {
         let body = self.send(request).await?.bytes().await?;

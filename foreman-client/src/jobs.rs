@@ -152,9 +152,7 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn submit(&self, request: SubmitRequest) -> Result<JobId> {
-        let accepted: Accepted = self
-            .json(self.request(Method::POST, &["jobs"], false).json(&request))
-            .await?;
+        let accepted: Accepted = self.post_json(&["jobs"], &request).await?;
         Ok(accepted.job_id)
     }
 

@@ -79,11 +79,7 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn create_key(&self, key: NewKey) -> Result<CreatedKey> {
-        self.json(
-            self.request(Method::POST, &["admin", "keys"], false)
-                .json(&key),
-        )
-        .await
+        self.post_json(&["admin", "keys"], &key).await
     }
 
     /// `GET /admin/keys`: every key, by name, without secrets. Needs an admin key.

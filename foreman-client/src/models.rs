@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode};
 
 use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::stream::{ndjson, ProgressStream};
+use crate::stream::ProgressStream;
 
 impl Client {
     /// `POST /api/pull`: downloads a model, its progress streamed line by line.
@@ -35,7 +35,8 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn pull(&self, request: PullRequest) -> Result<ProgressStream> {
-        self.progress(&["api", "pull"], &request.stream(true)).await
+        self.post_stream(&["api", "pull"], &request.stream(true))
+            .await
     }
 
     /// `POST /api/push`: uploads a model (`namespace/model:tag`) to its registry, its
@@ -51,7 +52,8 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn push(&self, request: PushRequest) -> Result<ProgressStream> {
-        self.progress(&["api", "push"], &request.stream(true)).await
+        self.post_stream(&["api", "push"], &request.stream(true))
+            .await
     }
 
     /// `POST /api/create`: makes a model from another one (`from`) or from uploaded blobs
@@ -69,7 +71,7 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn create(&self, request: CreateRequest) -> Result<ProgressStream> {
-        self.progress(&["api", "create"], &request.stream(true))
+        self.post_stream(&["api", "create"], &request.stream(true))
             .await
     }
 
@@ -146,16 +148,5 @@ impl Client {
             .body(body);
         self.send(request).await?;
         Ok(())
-    }
-
-    /// Sends a streamed progress request and returns its lines.
-    async fn progress<T: serde::Serialize>(
-        &self,
-        segments: &[&str],
-        body: &T,
-    ) -> Result<ProgressStream> {
-        let request = self.request(Method::POST, segments, true).json(body);
-        let response = self.send(request).await?;
-        Ok(ndjson(response.bytes_stream()))
     }
 }

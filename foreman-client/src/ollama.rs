@@ -10,7 +10,7 @@ use reqwest::Method;
 
 use crate::client::Client;
 use crate::error::Result;
-use crate::stream::{ndjson, ChatStream, GenerateStream};
+use crate::stream::{ChatStream, GenerateStream};
 
 impl Client {
     /// `POST /api/chat` with `stream: false`: the whole answer as one chunk.
@@ -29,11 +29,7 @@ impl Client {
     /// ```
     pub async fn chat(&self, request: ChatRequest) -> Result<ChatChunk> {
         let request = request.stream(false);
-        self.json(
-            self.request(Method::POST, &["api", "chat"], false)
-                .json(&request),
-        )
-        .await
+        self.post_json(&["api", "chat"], &request).await
     }
 
     /// `POST /api/chat` with `stream: true`: the answer chunk by chunk, as the model writes it.
@@ -56,13 +52,7 @@ impl Client {
     /// ```
     pub async fn chat_stream(&self, request: ChatRequest) -> Result<ChatStream> {
         let request = request.stream(true);
-        let response = self
-            .send(
-                self.request(Method::POST, &["api", "chat"], true)
-                    .json(&request),
-            )
-            .await?;
-        Ok(ndjson(response.bytes_stream()))
+        self.post_stream(&["api", "chat"], &request).await
     }
 
     /// `POST /api/generate` with `stream: false`: the whole completion as one chunk.
@@ -76,11 +66,7 @@ impl Client {
     /// ```
     pub async fn generate(&self, request: GenerateRequest) -> Result<GenerateChunk> {
         let request = request.stream(false);
-        self.json(
-            self.request(Method::POST, &["api", "generate"], false)
-                .json(&request),
-        )
-        .await
+        self.post_json(&["api", "generate"], &request).await
     }
 
     /// `POST /api/generate` with `stream: true`; it behaves like
@@ -97,13 +83,7 @@ impl Client {
     /// ```
     pub async fn generate_stream(&self, request: GenerateRequest) -> Result<GenerateStream> {
         let request = request.stream(true);
-        let response = self
-            .send(
-                self.request(Method::POST, &["api", "generate"], true)
-                    .json(&request),
-            )
-            .await?;
-        Ok(ndjson(response.bytes_stream()))
+        self.post_stream(&["api", "generate"], &request).await
     }
 
     /// `POST /api/embed`: one vector per input. foreman passes embeddings straight to the
@@ -118,11 +98,7 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn embed(&self, request: EmbedRequest) -> Result<EmbedResponse> {
-        self.json(
-            self.request(Method::POST, &["api", "embed"], false)
-                .json(&request),
-        )
-        .await
+        self.post_json(&["api", "embed"], &request).await
     }
 
     /// `POST /api/embeddings`, Ollama's legacy single-prompt form.
@@ -139,11 +115,7 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn embeddings(&self, request: EmbeddingsRequest) -> Result<EmbeddingsResponse> {
-        self.json(
-            self.request(Method::POST, &["api", "embeddings"], false)
-                .json(&request),
-        )
-        .await
+        self.post_json(&["api", "embeddings"], &request).await
     }
 
     /// `GET /api/tags`: the models installed on the target (through foreman, as last polled).
@@ -184,11 +156,7 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn show(&self, request: ShowRequest) -> Result<ShowResponse> {
-        self.json(
-            self.request(Method::POST, &["api", "show"], false)
-                .json(&request),
-        )
-        .await
+        self.post_json(&["api", "show"], &request).await
     }
 
     /// `GET /api/version`: the target's Ollama version.

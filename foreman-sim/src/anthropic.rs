@@ -11,21 +11,18 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::{json, Value};
-use tokio::time::Instant;
 
-use super::generate::{self, word_count, Endpoint, Reply, Request};
+use super::generate::{self, word_count, Request};
 use super::generation::{self, Done, Event};
-use super::state::{KeepAlive, Sim};
-use super::{named_event, request_body, required_model, Rejection};
+use super::state::Sim;
+use super::{model_request, named_event, streamed, Rejection};
 
 /// A [`Rejection`] in Anthropic's shape, typed by status as Ollama's `anthropic.NewError`.
 #[derive(Debug)]
@@ -39,19 +36,7 @@ impl From<Rejection> for AnthropicRejection {
 
 impl IntoResponse for AnthropicRejection {
     fn into_response(self) -> Response {
-        let kind = match self.0.status.as_u16() {
-            400 => "invalid_request_error",
-            401 => "authentication_error",
-            403 => "permission_error",
-            404 => "not_found_error",
-            429 => "rate_limit_error",
-            503 | 529 => "overloaded_error",
-            _ => "api_error",
-        };
-        let body = json!({
-            "type": "error",
-            "error": { "type": kind, "message": self.0.message },
-        });
+        let body = foreman_types::ollama_anthropic_error(self.0.status.as_u16(), &self.0.message);
         (self.0.status, Json(body)).into_response()
     }
 }
@@ -61,9 +46,7 @@ pub(super) async fn messages(
     State(sim): State<Arc<Sim>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AnthropicRejection> {
-    let started = Instant::now();
-    let request = request_body(body)?;
-    let name = required_model(&request)?;
+    let (started, request, name) = model_request(body)?;
     let max_tokens = request
         .get("max_tokens")
         .and_then(Value::as_i64)
@@ -88,37 +71,20 @@ pub(super) async fn messages(
         .sum();
     let system_words = word_count(&text(request.get("system")));
     let think = request.pointer("/thinking/type").and_then(Value::as_str) == Some("enabled");
-    let stream = request
-        .get("stream")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
     let generation = Request {
-        body: request,
-        reply: Reply {
-            endpoint: Endpoint::Chat,
-            name: name.clone(),
-        },
-        model,
         prompt,
         prompt_eval_count: (words + system_words).max(1) as u64,
         think,
-        stream,
         num_predict: usize::try_from(max_tokens).ok(),
-        keep_alive: KeepAlive::from_request(None),
-        load_only: false,
-        started,
+        ..Request::compatible(request, &name, model, started)
     };
+    let stream = generation.stream;
     let input_tokens = generation.prompt_eval_count;
     let events = generation::start(Arc::clone(&sim), generation).await?;
     let mut shape = Shape::new(sim.answer_id("msg"), name, input_tokens);
     if stream {
         let chunks = events.map(move |event| event.map(|event| shape.event(&event)));
-        let mut response = Response::new(Body::from_stream(chunks));
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        );
-        return Ok(response);
+        return Ok(streamed(chunks, "text/event-stream"));
     }
     match generation::whole(events).await {
         Ok(whole) => {

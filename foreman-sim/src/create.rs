@@ -15,7 +15,7 @@ use super::manage::valid_digest;
 use super::progress::{self, NOT_IN_REGISTRY};
 use super::pull;
 use super::state::Sim;
-use super::{request_body, Rejection};
+use super::Rejection;
 
 /// The fields of a create request that become layers of their own.
 const LAYER_FIELDS: [&str; 5] = ["template", "system", "license", "parameters", "messages"];
@@ -32,9 +32,7 @@ pub(super) async fn create(
     State(sim): State<Arc<Sim>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Rejection> {
-    let request = request_body(body)?;
-    let name = progress::model_name(&request)?;
-    let stream = progress::streams(&request);
+    let (request, name, stream) = progress::request(body)?;
     let from = request
         .get("from")
         .and_then(Value::as_str)

@@ -11,11 +11,10 @@ use bytes::Bytes;
 use foreman_types::{EmbedInput, EmbeddingsRequest};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use tokio::time::Instant;
 
 use super::catalog::Model;
 use super::state::{KeepAlive, Sim};
-use super::{request_body, required_model, Rejection};
+use super::{model_request, request_body, required_model, Rejection};
 
 /// Dimensions of every simulated vector.
 const DIMENSIONS: usize = 8;
@@ -25,9 +24,7 @@ pub(super) async fn embed(
     State(sim): State<Arc<Sim>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, Rejection> {
-    let started = Instant::now();
-    let request = request_body(body)?;
-    let name = required_model(&request)?;
+    let (started, request, name) = model_request(body)?;
     let inputs = match request.get("input") {
         None | Some(Value::Null) => Vec::new(),
         Some(input) => match serde_json::from_value::<EmbedInput>(input.clone()) {

@@ -3,10 +3,8 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
@@ -20,7 +18,7 @@ use tokio::time::Instant;
 use super::catalog::{timestamp, Model};
 use super::generation::{self, Done, Event, Whole};
 use super::state::{KeepAlive, Sim};
-use super::{request_body, required_model, Rejection, SimConfig};
+use super::{model_request, streamed, Rejection, SimConfig};
 
 /// What a thinking model "thinks" before it answers, one token each.
 const THINKING: [&str; 6] = [
@@ -44,9 +42,7 @@ pub(super) async fn chat(
     State(sim): State<Arc<Sim>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Rejection> {
-    let started = Instant::now();
-    let value = request_body(body)?;
-    required_model(&value)?;
+    let (started, value, _) = model_request(body)?;
     let request =
         ChatRequest::deserialize(&value).map_err(|err| Rejection::bad_request(err.to_string()))?;
     let model = usable_model(&sim, &request.model, "chat")?;
@@ -83,9 +79,7 @@ pub(super) async fn generate(
     State(sim): State<Arc<Sim>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Rejection> {
-    let started = Instant::now();
-    let value = request_body(body)?;
-    required_model(&value)?;
+    let (started, value, _) = model_request(body)?;
     let request = GenerateRequest::deserialize(&value)
         .map_err(|err| Rejection::bad_request(err.to_string()))?;
     let model = usable_model(&sim, &request.model, "generate")?;
@@ -149,6 +143,29 @@ pub(super) struct Request {
 }
 
 impl Request {
+    /// A chat generation for one of the compatible routes (`/v1/...`): streamed only when
+    /// the body asks, with the default keep-alive, never a bare load. The route sets what
+    /// it reads from the body its own way (prompt, counts, limit, thinking).
+    pub(super) fn compatible(body: Value, name: &str, model: Model, started: Instant) -> Self {
+        let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+        Self {
+            body,
+            reply: Reply {
+                endpoint: Endpoint::Chat,
+                name: name.to_owned(),
+            },
+            model,
+            prompt: String::new(),
+            prompt_eval_count: 1,
+            think: false,
+            stream,
+            num_predict: None,
+            keep_alive: KeepAlive::from_request(None),
+            load_only: false,
+            started,
+        }
+    }
+
     /// The tokens to produce, and the `done_reason` once they are.
     pub(super) fn plan(&self, config: &SimConfig) -> (Vec<Event>, &'static str) {
         let mut events = Vec::new();
@@ -190,12 +207,7 @@ async fn run(sim: Arc<Sim>, request: Request) -> Result<Response, Rejection> {
     let events = generation::start(sim, request).await?;
     if stream {
         let lines = events.map(move |event| event.map(|event| reply.line(&event)));
-        let mut response = Response::new(Body::from_stream(lines));
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/x-ndjson"),
-        );
-        return Ok(response);
+        return Ok(streamed(lines, "application/x-ndjson"));
     }
     match generation::whole(events).await {
         Ok(whole) => Ok(Json(reply.whole(whole)).into_response()),

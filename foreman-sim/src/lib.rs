@@ -304,6 +304,17 @@ fn request_body(body: Result<Bytes, BytesRejection>) -> Result<Value, Rejection>
     Ok(value)
 }
 
+/// A request to a model as it arrives: when it arrived (for `total_duration`), its JSON
+/// body, and the model it names (required).
+fn model_request(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(tokio::time::Instant, Value, String), Rejection> {
+    let started = tokio::time::Instant::now();
+    let request = request_body(body)?;
+    let name = required_model(&request)?;
+    Ok((started, request, name))
+}
+
 /// The requested model's name, required as Ollama requires it.
 fn required_model(request: &Value) -> Result<String, Rejection> {
     request
@@ -312,6 +323,19 @@ fn required_model(request: &Value) -> Result<String, Rejection> {
         .filter(|name| !name.trim().is_empty())
         .map(str::to_owned)
         .ok_or_else(|| Rejection::bad_request("model is required"))
+}
+
+/// A streamed answer: `body`'s chunks as they come, as `content_type`.
+fn streamed(
+    body: impl futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static,
+    content_type: &'static str,
+) -> Response {
+    let mut response = Response::new(axum::body::Body::from_stream(body));
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static(content_type),
+    );
+    response
 }
 
 /// Appends one named server-sent event: `event: NAME`, its `data`, a blank line.

@@ -6,10 +6,9 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
@@ -20,10 +19,10 @@ use serde_json::{json, Map, Value};
 use tokio::time::Instant;
 
 use super::embed;
-use super::generate::{self, Endpoint, Reply, Request};
+use super::generate::{self, Request};
 use super::generation::{self, Event};
 use super::state::{KeepAlive, Sim};
-use super::{request_body, required_model, Rejection};
+use super::{model_request, request_body, required_model, streamed, Rejection};
 
 /// A [`Rejection`] in OpenAI's shape, typed by status as Ollama types it.
 #[derive(Debug)]
@@ -62,9 +61,7 @@ pub(super) async fn chat_completions(
     State(sim): State<Arc<Sim>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Answer {
-    let started = Instant::now();
-    let request = request_body(body)?;
-    let name = required_model(&request)?;
+    let (started, request, name) = model_request(body)?;
     let Some(messages) = request.get("messages").and_then(Value::as_array) else {
         return Err(Rejection::bad_request("messages is required").into());
     };
@@ -104,9 +101,7 @@ pub(super) async fn completions(
     State(sim): State<Arc<Sim>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Answer {
-    let started = Instant::now();
-    let request = request_body(body)?;
-    let name = required_model(&request)?;
+    let (started, request, name) = model_request(body)?;
     let prompt = match request.get("prompt") {
         Some(Value::String(prompt)) => prompt.clone(),
         _ => return Err(Rejection::bad_request("prompt must be a string").into()),
@@ -138,10 +133,6 @@ async fn run(
         Kind::Completion => "generate",
     };
     let model = generate::usable_model(&sim, &name, endpoint)?;
-    let stream = request
-        .get("stream")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
     let include_usage = request
         .pointer("/stream_options/include_usage")
         .and_then(Value::as_bool)
@@ -152,31 +143,17 @@ async fn run(
         .and_then(Value::as_u64)
         .and_then(|n| usize::try_from(n).ok());
     let generation = Request {
-        body: request,
-        reply: Reply {
-            endpoint: Endpoint::Chat,
-            name: name.clone(),
-        },
-        model,
         prompt,
         prompt_eval_count,
-        think: false,
-        stream,
         num_predict: max_tokens,
-        keep_alive: KeepAlive::from_request(None),
-        load_only: false,
-        started,
+        ..Request::compatible(request, &name, model, started)
     };
+    let stream = generation.stream;
     let events = generation::start(sim, generation).await?;
     let shape = Shape::new(kind, name);
     if stream {
         let chunks = events.map(move |event| event.map(|event| shape.event(&event, include_usage)));
-        let mut response = Response::new(Body::from_stream(chunks));
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        );
-        return Ok(response);
+        return Ok(streamed(chunks, "text/event-stream"));
     }
     match generation::whole(events).await {
         Ok(whole) => {
@@ -234,21 +211,29 @@ impl Shape {
         out
     }
 
-    fn chunk(&self, text: &str, finish_reason: Option<&str>) -> Map<String, Value> {
+    /// One object with one choice: a chunk of a stream (the chat's text in `delta`), or
+    /// the whole answer (in `message`). A completion's text is its choice's `text` either way.
+    fn answer(&self, text: &str, finish_reason: Option<&str>, whole: bool) -> Map<String, Value> {
         match self.kind {
-            Kind::Chat => self.object(
-                "chat.completion.chunk",
-                json!([{
-                    "index": 0,
-                    "delta": { "role": "assistant", "content": text },
-                    "finish_reason": finish_reason,
-                }]),
-            ),
+            Kind::Chat => {
+                let (object, key) = if whole {
+                    ("chat.completion", "message")
+                } else {
+                    ("chat.completion.chunk", "delta")
+                };
+                let mut choice = json!({ "index": 0, "finish_reason": finish_reason });
+                choice[key] = json!({ "role": "assistant", "content": text });
+                self.object(object, json!([choice]))
+            }
             Kind::Completion => self.object(
                 "text_completion",
                 json!([{ "text": text, "index": 0, "finish_reason": finish_reason }]),
             ),
         }
+    }
+
+    fn chunk(&self, text: &str, finish_reason: Option<&str>) -> Map<String, Value> {
+        self.answer(text, finish_reason, false)
     }
 
     /// The server-sent events for one event of the generation; the end also carries the
@@ -290,20 +275,7 @@ impl Shape {
 
     /// The answer to a request with `stream: false`.
     fn whole(&self, content: &str, finish_reason: &str, usage: Value) -> Value {
-        let mut out = match self.kind {
-            Kind::Chat => self.object(
-                "chat.completion",
-                json!([{
-                    "index": 0,
-                    "message": { "role": "assistant", "content": content },
-                    "finish_reason": finish_reason,
-                }]),
-            ),
-            Kind::Completion => self.object(
-                "text_completion",
-                json!([{ "text": content, "index": 0, "finish_reason": finish_reason }]),
-            ),
-        };
+        let mut out = self.answer(content, Some(finish_reason), true);
         out.insert("usage".into(), usage);
         Value::Object(out)
     }

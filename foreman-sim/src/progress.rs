@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use super::catalog::Layer;
 use super::state::Sim;
-use super::Rejection;
+use super::{streamed, Rejection};
 
 /// How often Ollama reports a transfer's progress (its download ticker).
 const TICK: Duration = Duration::from_millis(60);
@@ -50,6 +50,17 @@ pub(super) fn layer(verb: &str, layer: &Layer, completed: u64) -> Value {
         line["completed"] = completed.into();
     }
     line
+}
+
+/// A streamed operation's request (`/api/pull`, `/api/create`): its body, the model it
+/// names, and whether it streams.
+pub(super) fn request(
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<(Value, String, bool), Rejection> {
+    let request = super::request_body(body)?;
+    let name = model_name(&request)?;
+    let stream = streams(&request);
+    Ok((request, name, stream))
 }
 
 /// The model a request names: `model`, or the deprecated `name`.
@@ -108,12 +119,7 @@ pub(super) async fn answer(
 ) -> Response {
     if stream {
         let body = lines.map(|line| line.map(ndjson));
-        let mut response = Response::new(Body::from_stream(body));
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/x-ndjson"),
-        );
-        return response;
+        return streamed(body, "application/x-ndjson");
     }
     let mut lines = pin!(lines);
     let mut last = None;

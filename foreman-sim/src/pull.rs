@@ -30,9 +30,7 @@ pub(super) async fn pull(
     State(sim): State<Arc<Sim>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Rejection> {
-    let request = request_body(body)?;
-    let name = progress::model_name(&request)?;
-    let stream = progress::streams(&request);
+    let (request, name, stream) = progress::request(body)?;
     let manual = sim.config.release == Release::Manual;
     let lines = async_stream::stream! {
         yield Ok(progress::status("pulling manifest"));

@@ -12,32 +12,27 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
 use chrono::Utc;
 use futures::StreamExt;
 use serde_json::{json, Value};
-use tokio::time::Instant;
 
-use super::generate::{self, word_count, Endpoint, Reply, Request};
+use super::generate::{self, word_count, Request};
 use super::generation::{self, Done, Event};
 use super::openai::OpenAiRejection;
-use super::state::{KeepAlive, Sim};
-use super::{named_event, request_body, required_model};
+use super::state::Sim;
+use super::{model_request, named_event, streamed};
 
 /// `POST /v1/responses`.
 pub(super) async fn responses(
     State(sim): State<Arc<Sim>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OpenAiRejection> {
-    let started = Instant::now();
-    let request = request_body(body)?;
-    let name = required_model(&request)?;
+    let (started, request, name) = model_request(body)?;
     let model = generate::usable_model(&sim, &name, "chat")?;
     let items: Vec<(Option<&str>, String)> = match request.get("input") {
         Some(Value::String(text)) => vec![(Some("user"), text.clone())],
@@ -62,31 +57,18 @@ pub(super) async fn responses(
         .and_then(Value::as_str)
         .map_or(0, word_count);
     let words: usize = items.iter().map(|(_, text)| word_count(text) + 4).sum();
-    let stream = request
-        .get("stream")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
     let max_output_tokens = request
         .get("max_output_tokens")
         .and_then(Value::as_u64)
         .and_then(|n| usize::try_from(n).ok());
     let echo = Echo::of(&request);
     let generation = Request {
-        body: request,
-        reply: Reply {
-            endpoint: Endpoint::Chat,
-            name: name.clone(),
-        },
-        model,
         prompt,
         prompt_eval_count: (words + instructions).max(1) as u64,
-        think: false,
-        stream,
         num_predict: max_output_tokens,
-        keep_alive: KeepAlive::from_request(None),
-        load_only: false,
-        started,
+        ..Request::compatible(request, &name, model, started)
     };
+    let stream = generation.stream;
     let events = generation::start(Arc::clone(&sim), generation).await?;
     let number = sim.answer_id("resp");
     let item_id = number.replacen("resp", "msg", 1);
@@ -101,12 +83,7 @@ pub(super) async fn responses(
     };
     if stream {
         let chunks = events.map(move |event| event.map(|event| shape.event(&event)));
-        let mut response = Response::new(Body::from_stream(chunks));
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        );
-        return Ok(response);
+        return Ok(streamed(chunks, "text/event-stream"));
     }
     match generation::whole(events).await {
         Ok(whole) => {

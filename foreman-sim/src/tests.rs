@@ -9,11 +9,10 @@ mod openai;
 mod pull;
 mod responses;
 
+use std::future::Future;
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures::stream::BoxStream;
-use futures::StreamExt;
+use foreman_testkit::bodies::{named_events, EventReader, LineReader};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
@@ -51,6 +50,31 @@ impl TestSim {
             .expect("the request reaches the simulator")
     }
 
+    /// Starts `POST path` in the background, for a request that waits while the test goes
+    /// on.
+    fn spawn_post(
+        &self,
+        path: &str,
+        body: Value,
+    ) -> tokio::task::JoinHandle<reqwest::Result<reqwest::Response>> {
+        let request = self.client.post(format!("{}{path}", self.url)).json(&body);
+        tokio::spawn(request.send())
+    }
+
+    /// Runs `second` while `held` keeps the GPU busy: once both are in flight, notes the
+    /// counters and drops `held`, so that `second` gets the GPU. The counters seen while
+    /// `second` waited, and its outcome.
+    async fn behind<T>(&self, held: impl Sized, second: impl Future<Output = T>) -> (SimStats, T) {
+        let observe = async {
+            self.wait_for("second request in flight", |s| s.in_flight == 2)
+                .await;
+            let waiting = self.stats();
+            drop(held);
+            waiting
+        };
+        tokio::join!(observe, second)
+    }
+
     /// Posts and reads the whole answer as JSON, with its status.
     async fn post_json(&self, path: &str, body: Value) -> (u16, Value) {
         let response = self.post(path, body).await;
@@ -86,6 +110,14 @@ impl TestSim {
         names
     }
 
+    /// The next generation to get the GPU (in manual release), or a failed test.
+    async fn generation(&self) -> crate::Generation {
+        self.handle
+            .next_generation(DEADLINE)
+            .await
+            .expect("a generation gets the GPU before the deadline")
+    }
+
     /// Waits, up to the deadline, until the counters satisfy `condition`.
     async fn wait_for(&self, what: &str, condition: impl Fn(&SimStats) -> bool) {
         let deadline = Instant::now() + DEADLINE;
@@ -103,48 +135,9 @@ impl TestSim {
     }
 }
 
-/// NDJSON lines of a streamed answer, read as they arrive.
-struct Lines {
-    body: BoxStream<'static, reqwest::Result<Bytes>>,
-    buffer: Vec<u8>,
-}
-
-impl Lines {
-    fn new(response: reqwest::Response) -> Self {
-        Self {
-            body: response.bytes_stream().boxed(),
-            buffer: Vec::new(),
-        }
-    }
-
-    async fn next(&mut self) -> Option<Value> {
-        loop {
-            if let Some(end) = self.buffer.iter().position(|byte| *byte == b'\n') {
-                let line: Vec<u8> = self.buffer.drain(..=end).collect();
-                return Some(serde_json::from_slice(&line).expect("each line is JSON"));
-            }
-            let chunk = tokio::time::timeout(DEADLINE, self.body.next())
-                .await
-                .expect("a chunk arrives before the deadline");
-            match chunk {
-                Some(bytes) => self
-                    .buffer
-                    .extend_from_slice(&bytes.expect("the body reads")),
-                None => {
-                    assert!(self.buffer.is_empty(), "the stream ends with a whole line");
-                    return None;
-                }
-            }
-        }
-    }
-
-    async fn rest(mut self) -> Vec<Value> {
-        let mut lines = Vec::new();
-        while let Some(line) = self.next().await {
-            lines.push(line);
-        }
-        lines
-    }
+/// A simulator whose tokens the test releases.
+async fn manual() -> TestSim {
+    TestSim::start(SimConfig::manual()).await
 }
 
 /// A quick simulator: 30 ms loads, 5 ms to the first token, 5 tokens at 200 per second.
@@ -164,85 +157,6 @@ fn chat(model: &str, content: &str) -> Value {
 
 fn nanos(value: &Value) -> Duration {
     Duration::from_nanos(value.as_u64().expect("a duration in nanoseconds"))
-}
-
-/// The `(event, data)` pairs of a stream of named server-sent events, in order.
-fn named_events(body: &str) -> Vec<(String, Value)> {
-    assert!(
-        body.is_empty() || body.ends_with("\n\n"),
-        "events end with a blank line: {body:?}"
-    );
-    body.split("\n\n")
-        .filter(|event| !event.is_empty())
-        .map(|event| {
-            let (name, data) = event
-                .strip_prefix("event: ")
-                .and_then(|rest| rest.split_once("\ndata: "))
-                .unwrap_or_else(|| panic!("an event line, then one data line: {event:?}"));
-            (
-                name.to_owned(),
-                serde_json::from_str(data).expect("JSON data"),
-            )
-        })
-        .collect()
-}
-
-/// Named server-sent events read as they arrive, across chunk boundaries.
-struct Events {
-    body: BoxStream<'static, reqwest::Result<Bytes>>,
-    buffer: String,
-}
-
-impl Events {
-    fn new(response: reqwest::Response) -> Self {
-        Self {
-            body: response.bytes_stream().boxed(),
-            buffer: String::new(),
-        }
-    }
-
-    /// The next event, or `None` at the end of the stream.
-    async fn next(&mut self) -> Option<(String, Value)> {
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let event: String = self.buffer.drain(..end + 2).collect();
-                return named_events(&event).pop();
-            }
-            let chunk = tokio::time::timeout(DEADLINE, self.body.next())
-                .await
-                .expect("an event arrives before the deadline");
-            match chunk {
-                Some(bytes) => self
-                    .buffer
-                    .push_str(std::str::from_utf8(&bytes.expect("the body reads")).expect("UTF-8")),
-                None => {
-                    assert!(self.buffer.is_empty(), "the stream ends with a whole event");
-                    return None;
-                }
-            }
-        }
-    }
-
-    /// The events up to and including the first one called `name`.
-    async fn until(&mut self, name: &str) -> Vec<(String, Value)> {
-        let mut events = Vec::new();
-        while let Some(event) = self.next().await {
-            let last = event.0 == name;
-            events.push(event);
-            if last {
-                return events;
-            }
-        }
-        panic!("no {name} event in {events:?}");
-    }
-
-    async fn rest(mut self) -> Vec<(String, Value)> {
-        let mut events = Vec::new();
-        while let Some(event) = self.next().await {
-            events.push(event);
-        }
-        events
-    }
 }
 
 /// The simulator's installed models, from `/api/tags`.

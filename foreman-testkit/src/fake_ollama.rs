@@ -405,6 +405,18 @@ impl FakeOllama {
         self.inner.shared.lock().generations.clone()
     }
 
+    /// The string at `pointer` (e.g. `"/model"`, `"/messages/0/content"`) in each
+    /// generation request's body, in arrival order; panics where a body has none.
+    pub fn generation_strings(&self, pointer: &str) -> Vec<String> {
+        self.generation_requests()
+            .iter()
+            .map(|body| match body.pointer(pointer).and_then(Value::as_str) {
+                Some(text) => text.to_owned(),
+                None => panic!("no string at {pointer} in {body}"),
+            })
+            .collect()
+    }
+
     /// How many requests went to `path` (e.g. `"/api/ps"`), any method.
     pub fn requests_to(&self, path: &str) -> usize {
         let state = self.inner.shared.lock();

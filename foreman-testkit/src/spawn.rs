@@ -233,6 +233,12 @@ impl TestApp {
         Self::builder().generation_delay(delay).spawn().await
     }
 
+    /// A foreman in front of a default fake, its configuration changed by `configure`
+    /// before start-up.
+    pub async fn with_config(configure: impl FnOnce(&mut Config) + Send + 'static) -> Self {
+        Self::builder().configure(configure).spawn().await
+    }
+
     /// Sets up a foreman with a custom fake or configuration.
     pub fn builder() -> TestAppBuilder {
         TestAppBuilder {
@@ -260,12 +266,23 @@ impl TestApp {
 
     /// `POST path` with a JSON body; the response, whatever its status.
     pub async fn post(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
-        self.http
-            .post(self.at(path))
-            .json(body)
-            .send()
-            .await
-            .expect("foreman answers")
+        answer(self.http.post(self.at(path)).json(body)).await
+    }
+
+    /// `POST path` with a JSON body and `token` as the bearer; the response, whatever its
+    /// status.
+    pub async fn post_as(
+        &self,
+        path: &str,
+        token: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        answer(self.http.post(self.at(path)).bearer_auth(token).json(body)).await
+    }
+
+    /// `GET path` with `token` as the bearer; the response, whatever its status.
+    pub async fn get_as(&self, path: &str, token: &str) -> reqwest::Response {
+        answer(self.http.get(self.at(path)).bearer_auth(token)).await
     }
 
     /// Starts `POST path` in the background, for a caller that waits (in the queue, or on
@@ -279,16 +296,19 @@ impl TestApp {
         tokio::spawn(request.send())
     }
 
+    /// `DELETE path`; the response, whatever its status.
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        answer(self.http.delete(self.at(path))).await
+    }
+
+    /// `GET path`; the response, whatever its status.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        answer(self.http.get(self.at(path))).await
+    }
+
     /// `GET path`, parsed as JSON (panics if the answer is not JSON).
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
-        self.http
-            .get(self.at(path))
-            .send()
-            .await
-            .expect("foreman answers")
-            .json()
-            .await
-            .expect("a JSON answer")
+        self.get(path).await.json().await.expect("a JSON answer")
     }
 
     /// The jobs `GET /jobs?QUERY` lists, newest first, as JSON.
@@ -370,4 +390,9 @@ async fn bind_again(addr: SocketAddr) -> TcpListener {
             Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
         }
     }
+}
+
+/// Sends `request` to foreman; its response, whatever its status.
+async fn answer(request: reqwest::RequestBuilder) -> reqwest::Response {
+    request.send().await.expect("foreman answers")
 }

@@ -41,11 +41,12 @@ pub use jobs::{
 pub use keys::{ApiKey, CreatedKey, KeyList, NewKey, UsageReport, UsageRow, MAX_WEIGHT};
 pub use ndjson::{LineSplitter, LineTooLong, MAX_LINE};
 pub use ollama::{
-    model_key, model_owner, ChatChunk, ChatMessage, ChatRequest, CopyRequest, CreateRequest,
-    DeleteRequest, EmbedInput, EmbedRequest, EmbedResponse, EmbeddingsRequest, EmbeddingsResponse,
-    ErrorBody, GenerateChunk, GenerateRequest, Metrics, ModelDetails, ModelInfo, ProgressResponse,
-    PsResponse, PullRequest, PushRequest, RegistryRequest, RunningModel, ShowRequest, ShowResponse,
-    TagsResponse, ToolCall, ToolCallFunction, VersionResponse,
+    model_key, model_owner, ollama_anthropic_error, ChatChunk, ChatMessage, ChatRequest,
+    CopyRequest, CreateRequest, DeleteRequest, EmbedInput, EmbedRequest, EmbedResponse,
+    EmbeddingsRequest, EmbeddingsResponse, ErrorBody, GenerateChunk, GenerateRequest, Metrics,
+    ModelDetails, ModelInfo, ProgressResponse, PsResponse, PullRequest, PushRequest,
+    RegistryRequest, RunningModel, ShowRequest, ShowResponse, TagsResponse, ToolCall,
+    ToolCallFunction, VersionResponse,
 };
 pub use webhook::{
     verify_signature, SignatureError, SignedHeaders, Webhook, DEFAULT_TOLERANCE,

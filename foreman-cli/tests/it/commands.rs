@@ -177,18 +177,7 @@ async fn usage_errors_exit_2_and_server_errors_exit_1() {
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("404"), "{}", run.stderr);
     let run = foreman(None, &["jobs"]).await;
-    assert_eq!(run.code, 1);
-    assert!(
-        run.stderr.contains("cannot reach foreman"),
-        "{}",
-        run.stderr
-    );
-    assert_eq!(
-        run.stderr.lines().count(),
-        1,
-        "one clear line: {}",
-        run.stderr
-    );
+    run.assert_failed_with("cannot reach foreman");
 }
 
 #[tokio::test]

@@ -28,6 +28,8 @@ use foreman_testkit::{wait_until, WebhookReceiver};
 use serde_json::{json, Value};
 use tokio::process::{Child, Command};
 
+use crate::process::{free_addr, json, sigterm, wait_healthy};
+
 const MODELS: [&str; 2] = ["llama3.2", "qwen2.5:0.5b"];
 const JOBS_PER_ROUND: usize = 8;
 
@@ -46,28 +48,6 @@ impl Rng {
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
-}
-
-pub(crate) fn free_addr() -> String {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    probe.local_addr().unwrap().to_string()
-}
-
-/// Waits until `GET {url}` answers 2xx.
-pub(crate) async fn wait_healthy(http: &reqwest::Client, url: &str) {
-    let healthz = url.to_owned();
-    let up = wait_until(Duration::from_secs(20), || {
-        let http = http.clone();
-        let healthz = healthz.clone();
-        async move {
-            http.get(&healthz)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        }
-    })
-    .await;
-    assert!(up, "{url} did not become healthy");
 }
 
 pub(crate) fn start_sim(addr: &str) -> Child {
@@ -257,14 +237,7 @@ async fn crash_suite(kills: usize, seed: u64) -> Report {
     })
     .await;
     for id in &ids {
-        let job: Value = http
-            .get(format!("{url}/jobs/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let job = json(&http, &format!("{url}/jobs/{id}"), None).await;
         rows.insert(id.clone(), job);
     }
     assert!(finished, "not every accepted job ended: {rows:?}");
@@ -293,12 +266,7 @@ async fn crash_suite(kills: usize, seed: u64) -> Report {
     assert!(delivered, "a terminal webhook never arrived");
 
     // Graceful stop, then the file itself.
-    let pid = foreman.id().unwrap().to_string();
-    Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .unwrap();
+    sigterm(&foreman).await;
     let status = tokio::time::timeout(Duration::from_secs(30), foreman.wait())
         .await
         .expect("foreman stops after SIGTERM")
@@ -421,15 +389,8 @@ async fn a_job_that_crashes_foreman_every_time_ends_failed_after_max_attempts() 
 
     let mut foreman = start();
     wait_healthy(&http, &format!("{url}/healthz")).await;
-    let accepted: Value = http
-        .post(format!("{url}/jobs"))
-        .json(&json!({"model": "llama3.2", "messages": [{"role": "user", "content": "boom"}]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let poison = json!({"model": "llama3.2", "messages": [{"role": "user", "content": "boom"}]});
+    let accepted = json(&http, &format!("{url}/jobs"), Some(&poison)).await;
     let id = accepted["job_id"].as_str().unwrap().to_owned();
     for kill in 1..=3 {
         if kill > 1 {

@@ -4,6 +4,7 @@ mod commands;
 mod crash;
 mod keys;
 mod models;
+mod process;
 mod replicas;
 mod serve;
 
@@ -15,6 +16,20 @@ pub(crate) struct Run {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
+}
+
+impl Run {
+    /// Checks that the run failed (exit 1) with one clear line on stderr that says `why`.
+    pub(crate) fn assert_failed_with(&self, why: &str) {
+        assert_eq!(self.code, 1, "{}", self.stderr);
+        assert!(self.stderr.contains(why), "{}", self.stderr);
+        assert_eq!(
+            self.stderr.lines().count(),
+            1,
+            "one clear line: {}",
+            self.stderr
+        );
+    }
 }
 
 /// Runs `foreman ARGS` against `app` (or no server when `None`).

@@ -55,19 +55,7 @@ async fn a_failed_pull_exits_1_with_the_reason() {
 
     let run = foreman(Some(&app), &["pull", "nope"]).await;
 
-    assert_eq!(run.code, 1);
-    assert!(
-        run.stderr
-            .contains("pull model manifest: file does not exist"),
-        "{}",
-        run.stderr
-    );
-    assert_eq!(
-        run.stderr.lines().count(),
-        1,
-        "one clear line: {}",
-        run.stderr
-    );
+    run.assert_failed_with("pull model manifest: file does not exist");
 }
 
 #[tokio::test]

@@ -17,7 +17,8 @@ use foreman_testkit::wait_until;
 use serde_json::{json, Value};
 use tokio::process::{Child, Command};
 
-use crate::crash::{free_addr, start_sim, wait_healthy};
+use crate::crash::start_sim;
+use crate::process::{free_addr, wait_healthy};
 
 const JOBS: usize = 18;
 

@@ -7,6 +7,7 @@ use foreman_server::Config;
 use serde_json::Value;
 
 use crate::foreman;
+use crate::process::{json, serve, sigterm};
 
 #[tokio::test]
 async fn a_bad_setting_stops_serve_with_exit_2_naming_the_variable() {
@@ -75,45 +76,21 @@ async fn a_flag_wins_over_its_variable_and_an_empty_variable_is_unset() {
 #[tokio::test]
 async fn serve_sim_answers_like_ollama_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
-    let addr = format!("127.0.0.1:{port}");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_foreman"))
-        .args([
-            "serve",
-            "--sim",
-            "--sim-load-time",
-            "10ms",
-            "--sim-tokens-per-second",
-            "1000",
-        ])
-        .args(["--listen-addr", &addr])
-        .env("FOREMAN_DB_PATH", dir.path().join("f.db"))
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let http = reqwest::Client::new();
-    let url = format!("http://{addr}");
-    let up = foreman_testkit::wait_until(Duration::from_secs(20), || {
-        let http = http.clone();
-        let url = url.clone();
-        async move { http.get(format!("{url}/healthz")).send().await.is_ok() }
+    let sim = [
+        "--sim",
+        "--sim-load-time",
+        "10ms",
+        "--sim-tokens-per-second",
+        "1000",
+    ];
+    let (mut child, url) = serve(&sim, dir.path(), |c| {
+        c.stderr(std::process::Stdio::null());
     })
     .await;
-    assert!(up, "foreman serve --sim starts");
-    let answer: Value = http
-        .post(format!("{url}/api/chat"))
-        .json(&serde_json::json!({"model": "llama3.2", "stream": false,
-                                  "messages": [{"role": "user", "content": "hi"}]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let http = reqwest::Client::new();
+    let chat = serde_json::json!({"model": "llama3.2", "stream": false,
+                                  "messages": [{"role": "user", "content": "hi"}]});
+    let answer = json(&http, &format!("{url}/api/chat"), Some(&chat)).await;
     assert!(
         answer["message"]["content"]
             .as_str()
@@ -122,13 +99,7 @@ async fn serve_sim_answers_like_ollama_and_stops_on_sigterm() {
         "{answer}"
     );
 
-    let pid = child.id().unwrap().to_string();
-    let killed = tokio::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .unwrap();
-    assert!(killed.success());
+    sigterm(&child).await;
     let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
         .await
         .expect("foreman exits after SIGTERM")
@@ -140,36 +111,14 @@ async fn serve_sim_answers_like_ollama_and_stops_on_sigterm() {
 async fn serve_with_json_logs_writes_one_object_a_line_and_a_line_per_request() {
     let ollama = foreman_testkit::FakeOllama::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
-    let addr = format!("127.0.0.1:{port}");
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_foreman"))
-        .args([
-            "serve",
-            "--listen-addr",
-            &addr,
-            "--target-url",
-            &ollama.url(),
-        ])
-        .env("FOREMAN_LOG_FORMAT", "json")
-        .env("FOREMAN_DB_PATH", dir.path().join("f.db"))
-        .env("RUST_LOG", "info")
-        .env_remove("FOREMAN_AUTH_TOKEN")
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let http = reqwest::Client::new();
-    let url = format!("http://{addr}");
-    let up = foreman_testkit::wait_until(Duration::from_secs(20), || {
-        let http = http.clone();
-        let url = url.clone();
-        async move { http.get(format!("{url}/healthz")).send().await.is_ok() }
+    let (child, url) = serve(&["--target-url", &ollama.url()], dir.path(), |c| {
+        c.env("FOREMAN_LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .env_remove("FOREMAN_AUTH_TOKEN")
+            .stderr(std::process::Stdio::piped());
     })
     .await;
-    assert!(up, "foreman serve starts");
+    let http = reqwest::Client::new();
     let answer = http
         .post(format!("{url}/api/chat"))
         .json(&serde_json::json!({"model": "llama3.2", "stream": false,
@@ -184,13 +133,7 @@ async fn serve_with_json_logs_writes_one_object_a_line_and_a_line_per_request() 
         .to_owned();
     let _ = answer.bytes().await.unwrap();
 
-    let pid = child.id().unwrap().to_string();
-    let killed = tokio::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .unwrap();
-    assert!(killed.success());
+    sigterm(&child).await;
     let output = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
         .await
         .expect("foreman exits after SIGTERM")

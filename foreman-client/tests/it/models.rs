@@ -2,11 +2,12 @@
 //! foreman with its admin token.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::Duration;
 
 use foreman_client::{
-    Client, CopyRequest, CreateRequest, DeleteRequest, Error, ProgressResponse, PullRequest,
-    PushRequest,
+    Client, CopyRequest, CreateRequest, DeleteRequest, Error, ProgressResponse, ProgressStream,
+    PullRequest, PushRequest,
 };
 use foreman_testkit::{FakeOllama, TestApp};
 use futures::TryStreamExt;
@@ -15,6 +16,13 @@ async fn fake() -> (FakeOllama, Client) {
     let ollama = FakeOllama::start().await;
     let client = Client::new(ollama.url()).unwrap();
     (ollama, client)
+}
+
+/// Every line of a progress stream, each of them `Ok`.
+async fn all(
+    stream: impl Future<Output = foreman_client::Result<ProgressStream>>,
+) -> Vec<ProgressResponse> {
+    stream.await.unwrap().try_collect().await.unwrap()
 }
 
 async fn names(client: &Client) -> Vec<String> {
@@ -26,13 +34,7 @@ async fn names(client: &Client) -> Vec<String> {
 async fn pull_streams_typed_progress_ending_in_success() {
     let (ollama, client) = fake().await;
 
-    let lines: Vec<ProgressResponse> = client
-        .pull(PullRequest::new("gemma3"))
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+    let lines = all(client.pull(PullRequest::new("gemma3"))).await;
 
     assert_eq!(lines[0].status, "pulling manifest");
     let layer = lines.iter().find(|l| l.digest.is_some()).unwrap();
@@ -99,25 +101,14 @@ async fn create_works_from_a_model_and_from_an_uploaded_blob() {
     assert_eq!(err.status(), Some(400));
 
     let files = BTreeMap::from([("model.gguf".to_owned(), digest)]);
-    let lines: Vec<_> = client
-        .create(CreateRequest::new("mine").files(files))
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+    let lines = all(client.create(CreateRequest::new("mine").files(files))).await;
     assert!(lines.last().unwrap().is_success());
-    let lines: Vec<_> = client
-        .create(
-            CreateRequest::new("mario")
-                .from("llama3.2")
-                .system("It's a me"),
-        )
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+    let lines = all(client.create(
+        CreateRequest::new("mario")
+            .from("llama3.2")
+            .system("It's a me"),
+    ))
+    .await;
     assert!(lines
         .iter()
         .any(|l| l.status.starts_with("using existing layer")));
@@ -129,13 +120,7 @@ async fn create_works_from_a_model_and_from_an_uploaded_blob() {
 async fn push_streams_progress() {
     let (_ollama, client) = fake().await;
 
-    let lines: Vec<_> = client
-        .push(PushRequest::new("llama3.2"))
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+    let lines = all(client.push(PushRequest::new("llama3.2"))).await;
 
     assert_eq!(lines[0].status, "retrieving manifest");
     assert!(lines.last().unwrap().is_success());
@@ -155,14 +140,7 @@ async fn through_foreman_management_needs_the_token_and_lists_the_change_at_once
     };
     assert!(err.is_unauthorized(), "{err}");
 
-    let lines: Vec<_> = app
-        .client
-        .pull(PullRequest::new("gemma3"))
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+    let lines = all(app.client.pull(PullRequest::new("gemma3"))).await;
     assert!(lines.last().unwrap().is_success());
     assert!(names(&app.client)
         .await

@@ -29,6 +29,18 @@ async fn ndjson_server(route: &str, body: String) -> MockServer {
     server
 }
 
+/// Every item of a streamed chat whose target answers `body`.
+async fn chat_items(body: String) -> Vec<foreman_client::Result<foreman_client::ChatChunk>> {
+    let server = ndjson_server("/api/chat", body).await;
+    let client = Client::new(server.uri()).unwrap();
+    client
+        .chat_stream(chat_request())
+        .await
+        .unwrap()
+        .collect()
+        .await
+}
+
 #[tokio::test]
 async fn an_error_line_mid_stream_becomes_an_err_item_and_ends_the_stream() {
     let body = format!(
@@ -37,15 +49,7 @@ async fn an_error_line_mid_stream_becomes_an_err_item_and_ends_the_stream() {
         chat_line(" sky", false),
         chat_line("", true)
     );
-    let server = ndjson_server("/api/chat", body).await;
-    let client = Client::new(server.uri()).unwrap();
-
-    let items: Vec<_> = client
-        .chat_stream(chat_request())
-        .await
-        .unwrap()
-        .collect()
-        .await;
+    let items = chat_items(body).await;
 
     assert_eq!(items.len(), 3, "two chunks, then the error, then nothing");
     assert_eq!(items[0].as_ref().unwrap().message.content, "The");
@@ -59,15 +63,7 @@ async fn an_error_line_mid_stream_becomes_an_err_item_and_ends_the_stream() {
 #[tokio::test]
 async fn a_stream_that_ends_without_a_done_chunk_ends_with_an_error() {
     let body = format!("{}{}", chat_line("The", false), chat_line(" sky", false));
-    let server = ndjson_server("/api/chat", body).await;
-    let client = Client::new(server.uri()).unwrap();
-
-    let items: Vec<_> = client
-        .chat_stream(chat_request())
-        .await
-        .unwrap()
-        .collect()
-        .await;
+    let items = chat_items(body).await;
 
     assert_eq!(items.len(), 3);
     assert!(matches!(&items[2], Err(Error::Stream(m)) if m.contains("final chunk")));

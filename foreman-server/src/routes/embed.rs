@@ -23,9 +23,7 @@ pub(super) async fn embed(
     State(app): State<App>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AppError> {
-    let body = body::bytes(body, app.config.max_body_bytes)?;
-    let to = app.targets.for_model(&model_key(&body::model(&body)?));
-    meta::forward_with(&to, Method::POST, "/api/embed", Some(body), EMBED_TIMEOUT).await
+    forward(app, "/api/embed", body).await
 }
 
 /// `POST /api/embeddings`, the legacy form.
@@ -33,14 +31,16 @@ pub(super) async fn embeddings(
     State(app): State<App>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AppError> {
+    forward(app, "/api/embeddings", body).await
+}
+
+/// Sends the request straight to a target with its model, never through the queue.
+async fn forward(
+    app: App,
+    path: &str,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, AppError> {
     let body = body::bytes(body, app.config.max_body_bytes)?;
     let to = app.targets.for_model(&model_key(&body::model(&body)?));
-    meta::forward_with(
-        &to,
-        Method::POST,
-        "/api/embeddings",
-        Some(body),
-        EMBED_TIMEOUT,
-    )
-    .await
+    meta::forward_with(&to, Method::POST, path, Some(body), EMBED_TIMEOUT).await
 }

@@ -34,9 +34,7 @@ pub(super) async fn chat(
     State(app): State<App>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AppError> {
-    let body = body::bytes(body, app.config.max_body_bytes)?;
-    let model = body::model(&body)?;
-    queued(app, caller, JobKind::Chat, model, body).await
+    queued_body(app, caller, JobKind::Chat, body).await
 }
 
 /// `POST /api/generate`.
@@ -45,9 +43,19 @@ pub(super) async fn generate(
     State(app): State<App>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AppError> {
+    queued_body(app, caller, JobKind::Generate, body).await
+}
+
+/// [`queued`] for a route that reads nothing of the body but its `model`.
+pub(super) async fn queued_body(
+    app: App,
+    caller: Caller,
+    kind: JobKind,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, AppError> {
     let body = body::bytes(body, app.config.max_body_bytes)?;
     let model = body::model(&body)?;
-    queued(app, caller, JobKind::Generate, model, body).await
+    queued(app, caller, kind, model, body).await
 }
 
 /// Answers 404 in Ollama's words when no target has `model`. When a target that might

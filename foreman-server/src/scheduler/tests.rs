@@ -263,6 +263,32 @@ fn weight_divides_service() {
     assert_eq!(weighted(1_000.0, 0), 1_000.0);
 }
 
+/// The heads of the queued jobs' groups, as the store reads them, with the service each
+/// tenant has had.
+fn queue_view(queued: &[SimJob], service: HashMap<Tenant, f64>) -> QueueView {
+    let mut heads: HashMap<(i32, Tenant, String), &SimJob> = HashMap::new();
+    for job in queued {
+        let key = (job.priority, job.tenant.clone(), job.model.clone());
+        let entry = heads.entry(key).or_insert(job);
+        if (job.arrives_ms, &job.id) < (entry.arrives_ms, &entry.id) {
+            *entry = job;
+        }
+    }
+    QueueView {
+        heads: heads
+            .values()
+            .map(|j| Head {
+                job: j.id.clone(),
+                priority: j.priority,
+                tenant: j.tenant.clone(),
+                model: j.model.clone(),
+                queued_at_ms: j.arrives_ms,
+            })
+            .collect(),
+        service,
+    }
+}
+
 /// A job in the simulation.
 #[derive(Debug, Clone)]
 struct SimJob {
@@ -305,27 +331,7 @@ fn simulate(mut jobs: Vec<SimJob>, weights: &HashMap<String, u32>, load_ms: i64)
                 None => return started,
             }
         }
-        let mut heads: HashMap<(i32, Tenant, String), &SimJob> = HashMap::new();
-        for job in &queued {
-            let key = (job.priority, job.tenant.clone(), job.model.clone());
-            let entry = heads.entry(key).or_insert(job);
-            if (job.arrives_ms, &job.id) < (entry.arrives_ms, &entry.id) {
-                *entry = job;
-            }
-        }
-        let view = QueueView {
-            heads: heads
-                .values()
-                .map(|j| Head {
-                    job: j.id.clone(),
-                    priority: j.priority,
-                    tenant: j.tenant.clone(),
-                    model: j.model.clone(),
-                    queued_at_ms: j.arrives_ms,
-                })
-                .collect(),
-            service: settled.clone(),
-        };
+        let view = queue_view(&queued, settled.clone());
         let gpu = TargetView {
             name: "gpu".into(),
             up: true,

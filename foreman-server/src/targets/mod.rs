@@ -142,29 +142,34 @@ impl Pool {
 
     /// Models being pulled through foreman onto any target, sorted.
     pub(crate) fn pulling(&self) -> Vec<String> {
-        let mut models: Vec<String> = self
-            .targets
-            .iter()
-            .flat_map(|t| t.inventory.pulling())
-            .collect();
-        models.sort();
-        models.dedup();
-        models
+        self.each_once(|t| t.inventory.pulling(), |_| true)
     }
 
     /// Models whose jobs wait whatever their turn (ADR 15): being pulled onto some target
     /// and installed on none yet. A model installed on another target runs there
     /// meanwhile (the scheduler keeps it off the targets that lack it).
     pub(crate) fn held(&self) -> Vec<String> {
-        let mut held: Vec<String> = self
+        self.each_once(
+            |t| t.inventory.held(),
+            |m| !self.targets.iter().any(|t| t.inventory.has_installed(m)),
+        )
+    }
+
+    /// The models `of` lists on every target that `keep` keeps, sorted, each once.
+    fn each_once<I: IntoIterator<Item = String>>(
+        &self,
+        of: impl Fn(&Target) -> I,
+        keep: impl Fn(&String) -> bool,
+    ) -> Vec<String> {
+        let mut models: Vec<String> = self
             .targets
             .iter()
-            .flat_map(|t| t.inventory.held())
+            .flat_map(|t| of(t))
+            .filter(|m| keep(m))
             .collect();
-        held.retain(|m| !self.targets.iter().any(|t| t.inventory.has_installed(m)));
-        held.sort();
-        held.dedup();
-        held
+        models.sort();
+        models.dedup();
+        models
     }
 
     /// Whether any target has `model` (normalised), polling the ones that miss it once

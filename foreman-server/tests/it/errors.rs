@@ -31,14 +31,7 @@ async fn a_missing_model_is_400_model_is_required() {
 #[tokio::test]
 async fn listing_jobs_in_an_unknown_state_is_400_naming_the_states() {
     let app = TestApp::spawn().await;
-    let (status, message) = error_of(
-        app.http
-            .get(app.at("/jobs?state=finished"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, message) = error_of(app.get("/jobs?state=finished").await).await;
     assert_eq!(status, 400);
     assert!(message.contains("queued"), "{message}");
 }

@@ -5,12 +5,13 @@ use std::time::Duration;
 
 use axum::http::{header, StatusCode};
 use axum::routing::{get, post};
-use foreman_sim::{SimConfig, SimHandle};
+use foreman_sim::SimHandle;
 use foreman_testkit::wait::wait_until;
 use foreman_testkit::{FakeOllama, TestApp};
 use futures::StreamExt;
 use serde_json::{json, Value};
 
+use crate::manual_target::manual_target_with;
 use crate::{chat_body, DEADLINE};
 
 /// Submits an async chat job; its id.
@@ -40,10 +41,7 @@ async fn degraded(app: &TestApp) -> bool {
 
 #[tokio::test]
 async fn a_job_submitted_while_the_target_is_down_waits_without_spending_attempts_and_runs_after() {
-    let app = TestApp::builder()
-        .configure(|c| c.max_attempts = 1)
-        .spawn()
-        .await;
+    let app = TestApp::with_config(|c| c.max_attempts = 1).await;
     app.ollama.stop().await;
     assert!(wait_until(DEADLINE, || degraded(&app)).await);
     let id = submit(&app, &chat_body("llama3.2", false)).await;
@@ -80,18 +78,11 @@ async fn a_sync_caller_waits_out_a_target_outage() {
 /// A simulated Ollama whose tokens the test releases, and a foreman in front of it that
 /// gives up on a stream silent for 300 ms.
 async fn stalling_app(max_attempts: u32) -> (SimHandle, TestApp) {
-    let sim = foreman_sim::spawn(SimConfig::manual())
-        .await
-        .expect("the simulator starts");
-    let app = TestApp::builder()
-        .target_url(sim.url())
-        .configure(move |c| {
-            c.stall_timeout = Duration::from_millis(300);
-            c.max_attempts = max_attempts;
-        })
-        .spawn()
-        .await;
-    (sim, app)
+    manual_target_with(move |c| {
+        c.stall_timeout = Duration::from_millis(300);
+        c.max_attempts = max_attempts;
+    })
+    .await
 }
 
 #[tokio::test]
@@ -182,10 +173,7 @@ async fn garbage_target() -> (String, FakeOllama) {
 #[tokio::test]
 async fn garbage_from_the_target_reaches_a_sync_caller_as_sent_and_fails_an_async_job() {
     let (url, _fake) = garbage_target().await;
-    let app = TestApp::builder()
-        .configure(move |c| c.target_url = url.parse().unwrap())
-        .spawn()
-        .await;
+    let app = TestApp::with_config(move |c| c.target_url = url.parse().unwrap()).await;
     for stream in [false, true] {
         let response = app.post("/api/chat", &chat_body("llama3.2", stream)).await;
         assert_eq!(response.status(), 200, "stream: {stream}");

@@ -10,14 +10,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 async fn app() -> TestApp {
-    TestApp::builder()
-        .configure(|c| {
-            c.max_body_bytes = 64 * 1024;
-            c.header_timeout = Duration::from_millis(300);
-            c.body_timeout = Duration::from_millis(300);
-        })
-        .spawn()
-        .await
+    TestApp::with_config(|c| {
+        c.max_body_bytes = 64 * 1024;
+        c.header_timeout = Duration::from_millis(300);
+        c.body_timeout = Duration::from_millis(300);
+    })
+    .await
 }
 
 async fn assert_healthy(app: &TestApp) {

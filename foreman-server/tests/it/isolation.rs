@@ -8,7 +8,7 @@ use foreman_testkit::{TestApp, WebhookReceiver};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::keys::{key_client, ADMIN_TOKEN};
+use crate::keys::{key_client, with_token, with_token_and_delay};
 use crate::DEADLINE;
 
 fn chat(text: &str) -> SubmitRequest {
@@ -35,7 +35,7 @@ async fn raw(app: &TestApp, method: reqwest::Method, path: &str, token: &str) ->
 
 #[tokio::test]
 async fn another_keys_job_answers_404_on_every_job_route_exactly_as_an_unknown_one() {
-    let app = TestApp::builder().auth_token(ADMIN_TOKEN).spawn().await;
+    let app = with_token().await;
     let (alice, _, _, bob_secret) = two_keys(&app).await;
     let id = alice.submit(chat("alice's secret plan")).await.unwrap();
     let done = alice.wait(id, DEADLINE).await.unwrap();
@@ -86,11 +86,7 @@ async fn another_keys_job_answers_404_on_every_job_route_exactly_as_an_unknown_o
 
 #[tokio::test]
 async fn a_key_cancels_only_its_own_jobs_and_an_admin_cancels_any() {
-    let app = TestApp::builder()
-        .generation_delay(Duration::from_secs(30))
-        .auth_token(ADMIN_TOKEN)
-        .spawn()
-        .await;
+    let app = with_token_and_delay(Duration::from_secs(30)).await;
     let (alice, _, bob, _) = two_keys(&app).await;
     let running = alice.submit(chat("first")).await.unwrap();
     app.ollama.wait_for_generations(1, DEADLINE).await;
@@ -112,7 +108,7 @@ async fn a_key_cancels_only_its_own_jobs_and_an_admin_cancels_any() {
 
 #[tokio::test]
 async fn job_lists_show_a_key_its_own_jobs_and_an_admin_everyones() {
-    let app = TestApp::builder().auth_token(ADMIN_TOKEN).spawn().await;
+    let app = with_token().await;
     let (alice, _, bob, _) = two_keys(&app).await;
     let a1 = alice.submit(chat("a1")).await.unwrap();
     let b1 = bob.submit(chat("b1")).await.unwrap();
@@ -146,11 +142,7 @@ async fn job_lists_show_a_key_its_own_jobs_and_an_admin_everyones() {
 
 #[tokio::test]
 async fn the_queue_counts_every_job_but_shows_another_keys_running_job_only_as_its_model() {
-    let app = TestApp::builder()
-        .generation_delay(Duration::from_secs(30))
-        .auth_token(ADMIN_TOKEN)
-        .spawn()
-        .await;
+    let app = with_token_and_delay(Duration::from_secs(30)).await;
     let (alice, _, bob, _) = two_keys(&app).await;
     let running = alice.submit(chat("a secret prompt")).await.unwrap();
     app.ollama.wait_for_generations(1, DEADLINE).await;
@@ -171,7 +163,7 @@ async fn the_queue_counts_every_job_but_shows_another_keys_running_job_only_as_i
 
 #[tokio::test]
 async fn each_keys_webhook_hears_only_of_its_own_jobs() {
-    let app = TestApp::builder().auth_token(ADMIN_TOKEN).spawn().await;
+    let app = with_token().await;
     let (alice, _, bob, _) = two_keys(&app).await;
     let (to_alice, to_bob) = (
         WebhookReceiver::start().await,
@@ -207,7 +199,7 @@ async fn on_an_open_foreman_everyone_sees_everything_as_before() {
 
 #[tokio::test]
 async fn an_idempotency_key_belongs_to_the_key_that_used_it() {
-    let app = TestApp::builder().auth_token(ADMIN_TOKEN).spawn().await;
+    let app = with_token().await;
     let (_, alice, _, bob) = two_keys(&app).await;
     let submit = |token: String, body: &'static str| {
         let app = &app;

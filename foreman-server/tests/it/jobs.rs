@@ -54,24 +54,14 @@ async fn artifacts_are_served_raw_with_their_content_type() {
     let app = TestApp::spawn().await;
     let id = app.client.submit(job("llama3.2")).await.unwrap();
     app.client.wait(id, DEADLINE).await.unwrap();
-    let response = app
-        .http
-        .get(app.at(&format!("/jobs/{id}/artifacts/completion")))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get(&format!("/jobs/{id}/artifacts/completion")).await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         response.headers()["content-type"],
         "text/plain; charset=utf-8"
     );
     assert_eq!(response.text().await.unwrap(), app.ollama.reply());
-    let missing = app
-        .http
-        .get(app.at(&format!("/jobs/{id}/artifacts/nope")))
-        .send()
-        .await
-        .unwrap();
+    let missing = app.get(&format!("/jobs/{id}/artifacts/nope")).await;
     assert_eq!(missing.status(), 404);
 }
 
@@ -125,12 +115,7 @@ async fn listing_filters_by_state_and_model_newest_first_with_pages() {
         ids.push(id);
     }
     let all: Value = app.get_json("/jobs?limit=2").await;
-    let page: Vec<&str> = all["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|j| j["id"].as_str().unwrap())
-        .collect();
+    let page: Vec<&str> = foreman_testkit::bodies::strings(&all["jobs"], "id");
     assert_eq!(page, [ids[2].to_string(), ids[1].to_string()]);
     let cursor = all["next_cursor"].as_str().unwrap();
     let rest: Value = app
@@ -144,10 +129,7 @@ async fn listing_filters_by_state_and_model_newest_first_with_pages() {
 
 #[tokio::test]
 async fn an_unknown_model_is_404_and_a_private_webhook_is_400_by_default() {
-    let app = TestApp::builder()
-        .configure(|c| c.webhook_allow_private = false)
-        .spawn()
-        .await;
+    let app = TestApp::with_config(|c| c.webhook_allow_private = false).await;
     let missing = app
         .post("/jobs", &json!({"model": "nope", "messages": []}))
         .await;
@@ -198,32 +180,21 @@ async fn cancelling_a_queued_job_removes_it_and_a_finished_one_is_409() {
     assert_eq!(cancelled.state, JobState::Cancelled);
     let stopped = app.client.cancel(running).await.unwrap();
     assert_eq!(stopped.state, JobState::Cancelled);
-    let again = app
-        .http
-        .delete(app.at(&format!("/jobs/{running}")))
-        .send()
-        .await
-        .unwrap();
+    let again = app.delete(&format!("/jobs/{running}")).await;
     assert_eq!(again.status(), 409);
     assert_eq!(app.ollama.generation_requests().len(), 1);
 }
 
 #[tokio::test]
 async fn cancelling_a_running_job_stops_the_upstream_request_and_announces_it() {
-    let sim = foreman_sim::spawn(foreman_sim::SimConfig::manual())
-        .await
-        .expect("the simulator starts");
     let receiver = foreman_testkit::WebhookReceiver::start().await;
-    let app = TestApp::builder().target_url(sim.url()).spawn().await;
+    let (sim, app) = crate::manual_target::manual_target().await;
     let id = app
         .client
         .submit(job("llama3.2").webhook(receiver.url()))
         .await
         .unwrap();
-    let generation = sim
-        .next_generation(DEADLINE)
-        .await
-        .expect("the job reached the target");
+    let generation = crate::manual_target::next_generation(&sim).await;
     generation.token("partial");
     let working = foreman_testkit::wait::wait_until(DEADLINE, || async {
         app.client.job(id).await.unwrap().state == JobState::Working

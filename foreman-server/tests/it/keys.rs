@@ -13,6 +13,15 @@ pub(crate) async fn with_token() -> TestApp {
     TestApp::builder().auth_token(ADMIN_TOKEN).spawn().await
 }
 
+/// [`with_token`] in front of a target that takes `delay` for every generation.
+pub(crate) async fn with_token_and_delay(delay: std::time::Duration) -> TestApp {
+    TestApp::builder()
+        .generation_delay(delay)
+        .auth_token(ADMIN_TOKEN)
+        .spawn()
+        .await
+}
+
 /// Creates a key through the admin API and returns a client that uses it.
 pub(crate) async fn key_client(app: &TestApp, key: NewKey) -> (Client, String) {
     let created = app
@@ -35,13 +44,12 @@ async fn status_with(app: &TestApp, token: Option<&str>, path: &str) -> StatusCo
 async fn an_admin_creates_a_key_whose_secret_is_shown_once_and_listed_never() {
     let app = with_token().await;
     let response = app
-        .http
-        .post(app.at("/admin/keys"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({"name": "alice", "weight": 3, "max_queued": 5, "rpm": 60}))
-        .send()
-        .await
-        .unwrap();
+        .post_as(
+            "/admin/keys",
+            ADMIN_TOKEN,
+            &json!({"name": "alice", "weight": 3, "max_queued": 5, "rpm": 60}),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let created: Value = response.json().await.unwrap();
     let secret = created["key"].as_str().unwrap().to_owned();
@@ -59,12 +67,8 @@ async fn an_admin_creates_a_key_whose_secret_is_shown_once_and_listed_never() {
         StatusCode::OK
     );
     let listed = app
-        .http
-        .get(app.at("/admin/keys"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
+        .get_as("/admin/keys", ADMIN_TOKEN)
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -133,14 +137,7 @@ async fn bad_key_requests_are_refused_with_the_reason() {
         (json!({"name": "x", "max_queued": 0}), 400, "max_queued"),
         (json!({"weight": 2}), 400, "name"),
     ] {
-        let response = app
-            .http
-            .post(app.at("/admin/keys"))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let response = app.post_as("/admin/keys", ADMIN_TOKEN, &body).await;
         assert_eq!(response.status().as_u16(), status, "{body}");
         let error: Value = response.json().await.unwrap();
         let message = error["error"].as_str().unwrap();

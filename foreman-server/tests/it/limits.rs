@@ -8,7 +8,7 @@ use foreman_client::{ChatMessage, ChatRequest, NewKey, SubmitRequest};
 use foreman_testkit::TestApp;
 use serde_json::{json, Value};
 
-use crate::keys::{key_client, ADMIN_TOKEN};
+use crate::keys::{key_client, with_token, with_token_and_delay};
 use crate::{chat_body, DEADLINE};
 
 /// `POST path` with `token` (and an end user header when given): status, `Retry-After`,
@@ -47,27 +47,14 @@ fn anthropic_messages() -> Value {
 
 #[tokio::test]
 async fn past_its_rpm_a_key_gets_429_with_retry_after_in_each_apis_error_shape() {
-    let app = TestApp::builder().auth_token(ADMIN_TOKEN).spawn().await;
+    let app = with_token().await;
     let (_, secret) = key_client(&app, NewKey::new("alice").rpm(2)).await;
+    let chat = chat_body("llama3.2", false);
     for _ in 0..2 {
-        let (status, _, _) = post(
-            &app,
-            "/api/chat",
-            &secret,
-            None,
-            &chat_body("llama3.2", false),
-        )
-        .await;
+        let (status, _, _) = post(&app, "/api/chat", &secret, None, &chat).await;
         assert_eq!(status, 200);
     }
-    let (status, after, body) = post(
-        &app,
-        "/api/chat",
-        &secret,
-        None,
-        &chat_body("llama3.2", false),
-    )
-    .await;
+    let (status, after, body) = post(&app, "/api/chat", &secret, None, &chat).await;
     assert_eq!(status, 429);
     let after = after.expect("a Retry-After header");
     assert!((1..=60).contains(&after), "{after}");
@@ -88,8 +75,7 @@ async fn past_its_rpm_a_key_gets_429_with_retry_after_in_each_apis_error_shape()
     assert_eq!(body["type"], "error", "{body}");
     assert_eq!(body["error"]["type"], "rate_limit_error");
 
-    let (status, after, _) =
-        post(&app, "/jobs", &secret, None, &chat_body("llama3.2", false)).await;
+    let (status, after, _) = post(&app, "/jobs", &secret, None, &chat).await;
     assert_eq!((status, after.is_some()), (429, true));
 
     // Only requests that queue work count: reading is never limited.
@@ -102,7 +88,7 @@ async fn past_its_rpm_a_key_gets_429_with_retry_after_in_each_apis_error_shape()
 
 #[tokio::test]
 async fn a_trusted_keys_end_users_each_get_the_keys_rpm_and_other_keys_cannot_split_theirs() {
-    let app = TestApp::builder().auth_token(ADMIN_TOKEN).spawn().await;
+    let app = with_token().await;
     let (_, webui) = key_client(&app, NewKey::new("webui").rpm(1).trust_user_header(true)).await;
     let (_, plain) = key_client(&app, NewKey::new("plain").rpm(1)).await;
     let body = chat_body("llama3.2", false);
@@ -132,11 +118,7 @@ async fn a_trusted_keys_end_users_each_get_the_keys_rpm_and_other_keys_cannot_sp
 
 #[tokio::test]
 async fn past_its_max_queued_a_key_gets_429_and_other_keys_and_users_still_queue() {
-    let app = TestApp::builder()
-        .generation_delay(Duration::from_secs(30))
-        .auth_token(ADMIN_TOKEN)
-        .spawn()
-        .await;
+    let app = with_token_and_delay(Duration::from_secs(30)).await;
     let (alice, alice_secret) = key_client(&app, NewKey::new("alice").max_queued(2)).await;
     let (bob, _) = key_client(&app, NewKey::new("bob").max_queued(1)).await;
     let (_, webui) = key_client(
@@ -153,14 +135,8 @@ async fn past_its_max_queued_a_key_gets_429_and_other_keys_and_users_still_queue
     ids.push(alice.submit(job()).await.unwrap());
     let refused = alice.submit(job()).await.unwrap_err();
     assert!(refused.is_rate_limited(), "{refused}");
-    let (status, after, body) = post(
-        &app,
-        "/jobs",
-        &alice_secret,
-        None,
-        &chat_body("llama3.2", false),
-    )
-    .await;
+    let chat = chat_body("llama3.2", false);
+    let (status, after, body) = post(&app, "/jobs", &alice_secret, None, &chat).await;
     assert_eq!(status, 429);
     assert!(after.is_some_and(|s| s >= 1));
     assert!(
@@ -179,10 +155,9 @@ async fn past_its_max_queued_a_key_gets_429_and_other_keys_and_users_still_queue
     assert_eq!(body["error"]["code"], "rate_limit_exceeded");
 
     ids.push(bob.submit(job()).await.unwrap());
-    let body = chat_body("llama3.2", false);
-    assert_eq!(post(&app, "/jobs", &webui, Some("u1"), &body).await.0, 202);
-    assert_eq!(post(&app, "/jobs", &webui, Some("u1"), &body).await.0, 429);
-    assert_eq!(post(&app, "/jobs", &webui, Some("u2"), &body).await.0, 202);
+    assert_eq!(post(&app, "/jobs", &webui, Some("u1"), &chat).await.0, 202);
+    assert_eq!(post(&app, "/jobs", &webui, Some("u1"), &chat).await.0, 429);
+    assert_eq!(post(&app, "/jobs", &webui, Some("u2"), &chat).await.0, 202);
 
     // Once one of alice's jobs leaves the queue, she may queue another.
     alice.cancel(ids[1]).await.unwrap();

@@ -13,6 +13,7 @@ mod keys;
 mod limits;
 mod logs;
 mod long_lines;
+mod manual_target;
 mod messages;
 mod metrics;
 mod models;
@@ -37,8 +38,39 @@ mod webhooks;
 
 use std::time::Duration;
 
+use foreman_testkit::TestApp;
+
 /// How long any condition in these tests may take before the test fails.
 pub(crate) const DEADLINE: Duration = Duration::from_secs(10);
+
+/// Longer than any test: a poll interval that never comes round within one.
+pub(crate) const HOUR: Duration = Duration::from_secs(3600);
+
+/// A foreman in front of `ollama` that polls it only hourly, so what it knows of the
+/// target's models comes from its own requests, not from a poll.
+pub(crate) async fn hourly(ollama: foreman_testkit::FakeOllama) -> TestApp {
+    TestApp::builder()
+        .ollama(ollama)
+        .configure(|c| c.poll_interval = HOUR)
+        .spawn()
+        .await
+}
+
+/// A call running in the background, as [`TestApp::spawn_post`] starts it.
+pub(crate) type Pending = tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>;
+
+/// Awaits every call, each answered 200 and read to its end, then checks that the target
+/// received them all and never ran two generations at once.
+pub(crate) async fn assert_all_ran_one_at_a_time(app: &TestApp, calls: Vec<Pending>) {
+    let n = calls.len();
+    for call in calls {
+        let response = call.await.unwrap().unwrap();
+        assert_eq!(response.status(), 200);
+        response.bytes().await.unwrap();
+    }
+    assert_eq!(app.ollama.generation_requests().len(), n);
+    assert_eq!(app.ollama.max_concurrent_generations(), 1);
+}
 
 /// A chat request body.
 pub(crate) fn chat_body(model: &str, stream: bool) -> serde_json::Value {

@@ -5,23 +5,13 @@
 use std::time::Duration;
 
 use foreman_client::{ChatMessage, ChatRequest, SubmitRequest};
-use foreman_sim::{SimConfig, SimHandle};
-use foreman_testkit::bodies::named_events;
+use foreman_testkit::bodies::{named_events, EventReader};
 use foreman_testkit::wait::wait_until;
 use foreman_testkit::{FakeOllama, TestApp};
-use futures::StreamExt;
 use serde_json::{json, Value};
 
+use crate::manual_target::{first_token, manual_target, newest_job, next_generation};
 use crate::DEADLINE;
-
-/// A simulated Ollama whose tokens the test releases, and a foreman in front of it.
-async fn manual_target() -> (SimHandle, TestApp) {
-    let sim = foreman_sim::spawn(SimConfig::manual())
-        .await
-        .expect("the simulator starts");
-    let app = TestApp::builder().target_url(sim.url()).spawn().await;
-    (sim, app)
-}
 
 fn message(model: &str, stream: bool) -> Value {
     json!({
@@ -41,57 +31,6 @@ fn response_request(model: &str, stream: bool) -> Value {
         "instructions": "Be brief.",
         "stream": stream,
     })
-}
-
-/// Named server-sent events read as they arrive, across chunk boundaries.
-struct EventReader {
-    body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
-    buffer: String,
-}
-
-impl EventReader {
-    fn new(response: reqwest::Response) -> Self {
-        Self {
-            body: response.bytes_stream().boxed(),
-            buffer: String::new(),
-        }
-    }
-
-    /// The next event, `None` at the end of the stream.
-    async fn next(&mut self) -> Option<(String, Value)> {
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let event: String = self.buffer.drain(..end + 2).collect();
-                return named_events(&event).pop();
-            }
-            let chunk = tokio::time::timeout(DEADLINE, self.body.next())
-                .await
-                .expect("an event before the deadline")?;
-            self.buffer
-                .push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
-        }
-    }
-
-    /// The events up to and including the first one called `name`.
-    async fn until(&mut self, name: &str) -> Vec<(String, Value)> {
-        let mut events = Vec::new();
-        while let Some(event) = self.next().await {
-            let found = event.0 == name;
-            events.push(event);
-            if found {
-                return events;
-            }
-        }
-        panic!("no {name} event among {events:?}");
-    }
-
-    async fn rest(mut self) -> Vec<(String, Value)> {
-        let mut events = Vec::new();
-        while let Some(event) = self.next().await {
-            events.push(event);
-        }
-        events
-    }
 }
 
 fn assert_anthropic_error(body: &Value, kind: &str) {
@@ -205,10 +144,7 @@ async fn each_event_reaches_the_client_before_the_target_sends_the_next() {
     ] {
         let (sim, app) = manual_target().await;
         let pending = app.spawn_post(path, body.clone());
-        let generation = sim
-            .next_generation(DEADLINE)
-            .await
-            .expect("a generation request");
+        let generation = next_generation(&sim).await;
         assert_eq!(
             generation.request(),
             &body,
@@ -282,14 +218,7 @@ async fn bad_bodies_auth_and_unknown_paths_answer_in_anthropics_shape() {
         json!({"model": "llama3.2"}),
         json!("text"),
     ] {
-        let response = app
-            .http
-            .post(app.at("/v1/messages"))
-            .bearer_auth("s3cret")
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let response = app.post_as("/v1/messages", "s3cret", &body).await;
         assert_eq!(response.status(), 400, "{body}");
         assert_anthropic_error(&response.json().await.unwrap(), "invalid_request_error");
     }
@@ -307,24 +236,18 @@ async fn bad_bodies_auth_and_unknown_paths_answer_in_anthropics_shape() {
         "the Anthropic SDKs' header works too"
     );
     let unknown = app
-        .http
-        .post(app.at("/v1/messages/count_tokens"))
-        .bearer_auth("s3cret")
-        .json(&message("llama3.2", false))
-        .send()
-        .await
-        .unwrap();
+        .post_as(
+            "/v1/messages/count_tokens",
+            "s3cret",
+            &message("llama3.2", false),
+        )
+        .await;
     assert_eq!(unknown.status(), 404);
     assert_anthropic_error(&unknown.json().await.unwrap(), "not_found_error");
 
     let responses = app
-        .http
-        .post(app.at("/v1/responses"))
-        .bearer_auth("s3cret")
-        .json(&json!({"input": "hi"}))
-        .send()
-        .await
-        .unwrap();
+        .post_as("/v1/responses", "s3cret", &json!({"input": "hi"}))
+        .await;
     assert_eq!(responses.status(), 400);
     let body: Value = responses.json().await.unwrap();
     assert_eq!(body["error"]["message"], "model is required");
@@ -353,21 +276,14 @@ async fn a_target_error_keeps_its_status_in_anthropics_shape() {
 async fn messages_responses_and_chats_never_overlap_on_the_target() {
     let app = TestApp::with_generation_delay(Duration::from_millis(40)).await;
 
-    let calls: Vec<_> = (0..6)
+    let calls = (0..6)
         .map(|i| match i % 3 {
             0 => app.spawn_post("/v1/messages", message("llama3.2", i == 0)),
             1 => app.spawn_post("/v1/responses", response_request("llama3.2", i == 1)),
             _ => app.spawn_post("/api/chat", crate::chat_body("llama3.2", false)),
         })
         .collect();
-    for call in calls {
-        let response = call.await.unwrap().unwrap();
-        assert_eq!(response.status(), 200);
-        response.bytes().await.unwrap();
-    }
-
-    assert_eq!(app.ollama.generation_requests().len(), 6);
-    assert_eq!(app.ollama.max_concurrent_generations(), 1);
+    crate::assert_all_ran_one_at_a_time(&app, calls).await;
 }
 
 #[tokio::test]
@@ -434,12 +350,7 @@ async fn a_broken_stream_ends_with_an_error_event_in_each_apis_shape() {
     ] {
         let (sim, app) = manual_target().await;
         let pending = app.spawn_post(path, body);
-        let generation = sim
-            .next_generation(DEADLINE)
-            .await
-            .expect("a generation request");
-        generation.token("a");
-        let response = pending.await.unwrap().unwrap();
+        let (generation, response) = first_token(&sim, pending, "a").await;
         generation.cut();
 
         let events = named_events(&response.text().await.unwrap());
@@ -450,10 +361,7 @@ async fn a_broken_stream_ends_with_an_error_event_in_each_apis_shape() {
             .as_str()
             .or(data["message"].as_str());
         assert!(message.unwrap().contains("broke off"), "{path}: {data}");
-        let failed = wait_until(DEADLINE, || async {
-            app.jobs_json("").await[0]["state"] == "failed"
-        })
-        .await;
+        let failed = newest_job(&app, |job| job["state"] == "failed").await;
         assert!(failed, "{path}: the job ends failed, not done");
     }
 }
@@ -466,12 +374,7 @@ async fn an_error_event_from_the_target_mid_stream_reaches_the_caller_and_fails_
     ] {
         let (sim, app) = manual_target().await;
         let pending = app.spawn_post(path, body);
-        let generation = sim
-            .next_generation(DEADLINE)
-            .await
-            .expect("a generation request");
-        generation.token("Ray");
-        let response = pending.await.unwrap().unwrap();
+        let (generation, response) = first_token(&sim, pending, "Ray").await;
         generation.fail("out of memory");
 
         let events = named_events(&response.text().await.unwrap());
@@ -489,9 +392,8 @@ async fn an_error_event_from_the_target_mid_stream_reaches_the_caller_and_fails_
             .as_str()
             .or(errors[0]["message"].as_str());
         assert_eq!(message, Some("out of memory"), "{path}: {events:?}");
-        let failed = wait_until(DEADLINE, || async {
-            let jobs = app.jobs_json("").await;
-            jobs[0]["state"] == "failed" && jobs[0]["error"] == "out of memory"
+        let failed = newest_job(&app, |job| {
+            job["state"] == "failed" && job["error"] == "out of memory"
         })
         .await;
         assert!(

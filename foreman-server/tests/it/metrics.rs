@@ -19,7 +19,7 @@ fn job(model: &str) -> SubmitRequest {
 
 /// Every sample of a scrape, by `name{labels}` as written; checks the content type.
 async fn scrape(app: &TestApp) -> HashMap<String, f64> {
-    let response = app.http.get(app.at("/metrics")).send().await.unwrap();
+    let response = app.get("/metrics").await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         response.headers()["content-type"],
@@ -185,15 +185,9 @@ async fn the_target_reads_down_while_it_is_unreachable() {
 #[tokio::test]
 async fn metrics_need_the_token_like_every_other_route() {
     let app = TestApp::builder().auth_token("s3cret").spawn().await;
-    let anonymous = app.http.get(app.at("/metrics")).send().await.unwrap();
+    let anonymous = app.get("/metrics").await;
     assert_eq!(anonymous.status(), 401);
-    let scraper = app
-        .http
-        .get(app.at("/metrics"))
-        .bearer_auth("s3cret")
-        .send()
-        .await
-        .unwrap();
+    let scraper = app.get_as("/metrics", "s3cret").await;
     assert_eq!(scraper.status(), 200);
 }
 

@@ -3,26 +3,15 @@
 
 use std::time::Duration;
 
-use foreman_sim::SimConfig;
-use foreman_testkit::bodies::ndjson;
+use foreman_testkit::bodies::{ndjson, LineReader};
 use foreman_testkit::{FakeOllama, TestApp};
-use futures::StreamExt;
 use reqwest::Method;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::DEADLINE;
-
-/// Longer than any test: a change shows in the list only if foreman refreshed for it.
-const HOUR: Duration = Duration::from_secs(3600);
-
-async fn hourly(ollama: FakeOllama) -> TestApp {
-    TestApp::builder()
-        .ollama(ollama)
-        .configure(|c| c.poll_interval = HOUR)
-        .spawn()
-        .await
-}
+use crate::manual_target::manual_target_with;
+// Polled hourly, a change shows in the list only if foreman refreshed for it.
+use crate::{hourly, DEADLINE, HOUR};
 
 /// `method path` with a JSON body.
 async fn call(app: &TestApp, method: Method, path: &str, body: Value) -> reqwest::Response {
@@ -38,6 +27,17 @@ async fn call(app: &TestApp, method: Method, path: &str, body: Value) -> reqwest
 async fn listed(app: &TestApp) -> Vec<String> {
     let tags = app.client.tags().await.unwrap();
     tags.models.into_iter().map(|m| m.name).collect()
+}
+
+/// Checks the answer to a pull or create with `stream: false`: 200 with
+/// `{"status": "success"}`, and `model` listed at once.
+async fn assert_succeeded_and_listed(app: &TestApp, response: reqwest::Response, model: &str) {
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"status": "success"})
+    );
+    assert!(listed(app).await.contains(&model.to_owned()));
 }
 
 /// The bodies the target received on `path`.
@@ -79,12 +79,7 @@ async fn a_pull_without_streaming_answers_one_object_and_refreshes_too() {
         .post("/api/pull", &json!({"model": "phi4", "stream": false}))
         .await;
 
-    assert_eq!(response.status(), 200);
-    assert_eq!(
-        response.json::<Value>().await.unwrap(),
-        json!({"status": "success"})
-    );
-    assert!(listed(&app).await.contains(&"phi4:latest".to_owned()));
+    assert_succeeded_and_listed(&app, response, "phi4:latest").await;
 }
 
 #[tokio::test]
@@ -201,10 +196,7 @@ async fn management_requests_without_a_model_are_refused_before_the_target() {
 
 #[tokio::test]
 async fn a_blob_larger_than_the_body_limit_streams_to_the_target() {
-    let app = TestApp::builder()
-        .configure(|c| c.max_body_bytes = 1024)
-        .spawn()
-        .await;
+    let app = TestApp::with_config(|c| c.max_body_bytes = 1024).await;
     let data: Vec<u8> = (0..256 * 1024).map(|i| (i % 251) as u8).collect();
     let digest = format!("sha256:{}", hex::encode(Sha256::digest(&data)));
     let blob = app.at(&format!("/api/blobs/{digest}"));
@@ -259,10 +251,7 @@ async fn a_blob_larger_than_the_body_limit_streams_to_the_target() {
 
 #[tokio::test]
 async fn a_blob_upload_that_stalls_is_answered_408_and_the_target_stays_healthy() {
-    let app = TestApp::builder()
-        .configure(|c| c.body_timeout = Duration::from_millis(300))
-        .spawn()
-        .await;
+    let app = TestApp::with_config(|c| c.body_timeout = Duration::from_millis(300)).await;
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
     sender.send(Ok(b"GGUF".to_vec())).await.unwrap();
     let stalled = reqwest::Body::wrap_stream(tokio_stream::wrappers::ReceiverStream::new(receiver));
@@ -308,12 +297,7 @@ async fn a_created_model_can_be_made_from_an_uploaded_blob() {
         )
         .await;
 
-    assert_eq!(created.status(), 200);
-    assert_eq!(
-        created.json::<Value>().await.unwrap(),
-        json!({"status": "success"})
-    );
-    assert!(listed(&app).await.contains(&"mine:latest".to_owned()));
+    assert_succeeded_and_listed(&app, created, "mine:latest").await;
 }
 
 #[tokio::test]
@@ -399,14 +383,7 @@ async fn model_management_needs_the_admin_token() {
 
 #[tokio::test]
 async fn progress_lines_reach_the_client_one_by_one() {
-    let sim = foreman_sim::spawn(SimConfig::manual())
-        .await
-        .expect("the simulator starts");
-    let app = TestApp::builder()
-        .target_url(sim.url())
-        .configure(|c| c.poll_interval = HOUR)
-        .spawn()
-        .await;
+    let (sim, app) = manual_target_with(|c| c.poll_interval = HOUR).await;
     let request = json!({"model": "smollm2:135m"});
     let pending = app.spawn_post("/api/pull", request.clone());
     let pull = sim
@@ -437,12 +414,8 @@ async fn progress_lines_reach_the_client_one_by_one() {
         );
     }
     pull.finish();
-    let mut rest = Vec::new();
-    while let Some(line) = body.next().await {
-        rest.push(line);
-    }
     assert_eq!(
-        rest,
+        body.rest().await,
         [
             json!({"status": "verifying sha256 digest"}),
             json!({"status": "writing manifest"}),
@@ -450,35 +423,6 @@ async fn progress_lines_reach_the_client_one_by_one() {
         ]
     );
     assert!(listed(&app).await.contains(&"smollm2:135m".to_owned()));
-}
-
-/// NDJSON lines read as they arrive, across chunk boundaries.
-struct LineReader {
-    body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
-    buffer: Vec<u8>,
-}
-
-impl LineReader {
-    fn new(response: reqwest::Response) -> Self {
-        Self {
-            body: response.bytes_stream().boxed(),
-            buffer: Vec::new(),
-        }
-    }
-
-    /// The next line, `None` at the end of the body.
-    async fn next(&mut self) -> Option<Value> {
-        loop {
-            if let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = self.buffer.drain(..=end).collect();
-                return Some(serde_json::from_slice(&line).expect("each line is JSON"));
-            }
-            let chunk = tokio::time::timeout(DEADLINE, self.body.next())
-                .await
-                .expect("a line before the deadline")?;
-            self.buffer.extend_from_slice(&chunk.unwrap());
-        }
-    }
 }
 
 #[tokio::test]

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use foreman_sim::SimConfig;
-use foreman_testkit::bodies::sse_data;
+use foreman_testkit::bodies::{joined, openai_chunks, sse_data};
 use foreman_testkit::{FakeOllama, TestApp};
 use serde_json::{json, Value};
 
+use crate::manual_target::{first_token, manual_target, newest_job};
 use crate::DEADLINE;
 
 fn chat_completion(model: &str, stream: bool) -> Value {
@@ -47,15 +47,8 @@ async fn a_streamed_chat_completion_is_server_sent_events_ending_with_done() {
     assert!(response.headers().contains_key("x-foreman-job-id"));
     let body = response.text().await.unwrap();
     assert!(body.ends_with("data: [DONE]\n\n"), "{body:?}");
-    let data = sse_data(&body);
-    let chunks: Vec<Value> = data[..data.len() - 1]
-        .iter()
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect();
-    let content: String = chunks
-        .iter()
-        .map(|c| c["choices"][0]["delta"]["content"].as_str().unwrap())
-        .collect();
+    let chunks = openai_chunks(&body);
+    let content = joined(&chunks, "/choices/0/delta/content");
     assert_eq!(content, "The sky is blue.");
     assert!(chunks
         .iter()
@@ -190,12 +183,7 @@ async fn an_unknown_model_is_an_openai_shaped_404() {
         }})
     );
 
-    let model = app
-        .http
-        .get(app.at("/v1/models/nope"))
-        .send()
-        .await
-        .unwrap();
+    let model = app.get("/v1/models/nope").await;
     assert_eq!(model.status(), 404);
     assert_openai_error(&model.json().await.unwrap(), "invalid_request_error");
     assert!(app.ollama.generation_requests().is_empty());
@@ -244,32 +232,17 @@ async fn auth_and_unknown_routes_answer_in_openai_shape_under_v1() {
     assert_eq!(denied.status(), 401);
     assert_openai_error(&denied.json().await.unwrap(), "invalid_request_error");
 
-    let allowed = app
-        .http
-        .get(app.at("/v1/models"))
-        .bearer_auth("s3cret")
-        .send()
-        .await
-        .unwrap();
+    let allowed = app.get_as("/v1/models", "s3cret").await;
     assert_eq!(allowed.status(), 200);
 
-    let unknown = app
-        .http
-        .get(app.at("/v1/nowhere"))
-        .bearer_auth("s3cret")
-        .send()
-        .await
-        .unwrap();
+    let unknown = app.get_as("/v1/nowhere", "s3cret").await;
     assert_eq!(unknown.status(), 404);
     assert_openai_error(&unknown.json().await.unwrap(), "invalid_request_error");
 }
 
 #[tokio::test]
 async fn an_oversized_body_is_an_openai_shaped_413() {
-    let app = TestApp::builder()
-        .configure(|c| c.max_body_bytes = 1024)
-        .spawn()
-        .await;
+    let app = TestApp::with_config(|c| c.max_body_bytes = 1024).await;
     let mut request = chat_completion("llama3.2", false);
     request["messages"][0]["content"] = json!("x".repeat(4096));
 
@@ -293,9 +266,8 @@ async fn a_target_error_keeps_its_status_in_openai_shape() {
     let body: Value = response.json().await.unwrap();
     assert_openai_error(&body, "api_error");
     assert_eq!(body["error"]["message"], "the runner crashed");
-    let recorded = foreman_testkit::wait::wait_until(DEADLINE, || async {
-        let jobs = app.jobs_json("").await;
-        jobs[0]["state"] == "failed" && jobs[0]["error"] == "the runner crashed"
+    let recorded = newest_job(&app, |job| {
+        job["state"] == "failed" && job["error"] == "the runner crashed"
     })
     .await;
     assert!(recorded, "the job fails with the target's message");
@@ -305,7 +277,7 @@ async fn a_target_error_keeps_its_status_in_openai_shape() {
 async fn concurrent_openai_chats_never_overlap_on_the_target() {
     let app = TestApp::with_generation_delay(Duration::from_millis(40)).await;
 
-    let calls: Vec<_> = (0..4)
+    let calls = (0..4)
         .map(|i| {
             let (path, body) = match i % 2 {
                 0 => ("/v1/chat/completions", chat_completion("llama3.2", i == 0)),
@@ -317,29 +289,14 @@ async fn concurrent_openai_chats_never_overlap_on_the_target() {
             app.spawn_post(path, body)
         })
         .collect();
-    for call in calls {
-        let response = call.await.unwrap().unwrap();
-        assert_eq!(response.status(), 200);
-        response.bytes().await.unwrap();
-    }
-
-    assert_eq!(app.ollama.generation_requests().len(), 4);
-    assert_eq!(app.ollama.max_concurrent_generations(), 1);
+    crate::assert_all_ran_one_at_a_time(&app, calls).await;
 }
 
 #[tokio::test]
 async fn a_stream_cut_by_the_target_ends_with_an_sse_error_event() {
-    let sim = foreman_sim::spawn(SimConfig::manual())
-        .await
-        .expect("the simulator starts");
-    let app = TestApp::builder().target_url(sim.url()).spawn().await;
+    let (sim, app) = manual_target().await;
     let pending = app.spawn_post("/v1/chat/completions", chat_completion("llama3.2", true));
-    let generation = sim
-        .next_generation(DEADLINE)
-        .await
-        .expect("a generation request");
-    generation.token("a");
-    let response = pending.await.unwrap().unwrap();
+    let (generation, response) = first_token(&sim, pending, "a").await;
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     generation.cut();
 
@@ -353,10 +310,6 @@ async fn a_stream_cut_by_the_target_ends_with_an_sse_error_event() {
         body.ends_with("\n\n") && !body.contains("[DONE]"),
         "{body:?}"
     );
-    let failed = foreman_testkit::wait::wait_until(DEADLINE, || async {
-        let jobs = app.jobs_json("").await;
-        jobs[0]["state"] == "failed"
-    })
-    .await;
+    let failed = newest_job(&app, |job| job["state"] == "failed").await;
     assert!(failed, "the job ends failed, not done");
 }

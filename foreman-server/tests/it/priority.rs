@@ -24,11 +24,7 @@ async fn slow_app() -> TestApp {
 
 /// The first message's content of every generation the target saw, in order.
 fn prompts(app: &TestApp) -> Vec<String> {
-    app.ollama
-        .generation_requests()
-        .iter()
-        .map(|r| r["messages"][0]["content"].as_str().unwrap().to_owned())
-        .collect()
+    app.ollama.generation_strings("/messages/0/content")
 }
 
 #[tokio::test]

@@ -139,12 +139,7 @@ async fn a_model_name_without_a_tag_means_latest() {
 async fn tags_and_ps_come_from_the_cache_in_ollamas_shape() {
     let app = TestApp::spawn().await;
     let tags: Value = app.get_json("/api/tags").await;
-    let names: Vec<&str> = tags["models"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["name"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> = foreman_testkit::bodies::strings(&tags["models"], "name");
     assert!(names.contains(&"llama3.2:latest"), "{names:?}");
     let ps: Value = app.get_json("/api/ps").await;
     assert!(ps["models"].is_array());
@@ -153,7 +148,7 @@ async fn tags_and_ps_come_from_the_cache_in_ollamas_shape() {
 #[tokio::test]
 async fn version_show_and_root_answer_like_ollama() {
     let app = TestApp::spawn().await;
-    let root = app.http.get(app.at("/")).send().await.unwrap();
+    let root = app.get("/").await;
     assert_eq!(root.status(), 200);
     assert_eq!(root.text().await.unwrap(), "Ollama is running");
     let head = app.http.head(app.at("/")).send().await.unwrap();
@@ -227,10 +222,8 @@ async fn an_http_error_from_the_target_is_passed_on_and_fails_the_job() {
 #[tokio::test]
 async fn ps_right_after_a_chat_shows_the_model_it_loaded() {
     // With polling effectively off, only the refresh after a generation can show it.
-    let app = TestApp::builder()
-        .configure(|c| c.poll_interval = std::time::Duration::from_secs(3600))
-        .spawn()
-        .await;
+    let app =
+        TestApp::with_config(|c| c.poll_interval = std::time::Duration::from_secs(3600)).await;
     let before: Value = app.get_json("/api/ps").await;
     assert_eq!(before["models"].as_array().unwrap().len(), 0);
     app.post("/api/chat", &chat_body("llama3.2", false)).await;
@@ -240,10 +233,8 @@ async fn ps_right_after_a_chat_shows_the_model_it_loaded() {
 
 #[tokio::test]
 async fn a_model_pulled_after_start_is_found_by_polling_again_on_a_miss() {
-    let app = TestApp::builder()
-        .configure(|c| c.poll_interval = std::time::Duration::from_secs(3600))
-        .spawn()
-        .await;
+    let app =
+        TestApp::with_config(|c| c.poll_interval = std::time::Duration::from_secs(3600)).await;
     app.ollama.add_model("mistral:7b");
     let response = app.post("/api/chat", &chat_body("mistral:7b", false)).await;
     assert_eq!(response.status(), 200);
@@ -251,10 +242,8 @@ async fn a_model_pulled_after_start_is_found_by_polling_again_on_a_miss() {
 
 #[tokio::test]
 async fn a_burst_of_requests_for_a_missing_model_shares_polls() {
-    let app = TestApp::builder()
-        .configure(|c| c.poll_interval = std::time::Duration::from_secs(3600))
-        .spawn()
-        .await;
+    let app =
+        TestApp::with_config(|c| c.poll_interval = std::time::Duration::from_secs(3600)).await;
     let before = app.ollama.requests_to("/api/tags");
     let calls = (0..20).map(|_| {
         app.http

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use foreman_client::{ChatMessage, ChatRequest, JobState, SubmitRequest};
-use foreman_sim::{SimConfig, SimHandle};
+use foreman_sim::SimHandle;
 use foreman_testkit::TestApp;
 use serde_json::Value;
 
@@ -16,26 +16,20 @@ fn job(model: &str) -> SubmitRequest {
 #[tokio::test]
 async fn concurrent_chats_never_overlap_on_the_target() {
     let app = TestApp::with_generation_delay(Duration::from_millis(40)).await;
-    let mut calls = Vec::new();
-    for i in 0..6 {
-        let http = app.http.clone();
-        let url = app.at(if i % 2 == 0 {
-            "/api/chat"
-        } else {
-            "/api/generate"
-        });
-        calls.push(tokio::spawn(async move {
+    let calls = (0..6)
+        .map(|i| {
+            let path = if i % 2 == 0 {
+                "/api/chat"
+            } else {
+                "/api/generate"
+            };
             let body = serde_json::json!({
                 "model": "llama3.2", "prompt": "p", "messages": [], "stream": i % 3 == 0
             });
-            http.post(url).json(&body).send().await.unwrap().status()
-        }));
-    }
-    for call in calls {
-        assert_eq!(call.await.unwrap(), 200);
-    }
-    assert_eq!(app.ollama.generation_requests().len(), 6);
-    assert_eq!(app.ollama.max_concurrent_generations(), 1);
+            app.spawn_post(path, body)
+        })
+        .collect();
+    crate::assert_all_ran_one_at_a_time(&app, calls).await;
 }
 
 #[tokio::test]
@@ -53,12 +47,7 @@ async fn queued_jobs_drain_by_model_before_swapping() {
         let done = app.client.wait(*id, DEADLINE).await.unwrap();
         assert_eq!(done.state, JobState::Done);
     }
-    let order: Vec<String> = app
-        .ollama
-        .generation_requests()
-        .iter()
-        .map(|r| r["model"].as_str().unwrap().to_owned())
-        .collect();
+    let order: Vec<String> = app.ollama.generation_strings("/model");
     // llama3.2 was loaded, so its queued jobs go first, then qwen's.
     assert_eq!(
         order,
@@ -91,12 +80,7 @@ async fn with_a_zero_affinity_window_jobs_run_in_submission_order() {
     for id in &ids {
         app.client.wait(*id, DEADLINE).await.unwrap();
     }
-    let order: Vec<String> = app
-        .ollama
-        .generation_requests()
-        .iter()
-        .map(|r| r["model"].as_str().unwrap().to_owned())
-        .collect();
+    let order: Vec<String> = app.ollama.generation_strings("/model");
     assert_eq!(
         order,
         ["llama3.2", "qwen2.5:0.5b", "llama3.2", "qwen2.5:0.5b"]
@@ -106,15 +90,7 @@ async fn with_a_zero_affinity_window_jobs_run_in_submission_order() {
 /// A target that answers its polls but whose generations the test cuts off before the
 /// first byte: connection errors while the target looks up, which spend attempts.
 async fn app_with_a_failing_target(max_attempts: u32) -> (SimHandle, TestApp) {
-    let sim = foreman_sim::spawn(SimConfig::manual())
-        .await
-        .expect("the simulator starts");
-    let app = TestApp::builder()
-        .target_url(sim.url())
-        .configure(move |c| c.max_attempts = max_attempts)
-        .spawn()
-        .await;
-    (sim, app)
+    crate::manual_target::manual_target_with(move |c| c.max_attempts = max_attempts).await
 }
 
 /// Cuts the next `attempts` generations off before their first byte.
@@ -163,10 +139,7 @@ async fn wait_degraded(app: &TestApp) {
 
 #[tokio::test]
 async fn a_job_queued_while_the_target_is_down_spends_no_attempts_and_runs_when_it_returns() {
-    let app = TestApp::builder()
-        .configure(|c| c.max_attempts = 2)
-        .spawn()
-        .await;
+    let app = TestApp::with_config(|c| c.max_attempts = 2).await;
     app.ollama.stop().await;
     let id = app.client.submit(job("llama3.2")).await.unwrap();
     wait_degraded(&app).await;
@@ -192,10 +165,7 @@ async fn a_job_queued_while_the_target_is_down_spends_no_attempts_and_runs_when_
 
 #[tokio::test]
 async fn a_sync_caller_waits_through_a_target_outage() {
-    let app = TestApp::builder()
-        .configure(|c| c.max_attempts = 2)
-        .spawn()
-        .await;
+    let app = TestApp::with_config(|c| c.max_attempts = 2).await;
     app.ollama.stop().await;
     let call = app.spawn_post("/api/chat", chat_body("llama3.2", false));
     wait_degraded(&app).await;

@@ -30,13 +30,8 @@ async fn each_request_is_logged_once_answered_with_its_job_and_model_and_no_toke
 
     // A streamed sync chat: its job id is the response header's, its bytes all chunks'.
     let answer = app
-        .http
-        .post(app.at("/api/chat"))
-        .bearer_auth(AUTH_TOKEN)
-        .json(&chat_body("llama3.2", true))
-        .send()
-        .await
-        .unwrap();
+        .post_as("/api/chat", AUTH_TOKEN, &chat_body("llama3.2", true))
+        .await;
     assert_eq!(answer.status(), 200);
     let job_id = answer.headers()["x-foreman-job-id"]
         .to_str()
@@ -61,24 +56,17 @@ async fn each_request_is_logged_once_answered_with_its_job_and_model_and_no_toke
 
     // An async job, then its status: the id comes from the path.
     let submitted: Value = app
-        .http
-        .post(app.at("/jobs"))
-        .bearer_auth(AUTH_TOKEN)
-        .json(&json!({"model": "llama3.2", "messages": [{"role": "user", "content": PROMPT}]}))
-        .send()
+        .post_as(
+            "/jobs",
+            AUTH_TOKEN,
+            &json!({"model": "llama3.2", "messages": [{"role": "user", "content": PROMPT}]}),
+        )
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     let async_id = submitted["job_id"].as_str().unwrap().to_owned();
-    let shown = app
-        .http
-        .get(app.at(&format!("/jobs/{async_id}")))
-        .bearer_auth(AUTH_TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let shown = app.get_as(&format!("/jobs/{async_id}"), AUTH_TOKEN).await;
     assert_eq!(shown.status(), 200);
     let _ = shown.bytes().await.unwrap();
     let line = logs
@@ -102,20 +90,15 @@ async fn each_request_is_logged_once_answered_with_its_job_and_model_and_no_toke
 
     // Error answers are logged with what the request named.
     let missing = app
-        .http
-        .post(app.at("/api/chat"))
-        .bearer_auth(AUTH_TOKEN)
-        .json(&chat_body("no-such-model", false))
-        .send()
-        .await
-        .unwrap();
+        .post_as("/api/chat", AUTH_TOKEN, &chat_body("no-such-model", false))
+        .await;
     assert_eq!(missing.status(), 404);
     let _ = missing.bytes().await.unwrap();
     let line = logs
         .line(|l| l.contains("model=no-such-model"), DEADLINE)
         .await;
     fields_of(&line, &["path=/api/chat", "status=404"]);
-    let refused = app.http.get(app.at("/api/tags")).send().await.unwrap();
+    let refused = app.get("/api/tags").await;
     assert_eq!(refused.status(), 401);
     let _ = refused.bytes().await.unwrap();
     logs.line(|l| l.contains("path=/api/tags status=401"), DEADLINE)

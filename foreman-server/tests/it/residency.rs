@@ -8,18 +8,8 @@ use foreman_client::{ChatMessage, ChatRequest, SubmitRequest};
 use foreman_testkit::{FakeOllama, TestApp};
 use serde_json::{json, Value};
 
-use crate::DEADLINE;
-
-/// Longer than any test: what foreman knows of residency here comes from the jobs.
-const HOUR: Duration = Duration::from_secs(3600);
-
-async fn hourly(ollama: FakeOllama) -> TestApp {
-    TestApp::builder()
-        .ollama(ollama)
-        .configure(|c| c.poll_interval = HOUR)
-        .spawn()
-        .await
-}
+// Polled hourly, what foreman knows of residency here comes from the jobs.
+use crate::{hourly, DEADLINE};
 
 async fn resident(app: &TestApp) -> Value {
     app.get_json("/queue").await["resident"].clone()
@@ -116,12 +106,7 @@ async fn after_an_unload_drain_by_model_no_longer_favours_the_unloaded_model() {
         app.client.wait(id, DEADLINE).await.unwrap();
     }
 
-    let order: Vec<String> = app
-        .ollama
-        .generation_requests()
-        .iter()
-        .map(|r| r["messages"][0]["content"].as_str().unwrap().to_owned())
-        .collect();
+    let order: Vec<String> = app.ollama.generation_strings("/messages/0/content");
     assert_eq!(
         order,
         ["last words", "older", "newer"],

@@ -32,28 +32,37 @@ async fn queued_jobs_survive_a_restart_and_then_run() {
     }
 }
 
-#[tokio::test]
-async fn a_crash_mid_generation_requeues_the_job_and_counts_the_attempt() {
+/// How a test takes foreman down while a job runs.
+enum Interrupt {
+    Crash,
+    Stop,
+}
+
+/// Runs an async job, takes foreman down mid-generation, restarts it on the same database
+/// with the target answering at once, and returns the job once it is done.
+async fn interrupted_then_restarted(how: Interrupt) -> foreman_client::Job {
     let mut app = TestApp::with_generation_delay(Duration::from_secs(30)).await;
     let id = app.client.submit(job()).await.unwrap();
     app.ollama.wait_for_generations(1, DEADLINE).await;
-    app.crash().await;
+    match how {
+        Interrupt::Crash => app.crash().await,
+        Interrupt::Stop => app.stop().await,
+    }
     app.ollama.set_generation_delay(Duration::ZERO);
     let app = app.restart().await;
-    let done = app.client.wait(id, DEADLINE).await.unwrap();
+    app.client.wait(id, DEADLINE).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_crash_mid_generation_requeues_the_job_and_counts_the_attempt() {
+    let done = interrupted_then_restarted(Interrupt::Crash).await;
     assert_eq!(done.state, JobState::Done);
     assert_eq!(done.attempts, 2, "the crashed run counted");
 }
 
 #[tokio::test]
 async fn a_graceful_shutdown_puts_the_running_job_back_without_counting_it() {
-    let mut app = TestApp::with_generation_delay(Duration::from_secs(30)).await;
-    let id = app.client.submit(job()).await.unwrap();
-    app.ollama.wait_for_generations(1, DEADLINE).await;
-    app.stop().await;
-    app.ollama.set_generation_delay(Duration::ZERO);
-    let app = app.restart().await;
-    let done = app.client.wait(id, DEADLINE).await.unwrap();
+    let done = interrupted_then_restarted(Interrupt::Stop).await;
     assert_eq!(done.state, JobState::Done);
     assert_eq!(done.attempts, 1, "the interrupted run was refunded");
 }
@@ -61,14 +70,7 @@ async fn a_graceful_shutdown_puts_the_running_job_back_without_counting_it() {
 #[tokio::test]
 async fn a_sync_request_interrupted_by_a_crash_is_not_run_again() {
     let mut app = TestApp::with_generation_delay(Duration::from_secs(30)).await;
-    let http = app.http.clone();
-    let url = app.at("/api/chat");
-    let call = tokio::spawn(async move {
-        http.post(url)
-            .json(&crate::chat_body("llama3.2", false))
-            .send()
-            .await
-    });
+    let call = app.spawn_post("/api/chat", crate::chat_body("llama3.2", false));
     app.ollama.wait_for_generations(1, DEADLINE).await;
     app.crash().await;
     call.abort();

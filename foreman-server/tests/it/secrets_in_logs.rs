@@ -48,14 +48,7 @@ async fn tokens_and_secrets_never_appear_in_the_logs() {
                              "state_webhook_url": format!("http://user:{token}@127.0.0.1:9/")}),
             ),
         ] {
-            let _ = app
-                .http
-                .post(app.at(path))
-                .bearer_auth(token)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
+            let _ = app.post_as(path, token, &body).await;
         }
         let _ = app
             .http

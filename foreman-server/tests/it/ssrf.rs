@@ -13,10 +13,7 @@ fn job(url: &str) -> Value {
 
 #[tokio::test]
 async fn private_webhook_urls_are_refused_at_submit_in_every_spelling() {
-    let app = TestApp::builder()
-        .configure(|c| c.webhook_allow_private = false)
-        .spawn()
-        .await;
+    let app = TestApp::with_config(|c| c.webhook_allow_private = false).await;
     for url in [
         "http://127.0.0.1:9/hook",
         "http://2130706433/hook", // 127.0.0.1 as one integer
@@ -48,10 +45,7 @@ async fn private_webhook_urls_are_refused_at_submit_in_every_spelling() {
 
 #[tokio::test]
 async fn allow_private_lets_a_loopback_name_through_and_it_is_delivered() {
-    let app = TestApp::builder()
-        .configure(|c| c.webhook_allow_private = true)
-        .spawn()
-        .await;
+    let app = TestApp::with_config(|c| c.webhook_allow_private = true).await;
     let receiver = WebhookReceiver::start().await;
     let url = format!("http://localhost:{}/hook", receiver.address().port());
     let id = submit(&app, &job(&url)).await;

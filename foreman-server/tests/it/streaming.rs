@@ -2,40 +2,18 @@
 
 use std::time::Duration;
 
-use foreman_sim::{SimConfig, SimHandle};
 use foreman_testkit::TestApp;
 use futures::StreamExt;
 use serde_json::Value;
 
-use crate::{chat_body, DEADLINE};
-
-/// A simulated Ollama whose tokens the test releases, and a foreman in front of it.
-async fn manual_target() -> (SimHandle, TestApp) {
-    let sim = foreman_sim::spawn(SimConfig::manual())
-        .await
-        .expect("the simulator starts");
-    let app = TestApp::builder().target_url(sim.url()).spawn().await;
-    (sim, app)
-}
+use crate::manual_target::{first_token, manual_target, newest_job, next_generation};
+use crate::{chat_body, Pending, DEADLINE};
 
 #[tokio::test]
 async fn each_chunk_reaches_the_client_before_the_target_sends_the_next() {
     let (sim, app) = manual_target().await;
-    let http = app.http.clone();
-    let url = app.at("/api/chat");
-    let pending = tokio::spawn(async move {
-        http.post(url)
-            .json(&chat_body("llama3.2", true))
-            .send()
-            .await
-    });
-    let generation = sim
-        .next_generation(DEADLINE)
-        .await
-        .expect("a generation request");
-    // Headers wait for the target's first chunk, as Ollama's do.
-    generation.token("The");
-    let response = pending.await.unwrap().unwrap();
+    let pending = app.spawn_post("/api/chat", chat_body("llama3.2", true));
+    let (generation, response) = first_token(&sim, pending, "The").await;
     assert_eq!(response.headers()["content-type"], "application/x-ndjson");
     let mut body = response.bytes_stream();
     for (i, word) in ["The", " sky", " is"].into_iter().enumerate() {
@@ -72,10 +50,7 @@ async fn a_client_that_disconnects_mid_stream_stops_the_upstream_request() {
         body.next().await.unwrap().unwrap()
         // Dropping `body` here hangs up mid-stream.
     });
-    let generation = sim
-        .next_generation(DEADLINE)
-        .await
-        .expect("a generation request");
+    let generation = next_generation(&sim).await;
     generation.token("a");
     call.await.unwrap();
     assert!(
@@ -84,32 +59,18 @@ async fn a_client_that_disconnects_mid_stream_stops_the_upstream_request() {
             .is_ok(),
         "foreman dropped the upstream request"
     );
-    let cancelled = foreman_testkit::wait::wait_until(DEADLINE, || async {
-        let jobs: Value = app.get_json("/jobs").await;
-        jobs["jobs"][0]["state"] == "cancelled"
-    })
-    .await;
+    let cancelled = newest_job(&app, |job| job["state"] == "cancelled").await;
     assert!(cancelled, "the job ends cancelled");
 }
 
 #[tokio::test]
 async fn a_client_that_disconnects_while_queued_removes_its_job() {
-    let app = TestApp::with_generation_delay(Duration::from_secs(30)).await;
-    // The first call occupies the target.
-    let busy = app.spawn_post("/api/chat", chat_body("llama3.2", false));
-    app.ollama.wait_for_generations(1, DEADLINE).await;
-    // The second waits in the queue, then its caller gives up.
-    let waiting = app.spawn_post("/api/chat", chat_body("llama3.2", false));
-    let queued = foreman_testkit::wait::wait_until(DEADLINE, || async {
-        let jobs: Value = app.get_json("/jobs?state=queued").await;
-        jobs["jobs"].as_array().unwrap().len() == 1
-    })
-    .await;
-    assert!(queued);
+    // The first call occupies the target; the second waits in the queue, then its
+    // caller gives up.
+    let (app, busy, waiting) = one_running_one_queued().await;
     waiting.abort();
-    let removed = foreman_testkit::wait::wait_until(DEADLINE, || async {
-        let jobs: Value = app.get_json("/jobs?state=cancelled").await;
-        jobs["jobs"].as_array().unwrap().len() == 1
+    let removed = foreman_testkit::wait_until(DEADLINE, || async {
+        app.jobs_json("state=cancelled").await.len() == 1
     })
     .await;
     assert!(removed, "the queued job was cancelled when its caller left");
@@ -124,21 +85,8 @@ async fn a_client_that_disconnects_while_queued_removes_its_job() {
 #[tokio::test]
 async fn a_stream_cut_by_the_target_ends_with_an_error_line() {
     let (sim, app) = manual_target().await;
-    let http = app.http.clone();
-    let url = app.at("/api/chat");
-    let pending = tokio::spawn(async move {
-        http.post(url)
-            .json(&chat_body("llama3.2", true))
-            .send()
-            .await
-    });
-    let generation = sim
-        .next_generation(DEADLINE)
-        .await
-        .expect("a generation request");
-    generation.token("a");
-    // The headers arrive once the first chunk has passed through foreman.
-    let response = pending.await.unwrap().unwrap();
+    let pending = app.spawn_post("/api/chat", chat_body("llama3.2", true));
+    let (generation, response) = first_token(&sim, pending, "a").await;
     generation.cut();
     let text = response.text().await.unwrap();
     let lines: Vec<Value> = text
@@ -148,21 +96,13 @@ async fn a_stream_cut_by_the_target_ends_with_an_error_line() {
     assert_eq!(lines[0]["message"]["content"], "a");
     let last = lines.last().unwrap();
     assert!(last["error"].is_string(), "ends with an error line: {text}");
-    let failed = foreman_testkit::wait::wait_until(DEADLINE, || async {
-        let jobs: Value = app.get_json("/jobs").await;
-        jobs["jobs"][0]["state"] == "failed"
-    })
-    .await;
+    let failed = newest_job(&app, |job| job["state"] == "failed").await;
     assert!(failed, "the job ends failed, not done");
 }
 
 /// A foreman whose target holds every generation for 30 s, with one call running and one
 /// waiting behind it.
-async fn one_running_one_queued() -> (
-    TestApp,
-    tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>,
-    tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>,
-) {
+async fn one_running_one_queued() -> (TestApp, Pending, Pending) {
     let app = TestApp::with_generation_delay(Duration::from_secs(30)).await;
     let running = app.spawn_post("/api/chat", chat_body("llama3.2", false));
     app.ollama.wait_for_generations(1, DEADLINE).await;
@@ -182,12 +122,7 @@ async fn deleting_a_queued_sync_request_answers_its_caller() {
         .as_str()
         .unwrap()
         .to_owned();
-    let deleted = app
-        .http
-        .delete(app.at(&format!("/jobs/{id}")))
-        .send()
-        .await
-        .unwrap();
+    let deleted = app.delete(&format!("/jobs/{id}")).await;
     assert_eq!(deleted.status(), 200);
     let answer = tokio::time::timeout(DEADLINE, waiting)
         .await
@@ -218,10 +153,7 @@ async fn a_graceful_shutdown_answers_every_waiting_caller() {
 async fn an_error_line_from_the_target_reaches_the_caller_and_fails_the_job() {
     let (sim, app) = manual_target().await;
     let pending = app.spawn_post("/api/chat", chat_body("llama3.2", true));
-    let generation = sim
-        .next_generation(DEADLINE)
-        .await
-        .expect("a generation request");
+    let generation = next_generation(&sim).await;
     generation.token("a");
     generation.fail("out of memory");
     let text = pending.await.unwrap().unwrap().text().await.unwrap();
@@ -229,9 +161,8 @@ async fn an_error_line_from_the_target_reaches_the_caller_and_fails_the_job() {
         text.lines().last().unwrap().contains("out of memory"),
         "{text}"
     );
-    let failed = foreman_testkit::wait::wait_until(DEADLINE, || async {
-        let jobs = app.jobs_json("").await;
-        jobs[0]["state"] == "failed" && jobs[0]["error"] == "out of memory"
+    let failed = newest_job(&app, |job| {
+        job["state"] == "failed" && job["error"] == "out of memory"
     })
     .await;
     assert!(failed, "the job ends failed with the target's message");

@@ -355,7 +355,7 @@ async fn tags_ps_models_health_and_queue_are_unions_over_the_boxes() {
     assert_eq!(queue["targets"].as_array().unwrap().len(), 3, "{queue}");
     assert_eq!(queue["targets"][1]["parallel"], 1);
 
-    let metrics = app.http.get(app.at("/metrics")).send().await.unwrap();
+    let metrics = app.get("/metrics").await;
     let metrics = metrics.text().await.unwrap();
     for name in ["gpu1", "gpu2", "gpu3"] {
         let line = format!("foreman_target_up{{target=\"{name}\"}} 1");

@@ -8,7 +8,7 @@ use foreman_client::{ChatMessage, ChatRequest, JobQuery, NewKey, SubmitRequest};
 use foreman_testkit::TestApp;
 use serde_json::{json, Value};
 
-use crate::keys::{key_client, ADMIN_TOKEN};
+use crate::keys::{key_client, with_token, with_token_and_delay};
 use crate::DEADLINE;
 
 fn chat(text: &str) -> SubmitRequest {
@@ -43,7 +43,7 @@ async fn job_of(app: &TestApp, path: &str, body: Value, token: &str, header: &st
 
 #[tokio::test]
 async fn a_trusted_keys_jobs_carry_the_named_end_user_on_every_route_and_others_do_not() {
-    let app = TestApp::builder().auth_token(ADMIN_TOKEN).spawn().await;
+    let app = with_token().await;
     let (_, trusted) = key_client(&app, NewKey::new("webui").trust_user_header(true)).await;
     let (_, plain) = key_client(&app, NewKey::new("plain")).await;
     let chat = json!({"model": "llama3.2", "stream": false,
@@ -86,7 +86,7 @@ async fn a_trusted_keys_jobs_carry_the_named_end_user_on_every_route_and_others_
 
 #[tokio::test]
 async fn a_keys_weight_is_its_tenants_weight_in_fair_share() {
-    let app = TestApp::builder().auth_token(ADMIN_TOKEN).spawn().await;
+    let app = with_token().await;
     let (heavy, _) = key_client(&app, NewKey::new("heavy").weight(3)).await;
     let id = heavy.submit(chat("x")).await.unwrap();
     heavy.wait(id, DEADLINE).await.unwrap();
@@ -103,11 +103,7 @@ async fn a_keys_weight_is_its_tenants_weight_in_fair_share() {
 
 #[tokio::test]
 async fn a_key_flooding_the_queue_does_not_hold_back_another_keys_first_job() {
-    let app = TestApp::builder()
-        .generation_delay(Duration::from_millis(40))
-        .auth_token(ADMIN_TOKEN)
-        .spawn()
-        .await;
+    let app = with_token_and_delay(Duration::from_millis(40)).await;
     let (flood, _) = key_client(&app, NewKey::new("flood")).await;
     let (single, _) = key_client(&app, NewKey::new("single")).await;
     for i in 0..20 {
@@ -115,12 +111,7 @@ async fn a_key_flooding_the_queue_does_not_hold_back_another_keys_first_job() {
     }
     let mine = single.submit(chat("single")).await.unwrap();
     single.wait(mine, DEADLINE).await.unwrap();
-    let order: Vec<String> = app
-        .ollama
-        .generation_requests()
-        .iter()
-        .map(|r| r["messages"][0]["content"].as_str().unwrap().to_owned())
-        .collect();
+    let order: Vec<String> = app.ollama.generation_strings("/messages/0/content");
     let served_at = order.iter().position(|c| c == "single").unwrap();
     // At most the flood's running job and, arriving mid-claim, one more went first.
     assert!(served_at <= 2, "served as number {served_at}: {order:?}");

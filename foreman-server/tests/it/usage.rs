@@ -9,7 +9,7 @@ use foreman_client::{
 use foreman_testkit::{eventually, TestApp};
 use serde_json::{json, Value};
 
-use crate::keys::{key_client, ADMIN_TOKEN};
+use crate::keys::{key_client, with_token, ADMIN_TOKEN};
 use crate::DEADLINE;
 
 /// Tokens and GPU milliseconds as a target reported them.
@@ -45,14 +45,7 @@ impl Tally {
 }
 
 async fn post_json(app: &TestApp, token: &str, path: &str, body: Value) -> reqwest::Response {
-    let response = app
-        .http
-        .post(app.at(path))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_as(path, token, &body).await;
     assert_eq!(response.status(), 200, "{path}");
     response
 }
@@ -120,7 +113,7 @@ async fn ollama_traffic(app: &TestApp, alice: &Client, secret: &str) -> Tally {
 
 #[tokio::test]
 async fn usage_adds_up_what_the_target_reported_on_every_api_per_key() {
-    let app = TestApp::builder().auth_token(ADMIN_TOKEN).spawn().await;
+    let app = with_token().await;
     let (alice, alice_secret) = key_client(&app, NewKey::new("alice")).await;
     let (bob, bob_secret) = key_client(&app, NewKey::new("bob")).await;
     let alices = ollama_traffic(&app, &alice, &alice_secret).await;
@@ -198,12 +191,8 @@ async fn usage_adds_up_what_the_target_reported_on_every_api_per_key() {
 
     // The Prometheus counters say the same, per key.
     let text = app
-        .http
-        .get(app.at("/metrics"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
+        .get_as("/metrics", ADMIN_TOKEN)
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -231,7 +220,7 @@ async fn usage_adds_up_what_the_target_reported_on_every_api_per_key() {
 
 #[tokio::test]
 async fn a_trusted_keys_usage_is_split_by_end_user() {
-    let app = TestApp::builder().auth_token(ADMIN_TOKEN).spawn().await;
+    let app = with_token().await;
     let (_, webui) = key_client(&app, NewKey::new("webui").trust_user_header(true)).await;
     for user in ["u1", "u2", "u2"] {
         let response = app
@@ -287,7 +276,7 @@ async fn usage_outlives_the_jobs_it_came_from() {
 
 #[tokio::test]
 async fn since_and_until_select_hours_in_rfc_3339_or_unix_milliseconds() {
-    let app = TestApp::builder().auth_token(ADMIN_TOKEN).spawn().await;
+    let app = with_token().await;
     let (alice, secret) = key_client(&app, NewKey::new("alice")).await;
     post_json(&app, &secret, "/api/chat", chat(false)).await;
     usage_once(&alice, &UsageQuery::new(), 1).await;

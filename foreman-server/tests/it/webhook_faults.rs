@@ -20,10 +20,7 @@ fn job_with_hook(url: &str) -> Value {
 }
 
 async fn app() -> TestApp {
-    TestApp::builder()
-        .configure(|c| c.webhook_timeout = Duration::from_millis(200))
-        .spawn()
-        .await
+    TestApp::with_config(|c| c.webhook_timeout = Duration::from_millis(200)).await
 }
 
 /// Waits until the job shows at least `n` webhook attempts; them.

@@ -23,13 +23,11 @@ async fn signed_app() -> TestApp {
 }
 
 async fn signed_app_with(retry_wait: std::time::Duration) -> TestApp {
-    TestApp::builder()
-        .configure(move |c| {
-            c.webhook_secret = Some(foreman_server::Secret::new(SECRET));
-            c.webhook_retry_wait = retry_wait;
-        })
-        .spawn()
-        .await
+    TestApp::with_config(move |c| {
+        c.webhook_secret = Some(foreman_server::Secret::new(SECRET));
+        c.webhook_retry_wait = retry_wait;
+    })
+    .await
 }
 
 /// Receives `n` deliveries and returns their bodies, checking both signatures on each.

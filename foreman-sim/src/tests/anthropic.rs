@@ -3,8 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::{chat, named_events, small, Events, TestSim, DEADLINE};
-use crate::SimConfig;
+use super::{chat, manual, named_events, small, EventReader, TestSim};
 
 fn message(model: &str, stream: bool) -> Value {
     json!({
@@ -200,15 +199,11 @@ async fn a_message_for_another_model_loads_it_and_evicts_the_resident_one() {
 
 #[tokio::test]
 async fn a_message_released_by_hand_streams_each_token_and_can_fail_mid_stream() {
-    let sim = TestSim::start(SimConfig::manual()).await;
+    let sim = manual().await;
     let response = sim.post("/v1/messages", message("llama3.2", true)).await;
-    let generation = sim
-        .handle
-        .next_generation(DEADLINE)
-        .await
-        .expect("a generation");
+    let generation = sim.generation().await;
     assert_eq!(generation.request()["max_tokens"], 256);
-    let mut events = Events::new(response);
+    let mut events = EventReader::new(response);
 
     generation.token("Ray");
     let opened = events.until("content_block_delta").await;
@@ -238,7 +233,7 @@ async fn a_message_released_by_hand_streams_each_token_and_can_fail_mid_stream()
 
 #[tokio::test]
 async fn a_whole_message_that_fails_is_a_500_in_anthropics_shape() {
-    let sim = TestSim::start(SimConfig::manual()).await;
+    let sim = manual().await;
     let pending = tokio::spawn({
         let (client, url) = (sim.client.clone(), format!("{}/v1/messages", sim.url));
         async move {
@@ -250,11 +245,7 @@ async fn a_whole_message_that_fails_is_a_500_in_anthropics_shape() {
         }
     });
 
-    sim.handle
-        .next_generation(DEADLINE)
-        .await
-        .expect("a generation")
-        .fail("out of memory");
+    sim.generation().await.fail("out of memory");
     let response = pending.await.expect("the task").expect("an answer");
 
     assert_eq!(response.status(), 500);
@@ -267,13 +258,9 @@ async fn a_whole_message_that_fails_is_a_500_in_anthropics_shape() {
 
 #[tokio::test]
 async fn messages_responses_and_chats_wait_for_one_gpu() {
-    let sim = TestSim::start(SimConfig::manual()).await;
+    let sim = manual().await;
     let first = sim.post("/v1/messages", message("llama3.2", true)).await;
-    let held = sim
-        .handle
-        .next_generation(DEADLINE)
-        .await
-        .expect("the first");
+    let held = sim.generation().await;
     let (client, url) = (sim.client.clone(), sim.url.clone());
     let others: Vec<_> = [
         (
@@ -293,19 +280,11 @@ async fn messages_responses_and_chats_wait_for_one_gpu() {
     let waiting = sim.stats();
 
     held.finish();
-    Events::new(first).rest().await;
-    let second = sim
-        .handle
-        .next_generation(DEADLINE)
-        .await
-        .expect("the second");
+    EventReader::new(first).rest().await;
+    let second = sim.generation().await;
     let during_second = sim.stats();
     second.finish();
-    sim.handle
-        .next_generation(DEADLINE)
-        .await
-        .expect("the third")
-        .finish();
+    sim.generation().await.finish();
     for other in others {
         other
             .await

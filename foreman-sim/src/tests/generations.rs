@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use super::{chat, nanos, small, Lines, TestSim, DEADLINE};
+use super::{chat, nanos, small, LineReader, TestSim, DEADLINE};
 use crate::generate::answer_tokens;
 use crate::SimConfig;
 #[tokio::test]
@@ -22,7 +22,7 @@ async fn chat_streams_one_token_per_line_while_it_generates() {
         .await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "application/x-ndjson");
-    let mut lines = Lines::new(response);
+    let mut lines = LineReader::new(response);
     let first = lines.next().await.expect("a first chunk");
     let at_first_chunk = sim.stats();
     let mut chunks = vec![first];
@@ -71,7 +71,7 @@ async fn generate_streams_thinking_before_the_response_when_asked_to_think() {
     let request = json!({ "model": "qwen2.5:0.5b", "prompt": "Count to three", "think": true });
     let response = sim.post("/api/generate", request).await;
     assert_eq!(response.status(), 200);
-    let chunks = Lines::new(response).rest().await;
+    let chunks = LineReader::new(response).rest().await;
 
     let (last, tokens) = chunks.split_last().expect("chunks");
     let thinking: String = tokens
@@ -158,7 +158,7 @@ async fn a_client_that_disconnects_mid_stream_frees_the_gpu() {
     let response = sim
         .post("/api/chat", chat("llama3.2", "a long story"))
         .await;
-    let mut lines = Lines::new(response);
+    let mut lines = LineReader::new(response);
     lines.next().await.expect("a first chunk");
 
     drop(lines);
@@ -181,21 +181,14 @@ async fn generations_wait_for_the_gpu_one_at_a_time() {
     };
     let sim = TestSim::start(config).await;
     let long = sim.post("/api/chat", chat("llama3.2", "first")).await;
-    let mut long = Lines::new(long);
+    let mut long = LineReader::new(long);
     long.next().await.expect("the first request generates");
 
     let request = json!({
         "model": "llama3.2", "prompt": "second", "stream": false, "options": { "num_predict": 1 },
     });
     let second = sim.post_json("/api/generate", request);
-    let observe = async {
-        sim.wait_for("second request in flight", |s| s.in_flight == 2)
-            .await;
-        let waiting = sim.stats();
-        drop(long);
-        waiting
-    };
-    let (waiting, (status, _)) = tokio::join!(observe, second);
+    let (waiting, (status, _)) = sim.behind(long, second).await;
 
     assert_eq!(
         waiting.generations, 1,
@@ -224,7 +217,7 @@ async fn shutting_down_ends_generations_in_flight_and_the_server() {
         .send()
         .await
         .expect("the request reaches the simulator");
-    let mut lines = Lines::new(response);
+    let mut lines = LineReader::new(response);
     lines.next().await.expect("a first chunk");
 
     let (served, rest) = tokio::join!(tokio::time::timeout(DEADLINE, handle.stop()), lines.rest());
@@ -240,7 +233,7 @@ async fn shutting_down_ends_generations_in_flight_and_the_server() {
 async fn the_instant_config_answers_at_once_with_default_lengths() {
     let sim = TestSim::start(SimConfig::instant()).await;
 
-    let chunks = Lines::new(sim.post("/api/chat", chat("llama3.2", "hi")).await)
+    let chunks = LineReader::new(sim.post("/api/chat", chat("llama3.2", "hi")).await)
         .rest()
         .await;
 

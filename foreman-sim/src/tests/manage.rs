@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::{chat, listed, Lines, TestSim};
+use super::{chat, listed, LineReader, TestSim};
 use crate::SimConfig;
 
 impl TestSim {
@@ -46,7 +46,7 @@ async fn create_from_an_installed_model_streams_its_layers_and_lists_the_new_one
 
     let response = sim.post("/api/create", request).await;
     assert_eq!(response.headers()["content-type"], "application/x-ndjson");
-    let lines = Lines::new(response).rest().await;
+    let lines = LineReader::new(response).rest().await;
     let mut once = chat("terse", "hi");
     once["stream"] = json!(false);
     let (chatted, answer) = sim.post_json("/api/chat", once).await;
@@ -78,7 +78,7 @@ async fn create_from_a_model_only_the_registry_has_pulls_it_first() {
     let sim = TestSim::start(SimConfig::instant()).await;
 
     let request = json!({ "model": "tiny", "from": "smollm2:135m", "stream": true });
-    let lines = Lines::new(sim.post("/api/create", request).await)
+    let lines = LineReader::new(sim.post("/api/create", request).await)
         .rest()
         .await;
     let unknown = json!({ "model": "x", "from": "nowhere", "stream": false });
@@ -130,7 +130,7 @@ async fn blobs_are_checked_by_their_digest_and_make_models() {
     let request = json!({ "model": "mine", "files": { "model.gguf": digest }, "stream": false });
     let (made, answer) = sim.post_json("/api/create", request).await;
     let request = json!({ "model": "other", "files": { "x.gguf": wrong } });
-    let missing = Lines::new(sim.post("/api/create", request).await)
+    let missing = LineReader::new(sim.post("/api/create", request).await)
         .rest()
         .await;
 

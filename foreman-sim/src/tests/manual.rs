@@ -3,22 +3,8 @@
 
 use serde_json::{json, Value};
 
-use super::{chat, Lines, TestSim, DEADLINE};
-use crate::{Generation, SimConfig};
-
-async fn manual() -> TestSim {
-    TestSim::start(SimConfig::manual()).await
-}
-
-impl TestSim {
-    /// The next generation to get the GPU, or a failed test.
-    async fn generation(&self) -> Generation {
-        self.handle
-            .next_generation(DEADLINE)
-            .await
-            .expect("a generation gets the GPU before the deadline")
-    }
-}
+use super::{chat, manual, LineReader, TestSim, DEADLINE};
+use crate::SimConfig;
 
 /// Reads the rest of the body: whether it broke off (`Err`) or ended properly, and what
 /// arrived before that.
@@ -42,7 +28,7 @@ async fn tokens_leave_one_at_a_time_as_the_test_releases_them() {
     let response = sim.post("/api/chat", chat("llama3.2", "hi")).await;
     let generation = sim.generation().await;
     assert_eq!(response.headers()["content-type"], "application/x-ndjson");
-    let mut lines = Lines::new(response);
+    let mut lines = LineReader::new(response);
 
     generation.token("Hel");
     let first = lines.next().await.expect("the first token");
@@ -106,29 +92,20 @@ async fn the_next_request_waits_for_the_gpu_until_the_first_generation_ends() {
     let sim = manual().await;
     let first = sim.post("/api/chat", chat("llama3.2", "first")).await;
     let generation = sim.generation().await;
-    let second = tokio::spawn({
-        let (client, url) = (sim.client.clone(), format!("{}/api/chat", sim.url));
-        async move {
-            client
-                .post(url)
-                .json(&chat("llama3.2", "second"))
-                .send()
-                .await
-        }
-    });
+    let second = sim.spawn_post("/api/chat", chat("llama3.2", "second"));
     sim.wait_for("the second request in flight", |s| s.in_flight == 2)
         .await;
     let waiting = sim.stats();
 
     generation.finish();
-    Lines::new(first).rest().await;
+    LineReader::new(first).rest().await;
     let next = sim.generation().await;
 
     assert_eq!(waiting.generations, 1, "the second waited: {waiting:?}");
     assert_eq!(next.request()["messages"][0]["content"], "second");
     next.finish();
     let second = second.await.expect("the task").expect("the answer");
-    assert_eq!(Lines::new(second).rest().await.len(), 1);
+    assert_eq!(LineReader::new(second).rest().await.len(), 1);
 }
 
 #[tokio::test]
@@ -137,7 +114,7 @@ async fn a_client_hanging_up_mid_stream_is_noticed_and_frees_the_gpu() {
     let response = sim.post("/api/chat", chat("llama3.2", "hi")).await;
     let generation = sim.generation().await;
     generation.token("Hel");
-    let mut lines = Lines::new(response);
+    let mut lines = LineReader::new(response);
     lines.next().await.expect("the first token");
 
     drop(lines);
@@ -217,7 +194,7 @@ async fn a_failed_generation_ends_with_ollamas_error_line_or_a_500() {
     let generation = sim.generation().await;
     generation.token("a");
     generation.fail("out of memory");
-    let lines = Lines::new(streamed).rest().await;
+    let lines = LineReader::new(streamed).rest().await;
 
     let mut request = chat("llama3.2", "hi");
     request["stream"] = json!(false);
@@ -281,16 +258,7 @@ async fn an_untaken_generation_holds_the_gpu_until_the_simulator_stops() {
         .send()
         .await
         .expect("the first generation starts");
-    let waiting = tokio::spawn({
-        let (client, url) = (client.clone(), format!("{url}/api/chat"));
-        async move {
-            client
-                .post(url)
-                .json(&chat("llama3.2", "waits"))
-                .send()
-                .await
-        }
-    });
+    let waiting = sim.spawn_post("/api/chat", chat("llama3.2", "waits"));
     sim.wait_for("the second request in flight", |s| s.in_flight == 2)
         .await;
 

@@ -126,14 +126,7 @@ async fn openai_and_native_generations_share_the_gpu() {
     let mut request = chat_completion("llama3.2", false);
     request["max_tokens"] = json!(1);
     let second = sim.post_json("/v1/chat/completions", request);
-    let observe = async {
-        sim.wait_for("second request in flight", |s| s.in_flight == 2)
-            .await;
-        let waiting = sim.stats();
-        drop(long);
-        waiting
-    };
-    let (waiting, (status, _)) = tokio::join!(observe, second);
+    let (waiting, (status, _)) = sim.behind(long, second).await;
     assert_eq!(waiting.generations, 1, "it waits for the GPU: {waiting:?}");
     assert_eq!(status, 200);
     assert_eq!(sim.stats().generations, 2);

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use super::{chat, listed, Lines, TestSim, DEADLINE};
+use super::{chat, listed, LineReader, TestSim, DEADLINE};
 use crate::SimConfig;
 
 /// The registry's small model, 84 MB of weights.
@@ -31,7 +31,7 @@ async fn a_pull_reports_each_layer_at_the_download_rate_and_then_lists_the_model
     assert_eq!(response.headers()["content-type"], "application/x-ndjson");
     // (That the model is listed only once the pull is done is tested by hand, below: a
     // timed pull runs ahead of the lines the test has read.)
-    let progress = Lines::new(response).rest().await;
+    let progress = LineReader::new(response).rest().await;
     let elapsed = started.elapsed();
 
     assert_eq!(progress[0], json!({ "status": "pulling manifest" }));
@@ -114,7 +114,7 @@ async fn a_name_the_registry_lacks_streams_its_error_after_the_manifest_line() {
 
     let response = sim.post("/api/pull", json!({ "model": "nope" })).await;
     let status = response.status();
-    let lines = Lines::new(response).rest().await;
+    let lines = LineReader::new(response).rest().await;
     let (whole, body) = sim
         .post_json("/api/pull", json!({ "model": "nope", "stream": false }))
         .await;
@@ -142,7 +142,7 @@ async fn pulling_an_installed_model_again_finds_its_layers_on_disk() {
     let sim = TestSim::start(downloading()).await;
 
     let response = sim.post("/api/pull", json!({ "model": "llama3.2" })).await;
-    let lines = Lines::new(response).rest().await;
+    let lines = LineReader::new(response).rest().await;
 
     let layers: Vec<&Value> = lines.iter().filter(|l| l["digest"].is_string()).collect();
     assert!(layers.len() >= 2);
@@ -157,7 +157,7 @@ async fn pulling_an_installed_model_again_finds_its_layers_on_disk() {
 async fn a_pull_released_by_hand_sends_each_line_when_the_test_does() {
     let sim = TestSim::start(SimConfig::manual()).await;
     let response = sim.post("/api/pull", json!({ "model": SMALL })).await;
-    let mut lines = Lines::new(response);
+    let mut lines = LineReader::new(response);
     assert_eq!(
         lines.next().await,
         Some(json!({ "status": "pulling manifest" }))
@@ -199,7 +199,7 @@ async fn a_pull_released_by_hand_can_fail_be_cut_or_be_left_by_its_client() {
         .await
         .expect("a pull")
         .fail("disk full");
-    let failed = Lines::new(failing).rest().await;
+    let failed = LineReader::new(failing).rest().await;
 
     let cut = sim.post("/api/pull", json!({ "model": SMALL })).await;
     sim.handle.next_pull(DEADLINE).await.expect("a pull").cut();
@@ -231,7 +231,7 @@ async fn a_push_uploads_only_what_the_registry_lacks_and_then_it_can_be_pulled()
     assert_eq!(created, 200);
 
     let response = sim.post("/api/push", json!({ "model": "me/terse" })).await;
-    let lines = Lines::new(response).rest().await;
+    let lines = LineReader::new(response).rest().await;
     let deleted = sim.delete_model("me/terse").await;
     let (pulled, answer) = sim
         .post_json("/api/pull", json!({ "model": "me/terse", "stream": false }))
@@ -267,7 +267,7 @@ async fn pushing_a_model_that_is_not_installed_fails_after_the_manifest_lines() 
     let sim = TestSim::start(SimConfig::instant()).await;
 
     let response = sim.post("/api/push", json!({ "model": "ghost" })).await;
-    let lines = Lines::new(response).rest().await;
+    let lines = LineReader::new(response).rest().await;
     let (whole, _) = sim
         .post_json("/api/push", json!({ "model": "ghost", "stream": false }))
         .await;

@@ -2,8 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::{named_events, small, Events, TestSim, DEADLINE};
-use crate::SimConfig;
+use super::{manual, named_events, small, EventReader, TestSim};
 
 fn response_request(model: &str, stream: bool) -> Value {
     json!({
@@ -132,16 +131,12 @@ async fn unknown_models_and_bad_requests_are_openai_errors() {
 
 #[tokio::test]
 async fn a_response_released_by_hand_streams_each_token_and_can_fail_mid_stream() {
-    let sim = TestSim::start(SimConfig::manual()).await;
+    let sim = manual().await;
     let response = sim
         .post("/v1/responses", response_request("llama3.2", true))
         .await;
-    let generation = sim
-        .handle
-        .next_generation(DEADLINE)
-        .await
-        .expect("a generation");
-    let mut events = Events::new(response);
+    let generation = sim.generation().await;
+    let mut events = EventReader::new(response);
 
     generation.token("Ray");
     let opened = events.until("response.output_text.delta").await;

@@ -15,23 +15,12 @@ use wiremock::{Request, ResponseTemplate};
 use super::models::hash;
 use super::openai::{prompt_tokens, unix};
 use super::respond::split;
-use super::state::{Refused, State};
+use super::state::State;
 
 /// An error in Anthropic's shape, typed by status as Ollama's compatibility layer types it.
 pub(crate) fn error(status: u16, message: &str) -> ResponseTemplate {
-    let kind = match status {
-        400 => "invalid_request_error",
-        401 => "authentication_error",
-        403 => "permission_error",
-        404 => "not_found_error",
-        429 => "rate_limit_error",
-        503 | 529 => "overloaded_error",
-        _ => "api_error",
-    };
-    ResponseTemplate::new(status).set_body_json(json!({
-        "type": "error",
-        "error": { "type": kind, "message": message },
-    }))
+    ResponseTemplate::new(status)
+        .set_body_json(foreman_types::ollama_anthropic_error(status, message))
 }
 
 /// One named server-sent event.
@@ -41,13 +30,9 @@ fn event(out: &mut String, name: &str, data: &Value) {
 
 /// `POST /v1/messages`.
 pub(crate) fn respond(state: &mut State, request: &Request) -> ResponseTemplate {
-    let Ok(Value::Object(body)) = request.body_json::<Value>() else {
-        return error(400, "invalid request body");
-    };
-    state.generations.push(Value::Object(body.clone()));
-    let model = match body.get("model").and_then(Value::as_str) {
-        Some(model) if !model.is_empty() => model.to_owned(),
-        _ => return error(400, "model is required"),
+    let (body, model, delay) = match state.start_from_request(request, error) {
+        Ok(started) => started,
+        Err(refused) => return *refused,
     };
     if body
         .get("max_tokens")
@@ -63,16 +48,8 @@ pub(crate) fn respond(state: &mut State, request: &Request) -> ResponseTemplate 
     {
         return error(400, "messages is required");
     }
-    let delay = state.delay;
-    match state.start_generation(&model) {
-        Ok(()) => {}
-        Err(Refused::Failure { status, message }) => {
-            return error(status, &message).set_delay(delay)
-        }
-        Err(Refused::Unknown) => {
-            let message = format!("model \"{model}\" not found, try pulling it first");
-            return error(404, &message);
-        }
+    if let Err(refused) = state.start_or_refuse(&model, error) {
+        return *refused;
     }
 
     let id = format!("msg_{:024x}", hash(&model, unix(SystemTime::now())));

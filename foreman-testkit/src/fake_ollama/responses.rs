@@ -18,7 +18,7 @@ use wiremock::{Request, ResponseTemplate};
 use super::models::hash;
 use super::openai::{error, unix, words};
 use super::respond::split;
-use super::state::{Refused, State};
+use super::state::State;
 
 /// `input` as text, for a plausible `usage.input_tokens`.
 fn input_tokens(body: &Map<String, Value>) -> u64 {
@@ -68,24 +68,12 @@ fn output_text(text: &str) -> Value {
 
 /// `POST /v1/responses`.
 pub(crate) fn respond(state: &mut State, request: &Request) -> ResponseTemplate {
-    let Ok(Value::Object(body)) = request.body_json::<Value>() else {
-        return error(400, "invalid request body");
+    let (body, model, delay) = match state.start_from_request(request, error) {
+        Ok(started) => started,
+        Err(refused) => return *refused,
     };
-    state.generations.push(Value::Object(body.clone()));
-    let model = match body.get("model").and_then(Value::as_str) {
-        Some(model) if !model.is_empty() => model.to_owned(),
-        _ => return error(400, "model is required"),
-    };
-    let delay = state.delay;
-    match state.start_generation(&model) {
-        Ok(()) => {}
-        Err(Refused::Failure { status, message }) => {
-            return error(status, &message).set_delay(delay)
-        }
-        Err(Refused::Unknown) => {
-            let message = format!("model \"{model}\" not found, try pulling it first");
-            return error(404, &message);
-        }
+    if let Err(refused) = state.start_or_refuse(&model, error) {
+        return *refused;
     }
 
     let number = hash(&model, unix(SystemTime::now())) % 1_000_000;

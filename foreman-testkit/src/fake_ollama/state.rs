@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 use tokio::sync::Notify;
 
 use super::models::{canonical, Model};
@@ -122,6 +122,45 @@ impl State {
         self.resident = Some(found.name.clone());
         self.intervals.push((start, start + delay));
         Ok(())
+    }
+
+    /// The start of a `/v1/messages` or `/v1/responses` answer: records the request's
+    /// body as a generation and requires its `model`; a refusal is answered in the
+    /// route's error shape, `error(status, message)`. Otherwise the body's fields, the
+    /// model, and the delay the answer takes. (Answers are boxed: they are large.)
+    pub(crate) fn start_from_request(
+        &mut self,
+        request: &wiremock::Request,
+        error: fn(u16, &str) -> wiremock::ResponseTemplate,
+    ) -> Result<(Map<String, Value>, String, Duration), Box<wiremock::ResponseTemplate>> {
+        let Ok(Value::Object(body)) = request.body_json::<Value>() else {
+            return Err(Box::new(error(400, "invalid request body")));
+        };
+        self.generations.push(Value::Object(body.clone()));
+        let model = match body.get("model").and_then(Value::as_str) {
+            Some(model) if !model.is_empty() => model.to_owned(),
+            _ => return Err(Box::new(error(400, "model is required"))),
+        };
+        Ok((body, model, self.delay))
+    }
+
+    /// [`State::start_generation`], a refusal answered as `error(status, message)`.
+    pub(crate) fn start_or_refuse(
+        &mut self,
+        model: &str,
+        error: fn(u16, &str) -> wiremock::ResponseTemplate,
+    ) -> Result<(), Box<wiremock::ResponseTemplate>> {
+        let delay = self.delay;
+        match self.start_generation(model) {
+            Ok(()) => Ok(()),
+            Err(Refused::Failure { status, message }) => {
+                Err(Box::new(error(status, &message).set_delay(delay)))
+            }
+            Err(Refused::Unknown) => {
+                let message = format!("model \"{model}\" not found, try pulling it first");
+                Err(Box::new(error(404, &message)))
+            }
+        }
     }
 
     /// Takes one use of the injected failure, if any.

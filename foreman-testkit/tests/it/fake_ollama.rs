@@ -76,12 +76,7 @@ async fn builder_models_replace_the_defaults_and_resident_installs() {
 
     let tags = get(&ollama, "/api/tags").await;
 
-    let names: Vec<&str> = tags["models"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["name"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> = foreman_testkit::bodies::strings(&tags["models"], "name");
     assert_eq!(names, ["mistral:latest", "phi3:mini"]);
     assert_eq!(ollama.resident().as_deref(), Some("phi3:mini"));
 }
@@ -277,12 +272,7 @@ async fn a_generation_makes_its_model_the_only_resident_one() {
         .unwrap();
 
     let ps = get(&ollama, "/api/ps").await;
-    let names: Vec<&str> = ps["models"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["name"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> = foreman_testkit::bodies::strings(&ps["models"], "name");
     assert_eq!(names, ["llama3.2:latest"]);
 }
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use foreman_testkit::bodies::sse_data;
+use foreman_testkit::bodies::{joined, openai_chunks, sse_data};
 use foreman_testkit::FakeOllama;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -62,18 +62,9 @@ async fn streamed_chat_completions_are_chunks_then_done() {
 
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     let body = response.text().await.unwrap();
-    let data = sse_data(&body);
-    assert_eq!(data.len(), 5, "3 pieces, the end, [DONE]: {body:?}");
-    assert_eq!(data[4], "[DONE]");
-    let chunks: Vec<Value> = data[..4]
-        .iter()
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect();
-    let content: String = chunks
-        .iter()
-        .map(|c| c["choices"][0]["delta"]["content"].as_str().unwrap())
-        .collect();
-    assert_eq!(content, "Hello, world");
+    let chunks = openai_chunks(&body);
+    assert_eq!(chunks.len(), 4, "3 pieces, the end, then [DONE]: {body:?}");
+    assert_eq!(joined(&chunks, "/choices/0/delta/content"), "Hello, world");
     for chunk in &chunks[..3] {
         assert_eq!(chunk["object"], "chat.completion.chunk");
         assert_eq!(chunk["choices"][0]["delta"]["role"], "assistant");
@@ -125,18 +116,8 @@ async fn completions_answer_text_completions_streamed_or_not() {
     .await;
     assert_eq!(streamed.headers()["content-type"], "text/event-stream");
     let body = streamed.text().await.unwrap();
-    let data = sse_data(&body);
-    assert_eq!(data.last(), Some(&"[DONE]"));
-    let text: String = data[..data.len() - 1]
-        .iter()
-        .map(|d| {
-            serde_json::from_str::<Value>(d).unwrap()["choices"][0]["text"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
-    assert_eq!(text, "Hi there");
+    let chunks = openai_chunks(&body);
+    assert_eq!(joined(&chunks, "/choices/0/text"), "Hi there");
 }
 
 #[tokio::test]
@@ -179,12 +160,7 @@ async fn models_list_and_retrieve_in_openai_shape() {
 
     let list: Value = get("/v1/models").await.json().await.unwrap();
     assert_eq!(list["object"], "list");
-    let ids: Vec<&str> = list["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap())
-        .collect();
+    let ids: Vec<&str> = foreman_testkit::bodies::strings(&list["data"], "id");
     assert_eq!(ids, ["llama3.2:latest", "hf.co/org/model:Q4_K_M"]);
     assert_eq!(list["data"][0]["owned_by"], "library");
     assert_eq!(list["data"][1]["owned_by"], "org");

@@ -70,6 +70,28 @@ pub fn model_key(name: &str) -> String {
     }
 }
 
+/// The error body of Ollama's Anthropic-compatible `/v1/messages`, `{"type": "error",
+/// "error": {"type", "message"}}`, its `type` chosen from the status as Ollama's
+/// `anthropic.NewError` chooses it.
+///
+/// ```
+/// let body = foreman_types::ollama_anthropic_error(404, "model \"x\" not found");
+/// assert_eq!(body["error"]["type"], "not_found_error");
+/// assert_eq!(foreman_types::ollama_anthropic_error(529, "busy")["error"]["type"], "overloaded_error");
+/// ```
+pub fn ollama_anthropic_error(status: u16, message: &str) -> serde_json::Value {
+    let kind = match status {
+        400 => "invalid_request_error",
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        429 => "rate_limit_error",
+        503 | 529 => "overloaded_error",
+        _ => "api_error",
+    };
+    serde_json::json!({ "type": "error", "error": { "type": kind, "message": message } })
+}
+
 /// Who owns a model, as Ollama's OpenAI-compatible `/v1/models` reports it (`owned_by`):
 /// the namespace before the model's own name, or `library` for a bare name.
 ///

@@ -27,7 +27,7 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 
 use super::embed::EMBED_TIMEOUT;
-use super::generate::{ensure_model, queued};
+use super::generate::{ensure_model, queued, queued_body};
 use super::limits::Submitter;
 use super::{body, meta};
 use crate::state::App;
@@ -79,9 +79,7 @@ async fn completions(
     State(app): State<App>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OpenAiError> {
-    let body = body::bytes(body, app.config.max_body_bytes)?;
-    let model = body::model(&body)?;
-    Ok(queued(app, caller, JobKind::OpenAiCompletion, model, body).await?)
+    Ok(queued_body(app, caller, JobKind::OpenAiCompletion, body).await?)
 }
 
 /// `POST /v1/embeddings`: straight to a target with the model, concurrently, like `/api/embed`. The

@@ -8,8 +8,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use foreman_types::JobKind;
 
-use super::super::body;
-use super::super::generate::queued;
+use super::super::generate::queued_body;
 use super::super::limits::Submitter;
 use super::OpenAiError;
 use crate::state::App;
@@ -20,7 +19,5 @@ pub(super) async fn responses(
     State(app): State<App>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OpenAiError> {
-    let body = body::bytes(body, app.config.max_body_bytes)?;
-    let model = body::model(&body)?;
-    Ok(queued(app, caller, JobKind::OpenAiResponses, model, body).await?)
+    Ok(queued_body(app, caller, JobKind::OpenAiResponses, body).await?)
 }

@@ -120,7 +120,7 @@ fn run_pool(mut jobs: Vec<SimJob>, mut targets: Vec<SimTarget>, load_ms: i64) ->
                     }
                 })
                 .collect();
-            let view = queue_view(&queued);
+            let view = queue_view(&queued, HashMap::new());
             let Some(chosen) = pick(&view, &views, &policy(), now) else {
                 // Quiescent: no free target may run any queued job.
                 for t in targets
@@ -183,31 +183,6 @@ fn run_pool(mut jobs: Vec<SimJob>, mut targets: Vec<SimTarget>, load_ms: i64) ->
                 return run;
             }
         };
-    }
-}
-
-/// The heads of the queued jobs' groups, as the store reads them.
-fn queue_view(queued: &[SimJob]) -> QueueView {
-    let mut heads: HashMap<(i32, Tenant, String), &SimJob> = HashMap::new();
-    for job in queued {
-        let key = (job.priority, job.tenant.clone(), job.model.clone());
-        let entry = heads.entry(key).or_insert(job);
-        if (job.arrives_ms, &job.id) < (entry.arrives_ms, &entry.id) {
-            *entry = job;
-        }
-    }
-    QueueView {
-        heads: heads
-            .values()
-            .map(|j| Head {
-                job: j.id.clone(),
-                priority: j.priority,
-                tenant: j.tenant.clone(),
-                model: j.model.clone(),
-                queued_at_ms: j.arrives_ms,
-            })
-            .collect(),
-        service: HashMap::new(),
     }
 }
 

@@ -1,0 +1,71 @@
+//! The `foreman` binary as a long-running process: a free address to give it, a wait for
+//! it to answer, and a graceful stop by SIGTERM.
+
+use std::time::Duration;
+
+use tokio::process::Child;
+
+/// A `127.0.0.1` address nothing listens on now.
+pub(crate) fn free_addr() -> String {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    probe.local_addr().unwrap().to_string()
+}
+
+/// Waits until `GET {url}` answers 2xx.
+pub(crate) async fn wait_healthy(http: &reqwest::Client, url: &str) {
+    let up = foreman_testkit::wait_until(Duration::from_secs(20), || async {
+        http.get(url)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await;
+    assert!(up, "{url} did not become healthy");
+}
+
+/// `foreman serve ARGS` on a free address with its database in `dir`, changed by
+/// `configure` (its environment, where stderr goes); once it answers `/healthz`, the
+/// process (killed when dropped) and its URL.
+pub(crate) async fn serve(
+    args: &[&str],
+    dir: &std::path::Path,
+    configure: impl FnOnce(&mut tokio::process::Command),
+) -> (Child, String) {
+    let addr = free_addr();
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_foreman"));
+    command
+        .arg("serve")
+        .args(args)
+        .args(["--listen-addr", &addr])
+        .env("FOREMAN_DB_PATH", dir.join("f.db"))
+        .kill_on_drop(true);
+    configure(&mut command);
+    let child = command.spawn().expect("foreman serve starts");
+    let url = format!("http://{addr}");
+    wait_healthy(&reqwest::Client::new(), &format!("{url}/healthz")).await;
+    (child, url)
+}
+
+/// Sends the process SIGTERM, the signal of a graceful stop.
+pub(crate) async fn sigterm(child: &Child) {
+    let pid = child.id().expect("the process still runs").to_string();
+    let killed = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success(), "kill -TERM {pid}");
+}
+
+/// `GET url` (or `POST url` with `body`), parsed as JSON.
+pub(crate) async fn json(
+    http: &reqwest::Client,
+    url: &str,
+    body: Option<&serde_json::Value>,
+) -> serde_json::Value {
+    let request = match body {
+        Some(body) => http.post(url).json(body),
+        None => http.get(url),
+    };
+    request.send().await.unwrap().json().await.unwrap()
+}
