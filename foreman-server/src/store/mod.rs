@@ -7,6 +7,7 @@
 //! share (ADR 23). Nothing outside this module writes SQL. [`Store`] is the handle the
 //! server keeps: a shared pointer to whichever backend `FOREMAN_DB_URL` chose.
 
+mod common;
 mod model;
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
