@@ -24,6 +24,7 @@ mod http;
 mod inproc;
 mod overhead;
 mod process;
+mod replicas;
 pub mod report;
 mod routing;
 mod scale;
@@ -39,7 +40,7 @@ use std::time::Duration;
 pub use report::Row;
 
 /// The benchmarks, by the name `--only` takes, in the order they run.
-pub const BENCHMARKS: [&str; 8] = [
+pub const BENCHMARKS: [&str; 9] = [
     "overhead",
     "streaming",
     "enqueue",
@@ -48,6 +49,7 @@ pub const BENCHMARKS: [&str; 8] = [
     "scale",
     "fairness",
     "targets",
+    "replicas",
 ];
 
 /// How big each benchmark is.
@@ -215,6 +217,7 @@ pub async fn run(options: &Options) -> Vec<Row> {
             "scale" => scale::run(options).await,
             "fairness" => fairness::run(options).await,
             "targets" => routing::run(options).await,
+            "replicas" => replicas::run(options).await,
             _ => unreachable!("every name in BENCHMARKS has a module"),
         };
         match outcome {

@@ -8,7 +8,7 @@ use clap::Parser;
 use foreman_bench::{report, Options, Sizes, BENCHMARKS};
 
 /// foreman's benchmarks: overhead, streaming, enqueue, throughput, scheduling, scale,
-/// fairness, targets.
+/// fairness, targets, replicas.
 #[derive(Debug, Parser)]
 #[command(name = "foreman-bench")]
 struct Args {
@@ -16,7 +16,7 @@ struct Args {
     #[arg(long)]
     quick: bool,
     /// Run only this benchmark (repeatable): overhead, streaming, enqueue, throughput,
-    /// scheduling, scale, fairness, targets
+    /// scheduling, scale, fairness, targets, replicas
     #[arg(long, value_name = "NAME", value_parser = clap::builder::PossibleValuesParser::new(BENCHMARKS))]
     only: Vec<String>,
     /// The foreman binary for the process benchmarks [default: built with cargo and found
@@ -44,7 +44,7 @@ async fn main() -> anyhow::Result<()> {
     options.foreman_bin = args.foreman_bin;
     options.db_dir = args.db_dir;
     options.foreman_nodelay = args.foreman_nodelay;
-    if options.foreman_bin.is_none() && options.selected("scale") {
+    if options.foreman_bin.is_none() && options.selected("scale") || options.selected("replicas") {
         build_foreman();
     }
     let started = std::time::Instant::now();

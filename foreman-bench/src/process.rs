@@ -43,6 +43,28 @@ impl Process {
         db: &Path,
         max_queue: usize,
     ) -> Result<(Self, Duration)> {
+        let db = db.as_os_str().to_string_lossy();
+        Self::serve(bin, target, &["--db-path", &db], max_queue).await
+    }
+
+    /// [`start`](Self::start) with the queue in the PostgreSQL database at `db_url`, as
+    /// one of several replicas.
+    pub(crate) async fn start_replica(
+        bin: &Path,
+        target: &str,
+        db_url: &str,
+        max_queue: usize,
+    ) -> Result<Self> {
+        let (process, _) = Self::serve(bin, target, &["--db-url", db_url], max_queue).await?;
+        Ok(process)
+    }
+
+    async fn serve(
+        bin: &Path,
+        target: &str,
+        database: &[&str],
+        max_queue: usize,
+    ) -> Result<(Self, Duration)> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -53,8 +75,7 @@ impl Process {
             .arg("serve")
             .args(["--listen-addr", &listen])
             .args(["--target-url", target])
-            .arg("--db-path")
-            .arg(db)
+            .args(database)
             .args(["--max-queue", &max_queue.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -20,17 +20,17 @@ use crate::{Options, Sizes};
 const BENCH: &str = "6 scale";
 /// The schema foreman creates, applied here to fill a database directly.
 const SCHEMA: &[&str] = &[
-    include_str!("../../foreman-server/migrations/0001_jobs.sql"),
-    include_str!("../../foreman-server/migrations/0002_fair_share.sql"),
-    include_str!("../../foreman-server/migrations/0003_keys.sql"),
+    include_str!("../../foreman-server/migrations/sqlite/0001_jobs.sql"),
+    include_str!("../../foreman-server/migrations/sqlite/0002_fair_share.sql"),
+    include_str!("../../foreman-server/migrations/sqlite/0003_keys.sql"),
 ];
 /// A finished job's stored result: Ollama's final chat chunk.
 const RESULT: &str = r#"{"model":"bench:latest","created_at":"2026-01-01T00:00:00Z","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","eval_count":1}"#;
 /// The queue selection code, read for its SQL so the plans shown are the ones it runs:
 /// the heads of the queue's groups, and the active tenants' service.
 const CLAIM_RS: &[&str] = &[
-    include_str!("../../foreman-server/src/store/claim.rs"),
-    include_str!("../../foreman-server/src/store/fair_share.rs"),
+    include_str!("../../foreman-server/src/store/sqlite/claim.rs"),
+    include_str!("../../foreman-server/src/store/sqlite/fair_share.rs"),
 ];
 
 pub(crate) async fn run(options: &Options) -> Result<Vec<Row>> {

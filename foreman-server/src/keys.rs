@@ -132,6 +132,13 @@ impl Keys {
         });
     }
 
+    /// Replaces every key with `keys`, as just read from the database (another replica
+    /// may have created or revoked some).
+    pub(crate) fn replace(&self, keys: Vec<KeyRecord>) {
+        let by_hash = keys.into_iter().map(|k| (k.hash, Arc::new(k))).collect();
+        self.write(|keys| *keys = by_hash);
+    }
+
     /// Removes the key named `name`, just deleted from the database.
     pub(crate) fn remove(&self, name: &str) {
         self.write(|keys| keys.retain(|_, key| key.name != name));

@@ -65,6 +65,7 @@ mod live;
 mod metrics;
 mod pruner;
 mod rate;
+mod replica;
 mod request_log;
 mod routes;
 mod scheduler;
@@ -157,6 +158,26 @@ pub async fn run(
     tasks.spawn(webhooks::run(app.clone(), webhook_http, tasks_stop.clone()));
     tasks.spawn(pruner::run(app.clone(), tasks_stop.clone()));
     tasks.spawn(ui::history::run(app.clone(), tasks_stop.clone()));
+    if app.store.is_shared() {
+        let (cancelled, cancels) = tokio::sync::mpsc::unbounded_channel();
+        let wakers = store::Wakers {
+            work: app.work.clone(),
+            keys: std::sync::Arc::new(tokio::sync::Notify::new()),
+            cancelled,
+        };
+        app.store.watch(wakers.clone(), tasks_stop.clone());
+        tasks.spawn(replica::stop_cancelled(
+            app.clone(),
+            cancels,
+            tasks_stop.clone(),
+        ));
+        tasks.spawn(replica::keep_alive(app.clone(), tasks_stop.clone()));
+        tasks.spawn(replica::follow_keys(
+            app.clone(),
+            wakers.keys,
+            tasks_stop.clone(),
+        ));
+    }
     if let Some(model) = app.config.embed_model.clone() {
         let model = foreman_types::model_key(&model);
         for target in app.targets.for_model(&model) {

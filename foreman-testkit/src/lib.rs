@@ -12,6 +12,8 @@
 //!   fake Ollama, with a typed client; stop, crash and restart it on the same database.
 //!   [`TestAppBuilder::target`] puts several named fakes behind it (several GPU boxes),
 //!   [`TestApp::fake`] finds each by name.
+//! - [`postgres::fresh_database`]: an empty database on the test PostgreSQL server
+//!   (`FOREMAN_TEST_PG_URL`, set by `scripts/test.sh`).
 //! - [`bodies`]: NDJSON lines, server-sent event data and named events of a response.
 //! - [`wait_until`], [`eventually`], [`temp_db`] (`wait`): condition waits with a
 //!   deadline, and a fresh SQLite path.
@@ -46,6 +48,7 @@
 
 pub mod bodies;
 pub mod fake_ollama;
+pub mod postgres;
 pub mod receiver;
 pub mod spawn;
 pub mod wait;

@@ -48,13 +48,13 @@ impl Rng {
     }
 }
 
-fn free_addr() -> String {
+pub(crate) fn free_addr() -> String {
     let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     probe.local_addr().unwrap().to_string()
 }
 
 /// Waits until `GET {url}` answers 2xx.
-async fn wait_healthy(http: &reqwest::Client, url: &str) {
+pub(crate) async fn wait_healthy(http: &reqwest::Client, url: &str) {
     let healthz = url.to_owned();
     let up = wait_until(Duration::from_secs(20), || {
         let http = http.clone();
@@ -70,7 +70,7 @@ async fn wait_healthy(http: &reqwest::Client, url: &str) {
     assert!(up, "{url} did not become healthy");
 }
 
-fn start_sim(addr: &str) -> Child {
+pub(crate) fn start_sim(addr: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_foreman"))
         .args(["sim", "--listen-addr", addr])
         .args(["--load-time", "100ms", "--tokens-per-second", "100"])

@@ -4,6 +4,7 @@ mod commands;
 mod crash;
 mod keys;
 mod models;
+mod replicas;
 mod serve;
 
 use foreman_testkit::TestApp;

@@ -27,12 +27,16 @@ impl FromRequestParts<App> for Submitter {
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
         let caller = Caller::from_request_parts(parts, app).await?;
         if let Some(rpm) = caller.rpm {
-            app.rate
-                .admit(&caller.tenant(), rpm, Instant::now())
-                .map_err(|wait| AppError::TooManyRequests {
-                    message: format!("too many requests: this key may make {rpm} a minute"),
-                    retry_after: wait,
-                })?;
+            // Replicas share one window in the database; one process keeps it in memory.
+            let admitted = if app.store.is_shared() {
+                app.store.admit_shared(caller.tenant(), rpm).await?
+            } else {
+                app.rate.admit(&caller.tenant(), rpm, Instant::now())
+            };
+            admitted.map_err(|wait| AppError::TooManyRequests {
+                message: format!("too many requests: this key may make {rpm} a minute"),
+                retry_after: wait,
+            })?;
         }
         Ok(Submitter(caller))
     }

@@ -210,12 +210,14 @@ pub(crate) trait Queue: Send + Sync + fmt::Debug {
 }
 
 /// What [`Queue::watch`] wakes.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct Wakers {
     /// The dispatcher: there may be work for it.
     pub work: Arc<tokio::sync::Notify>,
     /// The key map: reload it from the store.
     pub keys: Arc<tokio::sync::Notify>,
+    /// Jobs this replica claimed that another replica cancelled: stop their runs.
+    pub cancelled: tokio::sync::mpsc::UnboundedSender<JobId>,
 }
 
 /// Implements [`Queue`] for a backend whose inherent methods carry the same names and

@@ -27,6 +27,9 @@ use crate::store::{ClaimRequest, ClaimedJob, Finish, Origin, Reported};
 use crate::targets::client::TargetError;
 use crate::targets::Target;
 
+/// How often a replica looks at a shared queue when no notification came.
+const SHARED_QUEUE_POLL: Duration = Duration::from_secs(1);
+
 /// How a run ended, as far as the loop cares.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Ran {
@@ -93,9 +96,17 @@ async fn dispatch(app: &App, shutdown: &CancellationToken, lanes: &mut JoinSet<(
                 lanes.spawn(run_in_lane(app.clone(), target, job, shutdown.clone()));
             }
             Ok(None) => {
+                // Replicas hear of each other's jobs and freed slots by LISTEN/NOTIFY; a
+                // look every second covers a notification lost with a connection.
+                let poll = if app.store.is_shared() {
+                    SHARED_QUEUE_POLL
+                } else {
+                    Duration::MAX
+                };
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     _ = app.work.notified() => {}
+                    _ = tokio::time::sleep(poll) => {}
                 }
             }
             Err(err) => {
