@@ -1,8 +1,9 @@
 -- The durable queue on PostgreSQL, shared by every foreman replica (ADR 23): SQLite's
 -- schema (migrations/sqlite/0001–0003) in one file, plus what replicas need to share it
 -- (their leases, the target slots, who owns which job, outbox claims, the rate log).
--- Times are Unix milliseconds; ids are ULIDs compared byte-wise (COLLATE "C"), so
--- `ORDER BY id` is submission order whatever the database's locale.
+-- Times are Unix milliseconds; ids are ULIDs, so `ORDER BY id` is submission order.
+-- Ids and the names listings sort by compare byte-wise (COLLATE "C"), as SQLite does,
+-- whatever the database's locale.
 
 -- Now, by the database's clock: leases and the rate log are compared by one clock,
 -- however the replicas' clocks drift.
@@ -15,7 +16,7 @@ CREATE TABLE jobs (
     kind            TEXT NOT NULL,                 -- chat | generate
     origin          TEXT NOT NULL,                 -- sync (/api/*) | async (POST /jobs)
     target          TEXT NOT NULL,                 -- which Ollama host runs it ('' queued)
-    model           TEXT NOT NULL,                 -- normalised: name:tag
+    model           TEXT COLLATE "C" NOT NULL,     -- normalised: name:tag
     priority        INTEGER NOT NULL DEFAULT 0,    -- higher runs sooner
     state           TEXT NOT NULL,
     attempts        INTEGER NOT NULL DEFAULT 0,    -- times a worker started it
@@ -179,7 +180,7 @@ CREATE TABLE webhook_attempts (
 -- API keys (ADR 18): `hash` is the hex SHA-256 of the secret, `prefix` its first
 -- characters; the secret itself is never stored.
 CREATE TABLE api_keys (
-    name              TEXT PRIMARY KEY,
+    name              TEXT COLLATE "C" PRIMARY KEY,
     hash              TEXT NOT NULL UNIQUE,
     prefix            TEXT NOT NULL,
     admin             BOOLEAN NOT NULL DEFAULT FALSE,
@@ -194,9 +195,9 @@ CREATE TABLE api_keys (
 -- added to in the transaction that ends each run; kept when the jobs are pruned.
 CREATE TABLE usage (
     hour          BIGINT NOT NULL,
-    key_name      TEXT NOT NULL,
-    end_user      TEXT NOT NULL,
-    model         TEXT NOT NULL,
+    key_name      TEXT COLLATE "C" NOT NULL,
+    end_user      TEXT COLLATE "C" NOT NULL,
+    model         TEXT COLLATE "C" NOT NULL,
     requests      BIGINT NOT NULL DEFAULT 0,
     prompt_tokens BIGINT NOT NULL DEFAULT 0,
     output_tokens BIGINT NOT NULL DEFAULT 0,
@@ -207,7 +208,7 @@ CREATE INDEX usage_by_key ON usage (key_name, hour);
 
 -- The same, summed per key since the start: what GET /metrics reports.
 CREATE TABLE usage_totals (
-    key_name      TEXT PRIMARY KEY,
+    key_name      TEXT COLLATE "C" PRIMARY KEY,
     requests      BIGINT NOT NULL DEFAULT 0,
     prompt_tokens BIGINT NOT NULL DEFAULT 0,
     output_tokens BIGINT NOT NULL DEFAULT 0,

@@ -36,10 +36,11 @@ pub enum StoreError {
     /// SQLite said no.
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    /// PostgreSQL said no, or could not be reached.
+    /// PostgreSQL refused a statement.
     #[error("database error: {0}")]
-    Postgres(#[from] tokio_postgres::Error),
-    /// No connection to the database could be had (PostgreSQL is down or unreachable).
+    Postgres(tokio_postgres::Error),
+    /// No connection to the database could be had, or it was lost (PostgreSQL is down or
+    /// unreachable).
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
     /// The queue already holds `FOREMAN_MAX_QUEUE` jobs.
@@ -66,6 +67,18 @@ pub enum StoreError {
     /// The tenant already has its key's `max_queued` jobs queued.
     #[error("the key already has {0} jobs queued, its limit")]
     TenantQueueFull(u32),
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    /// A lost or refused connection is [`StoreError::Unavailable`] (the server answers 503
+    /// and the pool reconnects by itself); anything else is [`StoreError::Postgres`].
+    fn from(err: tokio_postgres::Error) -> Self {
+        if postgres::is_outage(&err) {
+            StoreError::Unavailable(err.to_string())
+        } else {
+            StoreError::Postgres(err)
+        }
+    }
 }
 
 /// Result of a store operation.
@@ -399,6 +412,7 @@ impl Store {
     }
 
     /// A handle on an open backend.
+    #[cfg(test)]
     pub(crate) fn new(backend: impl Queue + 'static) -> Self {
         Self(Arc::new(backend))
     }

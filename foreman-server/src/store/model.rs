@@ -226,6 +226,14 @@ pub(crate) struct Recovered {
     pub cancelled: usize,
 }
 
+impl std::ops::AddAssign for Recovered {
+    fn add_assign(&mut self, other: Self) {
+        self.requeued += other.requeued;
+        self.failed += other.failed;
+        self.cancelled += other.cancelled;
+    }
+}
+
 /// What the target reported about one run, from its final chunk or `usage` object.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Reported {

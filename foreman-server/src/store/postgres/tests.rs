@@ -1,0 +1,1 @@
+//! PostgreSQL only: several replicas on one database.
