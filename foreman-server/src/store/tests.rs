@@ -1,4 +1,4 @@
-//! The queue's rules, tested on a real SQLite file.
+//! The queue's rules, tested on both backends (the conformance suite).
 
 use std::time::Duration;
 
@@ -8,7 +8,7 @@ use foreman_types::{JobId, JobKind, JobState};
 use super::harness::{Backend, Harness};
 use super::*;
 
-fn job(model: &str, origin: Origin) -> NewJob {
+pub(super) fn job(model: &str, origin: Origin) -> NewJob {
     NewJob {
         id: JobId::new(),
         kind: JobKind::Chat,
@@ -29,7 +29,7 @@ fn claim(resident: Option<&str>, window: Duration) -> ClaimRequest {
     ClaimRequest::single(resident, window)
 }
 
-async fn add(store: &Store, new: NewJob) -> JobId {
+pub(super) async fn add(store: &Store, new: NewJob) -> JobId {
     store.enqueue(new).await.expect("enqueue").id()
 }
 
@@ -37,7 +37,7 @@ async fn state(store: &Store, id: JobId) -> JobState {
     store.job(id).await.unwrap().expect("job exists").state
 }
 
-const LONG: Duration = Duration::from_secs(3600);
+pub(super) const LONG: Duration = Duration::from_secs(3600);
 
 async fn next_job_prefers_the_resident_model_then_the_oldest(backend: Backend) {
     let (_h, store) = backend.open(100).await;
