@@ -53,7 +53,7 @@ const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/postgres/0001_sc
 pub(crate) struct PgStore {
     pool: Pool,
     /// For the connection [`watch`] listens on, outside the pool.
-    config: tokio_postgres::Config,
+    config: Arc<tokio_postgres::Config>,
     options: Arc<StoreOptions>,
     /// This process's name in `replicas`, fresh at every start.
     replica: Arc<str>,
@@ -94,7 +94,7 @@ impl PgStore {
             .map_err(|err| StoreError::Unavailable(err.to_string()))?;
         let store = Self {
             pool,
-            config,
+            config: Arc::new(config),
             lease: options.lease,
             options: Arc::new(options),
             replica: Arc::from(format!("replica_{}", ulid::Ulid::new()).as_str()),
