@@ -5,7 +5,10 @@
 //! artifacts, work the webhook outbox, keys and usage). Two databases implement it:
 //! [`sqlite`], the embedded default, and [`postgres`], which several foreman replicas
 //! share (ADR 23). Nothing outside this module writes SQL. [`Store`] is the handle the
-//! server keeps: a shared pointer to whichever backend `FOREMAN_DB_URL` chose.
+//! server keeps: a shared pointer to whichever backend `FOREMAN_DB_URL` chose. The
+//! values the operations take and give are in `model`; the rules both backends apply
+//! alike without SQL (a row as a job, an event's body, the claim's decision, a run's
+//! ending and usage) are in `common`.
 
 mod common;
 mod model;

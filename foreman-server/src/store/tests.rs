@@ -591,7 +591,11 @@ async fn every_end_of_a_run_frees_the_targets_slot(backend: Backend) {
         let id = add(&store, job("a:latest", Origin::Async)).await;
         let claimed = store.claim_next(one_slot()).await.unwrap().unwrap();
         assert_eq!(claimed.id, id);
-        store.finish(id, ending()).await.unwrap().expect("the run ends");
+        store
+            .finish(id, ending())
+            .await
+            .unwrap()
+            .expect("the run ends");
         if state(&store, id).await == JobState::Queued {
             store.cancel(id, "done with it".into()).await.unwrap();
         }
@@ -604,7 +608,11 @@ async fn every_end_of_a_run_frees_the_targets_slot(backend: Backend) {
     );
     let next = add(&store, job("a:latest", Origin::Async)).await;
     let claimed = store.claim_next(one_slot()).await.unwrap();
-    assert_eq!(claimed.map(|c| c.id), Some(next), "a cancelled run frees its slot");
+    assert_eq!(
+        claimed.map(|c| c.id),
+        Some(next),
+        "a cancelled run frees its slot"
+    );
 }
 
 async fn keep_alive_leaves_the_replicas_own_work_alone(backend: Backend) {
