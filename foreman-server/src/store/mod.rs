@@ -40,7 +40,7 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// PostgreSQL refused a statement.
-    #[error("database error: {0}")]
+    #[error("database error: {}", postgres::detail(.0))]
     Postgres(tokio_postgres::Error),
     /// No connection to the database could be had, or it was lost (PostgreSQL is down or
     /// unreachable).
@@ -77,7 +77,7 @@ impl From<tokio_postgres::Error> for StoreError {
     /// and the pool reconnects by itself); anything else is [`StoreError::Postgres`].
     fn from(err: tokio_postgres::Error) -> Self {
         if postgres::is_outage(&err) {
-            StoreError::Unavailable(err.to_string())
+            StoreError::Unavailable(postgres::detail(&err))
         } else {
             StoreError::Postgres(err)
         }

@@ -182,6 +182,15 @@ pub(in crate::store) fn is_outage(err: &tokio_postgres::Error) -> bool {
         .contains(code)
 }
 
+/// What went wrong, with the cause tokio-postgres keeps apart from its one-word summary
+/// (the server's message, or the I/O error).
+pub(in crate::store) fn detail(err: &tokio_postgres::Error) -> String {
+    match std::error::Error::source(err) {
+        Some(cause) => format!("{err}: {cause}"),
+        None => err.to_string(),
+    }
+}
+
 /// A count stored as INTEGER, as the API counts it.
 fn count(n: i32) -> u32 {
     u32::try_from(n).unwrap_or(0)
