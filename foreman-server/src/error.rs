@@ -64,6 +64,10 @@ pub(crate) enum AppError {
     /// 503: foreman is shutting down.
     #[error("foreman is shutting down")]
     ShuttingDown,
+    /// 503: the database cannot be reached now (PostgreSQL is down or unreachable); the
+    /// detail is logged. Work accepted before is not lost, and foreman recovers by itself.
+    #[error("the database is unavailable, please try again")]
+    Unavailable(String),
     /// 500: a bug or a broken database; the detail is logged, not answered.
     #[error("internal error")]
     Internal(String),
@@ -82,7 +86,9 @@ impl AppError {
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AppError::QueueFull(_) | AppError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::QueueFull(_) | AppError::ShuttingDown | AppError::Unavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             AppError::Upstream { status, .. } => *status,
             AppError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -107,6 +113,7 @@ impl From<StoreError> for AppError {
                 retry_after: Duration::from_secs(1),
             },
             StoreError::WriterGone => AppError::ShuttingDown,
+            StoreError::Unavailable(detail) => AppError::Unavailable(detail),
             StoreError::IdempotencyConflict => AppError::Unprocessable(
                 "Idempotency-Key was already used with a different request".into(),
             ),
@@ -116,10 +123,12 @@ impl From<StoreError> for AppError {
 }
 
 impl AppError {
-    /// When the client may try again, for the answers that say (429, a full queue).
+    /// When the client may try again, for the answers that say (429, a full queue, the
+    /// database away).
     pub(crate) fn retry_after(&self) -> Option<Duration> {
         match self {
             AppError::TooManyRequests { retry_after, .. } => Some(*retry_after),
+            AppError::Unavailable(_) => Some(Duration::from_secs(1)),
             AppError::QueueFull(retry_after) => *retry_after,
             _ => None,
         }
@@ -129,8 +138,12 @@ impl AppError {
     /// (`WWW-Authenticate` on 401, `Retry-After` in whole seconds, at least 1), whatever
     /// the shape of the body: every API's error answer goes through here.
     pub(crate) fn decorate(&self, response: &mut Response) {
-        if let AppError::Internal(detail) = self {
-            tracing::error!(error = %detail, "internal error");
+        match self {
+            AppError::Internal(detail) => tracing::error!(error = %detail, "internal error"),
+            AppError::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "the database is unavailable");
+            }
+            _ => {}
         }
         let headers = response.headers_mut();
         if self.status() == StatusCode::UNAUTHORIZED {
@@ -173,5 +186,20 @@ mod tests {
         let response = refused.into_response();
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(response.headers()[header::RETRY_AFTER], "3");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_database_is_a_503_with_a_json_error_and_no_detail() {
+        let outage = StoreError::Unavailable("connection refused by 10.0.0.7:5432".into());
+        let response = AppError::from(outage).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let message = body["error"].as_str().expect("a JSON error");
+        assert!(message.contains("database is unavailable"), "{message}");
+        assert!(!message.contains("10.0.0.7"), "the detail stays in the log");
     }
 }

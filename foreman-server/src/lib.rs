@@ -34,10 +34,11 @@
 //!   routing across targets, strict priority, fair share between tenants, drain by model
 //!   per target bounded by the affinity window. Unit- and property-tested by feeding it
 //!   job sets.
-//! - `store`: the SQLite queue behind one narrow interface of queue operations; one
-//!   writer thread with group commit, a pool of readers. It supplies the scheduler's
-//!   snapshot (the head of each group of queued jobs, the tenants' service) and commits
-//!   its choice compare-and-set.
+//! - `store`: the queue behind one narrow interface of queue operations (`Queue`), on
+//!   SQLite (one writer thread with group commit, a pool of readers) or on PostgreSQL
+//!   shared by several replicas (target slots leased in the database, ADR 23). It
+//!   supplies the scheduler's snapshot (the head of each group of queued jobs, the
+//!   tenants' service) and commits its choice compare-and-set.
 //! - `worker`: claims the next job and the target it runs on (the scheduler's choice),
 //!   while any target has a free slot, and runs each in that target's lane: sync jobs
 //!   stream to their waiting caller through `live`, async jobs are stored with their

@@ -88,6 +88,9 @@ pub(crate) struct TargetView {
     pub up: bool,
     /// Generations it may start now (its parallelism less what runs on it).
     pub free_slots: u32,
+    /// Generations it runs at once (`FOREMAN_TARGET_PARALLEL`): the slots a shared
+    /// queue leases for it, whichever replica runs them.
+    pub parallel: u32,
     /// Work on it or bound for it (running plus queued), for least-loaded routing.
     pub load: u32,
     /// Models in memory, the most recently used first.

@@ -27,7 +27,7 @@ enum Db {
     Postgres(PgStore),
 }
 
-fn options(max_queue: u64) -> StoreOptions {
+pub(super) fn options(max_queue: u64) -> StoreOptions {
     StoreOptions {
         public_url: "http://127.0.0.1:8080".into(),
         max_queue,

@@ -5,8 +5,12 @@
 //! artifacts, work the webhook outbox, keys and usage). Two databases implement it:
 //! [`sqlite`], the embedded default, and [`postgres`], which several foreman replicas
 //! share (ADR 23). Nothing outside this module writes SQL. [`Store`] is the handle the
-//! server keeps: a shared pointer to whichever backend `FOREMAN_DB_URL` chose.
+//! server keeps: a shared pointer to whichever backend `FOREMAN_DB_URL` chose. The
+//! values the operations take and give are in `model`; the rules both backends apply
+//! alike without SQL (a row as a job, an event's body, the claim's decision, a run's
+//! ending and usage) are in `common`.
 
+mod common;
 mod model;
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
@@ -35,10 +39,11 @@ pub enum StoreError {
     /// SQLite said no.
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    /// PostgreSQL said no, or could not be reached.
-    #[error("database error: {0}")]
-    Postgres(#[from] tokio_postgres::Error),
-    /// No connection to the database could be had (PostgreSQL is down or unreachable).
+    /// PostgreSQL refused a statement.
+    #[error("database error: {}", postgres::detail(.0))]
+    Postgres(tokio_postgres::Error),
+    /// No connection to the database could be had, or it was lost (PostgreSQL is down or
+    /// unreachable).
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
     /// The queue already holds `FOREMAN_MAX_QUEUE` jobs.
@@ -65,6 +70,18 @@ pub enum StoreError {
     /// The tenant already has its key's `max_queued` jobs queued.
     #[error("the key already has {0} jobs queued, its limit")]
     TenantQueueFull(u32),
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    /// A lost or refused connection is [`StoreError::Unavailable`] (the server answers 503
+    /// and the pool reconnects by itself); anything else is [`StoreError::Postgres`].
+    fn from(err: tokio_postgres::Error) -> Self {
+        if postgres::is_outage(&err) {
+            StoreError::Unavailable(postgres::detail(&err))
+        } else {
+            StoreError::Postgres(err)
+        }
+    }
 }
 
 /// Result of a store operation.

@@ -23,6 +23,15 @@ impl Origin {
             Origin::Async => "async",
         }
     }
+
+    /// The origin stored as `s`; anything but `sync` is async.
+    pub(crate) fn parse(s: &str) -> Self {
+        if s == "sync" {
+            Origin::Sync
+        } else {
+            Origin::Async
+        }
+    }
 }
 
 /// A job to add.
@@ -92,6 +101,9 @@ impl ClaimRequest {
                 name: "default".into(),
                 up: true,
                 free_slots: 1,
+                // The tests claim again without ending the runs before, as if the lane
+                // were wide: a shared queue leases this many slots for the target.
+                parallel: 16,
                 load: 0,
                 resident: resident.map(str::to_owned).into_iter().collect(),
                 installed: Vec::new(),
@@ -212,6 +224,14 @@ pub(crate) struct Recovered {
     pub failed: usize,
     /// Sync jobs whose caller's connection died with the old process.
     pub cancelled: usize,
+}
+
+impl std::ops::AddAssign for Recovered {
+    fn add_assign(&mut self, other: Self) {
+        self.requeued += other.requeued;
+        self.failed += other.failed;
+        self.cancelled += other.cancelled;
+    }
 }
 
 /// What the target reported about one run, from its final chunk or `usage` object.

@@ -1,4 +1,4 @@
-//! The queue's rules, tested on a real SQLite file.
+//! The queue's rules, tested on both backends (the conformance suite).
 
 use std::time::Duration;
 
@@ -8,7 +8,7 @@ use foreman_types::{JobId, JobKind, JobState};
 use super::harness::{Backend, Harness};
 use super::*;
 
-fn job(model: &str, origin: Origin) -> NewJob {
+pub(super) fn job(model: &str, origin: Origin) -> NewJob {
     NewJob {
         id: JobId::new(),
         kind: JobKind::Chat,
@@ -29,7 +29,7 @@ fn claim(resident: Option<&str>, window: Duration) -> ClaimRequest {
     ClaimRequest::single(resident, window)
 }
 
-async fn add(store: &Store, new: NewJob) -> JobId {
+pub(super) async fn add(store: &Store, new: NewJob) -> JobId {
     store.enqueue(new).await.expect("enqueue").id()
 }
 
@@ -37,7 +37,7 @@ async fn state(store: &Store, id: JobId) -> JobState {
     store.job(id).await.unwrap().expect("job exists").state
 }
 
-const LONG: Duration = Duration::from_secs(3600);
+pub(super) const LONG: Duration = Duration::from_secs(3600);
 
 async fn next_job_prefers_the_resident_model_then_the_oldest(backend: Backend) {
     let (_h, store) = backend.open(100).await;
@@ -576,8 +576,103 @@ async fn the_samples_saved_last_are_the_ones_loaded(backend: Backend) {
     );
 }
 
+/// A claim on one target that runs one generation at a time.
+fn one_slot() -> ClaimRequest {
+    let mut request = claim(None, LONG);
+    request.targets[0].parallel = 1;
+    request
+}
+
+async fn every_end_of_a_run_frees_the_targets_slot(backend: Backend) {
+    let (_h, store) = backend.open(100).await;
+    let endings: Vec<Box<dyn Fn() -> Finish>> = vec![
+        Box::new(|| Finish::Done {
+            result: None,
+            artifacts: Vec::new(),
+        }),
+        Box::new(|| Finish::Failed { error: "x".into() }),
+        Box::new(|| Finish::Retry {
+            error: "unreachable".into(),
+            max_attempts: 5,
+        }),
+        Box::new(|| Finish::Interrupted),
+        Box::new(|| Finish::Cancelled {
+            reason: "gone".into(),
+        }),
+    ];
+    for ending in endings {
+        let id = add(&store, job("a:latest", Origin::Async)).await;
+        let claimed = store.claim_next(one_slot()).await.unwrap().unwrap();
+        assert_eq!(claimed.id, id);
+        store
+            .finish(id, ending())
+            .await
+            .unwrap()
+            .expect("the run ends");
+        if state(&store, id).await == JobState::Queued {
+            store.cancel(id, "done with it".into()).await.unwrap();
+        }
+    }
+    let id = add(&store, job("a:latest", Origin::Async)).await;
+    store.claim_next(one_slot()).await.unwrap().unwrap();
+    assert_eq!(
+        store.cancel(id, "stop".into()).await.unwrap(),
+        Some(JobState::Loading)
+    );
+    let next = add(&store, job("a:latest", Origin::Async)).await;
+    let claimed = store.claim_next(one_slot()).await.unwrap();
+    assert_eq!(
+        claimed.map(|c| c.id),
+        Some(next),
+        "a cancelled run frees its slot"
+    );
+}
+
+async fn keep_alive_leaves_the_replicas_own_work_alone(backend: Backend) {
+    let (h, store) = backend.open(100).await;
+    let running = add(&store, job("a:latest", Origin::Async)).await;
+    store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
+    let waiting = add(&store, job("a:latest", Origin::Sync)).await;
+    assert_eq!(store.keep_alive(3).await.unwrap(), Recovered::default());
+    assert_eq!(state(&store, running).await, JobState::Loading);
+    assert_eq!(state(&store, waiting).await, JobState::Queued);
+    assert_counts_agree(&h).await;
+}
+
+async fn concurrent_submissions_with_one_idempotency_key_make_one_job(backend: Backend) {
+    let (h, store) = backend.open(100).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let keyed = NewJob {
+                idempotency_key: Some("once".into()),
+                request_hash: Some("h".into()),
+                ..job("a:latest", Origin::Async)
+            };
+            store.enqueue(keyed).await.unwrap()
+        });
+    }
+    let mut outcomes = Vec::new();
+    while let Some(outcome) = tasks.join_next().await {
+        outcomes.push(outcome.unwrap());
+    }
+    let created = outcomes
+        .iter()
+        .filter(|o| matches!(o, Enqueued::Created(_)))
+        .count();
+    assert_eq!(created, 1, "{outcomes:?}");
+    assert!(outcomes.iter().all(|o| o.id() == outcomes[0].id()));
+    let jobs = h.numbers("SELECT count(*) FROM jobs".to_owned()).await[0];
+    assert_eq!(jobs, 1.0);
+    assert_counts_agree(&h).await;
+}
+
 super::harness::on_both_backends!(
     the_samples_saved_last_are_the_ones_loaded,
+    every_end_of_a_run_frees_the_targets_slot,
+    keep_alive_leaves_the_replicas_own_work_alone,
+    concurrent_submissions_with_one_idempotency_key_make_one_job,
     next_job_prefers_the_resident_model_then_the_oldest,
     the_oldest_job_stops_being_passed_over_once_the_window_is_spent,
     higher_priority_runs_first_and_drain_by_model_stays_within_a_level,

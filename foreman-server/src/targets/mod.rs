@@ -54,6 +54,7 @@ impl Target {
             name: self.name.clone(),
             up: self.up(),
             free_slots: self.lane.free(),
+            parallel: self.lane.parallel(),
             load: self.lane.running(),
             resident: self.inventory.loaded(),
             installed: self.inventory.installed(),

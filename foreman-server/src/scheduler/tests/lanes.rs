@@ -113,6 +113,7 @@ fn run_pool(mut jobs: Vec<SimJob>, mut targets: Vec<SimTarget>, load_ms: i64) ->
                         name: t.name.clone(),
                         up: true,
                         free_slots: t.parallel - running,
+                        parallel: t.parallel,
                         load: running + bound,
                         resident: t.resident.iter().cloned().collect(),
                         installed: t.installed.clone(),

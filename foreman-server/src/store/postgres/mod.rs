@@ -4,18 +4,46 @@
 //! and transactions are the only coordination. Claims take a target slot and a job with
 //! `FOR UPDATE SKIP LOCKED`, so replicas never wait on each other's claims; each replica
 //! keeps a row in `replicas` alive (its lease), and a replica whose lease has lapsed has
-//! its running work taken over by whichever replica notices first.
+//! its running work taken over by whichever replica notices first ([`replicas`]).
+//! Enqueues and freed slots `NOTIFY foreman_work`, key changes `NOTIFY foreman_keys`, and
+//! [`watch`] turns the notifications into wake-ups.
+//!
+//! The rows a write locks are always taken in one order, so two transactions cannot
+//! deadlock on them: the replica's row, the jobs, the target slots, then `queue_depth`,
+//! `queue_groups` and `tenants` (the last three in the jobs trigger).
 
-mod ops;
+mod artifacts;
+mod claim;
+mod enqueue;
+mod events;
+mod fair_share;
+mod jobs_read;
+mod keys;
+mod outbox;
+mod rate;
+mod recover;
+mod replicas;
 mod samples;
+mod stats;
+mod transition;
+mod usage;
+mod watch;
 
-use std::sync::Arc;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
 use super::{Result, StoreError, StoreOptions};
+
+/// A transaction on a pooled connection.
+type Tx<'a> = deadpool_postgres::Transaction<'a>;
 
 /// The schema, one embedded SQL file per version; `schema_version` records how far a
 /// database has come.
@@ -28,11 +56,15 @@ const MIGRATIONS: &[&str] = &[
 #[derive(Clone)]
 pub(crate) struct PgStore {
     pool: Pool,
+    /// For the connection [`watch`] listens on, outside the pool.
+    config: Arc<tokio_postgres::Config>,
     options: Arc<StoreOptions>,
     /// This process's name in `replicas`, fresh at every start.
     replica: Arc<str>,
     /// How long a replica's claims outlive its last heartbeat (`FOREMAN_LEASE`).
     lease: Duration,
+    /// The targets (and parallelism) whose slot rows this process has made sure exist.
+    slotted: Arc<Mutex<HashSet<(String, u32)>>>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -51,7 +83,7 @@ impl PgStore {
             .parse()
             .map_err(|err| StoreError::Unavailable(format!("bad FOREMAN_DB_URL: {err}")))?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -66,11 +98,14 @@ impl PgStore {
             .map_err(|err| StoreError::Unavailable(err.to_string()))?;
         let store = Self {
             pool,
+            config: Arc::new(config),
             lease: options.lease,
             options: Arc::new(options),
             replica: Arc::from(format!("replica_{}", ulid::Ulid::new()).as_str()),
+            slotted: Arc::default(),
         };
         store.migrate().await?;
+        store.heartbeat().await?;
         Ok(store)
     }
 
@@ -80,6 +115,22 @@ impl PgStore {
             .get()
             .await
             .map_err(|err| StoreError::Unavailable(err.to_string()))
+    }
+
+    /// This replica's id, as `replicas`, `jobs.owner` and the slots name it.
+    #[cfg(test)]
+    pub(in crate::store) fn replica(&self) -> &str {
+        &self.replica
+    }
+
+    /// Several replicas may share this queue.
+    pub(crate) fn is_shared(&self) -> bool {
+        true
+    }
+
+    /// The lease in milliseconds, as the database's times count.
+    fn lease_ms(&self) -> i64 {
+        i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX)
     }
 
     async fn migrate(&self) -> Result<()> {
@@ -114,6 +165,44 @@ impl PgStore {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Whether `err` says the database could not be reached or the connection was lost,
+/// rather than that it refused a statement: the connection is closed, the error carries
+/// no SQL state (an I/O or protocol failure), or its state is a connection exception
+/// (class 08), an operator's shutdown (57P01–57P03) or too many connections.
+pub(in crate::store) fn is_outage(err: &tokio_postgres::Error) -> bool {
+    let Some(code) = err.code() else {
+        return true;
+    };
+    err.is_closed()
+        || code.code().starts_with("08")
+        || [
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CRASH_SHUTDOWN,
+            SqlState::CANNOT_CONNECT_NOW,
+            SqlState::TOO_MANY_CONNECTIONS,
+        ]
+        .contains(code)
+}
+
+/// What went wrong, with the cause tokio-postgres keeps apart from its one-word summary
+/// (the server's message, or the I/O error).
+pub(in crate::store) fn detail(err: &tokio_postgres::Error) -> String {
+    match std::error::Error::source(err) {
+        Some(cause) => format!("{err}: {cause}"),
+        None => err.to_string(),
+    }
+}
+
+/// A count stored as INTEGER, as the API counts it.
+fn count(n: i32) -> u32 {
+    u32::try_from(n).unwrap_or(0)
+}
+
+/// A count or limit for an INTEGER column.
+fn int(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
 }
 
 crate::store::forward_queue!(PgStore);

@@ -1,10 +1,10 @@
 //! Artifacts: named, typed outputs of a job.
 
-use base64::Engine as _;
-use foreman_types::{Artifact, ArtifactEncoding, JobId, INLINE_ARTIFACT_LIMIT};
+use foreman_types::{Artifact, JobId, INLINE_ARTIFACT_LIMIT};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{Result, SqliteStore};
+use crate::store::common;
 use crate::store::model::*;
 
 /// Stores `artifacts` for job `id`.
@@ -48,59 +48,16 @@ pub(super) fn views(conn: &Connection, public_url: &str, id: JobId) -> Result<Ve
     let mut out = Vec::new();
     for row in rows {
         let (name, content_type, size, data) = row?;
-        out.push(view(public_url, id, name, content_type, size as u64, data));
+        out.push(common::artifact_view(
+            public_url,
+            id,
+            name,
+            content_type,
+            size as u64,
+            data,
+        ));
     }
     Ok(out)
-}
-
-fn view(
-    public_url: &str,
-    id: JobId,
-    name: String,
-    content_type: String,
-    size: u64,
-    data: Option<Vec<u8>>,
-) -> Artifact {
-    let (data, encoding, url) = match data {
-        Some(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => (Some(text), Some(ArtifactEncoding::Utf8), None),
-            Err(err) => (
-                Some(base64::engine::general_purpose::STANDARD.encode(err.into_bytes())),
-                Some(ArtifactEncoding::Base64),
-                None,
-            ),
-        },
-        None => (
-            None,
-            None,
-            Some(format!(
-                "{}/jobs/{id}/artifacts/{}",
-                public_url.trim_end_matches('/'),
-                url_path_segment(&name)
-            )),
-        ),
-    };
-    Artifact {
-        name,
-        content_type,
-        size,
-        data,
-        encoding,
-        url,
-    }
-}
-
-/// Percent-encodes everything but unreserved characters, for a name inside a URL path.
-fn url_path_segment(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for byte in name.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 impl SqliteStore {

@@ -3,14 +3,11 @@
 //! targets the worker describes, and the claim is a compare-and-set on the chosen job that
 //! also records where it runs.
 
-use std::collections::HashMap;
-
-use bytes::Bytes;
-use foreman_types::{JobId, JobState};
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::{events, fair_share, now_ms, Result, SqliteStore, StoreError};
-use crate::scheduler::{self, Head, Policy, QueueView, TargetView, Tenant};
+use super::{events, fair_share, now_ms, Result, SqliteStore};
+use crate::scheduler::{Head, Tenant};
+use crate::store::common::{self, Chosen, Heads};
 use crate::store::model::*;
 
 impl SqliteStore {
@@ -27,11 +24,7 @@ impl SqliteStore {
             let Some(chosen) = choose(tx, &request, now)? else {
                 return Ok(None);
             };
-            let state = if chosen.resident {
-                JobState::Working
-            } else {
-                JobState::Loading
-            };
+            let state = chosen.state();
             let row = tx
                 .query_row(
                     "UPDATE jobs SET state = ?2, attempts = attempts + 1, updated_at = ?3,
@@ -52,29 +45,9 @@ impl SqliteStore {
             let Some((kind, origin, payload, attempts)) = row else {
                 return Ok(None);
             };
-            let id: JobId = chosen
-                .id
-                .parse()
-                .map_err(|_| StoreError::Corrupt(format!("bad job id {:?}", chosen.id)))?;
-            events::record(tx, &options, id, state, now)?;
-            Ok(Some(ClaimedJob {
-                id,
-                target: chosen.target,
-                kind: kind
-                    .parse()
-                    .map_err(|_| StoreError::Corrupt(format!("bad kind {kind:?}")))?,
-                origin: if origin == "sync" {
-                    Origin::Sync
-                } else {
-                    Origin::Async
-                },
-                model: chosen.model,
-                payload: Bytes::from(payload),
-                attempts,
-                state,
-                created_at_ms: chosen.created_at,
-                tenant: chosen.tenant,
-            }))
+            let claimed = chosen.claimed(&kind, &origin, payload, attempts)?;
+            events::record(tx, &options, claimed.id, state, now)?;
+            Ok(Some(claimed))
         })
         .await
     }
@@ -82,94 +55,34 @@ impl SqliteStore {
 
 /// Reads the snapshot the scheduler decides on and asks it for the next job.
 fn choose(tx: &Transaction<'_>, request: &ClaimRequest, now: i64) -> Result<Option<Chosen>> {
-    let mut queued_by_model: HashMap<String, u32> = HashMap::new();
-    let heads: Vec<Head> = tx
-        .prepare_cached(
-            "SELECT j.id, j.priority, j.tenant_key, j.tenant_user, j.model, j.created_at,
-                    g.queued
-             FROM queue_groups g
-             JOIN jobs j ON j.id = (
-                 SELECT id FROM jobs
-                 WHERE state = 'queued' AND priority = g.priority AND model = g.model
-                   AND tenant_key = g.tenant_key AND tenant_user = g.tenant_user
-                 ORDER BY id LIMIT 1)",
-        )?
-        .query_map([], |r| {
-            let head = Head {
-                job: r.get(0)?,
-                priority: r.get(1)?,
-                tenant: Tenant::new(r.get::<_, String>(2)?, r.get::<_, String>(3)?),
-                model: r.get(4)?,
-                queued_at_ms: r.get(5)?,
-            };
-            Ok((head, r.get::<_, i64>(6)?))
-        })?
-        .filter_map(|row| match row {
-            Ok((head, _)) if request.held.contains(&head.model) => None,
-            Ok((head, queued)) => {
-                let count = u32::try_from(queued.max(0)).unwrap_or(u32::MAX);
-                let total = queued_by_model.entry(head.model.clone()).or_default();
-                *total = total.saturating_add(count);
-                Some(Ok(head))
-            }
-            Err(err) => Some(Err(err)),
-        })
-        .collect::<rusqlite::Result<_>>()?;
-    if heads.is_empty() {
+    let mut heads = Heads::default();
+    let mut select = tx.prepare_cached(
+        "SELECT j.id, j.priority, j.tenant_key, j.tenant_user, j.model, j.created_at,
+                g.queued
+         FROM queue_groups g
+         JOIN jobs j ON j.id = (
+             SELECT id FROM jobs
+             WHERE state = 'queued' AND priority = g.priority AND model = g.model
+               AND tenant_key = g.tenant_key AND tenant_user = g.tenant_user
+             ORDER BY id LIMIT 1)",
+    )?;
+    let rows = select.query_map([], |r| {
+        let head = Head {
+            job: r.get(0)?,
+            priority: r.get(1)?,
+            tenant: Tenant::new(r.get::<_, String>(2)?, r.get::<_, String>(3)?),
+            model: r.get(4)?,
+            queued_at_ms: r.get(5)?,
+        };
+        Ok((head, r.get::<_, i64>(6)?))
+    })?;
+    for row in rows {
+        let (head, queued) = row?;
+        heads.add(head, queued, &request.held);
+    }
+    if heads.heads.is_empty() {
         return Ok(None);
     }
-    let queue = QueueView {
-        heads,
-        service: fair_share::active_service(tx, request.running_estimate_ms)?,
-    };
-    // A target's load: what runs on it, plus the queued jobs drain by model will give it.
-    let targets: Vec<TargetView> = request
-        .targets
-        .iter()
-        .map(|target| {
-            let bound: u32 = target
-                .resident
-                .iter()
-                .filter_map(|model| queued_by_model.get(model))
-                .fold(0, |sum, n| sum.saturating_add(*n));
-            TargetView {
-                load: target.load.saturating_add(bound),
-                ..target.clone()
-            }
-        })
-        .collect();
-    let policy = Policy {
-        affinity_window: request.affinity_window,
-    };
-    let Some(assignment) = scheduler::pick(&queue, &targets, &policy, now) else {
-        return Ok(None);
-    };
-    let head = queue
-        .heads
-        .into_iter()
-        .find(|head| head.job == assignment.job)
-        .ok_or_else(|| StoreError::Corrupt("the scheduler chose a job it was not shown".into()))?;
-    let resident = targets
-        .iter()
-        .find(|t| t.name == assignment.target)
-        .is_some_and(|t| t.resident.contains(&head.model));
-    Ok(Some(Chosen {
-        id: head.job,
-        model: head.model,
-        tenant: head.tenant,
-        created_at: head.queued_at_ms,
-        target: assignment.target,
-        resident,
-    }))
-}
-
-/// The job the scheduler chose, and where.
-struct Chosen {
-    id: String,
-    model: String,
-    tenant: Tenant,
-    created_at: i64,
-    target: String,
-    /// Whether its model is in the target's memory already.
-    resident: bool,
+    let service = fair_share::active_service(tx, request.running_estimate_ms)?;
+    common::decide(heads, service, request, now)
 }

@@ -1,67 +1,38 @@
 //! Reading jobs: one with everything, a filtered page, the queue at a glance.
 
 use chrono::DateTime;
-use foreman_types::{Job, JobId, JobKind, JobState, WebhookAttempt};
+use foreman_types::{Job, JobId, JobState, WebhookAttempt};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{artifacts, Result, SqliteStore, StoreError};
+use super::{artifacts, Result, SqliteStore};
+use crate::store::common::{self, corrupt, parse_id, JobRow};
 use crate::store::model::*;
 
 const JOB_COLUMNS: &str = "id, model, state, attempts, created_at, updated_at, error, result, \
                            kind, priority, webhook_url, target, tenant_key, tenant_user, \
                            prompt_tokens, output_tokens";
 
-fn corrupt(what: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(what.to_string())
-}
-
 /// A row of `JOB_COLUMNS`, without artifacts and webhook attempts.
 fn job_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Job>> {
-    let id: String = r.get(0)?;
-    let state: String = r.get(2)?;
-    let created: i64 = r.get(4)?;
-    let updated: i64 = r.get(5)?;
-    let result: Option<Vec<u8>> = r.get(7)?;
-    let kind: String = r.get(8)?;
-    let model: String = r.get(1)?;
-    let attempts: u32 = r.get(3)?;
-    let error: Option<String> = r.get(6)?;
-    let priority: i32 = r.get(9)?;
-    let webhook_url: Option<String> = r.get(10)?;
-    // Empty until the job is claimed; kept once it has run.
-    let target: String = r.get(11)?;
-    let key: String = r.get(12)?;
-    let user: String = r.get(13)?;
-    let prompt_tokens: Option<i64> = r.get(14)?;
-    let output_tokens: Option<i64> = r.get(15)?;
-    let named = |s: String| (!s.is_empty()).then_some(s);
-    Ok((|| {
-        Ok(Job {
-            id: id.parse().map_err(corrupt)?,
-            model,
-            state: state.parse().map_err(corrupt)?,
-            attempts,
-            created_at: DateTime::from_timestamp_millis(created).unwrap_or_default(),
-            updated_at: DateTime::from_timestamp_millis(updated).unwrap_or_default(),
-            error,
-            result: match result {
-                Some(bytes) => Some(serde_json::from_slice(&bytes).map_err(corrupt)?),
-                None => None,
-            },
-            artifacts: Vec::new(),
-            kind: kind.parse::<JobKind>().map_err(corrupt)?,
-            priority,
-            queue_position: None,
-            estimated_wait_ms: None,
-            state_webhook_url: webhook_url,
-            webhook_attempts: Vec::new(),
-            target: (!target.is_empty()).then_some(target),
-            key: named(key),
-            user: named(user),
-            prompt_tokens: prompt_tokens.map(|n| n.max(0) as u64),
-            output_tokens: output_tokens.map(|n| n.max(0) as u64),
-        })
-    })())
+    let row = JobRow {
+        id: r.get(0)?,
+        model: r.get(1)?,
+        state: r.get(2)?,
+        attempts: r.get(3)?,
+        created_at: r.get(4)?,
+        updated_at: r.get(5)?,
+        error: r.get(6)?,
+        result: r.get(7)?,
+        kind: r.get(8)?,
+        priority: r.get(9)?,
+        webhook_url: r.get(10)?,
+        target: r.get(11)?,
+        tenant_key: r.get(12)?,
+        tenant_user: r.get(13)?,
+        prompt_tokens: r.get(14)?,
+        output_tokens: r.get(15)?,
+    };
+    Ok(row.into_job())
 }
 
 /// Job `id` with its artifacts, webhook attempts and queue position.
@@ -129,14 +100,7 @@ fn queue_position(conn: &Connection, id: JobId, priority: i32) -> Result<u64> {
         .query_row(params![tenant_key, tenant_user], |r| r.get::<_, i64>(0))
         .optional()?
         .map_or(1.0, |w| w.max(1) as f64);
-    // While this tenant's `own` older jobs and then this one run, a tenant of weight w gets
-    // about (own + 1/2) * w / weight turns: the half splits the tie of equal counters.
-    let turns = |other_weight: f64| ((own as f64 + 0.5) * other_weight / weight).floor() as i64;
-    let interleaved: i64 = others
-        .iter()
-        .map(|(queued, other_weight)| (*queued).min(turns(*other_weight)))
-        .sum();
-    Ok((higher + own + interleaved).min(QUEUE_POSITION_CAP) as u64)
+    Ok(common::fair_position(higher, own, &others, weight))
 }
 
 fn webhook_attempts(conn: &Connection, id: JobId) -> Result<Vec<WebhookAttempt>> {
@@ -245,9 +209,7 @@ impl SqliteStore {
                 .collect::<rusqlite::Result<_>>()?;
             let mut running = Vec::with_capacity(ids.len());
             for id in ids {
-                if let Some(job) =
-                    load_job(conn, &options.public_url, id.parse().map_err(corrupt)?)?
-                {
+                if let Some(job) = load_job(conn, &options.public_url, parse_id(&id)?)? {
                     running.push(job);
                 }
             }

@@ -3,7 +3,8 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{Result, SqliteStore, StoreError};
-use crate::keys::{KeyHash, KeyRecord};
+use crate::keys::KeyRecord;
+use crate::store::common::decode_key_hash;
 
 const KEY_COLUMNS: &str =
     "name, hash, prefix, admin, weight, max_queued, rpm, trust_user_header, created_at";
@@ -26,13 +27,6 @@ fn key_from_row(r: &Row<'_>) -> rusqlite::Result<(KeyRecord, String)> {
     ))
 }
 
-fn decode_hash(name: &str, hex_hash: &str) -> Result<KeyHash> {
-    let mut hash = [0u8; 32];
-    hex::decode_to_slice(hex_hash, &mut hash)
-        .map_err(|_| StoreError::Corrupt(format!("key {name:?} has a bad hash")))?;
-    Ok(hash)
-}
-
 fn admin_keys(conn: &Connection) -> Result<i64> {
     Ok(
         conn.query_row("SELECT count(*) FROM api_keys WHERE admin = 1", [], |r| {
@@ -51,7 +45,7 @@ impl SqliteStore {
             let mut keys = Vec::new();
             for row in rows {
                 let (mut key, hash) = row?;
-                key.hash = decode_hash(&key.name, &hash)?;
+                key.hash = decode_key_hash(&key.name, &hash)?;
                 keys.push(key);
             }
             Ok(keys)

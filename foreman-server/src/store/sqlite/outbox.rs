@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use foreman_types::Backoff;
 use rusqlite::{params, OptionalExtension};
 
-use super::{now_ms, Result, SqliteStore, StoreError};
+use super::{now_ms, Result, SqliteStore};
+use crate::store::common::{self, parse_id};
 use crate::store::model::*;
 
 impl SqliteStore {
@@ -38,9 +38,7 @@ impl SqliteStore {
                 out.push(Delivery {
                     outbox_id,
                     webhook_id,
-                    job_id: job_id
-                        .parse()
-                        .map_err(|_| StoreError::Corrupt(format!("bad job id {job_id:?}")))?,
+                    job_id: parse_id(&job_id)?,
                     url,
                     body,
                     attempts,
@@ -92,14 +90,8 @@ impl SqliteStore {
                     now
                 ],
             )?;
-            let (status, next) = if outcome.delivered() {
-                ("delivered", now)
-            } else if attempt >= max_attempts {
-                ("failed", now)
-            } else {
-                let wait = Backoff::new(first_wait, Duration::MAX).delay(attempt - 1);
-                ("pending", now + wait.as_millis() as i64)
-            };
+            let (status, next) =
+                common::after_attempt(&outcome, attempt, max_attempts, first_wait, now);
             tx.execute(
                 "UPDATE webhook_outbox SET status = ?2, attempts = ?3, next_attempt_at = ?4
                  WHERE id = ?1",

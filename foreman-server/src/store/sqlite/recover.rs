@@ -1,10 +1,10 @@
 //! Start-up recovery and the TTL pruner.
 
-use foreman_types::{JobId, JobState};
 use rusqlite::params;
 
 use super::transition::finish_in;
-use super::{Result, SqliteStore, StoreError};
+use super::{Result, SqliteStore};
+use crate::store::common::{self, parse_id};
 use crate::store::model::*;
 
 /// Most rows one prune transaction deletes, so the writer is never held for long.
@@ -27,25 +27,14 @@ impl SqliteStore {
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                 .collect::<rusqlite::Result<_>>()?;
             for (id, origin, state) in rows {
-                let id: JobId = id
-                    .parse()
-                    .map_err(|_| StoreError::Corrupt(format!("bad job id {id:?}")))?;
-                let finish = if origin == "sync" {
-                    Finish::Cancelled {
-                        reason: "the caller's connection was lost when foreman restarted".into(),
-                    }
-                } else {
-                    Finish::Retry {
-                        error: "interrupted by a foreman restart".into(),
-                        max_attempts,
-                    }
-                };
-                match finish_in(tx, &options, id, finish, &[state.as_str()])? {
-                    Some(JobState::Queued) => out.requeued += 1,
-                    Some(JobState::Failed) => out.failed += 1,
-                    Some(JobState::Cancelled) => out.cancelled += 1,
-                    _ => {}
-                }
+                let finish = common::recovery(
+                    Origin::parse(&origin),
+                    max_attempts,
+                    common::RESTART_CANCELLED,
+                    common::RESTART_REQUEUED,
+                );
+                let ended = finish_in(tx, &options, parse_id(&id)?, finish, &[state.as_str()])?;
+                common::count_recovered(&mut out, ended);
             }
             Ok(out)
         })

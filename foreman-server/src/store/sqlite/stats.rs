@@ -2,7 +2,8 @@
 
 use foreman_types::JobState;
 
-use super::{Result, SqliteStore, StoreError};
+use super::{Result, SqliteStore};
+use crate::store::common;
 
 impl SqliteStore {
     /// Jobs per state, every state present (zero when none), in [`JobState::ALL`] order.
@@ -10,22 +11,12 @@ impl SqliteStore {
     /// One `GROUP BY` over the `(state, id)` index: it counts index entries, never rows.
     pub(crate) async fn counts_by_state(&self) -> Result<Vec<(JobState, u64)>> {
         self.read(|conn| {
-            let mut counts: Vec<(JobState, u64)> =
-                JobState::ALL.iter().map(|state| (*state, 0)).collect();
             let mut select =
                 conn.prepare_cached("SELECT state, count(*) FROM jobs GROUP BY state")?;
-            let rows =
-                select.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-            for row in rows {
-                let (state, n) = row?;
-                let state: JobState = state
-                    .parse()
-                    .map_err(|err| StoreError::Corrupt(format!("{err}")))?;
-                if let Some(slot) = counts.iter_mut().find(|(s, _)| *s == state) {
-                    slot.1 = n.max(0) as u64;
-                }
-            }
-            Ok(counts)
+            let rows = select
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            common::counts_by_state(rows)
         })
         .await
     }

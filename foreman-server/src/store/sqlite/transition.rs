@@ -7,6 +7,7 @@ use rusqlite::{params, OptionalExtension, Transaction};
 use super::artifacts;
 use super::usage;
 use super::{events, fair_share, now_ms, Result, SqliteStore, StoreOptions};
+use crate::store::common::Ending;
 use crate::store::model::*;
 
 impl SqliteStore {
@@ -120,26 +121,8 @@ pub(super) fn finish_in(
     if !from.contains(&current.as_str()) {
         return Ok(None);
     }
-    let (state, error, result, attempts) = match finish {
-        Finish::Done { result, artifacts } => {
-            artifacts::insert(tx, id, &artifacts, now)?;
-            (JobState::Done, None, result, attempts)
-        }
-        Finish::Failed { error } => (JobState::Failed, Some(error), None, attempts),
-        Finish::Cancelled { reason } => (JobState::Cancelled, Some(reason), None, attempts),
-        Finish::Retry {
-            error,
-            max_attempts,
-        } => {
-            if attempts >= max_attempts {
-                let error = format!("{error} (gave up after {attempts} attempts)");
-                (JobState::Failed, Some(error), None, attempts)
-            } else {
-                (JobState::Queued, Some(error), None, attempts)
-            }
-        }
-        Finish::Interrupted => (JobState::Queued, None, None, attempts.saturating_sub(1)),
-    };
+    let ending = Ending::of(finish, attempts);
+    artifacts::insert(tx, id, &ending.artifacts, now)?;
     // Compare-and-set on the state read above, so a concurrent change wins cleanly. A job
     // queued again belongs to no target until it is claimed again (maybe elsewhere).
     let changed = tx.execute(
@@ -147,11 +130,19 @@ pub(super) fn finish_in(
                          attempts = ?5, updated_at = ?6,
                          target = CASE WHEN ?2 = 'queued' THEN '' ELSE target END
          WHERE id = ?1 AND state = ?7",
-        params![key, state.as_str(), error, result, attempts, now, current],
+        params![
+            key,
+            ending.state.as_str(),
+            ending.error,
+            ending.result,
+            ending.attempts,
+            now,
+            current
+        ],
     )?;
     if changed == 0 {
         return Ok(None);
     }
-    events::record(tx, options, id, state, now)?;
-    Ok(Some(state))
+    events::record(tx, options, id, ending.state, now)?;
+    Ok(Some(ending.state))
 }

@@ -9,10 +9,8 @@ use foreman_types::{JobId, JobState, UsageRow};
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::{Result, SqliteStore, StoreError};
+use crate::store::common::{hour_of, Charge};
 use crate::store::model::*;
-
-/// An hour, in milliseconds: the granularity of the `usage` table.
-const HOUR_MS: i64 = 3_600_000;
 
 /// Adds the run of `id` that ends now to its tenant's usage, and its tokens to the job.
 ///
@@ -36,23 +34,19 @@ pub(super) fn record(tx: &Transaction<'_>, id: JobId, reported: &Reported, now: 
     let state: JobState = state
         .parse()
         .map_err(|err| StoreError::Corrupt(format!("job {id}: {err}")))?;
-    let run_ms = started_at.map_or(0, |start| now.saturating_sub(start).max(0)) as u64;
-    let gpu_ms = reported.total_duration_ms.unwrap_or(run_ms);
-    let requests = u64::from(state.is_terminal());
-    let prompt = reported.prompt_tokens.unwrap_or(0);
-    let output = reported.output_tokens.unwrap_or(0);
+    let charge = Charge::of(state, started_at, reported, now);
     if reported.prompt_tokens.is_some() || reported.output_tokens.is_some() {
         tx.prepare_cached(
             "UPDATE jobs SET prompt_tokens = coalesce(prompt_tokens, 0) + ?2,
                              output_tokens = coalesce(output_tokens, 0) + ?3
              WHERE id = ?1",
         )?
-        .execute(params![key, prompt as i64, output as i64])?;
+        .execute(params![key, charge.prompt_tokens, charge.output_tokens])?;
     }
-    if requests == 0 && gpu_ms == 0 && prompt == 0 && output == 0 {
+    if charge.is_empty() {
         return Ok(());
     }
-    let hour = now - now.rem_euclid(HOUR_MS);
+    let hour = hour_of(now);
     tx.prepare_cached(
         "INSERT INTO usage (hour, key_name, end_user, model, requests, prompt_tokens,
                             output_tokens, gpu_ms)
@@ -66,10 +60,10 @@ pub(super) fn record(tx: &Transaction<'_>, id: JobId, reported: &Reported, now: 
         tenant_key,
         tenant_user,
         model,
-        requests as i64,
-        prompt as i64,
-        output as i64,
-        gpu_ms as i64
+        charge.requests,
+        charge.prompt_tokens,
+        charge.output_tokens,
+        charge.gpu_ms
     ])?;
     tx.prepare_cached(
         "INSERT INTO usage_totals (key_name, requests, prompt_tokens, output_tokens, gpu_ms)
@@ -80,10 +74,10 @@ pub(super) fn record(tx: &Transaction<'_>, id: JobId, reported: &Reported, now: 
     )?
     .execute(params![
         tenant_key,
-        requests as i64,
-        prompt as i64,
-        output as i64,
-        gpu_ms as i64
+        charge.requests,
+        charge.prompt_tokens,
+        charge.output_tokens,
+        charge.gpu_ms
     ])?;
     Ok(())
 }
@@ -96,7 +90,7 @@ impl SqliteStore {
     /// Usage per key, end user and model, summed over the hours `filter` selects.
     pub(crate) async fn usage(&self, filter: UsageFilter) -> Result<Vec<UsageRow>> {
         self.read(move |conn| {
-            let since = filter.since_ms.map(|ms| ms - ms.rem_euclid(HOUR_MS));
+            let since = filter.since_ms.map(hour_of);
             let mut select = conn.prepare_cached(
                 "SELECT key_name, end_user, model, sum(requests), sum(prompt_tokens),
                         sum(output_tokens), sum(gpu_ms)
