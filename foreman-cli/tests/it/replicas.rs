@@ -5,15 +5,17 @@
 //! Checked: every accepted job ends `done`; the jobs the killed replica was running are
 //! run again elsewhere, their lost run counted as an attempt; the streamed chat on a
 //! surviving replica ends normally; each GPU box never had two generations in flight
-//! (`FOREMAN_TARGET_PARALLEL` is 1); and every job's answer was generated exactly once
-//! apart from the runs the kill cut off (the simulators' counters).
+//! (`FOREMAN_TARGET_PARALLEL` is 1); every job's answer was generated once, apart from
+//! the retried jobs' lost runs (the simulators' counters); and each job's `done` webhook
+//! was delivered under one webhook-id.
 //!
 //! Needs the test PostgreSQL server (`scripts/test.sh`).
 
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
-use foreman_testkit::wait_until;
+use foreman_testkit::{wait_until, WebhookReceiver};
 use serde_json::{json, Value};
 use tokio::process::{Child, Command};
 
@@ -27,6 +29,7 @@ fn start_replica(addr: &str, targets: &str, db_url: &str) -> Child {
         .arg("serve")
         .args(["--listen-addr", addr, "--target-url", targets])
         .args(["--db-url", db_url, "--lease", "2s"])
+        .args(["--webhook-allow-private", "true", "--webhook-retry-wait", "50ms"])
         .args(["--max-attempts", "5", "--poll-interval", "200ms"])
         .args(["--retry-backoff", "50ms"])
         .env_remove("FOREMAN_AUTH_TOKEN")
@@ -37,6 +40,31 @@ fn start_replica(addr: &str, targets: &str, db_url: &str) -> Child {
         .kill_on_drop(true)
         .spawn()
         .expect("foreman serve starts")
+}
+
+/// The distinct `done` events received: (job id, webhook-id).
+fn done_events(receiver: &WebhookReceiver) -> Vec<(String, String)> {
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for hook in receiver.received() {
+        let event = hook.json();
+        let id = hook.header("webhook-id").unwrap_or_default();
+        let job = event["job_id"].as_str().unwrap_or_default().to_owned();
+        if event["state"] == "done" && !seen.iter().any(|(_, seen_id)| *seen_id == id) {
+            seen.push((job, id));
+        }
+    }
+    seen
+}
+
+/// Whether the replica at `url` has a generation running in one of its lanes now.
+async fn runs_a_generation(http: &reqwest::Client, url: &str) -> bool {
+    let Ok(answer) = http.get(format!("{url}/metrics")).send().await else {
+        return false;
+    };
+    let text = answer.text().await.unwrap_or_default();
+    text.lines()
+        .filter(|line| line.starts_with("foreman_target_running{"))
+        .any(|line| !line.ends_with(" 0"))
 }
 
 async fn get_json(http: &reqwest::Client, url: &str) -> Value {
@@ -71,6 +99,7 @@ async fn a_replica_killed_mid_run_loses_no_job_and_no_gpu_runs_two_generations()
         wait_healthy(&http, &format!("http://{addr}/healthz")).await;
     }
     let urls: Vec<String> = addrs.iter().map(|a| format!("http://{a}")).collect();
+    let receiver = WebhookReceiver::start().await;
 
     // Async jobs through every replica, round robin.
     let mut accepted = Vec::new();
@@ -78,6 +107,7 @@ async fn a_replica_killed_mid_run_loses_no_job_and_no_gpu_runs_two_generations()
         let body = json!({
             "model": if i % 2 == 0 { "llama3.2" } else { "qwen2.5:0.5b" },
             "messages": [{"role": "user", "content": format!("job {i}")}],
+            "state_webhook_url": receiver.url(),
         });
         let answer = http
             .post(format!("{}/jobs", urls[i % 3]))
@@ -108,20 +138,28 @@ async fn a_replica_killed_mid_run_loses_no_job_and_no_gpu_runs_two_generations()
         })
     };
 
-    // Kill replica 0 once it is running something (both boxes are busy by then).
-    let observer = urls[1].clone();
-    let busy = wait_until(Duration::from_secs(30), || {
+    // Kill replica 0 or 2 (not the one streaming the chat) once it runs a generation: its
+    // own /metrics counts the runs in its lanes.
+    let victim = Arc::new(std::sync::Mutex::new(None));
+    let found = wait_until(Duration::from_secs(30), || {
         let http = http.clone();
-        let url = format!("{observer}/jobs?state=working");
+        let urls = urls.clone();
+        let victim = Arc::clone(&victim);
         async move {
-            let page = get_json(&http, &url).await;
-            page["jobs"].as_array().is_some_and(|jobs| !jobs.is_empty())
+            for i in [0, 2] {
+                if runs_a_generation(&http, &urls[i]).await {
+                    *victim.lock().unwrap() = Some(i);
+                    return true;
+                }
+            }
+            false
         }
     })
     .await;
-    assert!(busy, "no job started on any replica");
-    replicas[0].start_kill().expect("kill -9 replica 0");
-    let _ = replicas[0].wait().await;
+    let victim = victim.lock().unwrap().filter(|_| found).expect("replica 0 or 2 ran a job");
+    replicas[victim].start_kill().expect("kill -9 the replica");
+    let _ = replicas[victim].wait().await;
+    let observer = &urls[1];
 
     let streamed = stream.await.expect("the streaming task ends");
     let last: Value = serde_json::from_str(streamed.lines().last().expect("a line"))
@@ -134,7 +172,7 @@ async fn a_replica_killed_mid_run_loses_no_job_and_no_gpu_runs_two_generations()
     // Every accepted job ends, as the survivors see it.
     let all_ended = wait_until(Duration::from_secs(60), || {
         let http = http.clone();
-        let url = urls[2].clone();
+        let url = observer.clone();
         let accepted = accepted.clone();
         async move {
             for id in &accepted {
@@ -148,15 +186,31 @@ async fn a_replica_killed_mid_run_loses_no_job_and_no_gpu_runs_two_generations()
     })
     .await;
     assert!(all_ended, "some jobs never ended after the kill");
-    let mut retried = 0;
+    let mut retried = 0u64;
     for id in &accepted {
-        let job = get_json(&http, &format!("{}/jobs/{id}", urls[2])).await;
+        let job = get_json(&http, &format!("{observer}/jobs/{id}")).await;
         assert_eq!(job["state"], "done", "job {id} did not end done: {job}");
         let attempts = job["attempts"].as_u64().unwrap();
         assert!((1..=2).contains(&attempts), "job {id}: {attempts} attempts");
         if attempts == 2 {
             retried += 1;
         }
+    }
+
+    // Each job's `done` event reached the receiver, one webhook-id each, however many
+    // replicas tried: the outbox row is claimed by one replica at a time.
+    let delivered = wait_until(Duration::from_secs(30), || async {
+        done_events(&receiver).len() == JOBS
+    })
+    .await;
+    let done = done_events(&receiver);
+    assert!(delivered, "{} of {JOBS} done events delivered", done.len());
+    for id in &accepted {
+        assert_eq!(
+            done.iter().filter(|(job, _)| job == id).count(),
+            1,
+            "job {id}: one done event"
+        );
     }
 
     let mut generations = 0;
@@ -170,13 +224,14 @@ async fn a_replica_killed_mid_run_loses_no_job_and_no_gpu_runs_two_generations()
         generations += stats["generations"].as_u64().unwrap();
         cut += stats["hung_up"].as_u64().unwrap();
     }
-    // Each job and the chat generated once to the end; the cut-off runs are the retried
-    // jobs' lost first runs.
-    assert_eq!(
-        generations - cut,
-        JOBS as u64 + 1,
-        "{generations} generations, {cut} cut off"
+    // Each job and the chat generated once to the end; a retried job's lost run may have
+    // reached its GPU box before the kill (a generation, maybe seen cut off) or not.
+    let once_each = JOBS as u64 + 1;
+    assert!(
+        (once_each..=once_each + retried).contains(&generations),
+        "{generations} generations for {once_each} answers and {retried} retried jobs"
     );
-    assert_eq!(cut, retried, "each cut-off run was retried once");
-    println!("{retried} of {JOBS} jobs were taken over from the killed replica");
+    assert!(cut <= retried, "{cut} generations cut off, {retried} jobs retried");
+    assert!(retried >= 1, "the killed replica was running a job, which ran again");
+    println!("{retried} of {JOBS} jobs were taken over from killed replica {victim}");
 }
