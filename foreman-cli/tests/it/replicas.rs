@@ -29,7 +29,12 @@ fn start_replica(addr: &str, targets: &str, db_url: &str) -> Child {
         .arg("serve")
         .args(["--listen-addr", addr, "--target-url", targets])
         .args(["--db-url", db_url, "--lease", "2s"])
-        .args(["--webhook-allow-private", "true", "--webhook-retry-wait", "50ms"])
+        .args([
+            "--webhook-allow-private",
+            "true",
+            "--webhook-retry-wait",
+            "50ms",
+        ])
         .args(["--max-attempts", "5", "--poll-interval", "200ms"])
         .args(["--retry-backoff", "50ms"])
         .env_remove("FOREMAN_AUTH_TOKEN")
@@ -156,7 +161,11 @@ async fn a_replica_killed_mid_run_loses_no_job_and_no_gpu_runs_two_generations()
         }
     })
     .await;
-    let victim = victim.lock().unwrap().filter(|_| found).expect("replica 0 or 2 ran a job");
+    let victim = victim
+        .lock()
+        .unwrap()
+        .filter(|_| found)
+        .expect("replica 0 or 2 ran a job");
     replicas[victim].start_kill().expect("kill -9 the replica");
     let _ = replicas[victim].wait().await;
     let observer = &urls[1];
@@ -231,7 +240,13 @@ async fn a_replica_killed_mid_run_loses_no_job_and_no_gpu_runs_two_generations()
         (once_each..=once_each + retried).contains(&generations),
         "{generations} generations for {once_each} answers and {retried} retried jobs"
     );
-    assert!(cut <= retried, "{cut} generations cut off, {retried} jobs retried");
-    assert!(retried >= 1, "the killed replica was running a job, which ran again");
+    assert!(
+        cut <= retried,
+        "{cut} generations cut off, {retried} jobs retried"
+    );
+    assert!(
+        retried >= 1,
+        "the killed replica was running a job, which ran again"
+    );
     println!("{retried} of {JOBS} jobs were taken over from killed replica {victim}");
 }

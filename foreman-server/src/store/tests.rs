@@ -613,12 +613,17 @@ async fn every_end_of_a_run_frees_the_targets_slot(backend: Backend) {
             store.cancel(id, "done with it".into()).await.unwrap();
         }
     }
+    // A cancelled run: its worker stops it and says so, finding the job ended already.
     let id = add(&store, job("a:latest", Origin::Async)).await;
     store.claim_next(one_slot()).await.unwrap().unwrap();
     assert_eq!(
         store.cancel(id, "stop".into()).await.unwrap(),
         Some(JobState::Loading)
     );
+    let stopped = Finish::Cancelled {
+        reason: "cancelled".into(),
+    };
+    assert_eq!(store.finish(id, stopped).await.unwrap(), None);
     let next = add(&store, job("a:latest", Origin::Async)).await;
     let claimed = store.claim_next(one_slot()).await.unwrap();
     assert_eq!(

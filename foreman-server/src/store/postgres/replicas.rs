@@ -109,7 +109,7 @@ pub(super) async fn rescue(
         let (id, origin, state): (String, String, String) = (row.get(0), row.get(1), row.get(2));
         let origin = Origin::parse(&origin);
         let finish = common::recovery(origin, max_attempts, sync_reason, async_error);
-        let ended = finish_in(tx, options, parse_id(&id)?, finish, &[state.as_str()]).await?;
+        let ended = finish_in(tx, options, parse_id(&id)?, finish, &[state.as_str()], None).await?;
         common::count_recovered(&mut out, ended);
     }
     if freed > 0 || out.requeued > 0 {

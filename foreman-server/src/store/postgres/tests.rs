@@ -166,6 +166,61 @@ async fn replicas_claiming_at_once_never_run_two_generations_on_a_one_slot_targe
 }
 
 #[tokio::test]
+async fn a_cancelled_run_keeps_its_slot_until_its_replica_has_stopped_it() {
+    let both = replicas(2).await;
+    let (a, b) = (&both[0], &both[1]);
+    let id = add(&a.store, job("a:latest", Origin::Async)).await;
+    assert_eq!(
+        a.store.claim_next(one_slot()).await.unwrap().unwrap().id,
+        id
+    );
+    let next = add(&b.store, job("a:latest", Origin::Async)).await;
+
+    // Cancelled through replica B while A's generation is still running.
+    assert_eq!(
+        b.store.cancel(id, "stop".into()).await.unwrap(),
+        Some(JobState::Loading)
+    );
+    assert!(
+        b.store.claim_next(one_slot()).await.unwrap().is_none(),
+        "the target still runs A's generation"
+    );
+    // A's stale answers change nothing, and its stopped run frees the slot.
+    assert!(!a.store.mark_working(id).await.unwrap());
+    let stopped = Finish::Cancelled {
+        reason: "cancelled".into(),
+    };
+    assert_eq!(a.store.finish(id, stopped).await.unwrap(), None);
+    assert_eq!(
+        b.store.claim_next(one_slot()).await.unwrap().map(|c| c.id),
+        Some(next)
+    );
+}
+
+#[tokio::test]
+async fn a_replica_cannot_end_a_run_another_replica_took_over() {
+    let both = replicas(2).await;
+    let (a, b) = (&both[0], &both[1]);
+    let id = add(&a.store, job("a:latest", Origin::Async)).await;
+    a.store.claim_next(one_slot()).await.unwrap().unwrap();
+    a.lapse().await;
+    b.store.keep_alive(5).await.unwrap();
+    assert_eq!(
+        b.store.claim_next(one_slot()).await.unwrap().unwrap().id,
+        id
+    );
+
+    // A comes back from a long pause and reports its old run: B's run goes on.
+    assert_eq!(a.store.finish(id, done()).await.unwrap(), None);
+    assert_eq!(state(&b.store, id).await, JobState::Loading);
+    assert!(b.store.mark_working(id).await.unwrap());
+    assert_eq!(
+        b.store.finish(id, done()).await.unwrap(),
+        Some(JobState::Done)
+    );
+}
+
+#[tokio::test]
 async fn a_sync_job_is_claimed_only_by_the_replica_its_caller_is_connected_to() {
     let replicas = replicas(2).await;
     let (a, b) = (&replicas[0], &replicas[1]);

@@ -21,11 +21,15 @@ impl PgStore {
         let update = tx
             .prepare_cached(&format!(
                 "UPDATE jobs SET state = 'working', updated_at = $2
-                 WHERE id = $1 AND state = 'loading' RETURNING {}",
+                 WHERE id = $1 AND state = 'loading' AND owner = $3 RETURNING {}",
                 events::EVENT_COLUMNS
             ))
             .await?;
-        let Some(row) = tx.query_opt(&update, &[&id.to_string(), &now]).await? else {
+        let replica: &str = &self.replica;
+        let Some(row) = tx
+            .query_opt(&update, &[&id.to_string(), &now, &replica])
+            .await?
+        else {
             return Ok(false);
         };
         let event = events::facts(&row, 0);
@@ -44,9 +48,22 @@ impl PgStore {
     ) -> Result<Option<JobState>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let ended = finish_in(&tx, &self.options, id, finish, RUNNING).await?;
+        // Only this replica's run: after a lapsed lease the job may have been taken over.
+        let ended = finish_in(&tx, &self.options, id, finish, RUNNING, Some(&self.replica)).await?;
         if ended.is_some() {
             end_run(&tx, id, &reported).await?;
+        }
+        // The run has stopped, so its slot is free now, whatever happened to the job
+        // meanwhile (a cancel elsewhere leaves the slot to this moment).
+        let free = tx
+            .prepare_cached(
+                "UPDATE target_slots SET holder = NULL, job_id = NULL
+                 WHERE job_id = $1 AND holder = $2",
+            )
+            .await?;
+        let replica: &str = &self.replica;
+        if tx.execute(&free, &[&id.to_string(), &replica]).await? > 0 && ended.is_none() {
+            notify_work(&tx).await?;
         }
         tx.commit().await?;
         Ok(ended)
@@ -71,12 +88,15 @@ impl PgStore {
             return Ok(None);
         }
         let finish = Finish::Cancelled { reason };
-        let ended = finish_in(&tx, &self.options, id, finish, &[before.as_str()]).await?;
+        let ended = finish_in(&tx, &self.options, id, finish, &[before.as_str()], None).await?;
         let running = matches!(before, JobState::Loading | JobState::Working);
         if ended.is_some() && running {
             // The worker's answer for this run will find the job ended: its GPU time is
-            // counted here (the tokens of a cut-off run were never reported).
-            end_run(&tx, id, &Reported::default()).await?;
+            // counted here (the tokens of a cut-off run were never reported). Its slot
+            // stays taken until that run has stopped and its replica says so.
+            let now = now_ms();
+            usage::record(&tx, id, &Reported::default(), now).await?;
+            fair_share::settle_run(&tx, id, now).await?;
             if let Some(owner) = owner.filter(|owner| owner.as_str() != &*self.replica) {
                 let notify = tx
                     .prepare_cached("SELECT pg_notify('foreman_cancel', $1)")
@@ -93,7 +113,7 @@ impl PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let finish = Finish::Cancelled { reason };
-        let ended = finish_in(&tx, &self.options, id, finish, &["queued"]).await?;
+        let ended = finish_in(&tx, &self.options, id, finish, &["queued"], None).await?;
         tx.commit().await?;
         Ok(ended.is_some())
     }
@@ -108,34 +128,32 @@ async fn end_run(tx: &Tx<'_>, id: JobId, reported: &Reported) -> Result<()> {
     notify_work(tx).await
 }
 
-/// Applies `finish` if the job is in one of `from`; returns the new state. The job's row
-/// is locked first, then its slot is freed if it was running, then the job changes.
+/// Applies `finish` if the job is in one of `from` (and, with `owner`, claimed by that
+/// replica); returns the new state. Target slots are the caller's business: a slot is
+/// freed when the run in it has stopped, by its replica or by the rescue of a dead one.
 pub(super) async fn finish_in(
     tx: &Tx<'_>,
     options: &StoreOptions,
     id: JobId,
     finish: Finish,
     from: &[&str],
+    owner: Option<&str>,
 ) -> Result<Option<JobState>> {
     let now = now_ms();
     let key = id.to_string();
     let select = tx
-        .prepare_cached("SELECT state, attempts FROM jobs WHERE id = $1 FOR UPDATE")
+        .prepare_cached("SELECT state, attempts, owner FROM jobs WHERE id = $1 FOR UPDATE")
         .await?;
     let Some(row) = tx.query_opt(&select, &[&key]).await? else {
         return Ok(None);
     };
-    let (current, attempts): (String, i32) = (row.get(0), row.get(1));
+    let (current, attempts, claimed_by): (String, i32, Option<String>) =
+        (row.get(0), row.get(1), row.get(2));
     if !from.contains(&current.as_str()) {
         return Ok(None);
     }
-    if RUNNING.contains(&current.as_str()) {
-        let free = tx
-            .prepare_cached(
-                "UPDATE target_slots SET holder = NULL, job_id = NULL WHERE job_id = $1",
-            )
-            .await?;
-        tx.execute(&free, &[&key]).await?;
+    if owner.is_some_and(|owner| claimed_by.as_deref() != Some(owner)) {
+        return Ok(None);
     }
     let ending = Ending::of(finish, super::count(attempts));
     artifacts::insert(tx, id, &ending.artifacts, now).await?;
