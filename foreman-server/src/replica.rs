@@ -53,20 +53,19 @@ pub(crate) async fn keep_alive(app: App, shutdown: CancellationToken) {
 }
 
 /// The lease has lapsed: other replicas may re-queue this one's running jobs and run
-/// them, so its own runs stop now rather than run twice. Their answers to the store change
-/// nothing (each is a compare-and-set on a run the store no longer gives this replica).
+/// them, so its own runs stop now rather than run twice. Each goes back to the queue as
+/// at a shutdown, if this replica still owns it when the database answers again; an
+/// answer about a run another replica has taken over changes nothing (ADR 23).
 fn fence(app: &App) {
-    let running = match app.running.lock() {
-        Ok(running) => running.values().cloned().collect::<Vec<_>>(),
-        Err(_) => Vec::new(),
-    };
+    let runs = app.running.lock().map_or(0, |running| running.len());
     tracing::error!(
-        runs = running.len(),
+        runs,
         "this replica's lease lapsed while the database was unreachable: stopping its runs, \
          which other replicas take over"
     );
-    for token in running {
-        token.cancel();
+    if let Ok(mut fence) = app.fence.lock() {
+        fence.cancel();
+        *fence = CancellationToken::new();
     }
 }
 

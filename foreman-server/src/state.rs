@@ -39,6 +39,9 @@ pub(crate) struct Inner {
     pub webhooks: Notify,
     /// Running jobs, so a cancel can stop them.
     pub running: Mutex<HashMap<JobId, CancellationToken>>,
+    /// Cancelled when this replica's lease lapses (ADR 23): the runs begun before then
+    /// go back to the queue, as at a shutdown. Replaced by a fresh token each time.
+    pub fence: Mutex<CancellationToken>,
     /// How far each running job has streamed, for the status page's tokens per second.
     pub progress: Progress,
     /// What `GET /metrics` reports beyond the store's counts.
@@ -88,6 +91,7 @@ impl App {
                 work,
                 webhooks: Notify::new(),
                 running: Mutex::new(HashMap::new()),
+                fence: Mutex::new(CancellationToken::new()),
                 progress: Progress::default(),
                 metrics: Metrics::default(),
                 run_times,

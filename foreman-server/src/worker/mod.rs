@@ -162,9 +162,14 @@ async fn execute(app: &App, target: &Target, job: ClaimedJob, shutdown: &Cancell
             .job_waited(&job.model, Duration::from_millis(waited as u64));
     }
     app.run_times.started(started);
+    let fence = match app.fence.lock() {
+        Ok(fence) => fence.clone(),
+        Err(_) => CancellationToken::new(),
+    };
     let stop = Stop {
         shutdown: shutdown.clone(),
         cancel,
+        fence,
     };
     // Counted while the run streams, for the status page; gone when the run ends.
     let counting = app.progress.begin(job.id);
@@ -223,11 +228,13 @@ async fn execute_guarded(
     }
 }
 
-/// What can stop a running job: foreman shutting down, or a cancel of this job.
+/// What can stop a running job: foreman shutting down, a cancel of this job, or this
+/// replica's lease lapsing (then another replica may take the job over).
 #[derive(Debug, Clone)]
 pub(crate) struct Stop {
     shutdown: CancellationToken,
     cancel: CancellationToken,
+    fence: CancellationToken,
 }
 
 impl Stop {
@@ -235,6 +242,7 @@ impl Stop {
     async fn stopped(&self) -> Finish {
         tokio::select! {
             _ = self.shutdown.cancelled() => Finish::Interrupted,
+            _ = self.fence.cancelled() => Finish::Interrupted,
             _ = self.cancel.cancelled() => Finish::Cancelled { reason: "cancelled".into() },
         }
     }
