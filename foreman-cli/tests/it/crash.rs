@@ -63,22 +63,12 @@ pub(crate) fn start_sim(addr: &str) -> Child {
 }
 
 fn start_foreman(addr: &str, target: &str, db: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_foreman"))
-        .arg("serve")
-        .args(["--listen-addr", addr, "--target-url", target])
+    crate::process::quiet_serve(addr, target)
         .arg("--db-path")
         .arg(db)
-        .args(["--webhook-allow-private", "true"])
         .args(["--webhook-secret", "crash-suite-secret"])
         // Higher than the number of kills, so no kill can use a job's attempts up.
         .args(["--max-attempts", "100"])
-        .args(["--webhook-retry-wait", "50ms", "--poll-interval", "200ms"])
-        .args(["--retry-backoff", "50ms"])
-        .env_remove("FOREMAN_AUTH_TOKEN")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .expect("foreman serve starts")
 }

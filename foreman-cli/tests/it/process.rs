@@ -46,6 +46,27 @@ pub(crate) async fn serve(
     (child, url)
 }
 
+/// `foreman serve` on `addr` in front of `target`, quiet (stdout and stderr dropped, only
+/// warnings logged), with no token from the environment, with the crash and replica
+/// suites' quick retries (webhooks, targets, polls), killed when dropped. The caller adds
+/// its database and spawns it.
+pub(crate) fn quiet_serve(addr: &str, target: &str) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_foreman"));
+    command
+        .arg("serve")
+        .args(["--listen-addr", addr, "--target-url", target])
+        .args(["--webhook-allow-private", "true"])
+        .args(["--webhook-retry-wait", "50ms", "--poll-interval", "200ms"])
+        .args(["--retry-backoff", "50ms"])
+        .env_remove("FOREMAN_AUTH_TOKEN")
+        .env_remove("FOREMAN_DB_PATH")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    command
+}
+
 /// Sends the process SIGTERM, the signal of a graceful stop.
 pub(crate) async fn sigterm(child: &Child) {
     let pid = child.id().expect("the process still runs").to_string();

@@ -11,38 +11,21 @@
 //!
 //! Needs the test PostgreSQL server (`scripts/test.sh`).
 
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
 use foreman_testkit::{wait_until, WebhookReceiver};
 use serde_json::{json, Value};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 use crate::crash::start_sim;
-use crate::process::{free_addr, wait_healthy};
+use crate::process::{free_addr, quiet_serve, wait_healthy};
 
 const JOBS: usize = 18;
 
 fn start_replica(addr: &str, targets: &str, db_url: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_foreman"))
-        .arg("serve")
-        .args(["--listen-addr", addr, "--target-url", targets])
-        .args(["--db-url", db_url, "--lease", "2s"])
-        .args([
-            "--webhook-allow-private",
-            "true",
-            "--webhook-retry-wait",
-            "50ms",
-        ])
-        .args(["--max-attempts", "5", "--poll-interval", "200ms"])
-        .args(["--retry-backoff", "50ms"])
-        .env_remove("FOREMAN_AUTH_TOKEN")
-        .env_remove("FOREMAN_DB_PATH")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
+    quiet_serve(addr, targets)
+        .args(["--db-url", db_url, "--lease", "2s", "--max-attempts", "5"])
         .spawn()
         .expect("foreman serve starts")
 }
