@@ -5,7 +5,7 @@
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::{events, fair_share, now_ms, Result, SqliteStore};
+use super::{events, fair_share, now_ms, Durable, Result, SqliteStore};
 use crate::scheduler::{Head, Tenant};
 use crate::store::common::{self, Chosen, Heads};
 use crate::store::model::*;
@@ -19,7 +19,7 @@ impl SqliteStore {
     /// the affinity window); jobs of held models are passed over as if they were not queued.
     pub(crate) async fn claim_next(&self, request: ClaimRequest) -> Result<Option<ClaimedJob>> {
         let options = self.options.clone();
-        self.write(move |tx| {
+        let op = move |tx: &rusqlite::Transaction<'_>| -> Result<Option<ClaimedJob>> {
             let now = now_ms();
             let Some(chosen) = choose(tx, &request, now)? else {
                 return Ok(None);
@@ -48,8 +48,10 @@ impl SqliteStore {
             let claimed = chosen.claimed(&kind, &origin, payload, attempts)?;
             events::record(tx, &options, claimed.id, state, now)?;
             Ok(Some(claimed))
-        })
-        .await
+        };
+        // A claim lost with the machine leaves its job queued, to be claimed again (ADR 24).
+        self.write_deciding(move |tx| Ok((op(tx)?, Durable::Process)))
+            .await
     }
 }
 

@@ -3,7 +3,7 @@
 use foreman_types::JobState;
 use rusqlite::{params, OptionalExtension};
 
-use super::{events, fair_share, now_ms, Result, SqliteStore, StoreError};
+use super::{events, fair_share, now_ms, Durable, Result, SqliteStore, StoreError};
 use crate::store::model::*;
 
 impl SqliteStore {
@@ -11,7 +11,13 @@ impl SqliteStore {
     /// the worker claims it for one.
     pub(crate) async fn enqueue(&self, job: NewJob) -> Result<Enqueued> {
         let options = self.options.clone();
-        self.write(move |tx| {
+        // A sync job needs no more than this process's crash not to lose it: after any
+        // crash its caller is gone and it is cancelled, never run (ADR 5, ADR 24).
+        let durable = match job.origin {
+            Origin::Sync => Durable::Process,
+            Origin::Async => Durable::Disk,
+        };
+        self.write_deciding(move |tx| {
             if let Some(key) = &job.idempotency_key {
                 let earlier: Option<(String, Option<String>)> = tx
                     .query_row(
@@ -27,7 +33,7 @@ impl SqliteStore {
                     let id = id
                         .parse()
                         .map_err(|_| StoreError::Corrupt(format!("bad job id {id:?}")))?;
-                    return Ok(Enqueued::Existing(id));
+                    return Ok((Enqueued::Existing(id), Durable::Process));
                 }
             }
             let queued: i64 = tx
@@ -61,7 +67,7 @@ impl SqliteStore {
                 now,
             ])?;
             events::record(tx, &options, job.id, JobState::Queued, now)?;
-            Ok(Enqueued::Created(job.id))
+            Ok((Enqueued::Created(job.id), durable))
         })
         .await
     }

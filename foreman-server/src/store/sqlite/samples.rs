@@ -3,21 +3,23 @@
 
 use rusqlite::OptionalExtension;
 
-use super::{now_ms, Result, SqliteStore};
+use super::{now_ms, Durable, Result, SqliteStore};
 
 impl SqliteStore {
     /// Replaces the saved samples with `body`.
     pub(crate) async fn save_ui_samples(&self, body: String) -> Result<()> {
         let saved_at = now_ms();
-        self.write(move |tx| {
+        let op = move |tx: &rusqlite::Transaction<'_>| -> Result<()> {
             tx.execute(
                 "INSERT INTO ui_samples (id, body, saved_at) VALUES (1, ?1, ?2) \
                  ON CONFLICT (id) DO UPDATE SET body = excluded.body, saved_at = excluded.saved_at",
                 rusqlite::params![body, saved_at],
             )?;
             Ok(())
-        })
-        .await
+        };
+        // The plots can lose their last minute with the machine.
+        self.write_deciding(move |tx| Ok((op(tx)?, Durable::Process)))
+            .await
     }
 
     /// The saved samples, if any were saved.

@@ -6,7 +6,7 @@ use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::artifacts;
 use super::usage;
-use super::{events, fair_share, now_ms, Result, SqliteStore, StoreOptions};
+use super::{events, fair_share, now_ms, Durable, Result, SqliteStore, StoreOptions};
 use crate::store::common::Ending;
 use crate::store::model::*;
 
@@ -14,7 +14,7 @@ impl SqliteStore {
     /// Moves a `loading` job to `working` (the target started answering).
     pub(crate) async fn mark_working(&self, id: JobId) -> Result<bool> {
         let options = self.options.clone();
-        self.write(move |tx| {
+        let op = move |tx: &rusqlite::Transaction<'_>| -> Result<bool> {
             let now = now_ms();
             let changed = tx.execute(
                 "UPDATE jobs SET state = 'working', updated_at = ?2
@@ -25,8 +25,10 @@ impl SqliteStore {
                 events::record(tx, &options, id, JobState::Working, now)?;
             }
             Ok(changed == 1)
-        })
-        .await
+        };
+        // Losing it with the machine changes nothing: the run restarts anyway (ADR 24).
+        self.write_deciding(move |tx| Ok((op(tx)?, Durable::Process)))
+            .await
     }
 
     /// Ends a run of a job that is `loading` or `working`, with what the target reported
@@ -38,14 +40,24 @@ impl SqliteStore {
         reported: Reported,
     ) -> Result<Option<JobState>> {
         let options = self.options.clone();
-        self.write(move |tx| {
+        self.write_deciding(move |tx| {
+            // An async job's end is announced by webhook and read back later: it must not
+            // come undone. A sync job's caller has its answer already (ADR 24).
+            let origin: Option<String> = tx
+                .prepare_cached("SELECT origin FROM jobs WHERE id = ?1")?
+                .query_row([id.to_string()], |r| r.get(0))
+                .optional()?;
+            let durable = match origin.as_deref() {
+                Some("sync") => Durable::Process,
+                _ => Durable::Disk,
+            };
             let ended = finish_in(tx, &options, id, finish, &["loading", "working"])?;
             if ended.is_some() {
                 let now = now_ms();
                 usage::record(tx, id, &reported, now)?;
                 fair_share::settle_run(tx, id, now)?;
             }
-            Ok(ended)
+            Ok((ended, durable))
         })
         .await
     }
@@ -90,11 +102,14 @@ impl SqliteStore {
     /// Cancels the job only while it is still queued (its caller left before its turn).
     pub(crate) async fn cancel_if_queued(&self, id: JobId, reason: String) -> Result<bool> {
         let options = self.options.clone();
-        self.write(move |tx| {
+        let op = move |tx: &rusqlite::Transaction<'_>| -> Result<bool> {
             let ended = finish_in(tx, &options, id, Finish::Cancelled { reason }, &["queued"])?;
             Ok(ended.is_some())
-        })
-        .await
+        };
+        // A caller that left before its job's turn: after a crash its job would be
+        // cancelled anyway.
+        self.write_deciding(move |tx| Ok((op(tx)?, Durable::Process)))
+            .await
     }
 }
 
