@@ -114,6 +114,9 @@ impl From<StoreError> for AppError {
             },
             StoreError::WriterGone => AppError::ShuttingDown,
             StoreError::Unavailable(detail) => AppError::Unavailable(detail),
+            StoreError::LeaseLapsed => AppError::Unavailable(
+                "this replica's lease on the database lapsed; it is renewing it".into(),
+            ),
             StoreError::IdempotencyConflict => AppError::Unprocessable(
                 "Idempotency-Key was already used with a different request".into(),
             ),

@@ -131,6 +131,7 @@ pub async fn run(
             public_url: config.public_url(),
             max_queue: config.max_queue,
             lease: config.lease,
+            webhook_timeout: config.webhook_timeout,
         },
     )
     .await?;

@@ -69,9 +69,21 @@ impl Live {
     /// shutdown does not wait on connections whose jobs will never run. Returns their
     /// job ids.
     pub(crate) fn close(&self, message: &str) -> Vec<JobId> {
+        self.drain(message, true)
+    }
+
+    /// Answers every waiting caller 503 with `message`, as [`close`](Self::close) does,
+    /// but keeps taking new ones (a replica whose lease lapsed, ADR 23).
+    pub(crate) fn release_all(&self, message: &str) -> Vec<JobId> {
+        self.drain(message, false)
+    }
+
+    fn drain(&self, message: &str, close: bool) -> Vec<JobId> {
         let drained: Vec<(JobId, LiveSender)> = match self.waiting.lock() {
             Ok(mut waiting) => {
-                self.closed.store(true, Ordering::SeqCst);
+                if close {
+                    self.closed.store(true, Ordering::SeqCst);
+                }
                 waiting.drain().collect()
             }
             Err(_) => Vec::new(),

@@ -11,18 +11,31 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::state::App;
-use crate::store::Recovered;
+use crate::store::{Recovered, StoreError};
 
-/// Renews the lease every third of `FOREMAN_LEASE` and rescues lapsed replicas.
+/// Renews the lease every third of `FOREMAN_LEASE` and rescues lapsed replicas. The
+/// replica fences itself (stops its runs) when it has not renewed for two thirds of the
+/// lease, before any other replica may take its work (at a whole lease), or when the
+/// database says its lease lapsed anyway (a pause longer than the lease).
 pub(crate) async fn keep_alive(app: App, shutdown: CancellationToken) {
     let lease = app.config.lease;
     let every = lease / 3;
     let mut renewed = Instant::now();
     let mut fenced = false;
     loop {
-        match app.store.keep_alive(app.config.max_attempts).await {
-            Ok(rescued) => {
-                renewed = Instant::now();
+        let began = Instant::now();
+        let running: Vec<foreman_types::JobId> = match app.running.lock() {
+            Ok(running) => running.keys().copied().collect(),
+            Err(_) => Vec::new(),
+        };
+        let kept = tokio::time::timeout(
+            every,
+            app.store.keep_alive(app.config.max_attempts, running),
+        )
+        .await;
+        match kept {
+            Ok(Ok(rescued)) => {
+                renewed = began;
                 if fenced {
                     tracing::info!("the database answers again: this replica takes work again");
                     fenced = false;
@@ -32,22 +45,30 @@ pub(crate) async fn keep_alive(app: App, shutdown: CancellationToken) {
                         requeued = rescued.requeued,
                         failed = rescued.failed,
                         cancelled = rescued.cancelled,
-                        "took over the work of a replica whose lease lapsed"
+                        "took over work whose replica stopped or lost it"
                     );
                     app.wake();
                 }
             }
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot renew this replica's lease");
-                if !fenced && renewed.elapsed() >= lease {
-                    fence(&app);
-                    fenced = true;
-                }
+            Ok(Err(StoreError::LeaseLapsed)) => {
+                // It has renewed, having given its work back: stop what still runs.
+                renewed = began;
+                fence(&app);
+                fenced = false;
+                app.wake();
             }
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, "cannot renew this replica's lease");
+            }
+            Err(_) => tracing::warn!("renewing this replica's lease takes too long"),
+        }
+        if !fenced && renewed.elapsed() >= lease.saturating_sub(every) {
+            fence(&app);
+            fenced = true;
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(every) => {}
+            _ = tokio::time::sleep(every.saturating_sub(began.elapsed())) => {}
         }
     }
 }
@@ -67,6 +88,9 @@ fn fence(app: &App) {
         fence.cancel();
         *fence = CancellationToken::new();
     }
+    // Their sync jobs are cancelled by whoever takes the work over: their callers hear now.
+    app.live
+        .release_all("this replica lost its lease on the database; please try again");
 }
 
 /// Reloads the key map when another replica changes a key (`keys` is notified), and once
@@ -97,10 +121,20 @@ pub(crate) async fn stop_cancelled(
         tokio::select! {
             _ = shutdown.cancelled() => return,
             id = cancels.recv() => match id {
-                // The store only passes on cancels of jobs this replica claimed.
-                Some(id) => {
-                    app.stop_running(id);
-                }
+                // The store passes on only cancels of this replica's jobs: a sync caller
+                // still waiting for its turn here hears now, as on a local cancel; else
+                // the run here stops.
+                Some(id) => match app.live.take(id) {
+                    Some(waiting) => {
+                        let _ = waiting.try_send(crate::live::LiveEvent::Fail {
+                            status: axum::http::StatusCode::CONFLICT,
+                            message: format!("the request was cancelled (DELETE /jobs/{id})"),
+                        });
+                    }
+                    None => {
+                        app.stop_running(id);
+                    }
+                },
                 None => return,
             },
         }

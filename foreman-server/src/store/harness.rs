@@ -32,6 +32,7 @@ pub(super) fn options(max_queue: u64) -> StoreOptions {
         public_url: "http://127.0.0.1:8080".into(),
         max_queue,
         lease: std::time::Duration::from_secs(30),
+        webhook_timeout: std::time::Duration::from_secs(10),
     }
 }
 

@@ -39,6 +39,10 @@ pub enum StoreError {
     /// SQLite said no.
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// This replica's lease had lapsed (ADR 23): other replicas may have taken its work
+    /// over. It has given up what it held and renewed; its running jobs must stop.
+    #[error("this replica's lease on the database lapsed")]
+    LeaseLapsed,
     /// PostgreSQL refused a statement.
     #[error("database error: {}", postgres::detail(.0))]
     Postgres(tokio_postgres::Error),
@@ -96,6 +100,9 @@ pub(crate) struct StoreOptions {
     pub max_queue: u64,
     /// How long this replica's claims outlive its last heartbeat (PostgreSQL only).
     pub lease: Duration,
+    /// The longest one webhook attempt takes (`FOREMAN_WEBHOOK_TIMEOUT`): a replica's
+    /// claim on a delivery lasts this beyond its lease, so it never lapses mid-attempt.
+    pub webhook_timeout: Duration,
 }
 
 /// The queue operations, whichever database holds the queue.
@@ -214,7 +221,13 @@ pub(crate) trait Queue: Send + Sync + fmt::Debug {
     /// their target slots and webhook claims are freed. Called every third of
     /// `FOREMAN_LEASE`. What was taken over is returned. SQLite, owned by one process,
     /// has nothing to do.
-    async fn keep_alive(&self, max_attempts: u32) -> Result<Recovered>;
+    ///
+    /// `running` are the jobs this process is running now: a job the database says this
+    /// replica runs but that is not among them (its end could not be written, say) is
+    /// given back to the queue and its slot freed, once it is a lease old. When the
+    /// replica's own lease had lapsed, it gives up all it held, renews, and answers
+    /// [`StoreError::LeaseLapsed`].
+    async fn keep_alive(&self, max_attempts: u32, running: Vec<JobId>) -> Result<Recovered>;
 
     /// Starts listening for other replicas' changes: `wakers.work` is notified when a job
     /// is queued or a target slot is freed anywhere, `wakers.keys` when a key is created
@@ -238,7 +251,8 @@ pub(crate) struct Wakers {
     pub work: Arc<tokio::sync::Notify>,
     /// The key map: reload it from the store.
     pub keys: Arc<tokio::sync::Notify>,
-    /// Jobs this replica claimed that another replica cancelled: stop their runs.
+    /// Jobs of this replica (claimed, or sync jobs whose callers wait here) that another
+    /// replica cancelled: stop their runs, answer their callers.
     pub cancelled: tokio::sync::mpsc::UnboundedSender<JobId>,
 }
 
@@ -383,8 +397,9 @@ macro_rules! forward_queue {
             async fn keep_alive(
                 &self,
                 max_attempts: u32,
+                running: Vec<foreman_types::JobId>,
             ) -> $crate::store::Result<$crate::store::Recovered> {
-                <$backend>::keep_alive(self, max_attempts).await
+                <$backend>::keep_alive(self, max_attempts, running).await
             }
             fn watch(
                 &self,

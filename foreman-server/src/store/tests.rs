@@ -638,7 +638,10 @@ async fn keep_alive_leaves_the_replicas_own_work_alone(backend: Backend) {
     let running = add(&store, job("a:latest", Origin::Async)).await;
     store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
     let waiting = add(&store, job("a:latest", Origin::Sync)).await;
-    assert_eq!(store.keep_alive(3).await.unwrap(), Recovered::default());
+    assert_eq!(
+        store.keep_alive(3, Vec::new()).await.unwrap(),
+        Recovered::default()
+    );
     assert_eq!(state(&store, running).await, JobState::Loading);
     assert_eq!(state(&store, waiting).await, JobState::Queued);
     assert_counts_agree(&h).await;

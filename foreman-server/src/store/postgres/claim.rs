@@ -79,6 +79,9 @@ impl PgStore {
     async fn try_claim(&self, request: &ClaimRequest) -> Result<Try> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        if !self.hold_lease(&tx).await? {
+            return Ok(Try::Nothing);
+        }
         let now = now_ms();
         let Some(chosen) = self.choose(&tx, request, now).await? else {
             return Ok(Try::Nothing);

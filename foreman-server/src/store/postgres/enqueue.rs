@@ -19,6 +19,11 @@ impl PgStore {
         }
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        // A sync job belongs to this replica: not while its lease has lapsed, nor slipping
+        // past a rescue of it that would never see the job.
+        if job.origin == Origin::Sync && !self.hold_lease(&tx).await? {
+            return Err(StoreError::LeaseLapsed);
+        }
         // Locking the depth row makes concurrent admissions, on every replica, take turns:
         // FOREMAN_MAX_QUEUE and max_queued cannot be overshot.
         let depth = tx

@@ -129,6 +129,27 @@ impl PgStore {
     }
 
     /// The lease in milliseconds, as the database's times count.
+    /// Holds this replica's row (shared) for the rest of `tx` while its lease is live:
+    /// a rescue of this replica then waits (it skips the row) until `tx` ends, so what
+    /// `tx` gives this replica cannot slip past a rescue. `false` when the lease has
+    /// lapsed.
+    async fn hold_lease(&self, tx: &Tx<'_>) -> Result<bool> {
+        let hold = tx
+            .prepare_cached(
+                "SELECT 1 FROM replicas WHERE id = $1 AND expires_at >= foreman_now_ms()
+                 FOR SHARE",
+            )
+            .await?;
+        let me: &str = &self.replica;
+        Ok(tx.query_opt(&hold, &[&me]).await?.is_some())
+    }
+
+    /// How long a claim on a webhook delivery lasts: the lease, plus the longest attempt.
+    fn delivery_claim_ms(&self) -> i64 {
+        let claim = self.lease.saturating_add(self.options.webhook_timeout);
+        i64::try_from(claim.as_millis()).unwrap_or(i64::MAX)
+    }
+
     fn lease_ms(&self) -> i64 {
         i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX)
     }

@@ -1,6 +1,7 @@
 //! The webhook outbox, drained by every replica: each due delivery is claimed by the
 //! replica that takes it (`claimed_by`, until `claim_expires_at`), so two replicas never
-//! deliver one event at once, and a claim lapses after the lease should its replica die.
+//! deliver one event at once, and a claim lapses after the lease and one attempt's timeout,
+//! should its replica die.
 
 use std::time::Duration;
 
@@ -38,7 +39,7 @@ impl PgStore {
                     &now,
                     &i64::from(limit),
                     &self.replica.as_ref(),
-                    &self.lease_ms(),
+                    &self.delivery_claim_ms(),
                 ],
             )
             .await?;
@@ -66,10 +67,14 @@ impl PgStore {
         let client = self.client().await?;
         let select = client
             .prepare_cached(
-                "SELECT min(CASE WHEN claimed_by IS NOT NULL AND claim_expires_at >= $1
-                                 THEN greatest(next_attempt_at, claim_expires_at)
-                                 ELSE next_attempt_at END)
-                 FROM webhook_outbox WHERE status = 'pending'",
+                "SELECT min(CASE WHEN o.claimed_by IS NOT NULL AND o.claim_expires_at >= $1
+                                 THEN greatest(o.next_attempt_at, o.claim_expires_at)
+                                 ELSE o.next_attempt_at END)
+                 FROM webhook_outbox o
+                 WHERE o.status = 'pending'
+                   AND NOT EXISTS (SELECT 1 FROM webhook_outbox p
+                                   WHERE p.job_id = o.job_id AND p.status = 'pending'
+                                     AND p.id < o.id)",
             )
             .await?;
         Ok(client.query_one(&select, &[&now_ms()]).await?.get(0))

@@ -29,7 +29,7 @@ impl PgStore {
             tx.commit().await?;
             own
         };
-        out += self.keep_alive(max_attempts).await?;
+        out += self.keep_alive(max_attempts, Vec::new()).await?;
         Ok(out)
     }
 

@@ -7,17 +7,20 @@
 
 use super::enqueue::notify_work;
 use super::transition::finish_in;
+use foreman_types::JobId;
+
 use super::{PgStore, Result, Tx};
 use crate::store::common::{self, parse_id};
 use crate::store::model::*;
-use crate::store::StoreOptions;
+use crate::store::{now_ms, StoreError, StoreOptions};
 
 /// Why a dead replica's sync job was cancelled.
 const SYNC_LOST: &str = "the replica holding the caller's connection stopped";
 
 impl PgStore {
-    /// Renews this replica's lease: alive until now + `FOREMAN_LEASE` by the database's
-    /// clock.
+    /// Registers this replica, or renews its lease whatever state it is in: alive until
+    /// now + `FOREMAN_LEASE` by the database's clock. For start-up, when it owns nothing
+    /// yet.
     pub(super) async fn heartbeat(&self) -> Result<()> {
         let client = self.client().await?;
         let upsert = client
@@ -32,14 +35,106 @@ impl PgStore {
         Ok(())
     }
 
+    /// Renews this replica's lease only while it has not lapsed. A lapsed lease means
+    /// another replica may be taking this one's work over (or has): this replica gives up
+    /// everything it held first, as that rescue would, then registers afresh and says
+    /// [`StoreError::LeaseLapsed`], so its runs stop (ADR 23).
+    async fn renew(&self, max_attempts: u32) -> Result<()> {
+        let client = self.client().await?;
+        let renew = client
+            .prepare_cached(
+                "UPDATE replicas SET expires_at = foreman_now_ms() + $2
+                 WHERE id = $1 AND expires_at >= foreman_now_ms()",
+            )
+            .await?;
+        let me: &str = &self.replica;
+        if client.execute(&renew, &[&me, &self.lease_ms()]).await? == 1 {
+            return Ok(());
+        }
+        drop(client);
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        // Whoever is rescuing this replica right now finishes first.
+        tx.execute("SELECT 1 FROM replicas WHERE id = $1 FOR UPDATE", &[&me])
+            .await?;
+        let lost = "this replica's lease lapsed while it ran the job".to_owned();
+        rescue(&tx, &self.options, me, max_attempts, SYNC_LOST, &lost).await?;
+        tx.execute(
+            "INSERT INTO replicas (id, expires_at) VALUES ($1, foreman_now_ms() + $2)
+             ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at",
+            &[&me, &self.lease_ms()],
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::error!("this replica's lease had lapsed: it gave its work back and renewed");
+        Err(StoreError::LeaseLapsed)
+    }
+
+    /// Gives back the jobs the database says this replica runs but it does not (`running`
+    /// is what it does run), once they are a lease old: a run whose end could not be
+    /// written, or a claim whose answer was lost. Their slots are freed.
+    async fn sweep_orphans(&self, running: &[JobId], max_attempts: u32) -> Result<Recovered> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let running: Vec<String> = running.iter().map(ToString::to_string).collect();
+        let me: &str = &self.replica;
+        let orphans = tx
+            .query(
+                "SELECT id, origin, state FROM jobs
+                 WHERE owner = $1 AND state IN ('loading', 'working')
+                   AND id <> ALL($2) AND updated_at < $3
+                 ORDER BY id FOR UPDATE SKIP LOCKED",
+                &[&me, &running, &(now_ms() - self.lease_ms())],
+            )
+            .await?;
+        let mut out = Recovered::default();
+        for row in &orphans {
+            let (id, origin, state): (String, String, String) =
+                (row.get(0), row.get(1), row.get(2));
+            tx.execute(
+                "UPDATE target_slots SET holder = NULL, job_id = NULL
+                 WHERE job_id = $1 AND holder = $2",
+                &[&id, &me],
+            )
+            .await?;
+            let lost = "its run's end was never recorded".to_owned();
+            let finish = common::recovery(Origin::parse(&origin), max_attempts, SYNC_LOST, &lost);
+            let ended = finish_in(
+                &tx,
+                &self.options,
+                parse_id(&id)?,
+                finish,
+                &[state.as_str()],
+                None,
+            )
+            .await?;
+            common::count_recovered(&mut out, ended);
+        }
+        if !orphans.is_empty() {
+            notify_work(&tx).await?;
+            tracing::warn!(
+                jobs = orphans.len(),
+                "gave back runs this replica no longer had"
+            );
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
     /// Renews this replica's lease, then takes over the work of every replica whose lease
     /// has lapsed, one transaction each.
-    pub(crate) async fn keep_alive(&self, max_attempts: u32) -> Result<Recovered> {
-        self.heartbeat().await?;
-        let mut out = Recovered::default();
+    pub(crate) async fn keep_alive(
+        &self,
+        max_attempts: u32,
+        running: Vec<JobId>,
+    ) -> Result<Recovered> {
+        self.renew(max_attempts).await?;
+        let mut out = self.sweep_orphans(&running, max_attempts).await?;
         loop {
             let mut client = self.client().await?;
             let tx = client.transaction().await?;
+            // A rescue never waits long on a row a paused replica holds.
+            tx.execute("SET LOCAL lock_timeout = '2s'", &[]).await?;
             let dead = tx
                 .query_opt(
                     "SELECT id FROM replicas WHERE expires_at < foreman_now_ms() AND id <> $1

@@ -198,13 +198,91 @@ async fn a_cancelled_run_keeps_its_slot_until_its_replica_has_stopped_it() {
 }
 
 #[tokio::test]
+async fn a_replica_back_from_a_pause_past_its_lease_gives_its_work_back_first() {
+    let one = replicas(1).await;
+    let a = &one[0];
+    let batch = add(&a.store, job("a:latest", Origin::Async)).await;
+    a.store.claim_next(one_slot()).await.unwrap().unwrap();
+    let chat = add(&a.store, job("a:latest", Origin::Sync)).await;
+    a.lapse().await;
+
+    // While lapsed it neither claims nor takes sync callers.
+    assert!(a.store.claim_next(one_slot()).await.unwrap().is_none());
+    assert!(matches!(
+        a.store.enqueue(job("a:latest", Origin::Sync)).await,
+        Err(StoreError::LeaseLapsed)
+    ));
+    // Its next renewal says so, having put its run back and cancelled its sync job.
+    assert!(matches!(
+        a.store.keep_alive(5, vec![batch]).await,
+        Err(StoreError::LeaseLapsed)
+    ));
+    assert_eq!(state(&a.store, batch).await, JobState::Queued);
+    assert_eq!(state(&a.store, chat).await, JobState::Cancelled);
+    // Renewed: it claims again, the slot free.
+    assert_eq!(
+        a.store.claim_next(one_slot()).await.unwrap().unwrap().id,
+        batch
+    );
+    assert_eq!(
+        a.store.keep_alive(5, vec![batch]).await.unwrap(),
+        Recovered::default()
+    );
+}
+
+#[tokio::test]
+async fn a_run_whose_end_was_never_written_is_given_back_after_a_lease() {
+    let one = replicas(1).await;
+    let a = &one[0];
+    let id = add(&a.store, job("a:latest", Origin::Async)).await;
+    a.store.claim_next(one_slot()).await.unwrap().unwrap();
+    // Still running here, or too recent to judge: left alone.
+    let nothing = a.store.keep_alive(5, vec![id]).await.unwrap();
+    assert_eq!(nothing, Recovered::default());
+    assert_eq!(
+        a.store.keep_alive(5, Vec::new()).await.unwrap(),
+        Recovered::default()
+    );
+    assert!(a.store.claim_next(one_slot()).await.unwrap().is_none());
+
+    // A lease later, and this process no longer runs it (its end failed to commit).
+    a.execute(&format!(
+        "UPDATE jobs SET updated_at = updated_at - 60000 WHERE id = '{id}'"
+    ))
+    .await;
+    let swept = a.store.keep_alive(5, Vec::new()).await.unwrap();
+    assert_eq!(swept.requeued, 1);
+    assert_eq!(state(&a.store, id).await, JobState::Queued);
+    assert_eq!(
+        a.store.claim_next(one_slot()).await.unwrap().unwrap().id,
+        id
+    );
+}
+
+#[tokio::test]
+async fn a_cancel_through_another_replica_reaches_a_sync_caller_still_queued() {
+    let both = replicas(2).await;
+    let (a, b) = (&both[0], &both[1]);
+    let stop = CancellationToken::new();
+    let (_wakers, mut cancels) = listening(a, &stop).await;
+    let chat = add(&a.store, job("a:latest", Origin::Sync)).await;
+    assert_eq!(
+        b.store.cancel(chat, "no".into()).await.unwrap(),
+        Some(JobState::Queued)
+    );
+    let heard = tokio::time::timeout(Duration::from_secs(10), cancels.recv()).await;
+    assert_eq!(heard.expect("heard in time"), Some(chat));
+    stop.cancel();
+}
+
+#[tokio::test]
 async fn a_replica_cannot_end_a_run_another_replica_took_over() {
     let both = replicas(2).await;
     let (a, b) = (&both[0], &both[1]);
     let id = add(&a.store, job("a:latest", Origin::Async)).await;
     a.store.claim_next(one_slot()).await.unwrap().unwrap();
     a.lapse().await;
-    b.store.keep_alive(5).await.unwrap();
+    b.store.keep_alive(5, Vec::new()).await.unwrap();
     assert_eq!(
         b.store.claim_next(one_slot()).await.unwrap().unwrap().id,
         id
@@ -281,7 +359,10 @@ async fn a_lapsed_replicas_work_is_taken_over_once_by_the_live_ones() {
         dead.store.claim_next(one_slot()).await.unwrap().is_none(),
         "a replica whose lease lapsed claims nothing"
     );
-    let (by_b, by_c) = tokio::join!(b.store.keep_alive(3), c.store.keep_alive(3));
+    let (by_b, by_c) = tokio::join!(
+        b.store.keep_alive(3, Vec::new()),
+        c.store.keep_alive(3, Vec::new())
+    );
     let mut rescued = by_b.unwrap();
     rescued += by_c.unwrap();
     assert_eq!(
@@ -325,7 +406,10 @@ async fn a_lapsed_replicas_work_is_taken_over_once_by_the_live_ones() {
         (running, 2),
         "the freed slot runs it again"
     );
-    assert_eq!(b.store.keep_alive(3).await.unwrap(), Recovered::default());
+    assert_eq!(
+        b.store.keep_alive(3, Vec::new()).await.unwrap(),
+        Recovered::default()
+    );
 }
 
 #[tokio::test]
@@ -335,7 +419,7 @@ async fn a_rescued_job_out_of_attempts_fails_naming_the_lost_replica() {
     let id = add(&dead.store, job("a:latest", Origin::Async)).await;
     dead.store.claim_next(one_slot()).await.unwrap().unwrap();
     dead.lapse().await;
-    let rescued = live.store.keep_alive(1).await.unwrap();
+    let rescued = live.store.keep_alive(1, Vec::new()).await.unwrap();
     assert_eq!(rescued.failed, 1);
     let job = live.store.job(id).await.unwrap().unwrap();
     assert_eq!(job.state, JobState::Failed);

@@ -48,6 +48,15 @@ impl PgStore {
     ) -> Result<Option<JobState>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        // The slot first, then the job, as a claim takes them: two transactions never
+        // wait on each other's rows.
+        let slot = tx
+            .prepare_cached(
+                "SELECT 1 FROM target_slots WHERE job_id = $1 AND holder = $2 FOR UPDATE",
+            )
+            .await?;
+        let replica: &str = &self.replica;
+        tx.execute(&slot, &[&id.to_string(), &replica]).await?;
         // Only this replica's run: after a lapsed lease the job may have been taken over.
         let ended = finish_in(&tx, &self.options, id, finish, RUNNING, Some(&self.replica)).await?;
         if ended.is_some() {
@@ -61,7 +70,6 @@ impl PgStore {
                  WHERE job_id = $1 AND holder = $2",
             )
             .await?;
-        let replica: &str = &self.replica;
         if tx.execute(&free, &[&id.to_string(), &replica]).await? > 0 && ended.is_none() {
             notify_work(&tx).await?;
         }
@@ -97,6 +105,9 @@ impl PgStore {
             let now = now_ms();
             usage::record(&tx, id, &Reported::default(), now).await?;
             fair_share::settle_run(&tx, id, now).await?;
+        }
+        // The run, or the waiting sync caller, is on the replica that owns the job: tell it.
+        if ended.is_some() {
             if let Some(owner) = owner.filter(|owner| owner.as_str() != &*self.replica) {
                 let notify = tx
                     .prepare_cached("SELECT pg_notify('foreman_cancel', $1)")

@@ -162,7 +162,11 @@ fn migrate(conn: &Connection) -> Result<()> {
 
 /// One process owns a SQLite file: no replicas to keep up with or take over from.
 impl SqliteStore {
-    async fn keep_alive(&self, _max_attempts: u32) -> Result<super::Recovered> {
+    async fn keep_alive(
+        &self,
+        _max_attempts: u32,
+        _running: Vec<foreman_types::JobId>,
+    ) -> Result<super::Recovered> {
         Ok(super::Recovered::default())
     }
 

@@ -54,7 +54,13 @@ impl SqliteStore {
         self.read(|conn| {
             Ok(conn
                 .query_row(
-                    "SELECT min(next_attempt_at) FROM webhook_outbox WHERE status = 'pending'",
+                    // Only each job's oldest pending event can be due: a later one
+                    // waits behind it, however early its own time.
+                    "SELECT min(o.next_attempt_at) FROM webhook_outbox o
+                     WHERE o.status = 'pending'
+                       AND NOT EXISTS (SELECT 1 FROM webhook_outbox p
+                                       WHERE p.job_id = o.job_id AND p.status = 'pending'
+                                         AND p.id < o.id)",
                     [],
                     |r| r.get::<_, Option<i64>>(0),
                 )
