@@ -101,7 +101,7 @@ async fn measure(
         bin,
         pg,
         replicas,
-        &held.url(),
+        held.url(),
         dir.path().join("enqueue.db"),
     )
     .await?;
@@ -112,7 +112,7 @@ async fn measure(
 
     // Throughput and claim latency: an instant target.
     let instant = target::instant().await?;
-    let procs = start(bin, pg, replicas, &instant.url(), dir.path().join("e2e.db")).await?;
+    let procs = start(bin, pg, replicas, instant.url(), dir.path().join("e2e.db")).await?;
     let urls: Vec<String> = procs.iter().map(|p| p.url.clone()).collect();
     let http = client();
     let started = Instant::now();
