@@ -14,6 +14,9 @@
 //!   stream on a timer, or never answer, so what is measured is foreman rather than a GPU.
 //! - `inproc`: foreman started in this process with `foreman_server::run`.
 //! - `process`: the `foreman` binary as a child process, for resident memory and start-up.
+//! - `nginx`, `wrk`: the baselines run beside foreman when installed (`scripts/bench.sh`
+//!   installs both): nginx as a plain proxy hop (benchmarks 1 and 2), wrk as a second load
+//!   generator (benchmarks 3 and 4).
 //! - one module per benchmark: `overhead`, `streaming`, `enqueue`, `throughput`,
 //!   `scheduling`, `scale`, `fairness`, `routing` (several targets).
 //! - [`report`]: the rows and the final table.
@@ -22,6 +25,7 @@ mod enqueue;
 mod fairness;
 mod http;
 mod inproc;
+mod nginx;
 mod overhead;
 mod process;
 mod replicas;
@@ -33,6 +37,7 @@ mod stats;
 mod streaming;
 mod target;
 mod throughput;
+mod wrk;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -102,7 +107,7 @@ impl Sizes {
             schedule_load_time: Duration::from_millis(200),
             schedule_short_window: true,
             scale_queued: 100_000,
-            scale_streams: 1000,
+            scale_streams: 10_000,
             scale_rows: (10_000, 1_000_000),
             scale_reads: 500,
             targets_jobs_per_model: 12,
@@ -123,7 +128,7 @@ impl Sizes {
             schedule_load_time: Duration::from_millis(50),
             schedule_short_window: false,
             scale_queued: 2000,
-            scale_streams: 100,
+            scale_streams: 1000,
             scale_rows: (10_000, 50_000),
             scale_reads: 100,
             targets_jobs_per_model: 6,

@@ -1,4 +1,6 @@
-//! The `foreman` binary as a child process: start-up time and resident memory.
+//! The `foreman` binary as a child process: start-up time and resident memory; and what
+//! the other child processes (nginx, wrk) need: finding a program, a free port, enough
+//! file descriptors.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -25,6 +27,56 @@ pub(crate) fn find_binary(explicit: Option<&Path>) -> Option<PathBuf> {
         candidates.push(target.join("debug").join("foreman"));
     }
     candidates.into_iter().find(|path| path.is_file())
+}
+
+/// `name` on `PATH`, or in `/usr/sbin` and `/usr/local/sbin` (where Debian puts nginx,
+/// outside a non-root `PATH`).
+pub(crate) fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/usr/local/sbin".into()])
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+/// A loopback port that was free a moment ago, for a child process to listen on.
+pub(crate) fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Raises this process's open-file limit (`ulimit -n`; children inherit it) to at least
+/// `want`, lifting the hard limit too where allowed (as root). Errors if it stays below.
+pub(crate) fn raise_open_files(want: u64) -> Result<u64> {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let current = limit.current.unwrap_or(u64::MAX);
+    if current >= want {
+        return Ok(current);
+    }
+    let hard = limit.maximum.unwrap_or(u64::MAX);
+    let raised = if hard >= want {
+        setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: Some(want),
+                maximum: limit.maximum,
+            },
+        )
+    } else {
+        setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: Some(want),
+                maximum: Some(want),
+            },
+        )
+    };
+    raised.with_context(|| {
+        format!("needs {want} open files, the limit is {current} (hard {hard}): raise `ulimit -n`")
+    })?;
+    Ok(want)
 }
 
 /// A running `foreman serve`; killed when dropped.
@@ -65,9 +117,7 @@ impl Process {
         database: &[&str],
         max_queue: usize,
     ) -> Result<(Self, Duration)> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
+        let port = free_port()?;
         let listen = format!("127.0.0.1:{port}");
         let url = format!("http://{listen}");
         let started = Instant::now();

@@ -22,6 +22,18 @@ async fn every_benchmark_produces_figures_at_tiny_sizes() {
             index + 1
         );
     }
+    // The baselines run where installed and say so where not; the bench never needs them.
+    for (baseline, measured) in [("nginx", "nginx-added"), ("wrk", "by wrk")] {
+        let missing = format!("{baseline} not installed (scripts/bench.sh installs it)");
+        assert!(
+            rows.iter()
+                .any(|row| row.figure.contains(measured) && row.value.is_some())
+                || rows
+                    .iter()
+                    .any(|row| row.verdict == "skipped" && row.figure.contains(&missing)),
+            "no {baseline} figure and no row saying it is missing: {rows:#?}"
+        );
+    }
     let table = foreman_bench::report::table(&rows);
     assert!(table.starts_with("| benchmark | figure | goal | ratio/verdict |"));
 }
