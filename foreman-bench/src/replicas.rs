@@ -97,14 +97,7 @@ async fn measure(
     let dir = tempfile::tempdir()?;
     // Enqueue: a held target, so the flood measures only committing jobs.
     let held = target::held().await?;
-    let procs = start(
-        bin,
-        pg,
-        replicas,
-        held.url(),
-        dir.path().join("enqueue.db"),
-    )
-    .await?;
+    let procs = start(bin, pg, replicas, held.url(), dir.path().join("enqueue.db")).await?;
     let urls: Vec<String> = procs.iter().map(|p| p.url.clone()).collect();
     let flooded = spread(&urls, CLIENTS, None, Some(enqueue_for)).await?;
     drop(procs);

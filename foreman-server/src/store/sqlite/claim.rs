@@ -26,11 +26,13 @@ impl SqliteStore {
             };
             let state = chosen.state();
             let row = tx
-                .query_row(
+                .prepare_cached(
                     "UPDATE jobs SET state = ?2, attempts = attempts + 1, updated_at = ?3,
                                      started_at = ?3, target = ?4
                      WHERE id = ?1 AND state = 'queued'
                      RETURNING kind, origin, payload, attempts",
+                )?
+                .query_row(
                     params![chosen.id, state.as_str(), now, chosen.target],
                     |r| {
                         Ok((

@@ -130,8 +130,15 @@ fn open_connection(path: &Path) -> Result<Connection> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Every statement on the hot path is a cached one, and a sync job's life passes
+    // about thirty: rusqlite's default of 16 would evict each before its next use and
+    // recompile all of them every time (issue 16's profile).
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
+
+/// Prepared statements kept per connection: more than the store has.
+const STATEMENT_CACHE: usize = 256;
 
 /// The schema, one embedded SQL file per version; `user_version` records how far a
 /// database has come.

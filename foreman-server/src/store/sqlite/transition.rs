@@ -16,11 +16,12 @@ impl SqliteStore {
         let options = self.options.clone();
         let op = move |tx: &rusqlite::Transaction<'_>| -> Result<bool> {
             let now = now_ms();
-            let changed = tx.execute(
-                "UPDATE jobs SET state = 'working', updated_at = ?2
-                 WHERE id = ?1 AND state = 'loading'",
-                params![id.to_string(), now],
-            )?;
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE jobs SET state = 'working', updated_at = ?2
+                     WHERE id = ?1 AND state = 'loading'",
+                )?
+                .execute(params![id.to_string(), now])?;
             if changed == 1 {
                 events::record(tx, &options, id, JobState::Working, now)?;
             }
@@ -124,11 +125,8 @@ pub(super) fn finish_in(
     let now = now_ms();
     let key = id.to_string();
     let current: Option<(String, u32)> = tx
-        .query_row(
-            "SELECT state, attempts FROM jobs WHERE id = ?1",
-            [&key],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT state, attempts FROM jobs WHERE id = ?1")?
+        .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let Some((current, attempts)) = current else {
         return Ok(None);
@@ -140,12 +138,14 @@ pub(super) fn finish_in(
     artifacts::insert(tx, id, &ending.artifacts, now)?;
     // Compare-and-set on the state read above, so a concurrent change wins cleanly. A job
     // queued again belongs to no target until it is claimed again (maybe elsewhere).
-    let changed = tx.execute(
-        "UPDATE jobs SET state = ?2, error = ?3, result = coalesce(?4, result),
-                         attempts = ?5, updated_at = ?6,
-                         target = CASE WHEN ?2 = 'queued' THEN '' ELSE target END
-         WHERE id = ?1 AND state = ?7",
-        params![
+    let changed = tx
+        .prepare_cached(
+            "UPDATE jobs SET state = ?2, error = ?3, result = coalesce(?4, result),
+                             attempts = ?5, updated_at = ?6,
+                             target = CASE WHEN ?2 = 'queued' THEN '' ELSE target END
+             WHERE id = ?1 AND state = ?7",
+        )?
+        .execute(params![
             key,
             ending.state.as_str(),
             ending.error,
@@ -153,8 +153,7 @@ pub(super) fn finish_in(
             ending.attempts,
             now,
             current
-        ],
-    )?;
+        ])?;
     if changed == 0 {
         return Ok(None);
     }
