@@ -32,23 +32,8 @@ bin=$PWD/target/release/foreman
 out=$PWD/target/profile
 rm -rf "$out" && mkdir -p "$out"
 work=$(mktemp -d -p "$PWD/target")
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_for() {
-  for _ in $(seq 1 200); do
-    if curl -fsS -o /dev/null "$1" 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "$1 did not answer" >&2
-  return 1
-}
+# shellcheck source=scripts/processes.sh
+source scripts/processes.sh
 
 target_port=$(free_port)
 foreman_port=$(free_port)

@@ -163,14 +163,7 @@ async fn crash_suite(kills: usize, seed: u64) -> Report {
             let http = http.clone();
             let url = url.clone();
             tokio::spawn(async move {
-                let body = json!({"model": "llama3.2", "stream": true,
-                                  "messages": [{"role": "user", "content": "hi"}]});
-                let response = http
-                    .post(format!("{url}/api/chat"))
-                    .json(&body)
-                    .send()
-                    .await;
-                match response {
+                match crate::process::stream_a_chat(&http, &url).await {
                     Ok(response) => response.bytes().await.is_err(),
                     Err(_) => true,
                 }

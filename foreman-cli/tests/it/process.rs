@@ -90,3 +90,17 @@ pub(crate) async fn json(
     };
     request.send().await.unwrap().json().await.unwrap()
 }
+
+/// A streamed `/api/chat` ("hi" to llama3.2) from foreman at `url`, as the crash and
+/// replica suites' sync caller sends it.
+pub(crate) async fn stream_a_chat(
+    http: &reqwest::Client,
+    url: &str,
+) -> reqwest::Result<reqwest::Response> {
+    let body = serde_json::json!({"model": "llama3.2", "stream": true,
+                                  "messages": [{"role": "user", "content": "hi"}]});
+    http.post(format!("{url}/api/chat"))
+        .json(&body)
+        .send()
+        .await
+}

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use tokio::process::Child;
 
 use crate::crash::start_sim;
-use crate::process::{free_addr, quiet_serve, wait_healthy};
+use crate::process::{free_addr, quiet_serve, stream_a_chat, wait_healthy};
 
 const JOBS: usize = 18;
 
@@ -113,12 +113,7 @@ async fn a_replica_killed_mid_run_loses_no_job_and_no_gpu_runs_two_generations()
         let http = http.clone();
         let url = urls[1].clone();
         tokio::spawn(async move {
-            let body = json!({"model": "llama3.2", "stream": true,
-                              "messages": [{"role": "user", "content": "hi"}]});
-            let response = http
-                .post(format!("{url}/api/chat"))
-                .json(&body)
-                .send()
+            let response = stream_a_chat(&http, &url)
                 .await
                 .expect("the streamed chat is answered");
             assert_eq!(response.status(), 200);
