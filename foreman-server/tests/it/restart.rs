@@ -79,8 +79,9 @@ async fn a_sync_request_interrupted_by_a_crash_is_not_run_again() {
     assert_eq!(jobs.jobs.len(), 1);
     assert_eq!(jobs.jobs[0].state, JobState::Cancelled);
     // Give the worker a chance it must not take: a new job runs, the old one does not.
-    let probe = app.client.submit(job()).await.unwrap();
+    // The fake answers at once from now on, before the probe can reach it.
     app.ollama.set_generation_delay(Duration::ZERO);
+    let probe = app.client.submit(job()).await.unwrap();
     app.client.wait(probe, DEADLINE).await.unwrap();
     assert_eq!(
         app.ollama.generation_requests().len(),
