@@ -133,6 +133,8 @@ pub(crate) struct ClaimedJob {
     pub created_at_ms: i64,
     /// Who the job is accounted to.
     pub tenant: Tenant,
+    /// Whether it has a webhook (its state changes write outbox rows).
+    pub has_webhook: bool,
 }
 
 /// How a run of a job ended.

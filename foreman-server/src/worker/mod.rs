@@ -189,8 +189,11 @@ async fn execute(app: &App, target: &Target, job: ClaimedJob, shutdown: &Cancell
     if reached_target {
         app.metrics.job_ran(&job.model, took);
     }
-    // A state change may have written a webhook event.
-    app.webhooks.notify_one();
+    // Its state changes wrote webhook events: the dispatcher has work. A job without a
+    // webhook wrote none, and waking the dispatcher would cost two outbox reads a job.
+    if job.has_webhook {
+        app.webhooks.notify_one();
+    }
     ran
 }
 

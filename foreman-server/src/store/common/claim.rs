@@ -60,6 +60,7 @@ impl Chosen {
         origin: &str,
         payload: Vec<u8>,
         attempts: u32,
+        has_webhook: bool,
     ) -> Result<ClaimedJob> {
         Ok(ClaimedJob {
             id: parse_id(&self.id)?,
@@ -72,6 +73,7 @@ impl Chosen {
             attempts,
             created_at_ms: self.created_at,
             tenant: self.tenant,
+            has_webhook,
         })
     }
 }

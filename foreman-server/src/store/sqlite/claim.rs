@@ -30,7 +30,7 @@ impl SqliteStore {
                     "UPDATE jobs SET state = ?2, attempts = attempts + 1, updated_at = ?3,
                                      started_at = ?3, target = ?4
                      WHERE id = ?1 AND state = 'queued'
-                     RETURNING kind, origin, payload, attempts",
+                     RETURNING kind, origin, payload, attempts, webhook_url IS NOT NULL",
                 )?
                 .query_row(
                     params![chosen.id, state.as_str(), now, chosen.target],
@@ -40,14 +40,15 @@ impl SqliteStore {
                             r.get::<_, String>(1)?,
                             r.get::<_, Vec<u8>>(2)?,
                             r.get::<_, u32>(3)?,
+                            r.get::<_, bool>(4)?,
                         ))
                     },
                 )
                 .optional()?;
-            let Some((kind, origin, payload, attempts)) = row else {
+            let Some((kind, origin, payload, attempts, has_webhook)) = row else {
                 return Ok(None);
             };
-            let claimed = chosen.claimed(&kind, &origin, payload, attempts)?;
+            let claimed = chosen.claimed(&kind, &origin, payload, attempts, has_webhook)?;
             events::record(tx, &options, claimed.id, state, now)?;
             Ok(Some(claimed))
         };
