@@ -3,7 +3,7 @@
 //!
 //! The PostgreSQL half needs a server: `FOREMAN_TEST_PG_URL` names a role that may create
 //! databases (`scripts/test.sh` starts a throwaway cluster and sets it). Each test gets a
-//! database of its own.
+//! database of its own ([`foreman_testkit::postgres::fresh_database`]).
 
 use super::postgres::PgStore;
 use super::sqlite::SqliteStore;
@@ -51,7 +51,7 @@ impl Backend {
                 (harness, Store::new(store))
             }
             Backend::Postgres => {
-                let url = fresh_pg_database().await;
+                let url = foreman_testkit::postgres::fresh_database().await;
                 let store = PgStore::open(&url, options(max_queue))
                     .await
                     .expect("the PostgreSQL store opens");
@@ -63,30 +63,6 @@ impl Backend {
             }
         }
     }
-}
-
-/// Creates an empty database on the test server and returns its URL.
-pub(crate) async fn fresh_pg_database() -> String {
-    let admin = std::env::var("FOREMAN_TEST_PG_URL").expect(
-        "FOREMAN_TEST_PG_URL is not set: run the tests with scripts/test.sh, which starts a \
-         throwaway PostgreSQL for them",
-    );
-    let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
-        .await
-        .expect("the test PostgreSQL server answers");
-    tokio::spawn(connection);
-    let name = format!("foreman_{}", ulid::Ulid::new()).to_lowercase();
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .expect("a test database can be created");
-    let mut config: tokio_postgres::Config = admin.parse().expect("a PostgreSQL URL");
-    config.dbname(&name);
-    let url = url::Url::parse(&admin).expect("a URL");
-    let mut url = url;
-    url.set_path(&format!("/{name}"));
-    let _ = config;
-    url.to_string()
 }
 
 impl Harness {

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::PgStore;
 use crate::scheduler::{TargetView, Tenant};
-use crate::store::harness::{fresh_pg_database, options};
+use crate::store::harness::options;
 use crate::store::tests::{add, job, LONG};
 use crate::store::*;
 
@@ -57,7 +57,7 @@ impl Replica {
 
 /// `n` replicas on one fresh database.
 async fn replicas(n: usize) -> Vec<Replica> {
-    let url = fresh_pg_database().await;
+    let url = foreman_testkit::postgres::fresh_database().await;
     let mut out = Vec::new();
     for _ in 0..n {
         let pg = PgStore::open(&url, options(10_000))
