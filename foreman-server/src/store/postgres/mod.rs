@@ -9,8 +9,9 @@
 //! [`watch`] turns the notifications into wake-ups.
 //!
 //! The rows a write locks are always taken in one order, so two transactions cannot
-//! deadlock on them: the replica's row, the jobs, the target slots, then `queue_depth`,
-//! `queue_groups` and `tenants` (the last three in the jobs trigger).
+//! deadlock on them: the replica's row, the target slots, the jobs, then `queue_depth`,
+//! `queue_groups` and `tenants` (the last three in the jobs trigger). A claim takes a slot
+//! before its job, so does the end of a run, and so does a rescue.
 
 mod artifacts;
 mod claim;

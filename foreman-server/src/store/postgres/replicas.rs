@@ -78,38 +78,34 @@ impl PgStore {
         let tx = client.transaction().await?;
         let running: Vec<String> = running.iter().map(ToString::to_string).collect();
         let me: &str = &self.replica;
+        let stale = now_ms() - self.lease_ms();
+        // Their slots, then the jobs, in the lock order of a run's end.
+        tx.execute(
+            "SELECT 1 FROM target_slots s JOIN jobs j ON j.id = s.job_id
+             WHERE s.holder = $1 AND j.owner = $1 AND j.state IN ('loading', 'working')
+               AND j.id <> ALL($2) AND j.updated_at < $3
+             FOR UPDATE OF s",
+            &[&me, &running, &stale],
+        )
+        .await?;
         let orphans = tx
             .query(
                 "SELECT id, origin, state FROM jobs
                  WHERE owner = $1 AND state IN ('loading', 'working')
                    AND id <> ALL($2) AND updated_at < $3
                  ORDER BY id FOR UPDATE SKIP LOCKED",
-                &[&me, &running, &(now_ms() - self.lease_ms())],
+                &[&me, &running, &stale],
             )
             .await?;
-        let mut out = Recovered::default();
-        for row in &orphans {
-            let (id, origin, state): (String, String, String) =
-                (row.get(0), row.get(1), row.get(2));
-            tx.execute(
-                "UPDATE target_slots SET holder = NULL, job_id = NULL
-                 WHERE job_id = $1 AND holder = $2",
-                &[&id, &me],
-            )
-            .await?;
-            let lost = "its run's end was never recorded".to_owned();
-            let finish = common::recovery(Origin::parse(&origin), max_attempts, SYNC_LOST, &lost);
-            let ended = finish_in(
-                &tx,
-                &self.options,
-                parse_id(&id)?,
-                finish,
-                &[state.as_str()],
-                None,
-            )
-            .await?;
-            common::count_recovered(&mut out, ended);
-        }
+        let ids: Vec<String> = orphans.iter().map(|row| row.get(0)).collect();
+        tx.execute(
+            "UPDATE target_slots SET holder = NULL, job_id = NULL
+             WHERE holder = $1 AND job_id = ANY($2)",
+            &[&me, &ids],
+        )
+        .await?;
+        let lost = "its run's end was never recorded";
+        let out = end_lost(&tx, &self.options, &orphans, max_attempts, SYNC_LOST, lost).await?;
         if !orphans.is_empty() {
             notify_work(&tx).await?;
             tracing::warn!(
@@ -177,7 +173,12 @@ pub(super) async fn rescue(
     sync_reason: &str,
     async_error: &str,
 ) -> Result<Recovered> {
-    // Its jobs are locked before its slots, as a run's end locks them.
+    // Its slots are locked before its jobs, as a run's end locks them.
+    tx.execute(
+        "SELECT 1 FROM target_slots WHERE holder = $1 FOR UPDATE",
+        &[&owner],
+    )
+    .await?;
     let jobs = tx
         .query(
             "SELECT id, origin, state FROM jobs
@@ -199,16 +200,31 @@ pub(super) async fn rescue(
         &[&owner],
     )
     .await?;
+    let out = end_lost(tx, options, &jobs, max_attempts, sync_reason, async_error).await?;
+    if freed > 0 || out.requeued > 0 {
+        notify_work(tx).await?;
+    }
+    Ok(out)
+}
+
+/// Ends each of `jobs` (rows of id, origin, state, locked) whose run was lost, as start-up
+/// recovery does: async jobs back to the queue (failed past `max_attempts`, with
+/// `async_error`), sync jobs cancelled with `sync_reason`.
+async fn end_lost(
+    tx: &Tx<'_>,
+    options: &StoreOptions,
+    jobs: &[tokio_postgres::Row],
+    max_attempts: u32,
+    sync_reason: &str,
+    async_error: &str,
+) -> Result<Recovered> {
     let mut out = Recovered::default();
-    for row in &jobs {
+    for row in jobs {
         let (id, origin, state): (String, String, String) = (row.get(0), row.get(1), row.get(2));
         let origin = Origin::parse(&origin);
         let finish = common::recovery(origin, max_attempts, sync_reason, async_error);
         let ended = finish_in(tx, options, parse_id(&id)?, finish, &[state.as_str()], None).await?;
         common::count_recovered(&mut out, ended);
-    }
-    if freed > 0 || out.requeued > 0 {
-        notify_work(tx).await?;
     }
     Ok(out)
 }
