@@ -16,6 +16,8 @@ pub(crate) mod postgres;
 pub(crate) mod sqlite;
 
 #[cfg(test)]
+mod fair_share_tests;
+#[cfg(test)]
 mod harness;
 #[cfg(test)]
 mod tests;
