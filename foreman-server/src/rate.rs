@@ -1,4 +1,5 @@
-//! Requests per minute, per tenant: a sliding window in memory.
+//! Requests per minute, per tenant: a sliding window in memory, which the SQLite store
+//! keeps (one process; replicas on PostgreSQL share one in the database instead).
 //!
 //! Each tenant keeps the times of its admitted requests in the last minute, at most its
 //! `rpm` of them. A request is admitted while fewer than `rpm` are in the window; a refused

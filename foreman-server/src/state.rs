@@ -13,7 +13,6 @@ use crate::keys::{KeyRecord, Keys};
 use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::progress::Progress;
-use crate::rate::RateLimiter;
 use crate::store::Store;
 use crate::targets::Pool;
 use crate::ui::changes::Changes;
@@ -50,8 +49,6 @@ pub(crate) struct Inner {
     pub run_times: RunTimes,
     /// Every API key, by digest, for authentication without a database read.
     pub keys: Keys,
-    /// Each tenant's requests in the last minute, for its key's `rpm`.
-    pub rate: RateLimiter,
     /// The status page's browser sessions.
     pub ui_sessions: Sessions,
     /// The last hour of queue figures, for the status page's plots.
@@ -96,7 +93,6 @@ impl App {
                 metrics: Metrics::default(),
                 run_times,
                 keys: Keys::new(keys),
-                rate: RateLimiter::default(),
                 ui_sessions: Sessions::default(),
                 ui_history: History::default(),
                 ui_changes: Changes::default(),

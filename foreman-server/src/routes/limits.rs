@@ -6,7 +6,7 @@
 //! the minute's window; for a full queue (a key's or foreman's), roughly when the next
 //! job leaves the queue, from the running job's remaining time ([`crate::estimate`]).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -27,12 +27,7 @@ impl FromRequestParts<App> for Submitter {
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
         let caller = Caller::from_request_parts(parts, app).await?;
         if let Some(rpm) = caller.rpm {
-            // Replicas share one window in the database; one process keeps it in memory.
-            let admitted = if app.store.is_shared() {
-                app.store.admit_shared(caller.tenant(), rpm).await?
-            } else {
-                app.rate.admit(&caller.tenant(), rpm, Instant::now())
-            };
+            let admitted = app.store.admit(caller.tenant(), rpm).await?;
             admitted.map_err(|wait| AppError::TooManyRequests {
                 message: format!("too many requests: this key may make {rpm} a minute"),
                 retry_after: wait,

@@ -237,13 +237,13 @@ pub(crate) trait Queue: Send + Sync + fmt::Debug {
     /// listen to.
     fn watch(&self, wakers: Wakers, shutdown: tokio_util::sync::CancellationToken);
 
-    /// Whether several processes share this queue (rate limits then live in it).
+    /// Whether several processes share this queue (replicas, ADR 23).
     fn is_shared(&self) -> bool;
 
-    /// Admits one request of `tenant` under `rpm` a minute in a window all replicas
-    /// share, or says how long until one more would be admitted. Only called when
-    /// [`is_shared`](Self::is_shared).
-    async fn admit_shared(&self, tenant: Tenant, rpm: u32) -> Result<Result<(), Duration>>;
+    /// Admits one request of `tenant` under `rpm` a minute, or says how long until one
+    /// more would be admitted: in this process's memory for SQLite, in a window all
+    /// replicas share for PostgreSQL.
+    async fn admit(&self, tenant: Tenant, rpm: u32) -> Result<Result<(), Duration>>;
 }
 
 /// What [`Queue::watch`] wakes.
@@ -413,12 +413,12 @@ macro_rules! forward_queue {
             fn is_shared(&self) -> bool {
                 <$backend>::is_shared(self)
             }
-            async fn admit_shared(
+            async fn admit(
                 &self,
                 tenant: $crate::scheduler::Tenant,
                 rpm: u32,
             ) -> $crate::store::Result<Result<(), std::time::Duration>> {
-                <$backend>::admit_shared(self, tenant, rpm).await
+                <$backend>::admit(self, tenant, rpm).await
             }
         }
     };

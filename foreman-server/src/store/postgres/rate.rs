@@ -13,11 +13,7 @@ const MINUTE_MS: i64 = 60_000;
 impl PgStore {
     /// Admits one request of `tenant` under `rpm` a minute over all replicas, or says how
     /// long until one more would be: exactly as [`crate::rate::RateLimiter::admit`] does.
-    pub(crate) async fn admit_shared(
-        &self,
-        tenant: Tenant,
-        rpm: u32,
-    ) -> Result<Result<(), Duration>> {
+    pub(crate) async fn admit(&self, tenant: Tenant, rpm: u32) -> Result<Result<(), Duration>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let lock = tx

@@ -38,6 +38,8 @@ pub(crate) struct SqliteStore {
     writer: writer::WriterHandle,
     readers: Arc<ReaderPool>,
     options: Arc<StoreOptions>,
+    /// Each tenant's requests in the last minute, for its key's `rpm`.
+    rate: Arc<crate::rate::RateLimiter>,
 }
 
 impl SqliteStore {
@@ -54,6 +56,7 @@ impl SqliteStore {
                 idle: Mutex::new(Vec::new()),
             }),
             options: Arc::new(options),
+            rate: Arc::default(),
         })
     }
 
@@ -167,7 +170,8 @@ fn migrate(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// One process owns a SQLite file: no replicas to keep up with or take over from.
+/// One process owns a SQLite file: no replicas to keep up with or take over from, and
+/// its rate windows are in its memory.
 impl SqliteStore {
     async fn keep_alive(
         &self,
@@ -183,12 +187,12 @@ impl SqliteStore {
         false
     }
 
-    async fn admit_shared(
+    async fn admit(
         &self,
-        _tenant: crate::scheduler::Tenant,
-        _rpm: u32,
+        tenant: crate::scheduler::Tenant,
+        rpm: u32,
     ) -> Result<Result<(), std::time::Duration>> {
-        Ok(Ok(()))
+        Ok(self.rate.admit(&tenant, rpm, std::time::Instant::now()))
     }
 }
 

@@ -73,29 +73,25 @@ async fn replicas_share_one_rate_window_per_tenant() {
     let replicas = replicas(2).await;
     let (a, b) = (&replicas[0].store, &replicas[1].store);
     let alice = Tenant::new("alice", "");
-    assert!(a.admit_shared(alice.clone(), 3).await.unwrap().is_ok());
-    assert!(b.admit_shared(alice.clone(), 3).await.unwrap().is_ok());
-    assert!(a.admit_shared(alice.clone(), 3).await.unwrap().is_ok());
+    assert!(a.admit(alice.clone(), 3).await.unwrap().is_ok());
+    assert!(b.admit(alice.clone(), 3).await.unwrap().is_ok());
+    assert!(a.admit(alice.clone(), 3).await.unwrap().is_ok());
     for store in [a, b] {
-        let wait = store
-            .admit_shared(alice.clone(), 3)
-            .await
-            .unwrap()
-            .unwrap_err();
+        let wait = store.admit(alice.clone(), 3).await.unwrap().unwrap_err();
         assert!(
             wait > Duration::from_secs(50) && wait <= Duration::from_secs(60),
             "until the first leaves the window: {wait:?}"
         );
     }
-    let lowered = a.admit_shared(alice.clone(), 1).await.unwrap();
+    let lowered = a.admit(alice.clone(), 1).await.unwrap();
     assert!(lowered.is_err(), "a lowered limit applies at once");
     assert!(b
-        .admit_shared(Tenant::new("alice", "u1"), 3)
+        .admit(Tenant::new("alice", "u1"), 3)
         .await
         .unwrap()
         .is_ok());
     assert_eq!(
-        b.admit_shared(Tenant::new("bob", ""), 0).await.unwrap(),
+        b.admit(Tenant::new("bob", ""), 0).await.unwrap(),
         Err(Duration::from_secs(60)),
         "rpm 0 admits nothing"
     );
