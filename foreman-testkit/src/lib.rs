@@ -12,6 +12,7 @@
 //!   fake Ollama, with a typed client; stop, crash and restart it on the same database.
 //!   [`TestAppBuilder::target`] puts several named fakes behind it (several GPU boxes),
 //!   [`TestApp::fake`] finds each by name.
+//! - [`Hop`] (`hop`): a TCP forwarder a test can cut and restore, for network outages.
 //! - [`postgres::fresh_database`]: an empty database on the test PostgreSQL server
 //!   (`FOREMAN_TEST_PG_URL`, set by `scripts/test.sh`).
 //! - [`bodies`]: NDJSON lines, server-sent event data and named events of a response.
@@ -48,12 +49,14 @@
 
 pub mod bodies;
 pub mod fake_ollama;
+mod hop;
 pub mod postgres;
 pub mod receiver;
 pub mod spawn;
 pub mod wait;
 
 pub use fake_ollama::{FakeOllama, FakeOllamaBuilder};
+pub use hop::Hop;
 pub use receiver::{ReceivedWebhook, WebhookReceiver};
 pub use spawn::{TestApp, TestAppBuilder};
 pub use wait::{eventually, temp_db, wait_until};

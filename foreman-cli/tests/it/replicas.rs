@@ -229,60 +229,13 @@ async fn a_replica_killed_mid_run_loses_no_job_and_no_gpu_runs_two_generations()
     println!("{retried} of {JOBS} jobs were taken over from killed replica {victim}");
 }
 
-/// A TCP hop between foreman and PostgreSQL that the test can cut, as a network outage
-/// would: while it is cut, its connections are dropped and new ones refused.
-struct Hop {
-    addr: String,
-    up: Arc<std::sync::atomic::AtomicBool>,
-    cut: tokio::sync::watch::Sender<u64>,
-}
-
-impl Hop {
-    async fn start(to: String) -> Self {
-        use std::sync::atomic::Ordering;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
-        let (cut, cuts) = tokio::sync::watch::channel(0u64);
-        let accepting = Arc::clone(&up);
-        tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                if !accepting.load(Ordering::SeqCst) {
-                    continue; // dropped: refused
-                }
-                let to = to.clone();
-                let mut cuts = cuts.clone();
-                // Only a cut after this connection was made ends it.
-                cuts.mark_unchanged();
-                tokio::spawn(async move {
-                    let Ok(mut server) = tokio::net::TcpStream::connect(&to).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        _ = cuts.changed() => {}
-                    }
-                });
-            }
-        });
-        Self { addr, up, cut }
-    }
-
-    fn set_up(&self, up: bool) {
-        self.up.store(up, std::sync::atomic::Ordering::SeqCst);
-        if !up {
-            self.cut.send_modify(|n| *n += 1);
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_database_outage_is_a_503_for_new_work_and_foreman_recovers_by_itself() {
     let db_url = foreman_testkit::postgres::fresh_database().await;
     let mut url = url::Url::parse(&db_url).unwrap();
     let server = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
-    let hop = Hop::start(server).await;
-    let (host, port) = hop.addr.split_once(':').unwrap();
+    let hop = foreman_testkit::Hop::start(server).await;
+    let (host, port) = hop.addr().split_once(':').unwrap();
     url.set_host(Some(host)).unwrap();
     url.set_port(Some(port.parse().unwrap())).unwrap();
 
@@ -311,13 +264,13 @@ async fn a_database_outage_is_a_503_for_new_work_and_foreman_recovers_by_itself(
     let before: Value = before.json().await.unwrap();
     let before = before["job_id"].as_str().unwrap().to_owned();
 
-    hop.set_up(false);
+    hop.cut();
     let refused = submit("during").await.unwrap();
     assert_eq!(refused.status(), 503, "new work during the outage");
     let error: Value = refused.json().await.expect("a JSON error");
     assert!(error["error"].is_string(), "{error}");
 
-    hop.set_up(true);
+    hop.restore();
     let accepted = wait_until(Duration::from_secs(30), || async {
         submit("after")
             .await

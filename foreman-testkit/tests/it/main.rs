@@ -6,6 +6,7 @@ mod fake_ollama_failures;
 mod fake_ollama_manage;
 mod fake_ollama_messages;
 mod fake_ollama_openai;
+mod hop;
 mod receiver;
 mod wait;
 
