@@ -190,12 +190,14 @@ impl PgStore {
 }
 
 /// Whether `err` says the database could not be reached or the connection was lost,
-/// rather than that it refused a statement: the connection is closed, the error carries
-/// no SQL state (an I/O or protocol failure), or its state is a connection exception
-/// (class 08), an operator's shutdown (57P01–57P03) or too many connections.
+/// rather than that it refused a statement: the connection is closed, the error comes
+/// from the socket (an I/O error in its causes), or its SQL state is a connection
+/// exception (class 08), an operator's shutdown (57P01–57P03) or too many connections.
+/// Other errors without a state (a row that does not decode, a wrong column) are bugs,
+/// not outages: they answer 500, not "try again".
 pub(in crate::store) fn is_outage(err: &tokio_postgres::Error) -> bool {
     let Some(code) = err.code() else {
-        return true;
+        return err.is_closed() || from_the_socket(err);
     };
     err.is_closed()
         || code.code().starts_with("08")
@@ -206,6 +208,18 @@ pub(in crate::store) fn is_outage(err: &tokio_postgres::Error) -> bool {
             SqlState::TOO_MANY_CONNECTIONS,
         ]
         .contains(code)
+}
+
+/// Whether an I/O error is among `err`'s causes.
+fn from_the_socket(err: &tokio_postgres::Error) -> bool {
+    let mut cause = std::error::Error::source(err);
+    while let Some(inner) = cause {
+        if inner.is::<std::io::Error>() {
+            return true;
+        }
+        cause = inner.source();
+    }
+    false
 }
 
 /// What went wrong, with the cause tokio-postgres keeps apart from its one-word summary
