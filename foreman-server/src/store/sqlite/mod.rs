@@ -246,4 +246,47 @@ mod tests {
             .unwrap();
         assert_eq!(syncs(), 2, "its end is");
     }
+
+    /// The writer goes on committing while the WAL is synced: what needs only the commit
+    /// is answered without waiting for an `fsync` begun for an earlier batch (ADR 25).
+    #[tokio::test]
+    #[expect(
+        clippy::await_holding_lock,
+        reason = "the guard holds the sync thread, not this task; this task never locks it"
+    )]
+    async fn a_commit_does_not_wait_for_an_earlier_batch_to_reach_the_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(
+            &dir.path().join("foreman.db"),
+            crate::store::harness::options(100),
+        )
+        .unwrap();
+        let held = store.writer.hold_syncs();
+        let store_ = Store::new(store.clone());
+        let batch = job("a:latest", Origin::Async);
+        let batch_id = batch.id;
+        // Polled once: its operation is with the writer, committed, its fsync held.
+        let mut accepting = Box::pin(store_.enqueue(batch));
+        assert!(futures::poll!(&mut accepting).is_pending());
+        // Committed after it, and answered while the async job's fsync waits.
+        let chat = tokio::time::timeout(
+            Duration::from_secs(10),
+            add(&store_, job("a:latest", Origin::Sync)),
+        )
+        .await
+        .expect("a sync job's commit waits for no fsync");
+        let claim = ClaimRequest::single(None, Duration::from_secs(60));
+        let first = store.claim_next(claim).await.unwrap().unwrap();
+        assert_eq!(first.id, batch_id, "committed first, so first in the queue");
+        assert_ne!(first.id, chat);
+        assert!(
+            futures::poll!(&mut accepting).is_pending(),
+            "the async job's 202 waits for the disk"
+        );
+        assert_eq!(store.writer.disk_syncs(), 0);
+
+        drop(held);
+        assert_eq!(accepting.await.unwrap().id(), batch_id);
+        assert_eq!(store.writer.disk_syncs(), 1);
+    }
 }

@@ -1,15 +1,19 @@
-//! The single writer: one thread, one connection, group commit.
+//! The single writer: one thread, one connection, group commit, and a second thread
+//! that syncs the WAL to the disk.
 //!
 //! The connection commits with `synchronous=NORMAL`: a commit is in the WAL file, so it
 //! survives a crash of this process, but not yet on the disk. Each operation says
-//! whether it needs more (ADR 24); when any operation of a batch does, the writer syncs
-//! the WAL file to the disk after the commit and before answering, which is what
-//! `synchronous=FULL` does at every commit.
+//! whether it needs more (ADR 24). An operation that needs only the commit is answered
+//! as soon as its batch commits. One that needs the disk is answered by the sync thread
+//! after an `fsync` of the WAL that began after its commit, which is what
+//! `synchronous=FULL` promises. The writer does not wait for that `fsync`: it commits the
+//! next batch meanwhile, and the sync thread covers every batch committed while it was
+//! busy with one `fsync` (ADR 25).
 
 use std::fs::File;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc as std_mpsc, Arc};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
@@ -42,6 +46,9 @@ pub(super) struct WriterHandle {
     /// How many times the WAL was synced to the disk, for tests of what needs it.
     #[cfg(test)]
     syncs: Arc<AtomicU64>,
+    /// Held by a test to keep the sync thread from syncing.
+    #[cfg(test)]
+    sync_gate: Arc<std::sync::Mutex<()>>,
 }
 
 impl WriterHandle {
@@ -49,6 +56,14 @@ impl WriterHandle {
     #[cfg(test)]
     pub(super) fn disk_syncs(&self) -> u64 {
         self.syncs.load(Ordering::Relaxed)
+    }
+
+    /// Keeps the WAL from being synced until the guard is dropped.
+    #[cfg(test)]
+    pub(super) fn hold_syncs(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.sync_gate
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Runs `f` in a transaction and answers once it is committed; `f` also says how
@@ -97,19 +112,31 @@ impl WriterHandle {
     }
 }
 
-/// Starts the writer thread on `conn`, the database at `path`.
+/// Starts the writer thread on `conn`, the database at `path`, and its sync thread.
 pub(super) fn spawn(conn: Connection, path: PathBuf) -> Result<WriterHandle> {
     let (ops, queue) = mpsc::unbounded_channel();
+    let (to_sync, synced) = std_mpsc::channel();
     let syncs = Arc::new(AtomicU64::new(0));
-    let wal = Wal::new(path, Arc::clone(&syncs));
-    std::thread::Builder::new()
-        .name("foreman-db-writer".into())
-        .spawn(move || write_loop(conn, wal, queue))
-        .map_err(|err| StoreError::Corrupt(format!("cannot start the writer thread: {err}")))?;
+    let sync_gate = Arc::new(std::sync::Mutex::new(()));
+    let wal = Wal::new(path, Arc::clone(&syncs), Arc::clone(&sync_gate));
+    let start = |name: &str, run: Box<dyn FnOnce() + Send>| {
+        std::thread::Builder::new()
+            .name(name.into())
+            .spawn(run)
+            .map(|_| ())
+            .map_err(|err| StoreError::Corrupt(format!("cannot start the {name} thread: {err}")))
+    };
+    start("foreman-db-sync", Box::new(move || sync_loop(wal, synced)))?;
+    start(
+        "foreman-db-writer",
+        Box::new(move || write_loop(conn, queue, to_sync)),
+    )?;
     Ok(WriterHandle {
         ops,
         #[cfg(test)]
         syncs,
+        #[cfg(test)]
+        sync_gate,
     })
 }
 
@@ -118,16 +145,19 @@ struct Wal {
     path: PathBuf,
     file: Option<File>,
     syncs: Arc<AtomicU64>,
+    /// Locked around each sync; only a test ever holds it otherwise.
+    gate: Arc<std::sync::Mutex<()>>,
 }
 
 impl Wal {
-    fn new(database: PathBuf, syncs: Arc<AtomicU64>) -> Self {
+    fn new(database: PathBuf, syncs: Arc<AtomicU64>, gate: Arc<std::sync::Mutex<()>>) -> Self {
         let mut path = database.into_os_string();
         path.push("-wal");
         Self {
             path: path.into(),
             file: None,
             syncs,
+            gate,
         }
     }
 
@@ -135,6 +165,10 @@ impl Wal {
     /// opened once (SQLite keeps it while the writer's connection is open) and read
     /// only; syncing through this handle flushes the same file SQLite writes.
     fn sync(&mut self) -> std::io::Result<()> {
+        let _gate = self
+            .gate
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if self.file.is_none() {
             self.file = Some(File::open(&self.path)?);
         }
@@ -146,9 +180,17 @@ impl Wal {
     }
 }
 
-fn write_loop(mut conn: Connection, mut wal: Wal, mut queue: mpsc::UnboundedReceiver<Op>) {
+/// Answers that wait for the WAL to reach the disk: those of one committed batch.
+type Waiting = Vec<Reply>;
+
+fn write_loop(
+    mut conn: Connection,
+    mut queue: mpsc::UnboundedReceiver<Op>,
+    to_sync: std_mpsc::Sender<Waiting>,
+) {
     let mut batch: Vec<Op> = Vec::with_capacity(MAX_BATCH);
-    // Ends when every handle is dropped: the store is gone.
+    // Ends when every handle is dropped: the store is gone. Dropping `to_sync` then lets
+    // the sync thread answer what it holds and end.
     while let Some(first) = queue.blocking_recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -157,11 +199,13 @@ fn write_loop(mut conn: Connection, mut wal: Wal, mut queue: mpsc::UnboundedRece
                 Err(_) => break,
             }
         }
-        run_batch(&mut conn, &mut wal, &mut batch);
+        run_batch(&mut conn, &mut batch, &to_sync);
     }
 }
 
-fn run_batch(conn: &mut Connection, wal: &mut Wal, batch: &mut Vec<Op>) {
+/// Runs a batch in one transaction and commits it. Operations that need only the commit
+/// are answered now; those that need the disk go to the sync thread.
+fn run_batch(conn: &mut Connection, batch: &mut Vec<Op>, to_sync: &std_mpsc::Sender<Waiting>) {
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(err) => {
@@ -173,25 +217,50 @@ fn run_batch(conn: &mut Connection, wal: &mut Wal, batch: &mut Vec<Op>) {
         }
     };
     let replies: Vec<(Reply, Durable)> = batch.drain(..).map(|op| op(&tx)).collect();
-    let mut committed = tx.commit().map_err(StoreError::from);
-    if let Err(err) = &committed {
+    if let Err(err) = tx.commit() {
         tracing::error!(error = %err, "a write transaction failed to commit");
+        for (reply, _) in replies {
+            reply(Err(StoreError::Corrupt(format!("commit failed: {err}"))));
+        }
+        return;
     }
-    let to_disk = replies.iter().any(|(_, durable)| *durable == Durable::Disk);
-    if committed.is_ok() && to_disk {
-        if let Err(err) = wal.sync() {
-            // Committed but maybe not on the disk: the callers that needed it hear so.
-            tracing::error!(error = %err, "cannot sync the WAL file to the disk");
-            committed = Err(StoreError::Corrupt(format!("cannot sync the WAL: {err}")));
+    let mut waiting = Waiting::new();
+    for (reply, durable) in replies {
+        match durable {
+            Durable::Process => reply(Ok(())),
+            Durable::Disk => waiting.push(reply),
         }
     }
-    for (reply, durable) in replies {
-        let outcome = match &committed {
-            Ok(()) => Ok(()),
-            // A failed sync leaves the commit in place for those that did not need it.
-            Err(_) if durable == Durable::Process && to_disk => Ok(()),
-            Err(err) => Err(StoreError::Corrupt(format!("commit failed: {err}"))),
-        };
-        reply(outcome);
+    if !waiting.is_empty() {
+        if let Err(std_mpsc::SendError(waiting)) = to_sync.send(waiting) {
+            for reply in waiting {
+                reply(Err(StoreError::Corrupt(
+                    "the WAL sync thread is gone".into(),
+                )));
+            }
+        }
+    }
+}
+
+/// Syncs the WAL for every batch that waits for it, as many batches per `fsync` as were
+/// committed before it began.
+fn sync_loop(mut wal: Wal, synced: std_mpsc::Receiver<Waiting>) {
+    while let Ok(first) = synced.recv() {
+        let mut waiting = first;
+        // Each of these was sent after its batch committed, so this one sync covers them.
+        while let Ok(more) = synced.try_recv() {
+            waiting.extend(more);
+        }
+        let outcome = wal.sync();
+        if let Err(err) = &outcome {
+            // Committed but maybe not on the disk: the callers that needed it hear so.
+            tracing::error!(error = %err, "cannot sync the WAL file to the disk");
+        }
+        for reply in waiting {
+            reply(match &outcome {
+                Ok(()) => Ok(()),
+                Err(err) => Err(StoreError::Corrupt(format!("cannot sync the WAL: {err}"))),
+            });
+        }
     }
 }
