@@ -34,6 +34,11 @@ pub(crate) struct Inner {
     pub live: Live,
     /// Wakes the worker: a job was queued, a slot freed, a target came back.
     pub work: Arc<Notify>,
+    /// Held by whoever claims a job and takes its slot (the dispatcher, or a request
+    /// claiming beside its enqueue), so two claims never count the same free slot.
+    pub claiming: Arc<tokio::sync::Mutex<()>>,
+    /// Every run in progress, so shutdown can wait for them.
+    pub runs: tokio_util::task::TaskTracker,
     /// Wakes the webhook dispatcher when an event is written.
     pub webhooks: Notify,
     /// Running jobs, so a cancel can stop them.
@@ -86,6 +91,8 @@ impl App {
                 targets,
                 live: Live::default(),
                 work,
+                claiming: Arc::new(tokio::sync::Mutex::new(())),
+                runs: tokio_util::task::TaskTracker::new(),
                 webhooks: Notify::new(),
                 running: Mutex::new(HashMap::new()),
                 fence: Mutex::new(CancellationToken::new()),

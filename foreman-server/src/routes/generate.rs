@@ -94,8 +94,9 @@ pub(super) async fn queued(
         model: key.clone(),
         armed: true,
     };
-    app.store
-        .enqueue(NewJob {
+    crate::worker::enqueue(
+        &app,
+        NewJob {
             id,
             kind,
             origin: Origin::Sync,
@@ -108,10 +109,10 @@ pub(super) async fn queued(
             max_queued: caller.max_queued,
             idempotency_key: None,
             request_hash: None,
-        })
-        .await
-        .map_err(|err| limits::refused(&app, err))?;
-    app.work.notify_one();
+        },
+    )
+    .await
+    .map_err(|err| limits::refused(&app, err))?;
     app.ui_changes.bump();
 
     // Dropped here if the caller hangs up while queued: the guard cancels the job.

@@ -82,9 +82,9 @@ pub(super) async fn submit(
     // separator cannot occur in a header value.
     let tenant = caller.tenant();
     let idempotency_key = idempotency_key.map(|key| format!("{}\u{1f}{key}", tenant.key));
-    let enqueued = app
-        .store
-        .enqueue(NewJob {
+    let enqueued = crate::worker::enqueue(
+        &app,
+        NewJob {
             id: JobId::new(),
             kind: JobKind::Chat,
             origin: Origin::Async,
@@ -97,10 +97,13 @@ pub(super) async fn submit(
             max_queued: caller.max_queued,
             idempotency_key,
             request_hash,
-        })
-        .await
-        .map_err(|err| limits::refused(&app, err))?;
-    app.wake();
+        },
+    )
+    .await
+    .map_err(|err| limits::refused(&app, err))?;
+    // The worker knows already; the webhook dispatcher has a `queued` event to send.
+    app.webhooks.notify_one();
+    app.ui_changes.bump();
     let id = enqueued.id();
     crate::request_log::note_job(id);
     let status = match enqueued {

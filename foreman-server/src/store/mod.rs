@@ -16,6 +16,8 @@ pub(crate) mod postgres;
 pub(crate) mod sqlite;
 
 #[cfg(test)]
+mod enqueue_claim_tests;
+#[cfg(test)]
 mod fair_share_tests;
 #[cfg(test)]
 mod harness;
@@ -123,6 +125,15 @@ pub(crate) trait Queue: Send + Sync + fmt::Debug {
     /// `working` there, counting an attempt; `None` when no target with a free slot can
     /// run any queued job. Jobs of held models are passed over as if they were not queued.
     async fn claim_next(&self, request: ClaimRequest) -> Result<Option<ClaimedJob>>;
+
+    /// [`Queue::enqueue`], then, when `claim` is given and the job is new, [`Queue::claim_next`]
+    /// (whichever job the scheduler picks, not necessarily this one), in one transaction
+    /// where the backend can. A claim that fails leaves the job queued and claims nothing.
+    async fn enqueue_and_claim(
+        &self,
+        job: NewJob,
+        claim: Option<ClaimRequest>,
+    ) -> Result<(Enqueued, Option<ClaimedJob>)>;
 
     /// Moves a `loading` job to `working` (the target started answering).
     async fn mark_working(&self, id: JobId) -> Result<bool>;
@@ -275,6 +286,14 @@ macro_rules! forward_queue {
                 request: $crate::store::ClaimRequest,
             ) -> $crate::store::Result<Option<$crate::store::ClaimedJob>> {
                 <$backend>::claim_next(self, request).await
+            }
+            async fn enqueue_and_claim(
+                &self,
+                job: $crate::store::NewJob,
+                claim: Option<$crate::store::ClaimRequest>,
+            ) -> $crate::store::Result<($crate::store::Enqueued, Option<$crate::store::ClaimedJob>)>
+            {
+                <$backend>::enqueue_and_claim(self, job, claim).await
             }
             async fn mark_working(&self, id: foreman_types::JobId) -> $crate::store::Result<bool> {
                 <$backend>::mark_working(self, id).await

@@ -19,11 +19,12 @@ pub(crate) use sync_job::error_line;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::state::App;
-use crate::store::{ClaimRequest, ClaimedJob, Finish, Origin, Reported};
+use crate::store::{
+    ClaimRequest, ClaimedJob, Enqueued, Finish, NewJob, Origin, Reported, StoreError,
+};
 use crate::targets::client::TargetError;
 use crate::targets::Target;
 
@@ -42,10 +43,78 @@ pub(crate) enum Ran {
 /// Runs jobs until `shutdown`, waits for the runs in flight to stop, then answers the
 /// callers still waiting in the queue.
 pub(crate) async fn run(app: App, shutdown: CancellationToken) {
-    let mut lanes = JoinSet::new();
-    dispatch(&app, &shutdown, &mut lanes).await;
-    while lanes.join_next().await.is_some() {}
+    dispatch(&app, &shutdown).await;
+    // Once this lock is ours no request can start a run: each checks for the shutdown
+    // while holding it.
+    let _no_more_runs = app.claiming.lock().await;
+    app.runs.close();
+    app.runs.wait().await;
     release_waiting_callers(&app).await;
+}
+
+/// Queues `job`, and when this replica has a free slot and no claim is under way, claims
+/// the next job in the same transaction and starts it (most often `job` itself, when
+/// its target is idle): one commit and no hand-off to the dispatcher before the target
+/// hears of it. Otherwise, or if the claim took another job, the dispatcher is woken.
+pub(crate) async fn enqueue(app: &App, job: NewJob) -> Result<Enqueued, StoreError> {
+    let claiming = match Arc::clone(&app.claiming).try_lock_owned() {
+        Ok(guard) if !app.stopping.is_cancelled() => Some(guard),
+        _ => None,
+    };
+    let request = claiming.as_ref().and_then(|_| claim_request(app));
+    let (Some(claiming), Some(request)) = (claiming, request) else {
+        let enqueued = app.store.enqueue(job).await?;
+        app.work.notify_one();
+        return Ok(enqueued);
+    };
+    // In a task of its own, which a caller hanging up cannot drop between the claim and
+    // the start of the run it claimed.
+    let app = app.clone();
+    let id = job.id;
+    tokio::spawn(async move {
+        let (enqueued, claimed) = app.store.enqueue_and_claim(job, Some(request)).await?;
+        let started_this_job = claimed.as_ref().is_some_and(|claimed| claimed.id == id);
+        if let Some(claimed) = claimed {
+            start(&app, claimed, &app.stopping).await;
+        }
+        drop(claiming);
+        if !started_this_job {
+            app.work.notify_one();
+        }
+        Ok(enqueued)
+    })
+    .await?
+}
+
+/// What a claim may choose from now, or `None` when no target that answers has a free
+/// slot. A target that does not answer takes nothing: jobs it alone can run wait in the
+/// queue without spending attempts until its poller sees it back (ADR 7).
+fn claim_request(app: &App) -> Option<ClaimRequest> {
+    let targets = app.targets.views();
+    let room = targets.iter().any(|t| t.up && t.free_slots > 0);
+    room.then(|| ClaimRequest {
+        targets,
+        affinity_window: app.config.affinity_window,
+        held: app.targets.held(),
+        running_estimate_ms: app.run_times.mean_ms(),
+    })
+}
+
+/// Takes a slot of the claimed job's target and starts the run there. Called with
+/// [`crate::state::Inner::claiming`] held, so the slot the claim counted is still free.
+async fn start(app: &App, job: ClaimedJob, shutdown: &CancellationToken) {
+    app.ui_changes.bump();
+    let Some(target) = app.targets.get(&job.target).cloned() else {
+        tracing::error!(job_id = %job.id, target_name = %job.target, "the scheduler chose an unknown target");
+        let failed = Finish::Failed {
+            error: "internal error: no such target".into(),
+        };
+        let _ = app.store.finish(job.id, failed).await;
+        return;
+    };
+    target.lane.take(&job.model);
+    app.runs
+        .spawn(run_in_lane(app.clone(), target, job, shutdown.clone()));
 }
 
 /// Sync callers still queued at shutdown get a 503 now (their jobs are cancelled: a sync
@@ -60,43 +129,28 @@ async fn release_waiting_callers(app: &App) {
 }
 
 /// Claims jobs while a target has room for one, starting each in its target's lane.
-async fn dispatch(app: &App, shutdown: &CancellationToken, lanes: &mut JoinSet<()>) {
+async fn dispatch(app: &App, shutdown: &CancellationToken) {
     loop {
-        // Finished runs have given their slots back already; this only frees their tasks.
-        while lanes.try_join_next().is_some() {}
         if shutdown.is_cancelled() {
             return;
         }
-        // A target that does not answer takes nothing: jobs it alone can run wait in the
-        // queue without spending attempts until its poller sees it back (ADR 7).
-        let targets = app.targets.views();
-        let room = targets.iter().any(|t| t.up && t.free_slots > 0);
-        let claimed = if room {
-            let claim = ClaimRequest {
-                targets,
-                affinity_window: app.config.affinity_window,
-                held: app.targets.held(),
-                running_estimate_ms: app.run_times.mean_ms(),
-            };
-            app.store.claim_next(claim).await
-        } else {
-            Ok(None)
+        let claimed = {
+            let _claiming = app.claiming.lock().await;
+            match claim_request(app) {
+                Some(request) => match app.store.claim_next(request).await {
+                    Ok(Some(job)) => {
+                        start(app, job, shutdown).await;
+                        Ok(true)
+                    }
+                    Ok(None) => Ok(false),
+                    Err(err) => Err(err),
+                },
+                None => Ok(false),
+            }
         };
         match claimed {
-            Ok(Some(job)) => {
-                app.ui_changes.bump();
-                let Some(target) = app.targets.get(&job.target).cloned() else {
-                    tracing::error!(job_id = %job.id, target_name = %job.target, "the scheduler chose an unknown target");
-                    let failed = Finish::Failed {
-                        error: "internal error: no such target".into(),
-                    };
-                    let _ = app.store.finish(job.id, failed).await;
-                    continue;
-                };
-                target.lane.take(&job.model);
-                lanes.spawn(run_in_lane(app.clone(), target, job, shutdown.clone()));
-            }
-            Ok(None) => {
+            Ok(true) => {}
+            Ok(false) => {
                 // Replicas hear of each other's jobs and freed slots by LISTEN/NOTIFY; a
                 // look every second covers a notification lost with a connection.
                 let poll = if app.store.is_shared() {

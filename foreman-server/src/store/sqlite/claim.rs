@@ -9,6 +9,7 @@ use super::{events, fair_share, now_ms, Durable, Result, SqliteStore};
 use crate::scheduler::{Head, Tenant};
 use crate::store::common::{self, Chosen, Heads};
 use crate::store::model::*;
+use crate::store::StoreOptions;
 
 impl SqliteStore {
     /// Picks the next job and a target for it and moves it to `loading` or `working` on
@@ -19,43 +20,49 @@ impl SqliteStore {
     /// the affinity window); jobs of held models are passed over as if they were not queued.
     pub(crate) async fn claim_next(&self, request: ClaimRequest) -> Result<Option<ClaimedJob>> {
         let options = self.options.clone();
-        let op = move |tx: &rusqlite::Transaction<'_>| -> Result<Option<ClaimedJob>> {
-            let now = now_ms();
-            let Some(chosen) = choose(tx, &request, now)? else {
-                return Ok(None);
-            };
-            let state = chosen.state();
-            let row = tx
-                .prepare_cached(
-                    "UPDATE jobs SET state = ?2, attempts = attempts + 1, updated_at = ?3,
-                                     started_at = ?3, target = ?4
-                     WHERE id = ?1 AND state = 'queued'
-                     RETURNING kind, origin, payload, attempts, webhook_url IS NOT NULL",
-                )?
-                .query_row(
-                    params![chosen.id, state.as_str(), now, chosen.target],
-                    |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, Vec<u8>>(2)?,
-                            r.get::<_, u32>(3)?,
-                            r.get::<_, bool>(4)?,
-                        ))
-                    },
-                )
-                .optional()?;
-            let Some((kind, origin, payload, attempts, has_webhook)) = row else {
-                return Ok(None);
-            };
-            let claimed = chosen.claimed(&kind, &origin, payload, attempts, has_webhook)?;
-            events::record(tx, &options, claimed.id, state, now)?;
-            Ok(Some(claimed))
-        };
         // A claim lost with the machine leaves its job queued, to be claimed again (ADR 24).
-        self.write_deciding(move |tx| Ok((op(tx)?, Durable::Process)))
+        self.write_deciding(move |tx| Ok((claim_in(tx, &options, &request)?, Durable::Process)))
             .await
     }
+}
+
+/// [`SqliteStore::claim_next`] in `tx`.
+pub(super) fn claim_in(
+    tx: &Transaction<'_>,
+    options: &StoreOptions,
+    request: &ClaimRequest,
+) -> Result<Option<ClaimedJob>> {
+    let now = now_ms();
+    let Some(chosen) = choose(tx, request, now)? else {
+        return Ok(None);
+    };
+    let state = chosen.state();
+    let row = tx
+        .prepare_cached(
+            "UPDATE jobs SET state = ?2, attempts = attempts + 1, updated_at = ?3,
+                             started_at = ?3, target = ?4
+             WHERE id = ?1 AND state = 'queued'
+             RETURNING kind, origin, payload, attempts, webhook_url IS NOT NULL",
+        )?
+        .query_row(
+            params![chosen.id, state.as_str(), now, chosen.target],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                    r.get::<_, u32>(3)?,
+                    r.get::<_, bool>(4)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((kind, origin, payload, attempts, has_webhook)) = row else {
+        return Ok(None);
+    };
+    let claimed = chosen.claimed(&kind, &origin, payload, attempts, has_webhook)?;
+    events::record(tx, options, claimed.id, state, now)?;
+    Ok(Some(claimed))
 }
 
 /// Reads the snapshot the scheduler decides on and asks it for the next job.

@@ -99,6 +99,28 @@ impl SqliteStore {
     }
 }
 
+/// Runs `f` inside a savepoint of `tx`: when it fails, what it wrote is undone and the
+/// rest of the transaction stands. The statements are cached, so a savepoint costs no
+/// parsing. Savepoints nest: each `RELEASE` or `ROLLBACK TO` finds the innermost `op`.
+pub(super) fn within_savepoint<T>(
+    tx: &rusqlite::Transaction<'_>,
+    f: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    let run = |sql: &str| tx.prepare_cached(sql).and_then(|mut st| st.execute([]));
+    run("SAVEPOINT op")?;
+    let outcome = f();
+    let closed = if outcome.is_ok() {
+        run("RELEASE op")
+    } else {
+        run("ROLLBACK TO op").and_then(|_| run("RELEASE op"))
+    };
+    match (outcome, closed) {
+        (Ok(value), Ok(_)) => Ok(value),
+        (Err(err), _) => Err(err),
+        (Ok(_), Err(err)) => Err(err.into()),
+    }
+}
+
 /// Read connections, opened on demand and kept for reuse.
 #[derive(Debug)]
 struct ReaderPool {

@@ -18,7 +18,7 @@ use std::sync::{mpsc as std_mpsc, Arc};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Result, StoreError};
+use super::{within_savepoint, Result, StoreError};
 
 /// Most operations folded into one transaction.
 const MAX_BATCH: usize = 512;
@@ -76,24 +76,7 @@ impl WriterHandle {
         let (answer, answered) = oneshot::channel();
         let op: Op = Box::new(move |tx| {
             // Each operation gets a savepoint so its failure rolls back only itself.
-            // Cached statements: one savepoint per operation, without re-parsing its SQL.
-            let run = |sql: &str| tx.prepare_cached(sql).and_then(|mut st| st.execute([]));
-            let outcome = match run("SAVEPOINT op") {
-                Ok(_) => {
-                    let outcome = f(tx);
-                    let closed = if outcome.is_ok() {
-                        run("RELEASE op")
-                    } else {
-                        run("ROLLBACK TO op").and_then(|_| run("RELEASE op"))
-                    };
-                    match (outcome, closed) {
-                        (Ok(value), Ok(_)) => Ok(value),
-                        (Err(err), _) => Err(err),
-                        (Ok(_), Err(err)) => Err(err.into()),
-                    }
-                }
-                Err(err) => Err(err.into()),
-            };
+            let outcome = within_savepoint(tx, || f(tx));
             let durable = match &outcome {
                 Ok((_, durable)) => *durable,
                 Err(_) => Durable::Process,

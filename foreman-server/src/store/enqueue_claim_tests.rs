@@ -1,0 +1,84 @@
+//! Enqueueing with a claim beside it (`Queue::enqueue_and_claim`), as a request does when
+//! a target has a free slot: the claim is the scheduler's, as if the dispatcher made it.
+
+use foreman_types::JobState;
+
+use super::harness::Backend;
+use super::tests::{add, claim, job, state, LONG};
+use super::{Enqueued, NewJob, Origin};
+
+async fn a_job_for_an_idle_target_is_claimed_as_it_is_queued(backend: Backend) {
+    let (_h, store) = backend.open(100).await;
+    let new = job("a:latest", Origin::Sync);
+    let id = new.id;
+
+    let (enqueued, claimed) = store
+        .enqueue_and_claim(new, Some(claim(Some("a:latest"), LONG)))
+        .await
+        .unwrap();
+
+    assert!(matches!(enqueued, Enqueued::Created(created) if created == id));
+    let claimed = claimed.expect("the target was free");
+    assert_eq!(claimed.id, id);
+    assert_eq!(claimed.attempts, 1);
+    assert_eq!(state(&store, id).await, JobState::Working);
+    assert!(store.claim_next(claim(None, LONG)).await.unwrap().is_none());
+}
+
+async fn the_claim_beside_an_enqueue_takes_the_schedulers_pick_not_the_new_job(backend: Backend) {
+    let (_h, store) = backend.open(100).await;
+    let urgent = add(
+        &store,
+        NewJob {
+            priority: 10,
+            ..job("b:latest", Origin::Async)
+        },
+    )
+    .await;
+    let new = job("a:latest", Origin::Sync);
+    let id = new.id;
+
+    let (_, claimed) = store
+        .enqueue_and_claim(new, Some(claim(Some("a:latest"), LONG)))
+        .await
+        .unwrap();
+
+    assert_eq!(claimed.expect("a job was claimed").id, urgent);
+    assert_eq!(
+        state(&store, id).await,
+        JobState::Queued,
+        "the new job waits its turn"
+    );
+}
+
+async fn without_a_claim_request_or_for_a_known_job_nothing_is_claimed(backend: Backend) {
+    let (_h, store) = backend.open(100).await;
+    let (_, claimed) = store
+        .enqueue_and_claim(job("a:latest", Origin::Sync), None)
+        .await
+        .unwrap();
+    assert!(claimed.is_none(), "no target had room");
+
+    let first = NewJob {
+        idempotency_key: Some("k".into()),
+        request_hash: Some("h".into()),
+        ..job("a:latest", Origin::Async)
+    };
+    let again = NewJob {
+        id: foreman_types::JobId::new(),
+        ..first.clone()
+    };
+    store.enqueue(first).await.unwrap();
+    let (enqueued, claimed) = store
+        .enqueue_and_claim(again, Some(claim(None, LONG)))
+        .await
+        .unwrap();
+    assert!(matches!(enqueued, Enqueued::Existing(_)));
+    assert!(claimed.is_none(), "a replayed request claims nothing");
+}
+
+super::harness::on_both_backends!(
+    a_job_for_an_idle_target_is_claimed_as_it_is_queued,
+    the_claim_beside_an_enqueue_takes_the_schedulers_pick_not_the_new_job,
+    without_a_claim_request_or_for_a_known_job_nothing_is_claimed,
+);
