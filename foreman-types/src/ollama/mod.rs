@@ -3,7 +3,9 @@
 //! Each struct models the fields foreman reads and keeps every other field in `extra`, so a
 //! request that passes through foreman reaches the target with nothing dropped, including
 //! fields Ollama adds after this crate was written. Polymorphic fields (`format`, `think`,
-//! `keep_alive`, `options`, `tools`) are kept as raw JSON values for the same reason.
+//! `keep_alive`, `options`, `tools`) are kept as raw JSON values for the same reason. An
+//! optional field that is `None` is left out when serialised (`skip_serializing_none`), as
+//! Ollama leaves it out, and read as `None` when absent.
 
 /// Chained setters for a request's optional fields, each `Sets `name`.`: `name: Type`
 /// stores `Some(value)`, `name: into Type` stores `Some(value.into())`.
