@@ -275,10 +275,8 @@ impl SubmitRequest {
         self
     }
 
-    /// Sets the priority.
-    pub fn priority(mut self, priority: i32) -> Self {
-        self.priority = Some(priority);
-        self
+    setters! {
+        priority: i32,
     }
 }
 

@@ -59,22 +59,10 @@ impl NewKey {
         self
     }
 
-    /// Sets its weight.
-    pub fn weight(mut self, weight: u32) -> Self {
-        self.weight = Some(weight);
-        self
-    }
-
-    /// Sets its queued-jobs limit.
-    pub fn max_queued(mut self, max_queued: u32) -> Self {
-        self.max_queued = Some(max_queued);
-        self
-    }
-
-    /// Sets its requests-per-minute limit.
-    pub fn rpm(mut self, rpm: u32) -> Self {
-        self.rpm = Some(rpm);
-        self
+    setters! {
+        weight: u32,
+        max_queued: u32,
+        rpm: u32,
     }
 
     /// Lets it name end users in a header.

@@ -7,28 +7,6 @@
 //! optional field that is `None` is left out when serialised (`skip_serializing_none`), as
 //! Ollama leaves it out, and read as `None` when absent.
 
-/// Chained setters for a request's optional fields, each `Sets `name`.`: `name: Type`
-/// stores `Some(value)`, `name: into Type` stores `Some(value.into())`.
-macro_rules! setters {
-    () => {};
-    ($name:ident: into $ty:ty $(, $($rest:tt)*)?) => {
-        #[doc = concat!("Sets `", stringify!($name), "`.")]
-        pub fn $name(mut self, value: impl Into<$ty>) -> Self {
-            self.$name = Some(value.into());
-            self
-        }
-        setters!($($($rest)*)?);
-    };
-    ($name:ident: $ty:ty $(, $($rest:tt)*)?) => {
-        #[doc = concat!("Sets `", stringify!($name), "`.")]
-        pub fn $name(mut self, value: $ty) -> Self {
-            self.$name = Some(value);
-            self
-        }
-        setters!($($($rest)*)?);
-    };
-}
-
 mod chat;
 mod embed;
 mod generate;
