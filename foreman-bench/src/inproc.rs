@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use foreman_server::Config;
+use foreman_sim::SimHandle;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -52,6 +53,25 @@ impl Foreman {
             task,
             _dir: dir,
         })
+    }
+
+    /// [`start`](Self::start) in front of several simulators at once, the targets named
+    /// `{prefix}1`, `{prefix}2`... in order.
+    pub(crate) async fn start_over(
+        placement: (Option<&Path>, bool),
+        sims: &[SimHandle],
+        prefix: &str,
+    ) -> Result<Self> {
+        let list = sims
+            .iter()
+            .enumerate()
+            .map(|(i, sim)| format!("{prefix}{}={}", i + 1, sim.url()))
+            .collect::<Vec<_>>()
+            .join(",");
+        Self::start(placement, sims[0].url(), |c| {
+            c.target_url = list.parse().expect("the simulators' URLs parse");
+        })
+        .await
     }
 
     /// Shuts foreman down and waits (a little) for it.

@@ -156,16 +156,7 @@ async fn gather(tasks: Vec<tokio::task::JoinHandle<Result<Timing>>>) -> Result<V
 /// The workload through foreman in front of the three boxes.
 async fn through_foreman(options: &Options, realistic: bool) -> Result<Outcome> {
     let sims = boxes(realistic).await?;
-    let list = sims
-        .iter()
-        .enumerate()
-        .map(|(i, sim)| format!("gpu{}={}", i + 1, sim.url()))
-        .collect::<Vec<_>>()
-        .join(",");
-    let foreman = Foreman::start(options.placement(), sims[0].url(), |c| {
-        c.target_url = list.parse().expect("the simulators' URLs parse");
-    })
-    .await?;
+    let foreman = Foreman::start_over(options.placement(), &sims, "gpu").await?;
     let http = client();
     let before = loads(&sims);
     let started = Instant::now();

@@ -145,16 +145,7 @@ pub(crate) async fn run(options: &Options) -> Result<Vec<Row>> {
     foreman.stop().await?;
 
     let sims = instant_targets(TARGETS).await?;
-    let list = sims
-        .iter()
-        .enumerate()
-        .map(|(i, sim)| format!("t{}={}", i + 1, sim.url()))
-        .collect::<Vec<_>>()
-        .join(",");
-    let foreman = Foreman::start(options.placement(), sims[0].url(), |c| {
-        c.target_url = list.parse().expect("the simulators' URLs parse");
-    })
-    .await?;
+    let foreman = Foreman::start_over(options.placement(), &sims, "t").await?;
     let many = submit_and_drain(&foreman, jobs).await?;
     foreman.stop().await?;
 

@@ -1,8 +1,11 @@
 //! `foreman serve`: parse the configuration, bind, run until ctrl-c or SIGTERM.
 
+use std::net::SocketAddr;
+
 use clap::Args;
 use foreman_server::Config;
 use foreman_sim as sim;
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::exit::Failure;
@@ -66,14 +69,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     config
         .targets()
         .map_err(|err| Failure::usage(err.to_string()))?;
-    let listener = tokio::net::TcpListener::bind(config.listen_addr)
-        .await
-        .map_err(|err| {
-            Failure::usage(format!(
-                "FOREMAN_LISTEN_ADDR: cannot listen on {}: {err}",
-                config.listen_addr
-            ))
-        })?;
+    let listener = listen(config.listen_addr, "FOREMAN_LISTEN_ADDR").await?;
     let served = foreman_server::run(config, listener, shutdown).await;
     drop(simulated);
     served.map_err(|err| Failure::server(err.to_string()))
@@ -115,7 +111,7 @@ async fn wait_for_signal() {
 pub(crate) struct SimArgs {
     /// Where the simulator listens
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:11434")]
-    listen_addr: std::net::SocketAddr,
+    listen_addr: SocketAddr,
     /// The cost of loading a model that is not resident
     #[arg(long, value_name = "DURATION", default_value = "2s")]
     load_time: String,
@@ -153,18 +149,18 @@ pub(crate) async fn simulate(args: SimArgs) -> Result<(), Failure> {
         resident: args.resident,
         ..defaults
     };
-    let listener = tokio::net::TcpListener::bind(args.listen_addr)
-        .await
-        .map_err(|err| {
-            Failure::usage(format!(
-                "--listen-addr: cannot listen on {}: {err}",
-                args.listen_addr
-            ))
-        })?;
+    let listener = listen(args.listen_addr, "--listen-addr").await?;
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
     tracing::info!(addr = %args.listen_addr, "simulated Ollama listening");
     sim::serve(listener, config, shutdown)
         .await
         .map_err(|err| Failure::server(format!("simulator: {err}")))
+}
+
+/// Binds `addr`; a failure is a usage error that names the setting it came from.
+async fn listen(addr: SocketAddr, setting: &str) -> Result<TcpListener, Failure> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|err| Failure::usage(format!("{setting}: cannot listen on {addr}: {err}")))
 }

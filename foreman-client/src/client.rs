@@ -152,6 +152,18 @@ impl Client {
             .await
     }
 
+    /// `method segments` with a JSON body, for an answer whose status is all it says.
+    pub(crate) async fn send_json(
+        &self,
+        method: Method,
+        segments: &[&str],
+        body: &impl serde::Serialize,
+    ) -> Result<()> {
+        self.send(self.request(method, segments, false).json(body))
+            .await?;
+        Ok(())
+    }
+
     /// `POST segments` with a JSON body, its NDJSON answer read line by line as it comes.
     pub(crate) async fn post_stream<T: crate::stream::Chunk>(
         &self,

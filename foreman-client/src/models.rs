@@ -84,11 +84,8 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn copy(&self, request: CopyRequest) -> Result<()> {
-        let request = self
-            .request(Method::POST, &["api", "copy"], false)
-            .json(&request);
-        self.send(request).await?;
-        Ok(())
+        self.send_json(Method::POST, &["api", "copy"], &request)
+            .await
     }
 
     /// `DELETE /api/delete`: removes a model and the layers nothing else uses. An unknown
@@ -100,11 +97,8 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn delete(&self, request: DeleteRequest) -> Result<()> {
-        let request = self
-            .request(Method::DELETE, &["api", "delete"], false)
-            .json(&request);
-        self.send(request).await?;
-        Ok(())
+        self.send_json(Method::DELETE, &["api", "delete"], &request)
+            .await
     }
 
     /// `HEAD /api/blobs/{digest}`: whether the target has the blob `sha256:<hex>`.

@@ -106,11 +106,7 @@ impl Sim {
 
     /// The installed model called `name` (a name without a tag means `:latest`).
     pub(super) fn find(&self, name: &str) -> Option<Model> {
-        let key = model_key(name);
-        lock(&self.installed)
-            .iter()
-            .find(|model| model.key == key)
-            .cloned()
+        named(&self.installed, name)
     }
 
     /// The installed models, in the order they were installed.
@@ -137,11 +133,7 @@ impl Sim {
 
     /// The registry's model called `name`.
     pub(super) fn in_registry(&self, name: &str) -> Option<Model> {
-        let key = model_key(name);
-        lock(&self.registry)
-            .iter()
-            .find(|model| model.key == key)
-            .cloned()
+        named(&self.registry, name)
     }
 
     /// Whether the registry holds a blob, as a push asks before uploading it.
@@ -301,6 +293,13 @@ impl Sim {
 
 /// Locks one of the simulator's lists. They stay consistent even if a holder panicked:
 /// every change is one statement.
+/// The model called `name` in `models` (the installed ones or the registry's), by
+/// [`model_key`].
+fn named(models: &Mutex<Vec<Model>>, name: &str) -> Option<Model> {
+    let key = model_key(name);
+    lock(models).iter().find(|model| model.key == key).cloned()
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

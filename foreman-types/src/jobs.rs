@@ -246,17 +246,16 @@ impl FromStr for JobKind {
 }
 
 /// `POST /jobs`: a chat request plus what foreman needs to run it asynchronously.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SubmitRequest {
     /// The chat to run, exactly as `/api/chat` takes it.
     #[serde(flatten)]
     pub chat: ChatRequest,
     /// Where to POST the job's state changes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_webhook_url: Option<String>,
     /// Higher runs sooner; default 0, from -100 to 100. Sync requests run at 10, so by
     /// default they go before async jobs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<i32>,
 }
 
@@ -276,10 +275,8 @@ impl SubmitRequest {
         self
     }
 
-    /// Sets the priority.
-    pub fn priority(mut self, priority: i32) -> Self {
-        self.priority = Some(priority);
-        self
+    setters! {
+        priority: i32,
     }
 }
 
@@ -302,6 +299,7 @@ pub enum ArtifactEncoding {
 }
 
 /// A named, typed output of a job, inline when small, else by URL.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Artifact {
     /// The artifact's name (`completion`, `thinking`...).
@@ -311,17 +309,15 @@ pub struct Artifact {
     /// Its size in bytes.
     pub size: u64,
     /// The content, when at most [`INLINE_ARTIFACT_LIMIT`] bytes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<String>,
     /// How `data` is encoded, when present.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encoding: Option<ArtifactEncoding>,
     /// Where to fetch the content, when it is not inline.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
 }
 
 /// One attempt at delivering a webhook.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookAttempt {
     /// The delivery's `webhook-id`, the same for every attempt at one event.
@@ -331,18 +327,17 @@ pub struct WebhookAttempt {
     /// 1 for the first attempt.
     pub attempt: u32,
     /// The receiver's HTTP status, when it answered.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     /// How long the attempt took, in milliseconds.
     pub latency_ms: u64,
     /// Why the attempt failed, when it did.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// When the attempt was made.
     pub at: DateTime<Utc>,
 }
 
 /// A job, as `GET /jobs/{id}` shows it.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
     /// The job's id.
@@ -357,11 +352,12 @@ pub struct Job {
     pub created_at: DateTime<Utc>,
     /// When its state last changed.
     pub updated_at: DateTime<Utc>,
-    /// Why it failed, when it did.
-    #[serde(default)]
+    /// Why it failed, when it did; unlike the other optional fields it is always on the
+    /// wire, `null` until then.
+    #[serialize_always]
     pub error: Option<String>,
-    /// The final Ollama chat response, once done.
-    #[serde(default)]
+    /// The final Ollama chat response, once done; always on the wire, `null` until then.
+    #[serialize_always]
     pub result: Option<Value>,
     /// Its outputs, once done.
     #[serde(default)]
@@ -373,35 +369,27 @@ pub struct Job {
     #[serde(default)]
     pub priority: i32,
     /// Jobs ahead of it, while queued.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_position: Option<u64>,
     /// While queued, roughly how long until it starts, in milliseconds: the jobs ahead
     /// times the recent mean run time, plus what is left of the running job. Absent
     /// until foreman has seen a job run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimated_wait_ms: Option<u64>,
     /// The webhook URL its state changes go to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_webhook_url: Option<String>,
     /// Every webhook delivery attempt so far, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub webhook_attempts: Vec<WebhookAttempt>,
     /// The target (Ollama host) it runs on or last ran on, by name; absent until its
     /// first run starts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
     /// The API key that submitted it (`admin` for `FOREMAN_AUTH_TOKEN`); absent on an
     /// open foreman.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     /// The end user its key named (`X-OpenWebUI-User-Id`, `X-User-Id`), if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
     /// Prompt tokens, as the target reported them, once it ran.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_tokens: Option<u64>,
     /// Output tokens, as the target reported them, once it ran.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_tokens: Option<u64>,
 }
 
@@ -410,16 +398,17 @@ fn default_kind() -> JobKind {
 }
 
 /// A page of `GET /jobs`, newest first.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobList {
     /// The jobs on this page.
     pub jobs: Vec<Job>,
     /// Pass as `before` to get the next page; absent on the last page.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
 }
 
 /// The body of a webhook delivery: one state change of one job.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WebhookEvent {
     /// `job.<state>`, for example `job.done`.
@@ -436,13 +425,10 @@ pub struct WebhookEvent {
     /// When it entered the state.
     pub timestamp: DateTime<Utc>,
     /// Why it failed, on `job.failed`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// The final chat response, on `job.done`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<Value>,
     /// The artifacts, on `job.done`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifacts: Option<Vec<Artifact>>,
 }
 

@@ -18,6 +18,7 @@ pub const MAX_WEIGHT: u32 = 1000;
 /// let key = NewKey::new("batch").weight(2).max_queued(20).rpm(60);
 /// assert_eq!(serde_json::to_value(&key).unwrap()["weight"], 2);
 /// ```
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewKey {
     /// Unique; letters, digits, `.`, `_` and `-`, up to 64 characters. `admin` is
@@ -27,14 +28,11 @@ pub struct NewKey {
     #[serde(default)]
     pub admin: bool,
     /// Its share of the GPU against other keys (1 to [`MAX_WEIGHT`], default 1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight: Option<u32>,
     /// Most jobs it (each of its end users) may have queued at once; beyond, 429.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_queued: Option<u32>,
     /// Most requests that queue work it (each of its end users) may make per minute;
     /// beyond, 429.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rpm: Option<u32>,
     /// Whether its requests may name an end user with `X-OpenWebUI-User-Id` or
     /// `X-User-Id`; fair share, limits and usage then apply per end user.
@@ -61,22 +59,10 @@ impl NewKey {
         self
     }
 
-    /// Sets its weight.
-    pub fn weight(mut self, weight: u32) -> Self {
-        self.weight = Some(weight);
-        self
-    }
-
-    /// Sets its queued-jobs limit.
-    pub fn max_queued(mut self, max_queued: u32) -> Self {
-        self.max_queued = Some(max_queued);
-        self
-    }
-
-    /// Sets its requests-per-minute limit.
-    pub fn rpm(mut self, rpm: u32) -> Self {
-        self.rpm = Some(rpm);
-        self
+    setters! {
+        weight: u32,
+        max_queued: u32,
+        rpm: u32,
     }
 
     /// Lets it name end users in a header.
@@ -159,15 +145,14 @@ pub struct UsageRow {
 }
 
 /// `GET /usage`: usage per key, user and model, within `since` and `until`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsageReport {
     /// The rows, by key, user and model.
     pub usage: Vec<UsageRow>,
     /// The start of the window, as asked (usage is kept by the hour).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<DateTime<Utc>>,
     /// The end of the window, as asked.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<DateTime<Utc>>,
 }
 

@@ -26,6 +26,28 @@
 //! - [`webhook`]: signing and verifying webhook deliveries, in the prototype's
 //!   `X-Foreman-Signature` format and the Standard Webhooks format.
 
+/// Chained setters for a wire struct's optional fields, each `Sets `name`.`: `name: Type`
+/// stores `Some(value)`, `name: into Type` stores `Some(value.into())`.
+macro_rules! setters {
+    () => {};
+    ($name:ident: into $ty:ty $(, $($rest:tt)*)?) => {
+        #[doc = concat!("Sets `", stringify!($name), "`.")]
+        pub fn $name(mut self, value: impl Into<$ty>) -> Self {
+            self.$name = Some(value.into());
+            self
+        }
+        setters!($($($rest)*)?);
+    };
+    ($name:ident: $ty:ty $(, $($rest:tt)*)?) => {
+        #[doc = concat!("Sets `", stringify!($name), "`.")]
+        pub fn $name(mut self, value: $ty) -> Self {
+            self.$name = Some(value);
+            self
+        }
+        setters!($($($rest)*)?);
+    };
+}
+
 pub mod backoff;
 pub mod jobs;
 pub mod keys;

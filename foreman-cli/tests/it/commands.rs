@@ -6,6 +6,13 @@ use serde_json::Value;
 
 use crate::foreman;
 
+/// `foreman submit -m llama3.2 PROMPT`, which must succeed: the new job's id.
+async fn submit(app: &TestApp, prompt: &str) -> String {
+    let run = foreman(Some(app), &["submit", "-m", "llama3.2", prompt]).await;
+    assert_eq!(run.code, 0, "submit: {}", run.stderr);
+    run.stdout.trim().to_owned()
+}
+
 #[tokio::test]
 async fn help_lists_every_command() {
     let run = foreman(None, &["--help"]).await;
@@ -69,11 +76,7 @@ async fn json_output_is_machine_readable() {
 #[tokio::test]
 async fn jobs_job_wait_and_artifact_show_a_finished_job() {
     let app = TestApp::spawn().await;
-    let id = foreman(Some(&app), &["submit", "-m", "llama3.2", "hi"])
-        .await
-        .stdout
-        .trim()
-        .to_owned();
+    let id = submit(&app, "hi").await;
 
     let run = foreman(Some(&app), &["wait", &id]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -135,13 +138,9 @@ async fn chat_streams_the_answer() {
 #[tokio::test]
 async fn cancel_ends_a_queued_job() {
     let app = TestApp::with_generation_delay(std::time::Duration::from_secs(30)).await;
-    foreman(Some(&app), &["submit", "-m", "llama3.2", "first"]).await;
+    submit(&app, "first").await;
     app.ollama.wait_for_generations(1, DEADLINE).await;
-    let id = foreman(Some(&app), &["submit", "-m", "llama3.2", "second"])
-        .await
-        .stdout
-        .trim()
-        .to_owned();
+    let id = submit(&app, "second").await;
     let run = foreman(Some(&app), &["cancel", &id]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains("cancelled"));

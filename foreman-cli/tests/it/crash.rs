@@ -28,7 +28,7 @@ use foreman_testkit::{wait_until, WebhookReceiver};
 use serde_json::{json, Value};
 use tokio::process::{Child, Command};
 
-use crate::process::{free_addr, json, sigterm, wait_healthy};
+use crate::process::{free_addr, json, stop_gracefully, wait_healthy};
 
 const MODELS: [&str; 2] = ["llama3.2", "qwen2.5:0.5b"];
 const JOBS_PER_ROUND: usize = 8;
@@ -249,12 +249,7 @@ async fn crash_suite(kills: usize, seed: u64) -> Report {
     assert!(delivered, "a terminal webhook never arrived");
 
     // Graceful stop, then the file itself.
-    sigterm(&foreman).await;
-    let status = tokio::time::timeout(Duration::from_secs(30), foreman.wait())
-        .await
-        .expect("foreman stops after SIGTERM")
-        .unwrap();
-    assert!(status.success(), "{status:?}");
+    stop_gracefully(&mut foreman, Duration::from_secs(30)).await;
     let conn = rusqlite::Connection::open(&db).unwrap();
     let integrity: String = conn
         .query_row("PRAGMA integrity_check", [], |row| row.get(0))

@@ -78,6 +78,16 @@ pub(crate) async fn sigterm(child: &Child) {
     assert!(killed.success(), "kill -TERM {pid}");
 }
 
+/// Sends the process SIGTERM and checks that it exits 0 `within` that long.
+pub(crate) async fn stop_gracefully(child: &mut Child, within: Duration) {
+    sigterm(child).await;
+    let status = tokio::time::timeout(within, child.wait())
+        .await
+        .expect("foreman exits after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "a graceful stop exits 0: {status:?}");
+}
+
 /// `GET url` (or `POST url` with `body`), parsed as JSON.
 pub(crate) async fn json(
     http: &reqwest::Client,

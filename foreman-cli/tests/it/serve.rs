@@ -7,7 +7,7 @@ use foreman_server::Config;
 use serde_json::Value;
 
 use crate::foreman;
-use crate::process::{json, serve, sigterm};
+use crate::process::{json, serve, sigterm, stop_gracefully};
 
 #[tokio::test]
 async fn a_bad_setting_stops_serve_with_exit_2_naming_the_variable() {
@@ -99,12 +99,7 @@ async fn serve_sim_answers_like_ollama_and_stops_on_sigterm() {
         "{answer}"
     );
 
-    sigterm(&child).await;
-    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
-        .await
-        .expect("foreman exits after SIGTERM")
-        .unwrap();
-    assert!(status.success(), "a graceful stop exits 0: {status:?}");
+    stop_gracefully(&mut child, Duration::from_secs(20)).await;
 }
 
 #[tokio::test]

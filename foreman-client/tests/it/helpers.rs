@@ -1,7 +1,27 @@
 //! What several test files share.
 
-use foreman_client::{JobId, JobState};
+use foreman_client::{Client, JobId, JobState};
 use serde_json::{json, Value};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// A client of a scripted server that answers `verb route` exactly once, with `response`;
+/// the server checks the once when the test drops it, so keep it alive until then.
+pub(crate) async fn answering_once(
+    verb: &str,
+    route: &str,
+    response: ResponseTemplate,
+) -> (MockServer, Client) {
+    let server = MockServer::start().await;
+    Mock::given(method(verb))
+        .and(path(route))
+        .respond_with(response)
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = Client::new(server.uri()).unwrap();
+    (server, client)
+}
 
 /// A job as `GET /jobs/{id}` shows it, in `state`.
 pub(crate) fn job_json(id: JobId, state: JobState) -> Value {

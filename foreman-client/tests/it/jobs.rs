@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use wiremock::matchers::{body_partial_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::job_json;
+use crate::helpers::{answering_once, job_json};
 
 fn submit_request() -> SubmitRequest {
     let chat = ChatRequest::new("llama3.2", vec![ChatMessage::user("hi")]);
@@ -81,17 +81,9 @@ async fn submit_with_key_sends_the_idempotency_key_header() {
 
 #[tokio::test]
 async fn submit_for_an_unknown_model_gives_the_servers_404_message() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/jobs"))
-        .respond_with(
-            ResponseTemplate::new(404).set_body_json(
-                json!({"error": "model \"llama3.2\" not found, try pulling it first"}),
-            ),
-        )
-        .mount(&server)
-        .await;
-    let client = Client::new(server.uri()).unwrap();
+    let not_found = ResponseTemplate::new(404)
+        .set_body_json(json!({"error": "model \"llama3.2\" not found, try pulling it first"}));
+    let (_server, client) = answering_once("POST", "/jobs", not_found).await;
 
     let err = client.submit(submit_request()).await.unwrap_err();
 
@@ -184,17 +176,10 @@ async fn watch_yields_each_change_of_state_and_ends_at_the_terminal_one() {
 
 #[tokio::test]
 async fn job_for_an_unknown_id_is_not_found() {
-    let server = MockServer::start().await;
     let id = JobId::new();
-    Mock::given(method("GET"))
-        .and(path(format!("/jobs/{id}")))
-        .respond_with(
-            ResponseTemplate::new(404)
-                .set_body_json(json!({"error": format!("job {id} not found")})),
-        )
-        .mount(&server)
-        .await;
-    let client = Client::new(server.uri()).unwrap();
+    let not_found =
+        ResponseTemplate::new(404).set_body_json(json!({"error": format!("job {id} not found")}));
+    let (_server, client) = answering_once("GET", &format!("/jobs/{id}"), not_found).await;
 
     let err = client.job(id).await.unwrap_err();
 
@@ -204,18 +189,11 @@ async fn job_for_an_unknown_id_is_not_found() {
 
 #[tokio::test]
 async fn artifact_returns_the_bytes_and_content_type_of_a_percent_encoded_name() {
-    let server = MockServer::start().await;
     let id = JobId::new();
-    Mock::given(method("GET"))
-        .and(path(format!("/jobs/{id}/artifacts/my%20notes%2F1.txt")))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_raw("The sky is blue.".as_bytes(), "text/plain; charset=utf-8"),
-        )
-        .expect(1)
-        .mount(&server)
-        .await;
-    let client = Client::new(server.uri()).unwrap();
+    let text = ResponseTemplate::new(200)
+        .set_body_raw("The sky is blue.".as_bytes(), "text/plain; charset=utf-8");
+    let route = format!("/jobs/{id}/artifacts/my%20notes%2F1.txt");
+    let (_server, client) = answering_once("GET", &route, text).await;
 
     let artifact = client.artifact(id, "my notes/1.txt").await.unwrap();
 
@@ -226,15 +204,9 @@ async fn artifact_returns_the_bytes_and_content_type_of_a_percent_encoded_name()
 
 #[tokio::test]
 async fn cancel_deletes_the_job_and_returns_it() {
-    let server = MockServer::start().await;
     let id = JobId::new();
-    Mock::given(method("DELETE"))
-        .and(path(format!("/jobs/{id}")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(job_json(id, JobState::Cancelled)))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let client = Client::new(server.uri()).unwrap();
+    let cancelled = ResponseTemplate::new(200).set_body_json(job_json(id, JobState::Cancelled));
+    let (_server, client) = answering_once("DELETE", &format!("/jobs/{id}"), cancelled).await;
 
     let job = client.cancel(id).await.unwrap();
 
@@ -298,13 +270,8 @@ async fn health_and_queue_read_their_json() {
 
 #[tokio::test]
 async fn a_body_that_is_not_the_expected_json_is_a_decode_error() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/healthz"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("<html>proxy login</html>"))
-        .mount(&server)
-        .await;
-    let client = Client::new(server.uri()).unwrap();
+    let login_page = ResponseTemplate::new(200).set_body_string("<html>proxy login</html>");
+    let (_server, client) = answering_once("GET", "/healthz", login_page).await;
 
     let err = client.health().await.unwrap_err();
 

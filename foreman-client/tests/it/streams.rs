@@ -8,6 +8,8 @@ use futures::StreamExt;
 use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use crate::helpers::answering_once;
+
 fn chat_request() -> ChatRequest {
     ChatRequest::new("llama3.2", vec![ChatMessage::user("hi")])
 }
@@ -94,15 +96,9 @@ async fn generate_stream_parses_generate_chunks() {
 
 #[tokio::test]
 async fn an_error_status_is_returned_before_the_stream_starts() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/api/chat"))
-        .respond_with(
-            ResponseTemplate::new(503).set_body_json(serde_json::json!({"error": "server busy"})),
-        )
-        .mount(&server)
-        .await;
-    let client = Client::new(server.uri()).unwrap();
+    let busy =
+        ResponseTemplate::new(503).set_body_json(serde_json::json!({"error": "server busy"}));
+    let (_server, client) = answering_once("POST", "/api/chat", busy).await;
 
     let err = client.chat_stream(chat_request()).await.err().unwrap();
 

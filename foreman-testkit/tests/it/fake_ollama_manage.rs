@@ -7,28 +7,13 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::ndjson;
-
-async fn call(ollama: &FakeOllama, method: Method, path: &str, body: Value) -> reqwest::Response {
-    reqwest::Client::new()
-        .request(method, format!("{}{path}", ollama.url()))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
+use crate::{ndjson, post, send};
 
 #[tokio::test]
 async fn a_pull_streams_per_layer_progress_and_installs_the_model() {
     let ollama = FakeOllama::start().await;
 
-    let response = call(
-        &ollama,
-        Method::POST,
-        "/api/pull",
-        json!({"model": "gemma3"}),
-    )
-    .await;
+    let response = post(&ollama, "/api/pull", json!({"model": "gemma3"})).await;
 
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], "application/x-ndjson");
@@ -54,20 +39,14 @@ async fn a_pull_without_streaming_answers_the_last_line_and_a_missing_name_fails
     let ollama = FakeOllama::start().await;
     ollama.make_unpullable("nope");
 
-    let whole = call(
-        &ollama,
-        Method::POST,
-        "/api/pull",
-        json!({"model": "x", "stream": false}),
-    )
-    .await;
+    let whole = post(&ollama, "/api/pull", json!({"model": "x", "stream": false})).await;
     assert_eq!(whole.status(), StatusCode::OK);
     assert_eq!(
         whole.json::<Value>().await.unwrap(),
         json!({"status": "success"})
     );
 
-    let streamed = call(&ollama, Method::POST, "/api/pull", json!({"model": "nope"})).await;
+    let streamed = post(&ollama, "/api/pull", json!({"model": "nope"})).await;
     assert_eq!(
         streamed.status(),
         StatusCode::OK,
@@ -78,9 +57,8 @@ async fn a_pull_without_streaming_answers_the_last_line_and_a_missing_name_fails
         lines.last().unwrap()["error"],
         "pull model manifest: file does not exist"
     );
-    let failed = call(
+    let failed = post(
         &ollama,
-        Method::POST,
         "/api/pull",
         json!({"name": "nope", "stream": false}),
     )
@@ -119,9 +97,8 @@ async fn a_pulled_model_appears_once_the_pull_delay_is_over() {
 async fn copy_and_delete_change_the_model_list() {
     let ollama = FakeOllama::start().await;
 
-    let copied = call(
+    let copied = post(
         &ollama,
-        Method::POST,
         "/api/copy",
         json!({"source": "llama3.2", "destination": "backup"}),
     )
@@ -129,16 +106,15 @@ async fn copy_and_delete_change_the_model_list() {
     assert_eq!(copied.status(), StatusCode::OK);
     assert!(copied.bytes().await.unwrap().is_empty());
     assert!(ollama.models().contains(&"backup:latest".to_owned()));
-    let missing = call(
+    let missing = post(
         &ollama,
-        Method::POST,
         "/api/copy",
         json!({"source": "nope", "destination": "x"}),
     )
     .await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 
-    let deleted = call(
+    let deleted = send(
         &ollama,
         Method::DELETE,
         "/api/delete",
@@ -147,7 +123,7 @@ async fn copy_and_delete_change_the_model_list() {
     .await;
     assert_eq!(deleted.status(), StatusCode::OK);
     assert!(!ollama.models().contains(&"backup:latest".to_owned()));
-    let again = call(
+    let again = send(
         &ollama,
         Method::DELETE,
         "/api/delete",
@@ -188,9 +164,8 @@ async fn blobs_are_checked_against_their_digest_and_create_uses_them() {
     );
     assert_eq!(ollama.blobs(), vec![digest.clone()]);
 
-    let response = call(
+    let response = post(
         &ollama,
-        Method::POST,
         "/api/create",
         json!({"model": "mine", "files": {"model.gguf": digest}}),
     )
@@ -199,15 +174,14 @@ async fn blobs_are_checked_against_their_digest_and_create_uses_them() {
     assert_eq!(lines.last().unwrap(), &json!({"status": "success"}));
     assert!(ollama.models().contains(&"mine:latest".to_owned()));
 
-    let from = call(
+    let from = post(
         &ollama,
-        Method::POST,
         "/api/create",
         json!({"model": "mario", "from": "llama3.2", "system": "It's a me"}),
     )
     .await;
     assert!(from.text().await.unwrap().contains("using existing layer"));
-    let neither = call(&ollama, Method::POST, "/api/create", json!({"model": "x"})).await;
+    let neither = post(&ollama, "/api/create", json!({"model": "x"})).await;
     assert_eq!(neither.status(), StatusCode::BAD_REQUEST);
 }
 
@@ -215,13 +189,7 @@ async fn blobs_are_checked_against_their_digest_and_create_uses_them() {
 async fn push_streams_progress_and_status_reports_the_cloud() {
     let ollama = FakeOllama::start().await;
 
-    let pushed = call(
-        &ollama,
-        Method::POST,
-        "/api/push",
-        json!({"model": "llama3.2"}),
-    )
-    .await;
+    let pushed = post(&ollama, "/api/push", json!({"model": "llama3.2"})).await;
     let lines = ndjson(&pushed.text().await.unwrap());
     assert_eq!(lines[0], json!({"status": "retrieving manifest"}));
     assert!(lines

@@ -11,12 +11,23 @@ mod receiver;
 mod wait;
 
 use foreman_testkit::FakeOllama;
+use reqwest::Method;
 use serde_json::Value;
 
 /// POSTs `body` as JSON to the fake.
 pub(crate) async fn post(ollama: &FakeOllama, path: &str, body: Value) -> reqwest::Response {
+    send(ollama, Method::POST, path, body).await
+}
+
+/// Sends `body` as JSON to the fake with `method`.
+pub(crate) async fn send(
+    ollama: &FakeOllama,
+    method: Method,
+    path: &str,
+    body: Value,
+) -> reqwest::Response {
     reqwest::Client::new()
-        .post(format!("{}{path}", ollama.url()))
+        .request(method, format!("{}{path}", ollama.url()))
         .json(&body)
         .send()
         .await

@@ -6,6 +6,7 @@ use serde_json::Value;
 use super::Extra;
 
 /// One message of a chat.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ChatMessage {
     /// `system`, `user`, `assistant` or `tool`.
@@ -14,13 +15,10 @@ pub struct ChatMessage {
     #[serde(default)]
     pub content: String,
     /// The model's reasoning, when it thought (`think: true`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thinking: Option<String>,
     /// Base64-encoded images for multimodal models.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub images: Option<Vec<String>>,
     /// Tools the model asked to call.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCall>>,
     /// Fields not modelled here (`tool_name`, anything new).
     #[serde(flatten)]
@@ -83,6 +81,7 @@ pub struct ToolCallFunction {
 }
 
 /// `POST /api/chat`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ChatRequest {
     /// The model to chat with.
@@ -91,22 +90,16 @@ pub struct ChatRequest {
     #[serde(default)]
     pub messages: Vec<ChatMessage>,
     /// Whether to stream; Ollama's default (absent) is `true`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<bool>,
     /// Tools the model may call, passed through as given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tools: Option<Value>,
     /// `"json"` or a JSON schema, passed through as given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<Value>,
     /// Model options (`temperature`, `num_ctx`, ...), passed through as given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub options: Option<Value>,
     /// How long the model stays loaded (`"5m"`, `0`, `-1`), passed through as given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_alive: Option<Value>,
     /// Whether (or how hard) the model thinks: `true`, `false`, `"high"`...
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub think: Option<Value>,
     /// Fields not modelled here.
     #[serde(flatten)]
@@ -147,29 +140,25 @@ impl ChatRequest {
 }
 
 /// The timing and count metrics Ollama reports on a final chunk (durations in nanoseconds).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Metrics {
     /// Time spent generating the whole response.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_duration: Option<u64>,
     /// Time spent loading the model.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_duration: Option<u64>,
     /// Tokens in the prompt.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_eval_count: Option<u64>,
     /// Time spent evaluating the prompt.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_eval_duration: Option<u64>,
     /// Tokens in the response.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eval_count: Option<u64>,
     /// Time spent generating the response.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eval_duration: Option<u64>,
 }
 
 /// One chunk of a streamed chat, or the whole answer when `stream` is `false`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ChatChunk {
     /// The model that answered.
@@ -185,7 +174,6 @@ pub struct ChatChunk {
     #[serde(default)]
     pub done: bool,
     /// Why generation stopped (`stop`, `length`, `load`...), on the last chunk.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub done_reason: Option<String>,
     /// Timing and counts, on the last chunk.
     #[serde(flatten)]

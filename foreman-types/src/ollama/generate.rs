@@ -8,36 +8,28 @@ use super::Extra;
 use super::Metrics;
 
 /// `POST /api/generate`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct GenerateRequest {
     /// The model to use.
     pub model: String,
     /// The prompt.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
     /// Text after the model's response (fill-in-the-middle).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suffix: Option<String>,
     /// Base64-encoded images.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub images: Option<Vec<String>>,
     /// System prompt override.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system: Option<String>,
     /// Whether to stream; Ollama's default (absent) is `true`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<bool>,
     /// `"json"` or a JSON schema.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<Value>,
     /// Model options.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub options: Option<Value>,
     /// How long the model stays loaded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_alive: Option<Value>,
     /// Whether (or how hard) the model thinks.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub think: Option<Value>,
     /// Fields not modelled here (`template`, `context`, `raw`, anything new).
     #[serde(flatten)]
@@ -66,6 +58,7 @@ impl GenerateRequest {
 }
 
 /// One chunk of a streamed generation, or the whole answer when `stream` is `false`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct GenerateChunk {
     /// The model that answered.
@@ -78,13 +71,11 @@ pub struct GenerateChunk {
     #[serde(default)]
     pub response: String,
     /// The model's reasoning, when it thought.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thinking: Option<String>,
     /// True on the last chunk.
     #[serde(default)]
     pub done: bool,
     /// Why generation stopped, on the last chunk.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub done_reason: Option<String>,
     /// Timing and counts, on the last chunk.
     #[serde(flatten)]

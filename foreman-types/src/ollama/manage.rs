@@ -10,6 +10,7 @@ use super::Extra;
 
 /// `POST /api/pull` (download a model from a registry) and `POST /api/push` (upload one
 /// to a registry): both take the same fields.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct RegistryRequest {
     /// The model to pull (`llama3.2`, `hf.co/org/repo:Q4_K_M`) or push
@@ -17,10 +18,8 @@ pub struct RegistryRequest {
     /// `extra`.
     pub model: String,
     /// Whether to stream progress; Ollama's default (absent) is `true`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<bool>,
     /// Allow a registry without TLS.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insecure: Option<bool>,
     /// Fields not modelled here.
     #[serde(flatten)]
@@ -49,33 +48,26 @@ impl RegistryRequest {
 }
 
 /// `POST /api/create`: make a model from another one or from uploaded blobs.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct CreateRequest {
     /// The name of the new model.
     pub model: String,
     /// The model it is made from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
     /// File names and the digests of their blobs (`POST /api/blobs/{digest}` first).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub files: Option<BTreeMap<String, String>>,
     /// LoRA adapters: file names and blob digests.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adapters: Option<BTreeMap<String, String>>,
     /// The prompt template.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
     /// The system prompt.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system: Option<String>,
     /// Default parameters (`temperature`, `num_ctx`, `stop`...).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parameters: Option<Value>,
     /// Quantize to this level (`q4_K_M`, `q8_0`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantize: Option<String>,
     /// Whether to stream progress; Ollama's default (absent) is `true`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<bool>,
     /// Fields not modelled here (`license`, `messages`, `adapters`, anything new).
     #[serde(flatten)]
@@ -167,19 +159,17 @@ impl DeleteRequest {
 /// assert_eq!(line.total, Some(2_019_377_376));
 /// assert!(!line.is_success());
 /// ```
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ProgressResponse {
     /// `pulling manifest`, `pulling dde5aa3fc5ff`, `verifying sha256 digest`, `success`...
     #[serde(default)]
     pub status: String,
     /// The layer being transferred, `sha256:...`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
     /// The layer's size in bytes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total: Option<u64>,
     /// How many of its bytes are done.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed: Option<u64>,
     /// Fields not modelled here.
     #[serde(flatten)]

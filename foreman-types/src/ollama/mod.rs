@@ -3,29 +3,9 @@
 //! Each struct models the fields foreman reads and keeps every other field in `extra`, so a
 //! request that passes through foreman reaches the target with nothing dropped, including
 //! fields Ollama adds after this crate was written. Polymorphic fields (`format`, `think`,
-//! `keep_alive`, `options`, `tools`) are kept as raw JSON values for the same reason.
-
-/// Chained setters for a request's optional fields, each `Sets `name`.`: `name: Type`
-/// stores `Some(value)`, `name: into Type` stores `Some(value.into())`.
-macro_rules! setters {
-    () => {};
-    ($name:ident: into $ty:ty $(, $($rest:tt)*)?) => {
-        #[doc = concat!("Sets `", stringify!($name), "`.")]
-        pub fn $name(mut self, value: impl Into<$ty>) -> Self {
-            self.$name = Some(value.into());
-            self
-        }
-        setters!($($($rest)*)?);
-    };
-    ($name:ident: $ty:ty $(, $($rest:tt)*)?) => {
-        #[doc = concat!("Sets `", stringify!($name), "`.")]
-        pub fn $name(mut self, value: $ty) -> Self {
-            self.$name = Some(value);
-            self
-        }
-        setters!($($($rest)*)?);
-    };
-}
+//! `keep_alive`, `options`, `tools`) are kept as raw JSON values for the same reason. An
+//! optional field that is `None` is left out when serialised (`skip_serializing_none`), as
+//! Ollama leaves it out, and read as `None` when absent.
 
 mod chat;
 mod embed;

@@ -5,25 +5,20 @@ use serde::{Deserialize, Serialize};
 use super::Extra;
 
 /// A model's family, format and size, as `/api/tags`, `/api/ps` and `/api/show` report it.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ModelDetails {
     /// The model this one was made from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_model: Option<String>,
     /// `gguf`, ...
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
     /// `llama`, `qwen2`, ...
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub family: Option<String>,
     /// All families.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub families: Option<Vec<String>>,
     /// `3.2B`, ...
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parameter_size: Option<String>,
     /// `Q4_K_M`, ...
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantization_level: Option<String>,
     /// Fields not modelled here.
     #[serde(flatten)]
@@ -31,6 +26,7 @@ pub struct ModelDetails {
 }
 
 /// One installed model in `/api/tags`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ModelInfo {
     /// The name clients use (`llama3.2:latest`).
@@ -39,7 +35,6 @@ pub struct ModelInfo {
     #[serde(default)]
     pub model: String,
     /// When it was last changed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modified_at: Option<String>,
     /// Size on disk in bytes.
     #[serde(default)]
@@ -67,6 +62,7 @@ pub struct TagsResponse {
 }
 
 /// One model loaded in memory, in `/api/ps`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct RunningModel {
     /// The model's name.
@@ -84,7 +80,6 @@ pub struct RunningModel {
     #[serde(default)]
     pub details: ModelDetails,
     /// When it will be unloaded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
     /// Memory used on the GPU in bytes.
     #[serde(default)]
@@ -126,25 +121,21 @@ impl ShowRequest {
 }
 
 /// The answer to `POST /api/show`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ShowResponse {
     /// The model's licence text.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub license: Option<String>,
     /// The Modelfile.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modelfile: Option<String>,
     /// Default parameters.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parameters: Option<String>,
     /// The prompt template.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
     /// Family, format and size.
     #[serde(default)]
     pub details: ModelDetails,
     /// What the model can do (`completion`, `tools`, `thinking`, `vision`, `embedding`...).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capabilities: Option<Vec<String>>,
     /// Fields not modelled here (`model_info`, `modified_at`...).
     #[serde(flatten)]
