@@ -187,7 +187,8 @@ pub(crate) trait Queue: Send + Sync + fmt::Debug {
 
     /// Deliveries due now, at most one per job (the oldest it has pending), so each job's
     /// events go out in state order. Each is claimed for this process until it is
-    /// recorded or its claim lapses, so replicas never deliver one event at once.
+    /// recorded or its claim lapses, so replicas never deliver one event at once. What a
+    /// delivery announces is on the disk before it is returned.
     async fn due_deliveries(&self, limit: u32) -> Result<Vec<Delivery>>;
 
     /// When the next pending delivery falls due (Unix ms), if any is pending.

@@ -266,7 +266,8 @@ mod tests {
             .finish_reporting(batch, done, Reported::default())
             .await
             .unwrap();
-        assert_eq!(syncs(), 2, "its end is");
+        store.writer.on_disk().await;
+        assert_eq!(syncs(), 2, "its end is, before anyone is told of it");
     }
 
     /// The writer goes on committing while the WAL is synced: what needs only the commit
@@ -310,5 +311,76 @@ mod tests {
         drop(held);
         assert_eq!(accepting.await.unwrap().id(), batch_id);
         assert_eq!(store.writer.disk_syncs(), 1);
+    }
+
+    /// An async job's end is answered at its commit; the webhook dispatcher, which tells
+    /// the world of it, waits for the sync (ADR 25).
+    #[tokio::test]
+    #[expect(
+        clippy::await_holding_lock,
+        reason = "the guard holds the sync thread, not this task; this task never locks it"
+    )]
+    async fn an_async_jobs_end_is_announced_only_once_it_is_on_the_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions {
+            public_url: "http://foreman.test".into(),
+            ..crate::store::harness::options(100)
+        };
+        let store = SqliteStore::open(&dir.path().join("foreman.db"), options).unwrap();
+        let id = add(
+            &Store::new(store.clone()),
+            NewJob {
+                webhook_url: Some("http://hooks.test/done".into()),
+                ..job("a:latest", Origin::Async)
+            },
+        )
+        .await;
+        let claim = ClaimRequest::single(None, Duration::from_secs(60));
+        assert_eq!(store.claim_next(claim).await.unwrap().unwrap().id, id);
+        // The `queued` and `working` events are on the disk: deliver and record them.
+        for _ in 0..2 {
+            let due = store.due_deliveries(10).await.unwrap();
+            assert_eq!(due.len(), 1);
+            let delivered = DeliveryOutcome {
+                status: Some(200),
+                latency: Duration::from_millis(1),
+                error: None,
+            };
+            store
+                .record_delivery(&due[0], delivered, 5, Duration::from_secs(1))
+                .await
+                .unwrap();
+        }
+
+        let held = store.writer.hold_syncs();
+        let done = Finish::Done {
+            result: None,
+            artifacts: Vec::new(),
+        };
+        let ended = tokio::time::timeout(
+            Duration::from_secs(10),
+            store.finish_reporting(id, done, Reported::default()),
+        )
+        .await
+        .expect("the run's end waits for no fsync")
+        .unwrap();
+        assert_eq!(ended, Some(foreman_types::JobState::Done));
+        assert_eq!(store.read_due(10).await.unwrap().len(), 1, "committed");
+        assert!(
+            futures::poll!(Box::pin(store.writer.on_disk())).is_pending(),
+            "not yet on the disk"
+        );
+        // Whether something does not happen can only be watched for a while.
+        let announced = tokio::time::timeout(Duration::from_millis(300), store.due_deliveries(10));
+        assert!(
+            announced.await.is_err(),
+            "the `done` event is not handed out before it is on the disk"
+        );
+
+        drop(held);
+        let due = store.due_deliveries(10).await.unwrap();
+        assert_eq!(due.len(), 1);
+        let body = String::from_utf8_lossy(&due[0].body);
+        assert!(body.contains("\"done\""), "{body}");
     }
 }

@@ -10,8 +10,19 @@ use crate::store::model::*;
 
 impl SqliteStore {
     /// Deliveries due now, at most one per job (the oldest it has pending), so each job's
-    /// events go out in state order.
+    /// events go out in state order. Returned once what they announce is on the disk: an
+    /// async job's end is answered before its sync (ADR 25), and must not be announced
+    /// before it cannot come undone.
     pub(crate) async fn due_deliveries(&self, limit: u32) -> Result<Vec<Delivery>> {
+        let due = self.read_due(limit).await?;
+        if !due.is_empty() {
+            self.writer.on_disk().await;
+        }
+        Ok(due)
+    }
+
+    /// The deliveries due now, whether or not they are on the disk yet.
+    pub(super) async fn read_due(&self, limit: u32) -> Result<Vec<Delivery>> {
         self.read(move |conn| {
             let mut select = conn.prepare_cached(
                 "SELECT o.id, o.webhook_id, o.job_id, o.url, o.body, o.attempts

@@ -43,14 +43,16 @@ impl SqliteStore {
         let options = self.options.clone();
         self.write_deciding(move |tx| {
             // An async job's end is announced by webhook and read back later: it must not
-            // come undone. A sync job's caller has its answer already (ADR 24).
+            // come undone once announced, so it is synced at once, and the webhook
+            // dispatcher waits for that sync; its run need not (ADR 25). A sync job's
+            // caller has its answer already (ADR 24).
             let origin: Option<String> = tx
                 .prepare_cached("SELECT origin FROM jobs WHERE id = ?1")?
                 .query_row([id.to_string()], |r| r.get(0))
                 .optional()?;
             let durable = match origin.as_deref() {
                 Some("sync") => Durable::Process,
-                _ => Durable::Disk,
+                _ => Durable::Soon,
             };
             let ended = finish_in(tx, &options, id, finish, &["loading", "working"])?;
             if ended.is_some() {

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{within_savepoint, Result, StoreError};
 
@@ -35,6 +35,10 @@ type Reply = Box<dyn FnOnce(Result<()>) + Send>;
 pub(super) enum Durable {
     /// On the disk: survives power loss (`synchronous=FULL`'s promise).
     Disk,
+    /// In the WAL file when its caller is answered, on the disk at the sync that follows
+    /// at once, which its caller does not wait for. Whoever tells the world outside
+    /// foreman about it (the webhook dispatcher) waits for [`WriterHandle::on_disk`].
+    Soon,
     /// In the WAL file: survives a crash of this process, not of the machine.
     Process,
 }
@@ -43,6 +47,10 @@ pub(super) enum Durable {
 #[derive(Debug, Clone)]
 pub(super) struct WriterHandle {
     ops: mpsc::UnboundedSender<Op>,
+    /// How many batches that need the disk have begun to commit.
+    needed: Arc<AtomicU64>,
+    /// How many of those the sync thread has on the disk.
+    synced: watch::Receiver<u64>,
     /// How many times the WAL was synced to the disk, for tests of what needs it.
     #[cfg(test)]
     syncs: Arc<AtomicU64>,
@@ -64,6 +72,14 @@ impl WriterHandle {
         self.sync_gate
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Waits until everything committed so far is on the disk.
+    pub(super) async fn on_disk(&self) {
+        let committed = self.needed.load(Ordering::SeqCst);
+        let mut synced = self.synced.clone();
+        // An error means the sync thread is gone with the store: nothing left to wait for.
+        let _ = synced.wait_for(|&synced| synced >= committed).await;
     }
 
     /// Runs `f` in a transaction and answers once it is committed; `f` also says how
@@ -99,6 +115,8 @@ impl WriterHandle {
 pub(super) fn spawn(conn: Connection, path: PathBuf) -> Result<WriterHandle> {
     let (ops, queue) = mpsc::unbounded_channel();
     let (to_sync, synced) = std_mpsc::channel();
+    let needed = Arc::new(AtomicU64::new(0));
+    let (on_disk, synced_rx) = watch::channel(0);
     let syncs = Arc::new(AtomicU64::new(0));
     let sync_gate = Arc::new(std::sync::Mutex::new(()));
     let wal = Wal::new(path, Arc::clone(&syncs), Arc::clone(&sync_gate));
@@ -109,13 +127,19 @@ pub(super) fn spawn(conn: Connection, path: PathBuf) -> Result<WriterHandle> {
             .map(|_| ())
             .map_err(|err| StoreError::Corrupt(format!("cannot start the {name} thread: {err}")))
     };
-    start("foreman-db-sync", Box::new(move || sync_loop(wal, synced)))?;
+    start(
+        "foreman-db-sync",
+        Box::new(move || sync_loop(wal, synced, on_disk)),
+    )?;
+    let counter = Arc::clone(&needed);
     start(
         "foreman-db-writer",
-        Box::new(move || write_loop(conn, queue, to_sync)),
+        Box::new(move || write_loop(conn, queue, to_sync, counter)),
     )?;
     Ok(WriterHandle {
         ops,
+        needed,
+        synced: synced_rx,
         #[cfg(test)]
         syncs,
         #[cfg(test)]
@@ -163,13 +187,18 @@ impl Wal {
     }
 }
 
-/// Answers that wait for the WAL to reach the disk: those of one committed batch.
-type Waiting = Vec<Reply>;
+/// A committed batch that needs the disk: its number among such batches, and the answers
+/// that wait for the sync.
+struct Waiting {
+    batch: u64,
+    replies: Vec<Reply>,
+}
 
 fn write_loop(
     mut conn: Connection,
     mut queue: mpsc::UnboundedReceiver<Op>,
     to_sync: std_mpsc::Sender<Waiting>,
+    needed: Arc<AtomicU64>,
 ) {
     let mut batch: Vec<Op> = Vec::with_capacity(MAX_BATCH);
     // Ends when every handle is dropped: the store is gone. Dropping `to_sync` then lets
@@ -182,13 +211,18 @@ fn write_loop(
                 Err(_) => break,
             }
         }
-        run_batch(&mut conn, &mut batch, &to_sync);
+        run_batch(&mut conn, &mut batch, &to_sync, &needed);
     }
 }
 
 /// Runs a batch in one transaction and commits it. Operations that need only the commit
 /// are answered now; those that need the disk go to the sync thread.
-fn run_batch(conn: &mut Connection, batch: &mut Vec<Op>, to_sync: &std_mpsc::Sender<Waiting>) {
+fn run_batch(
+    conn: &mut Connection,
+    batch: &mut Vec<Op>,
+    to_sync: &std_mpsc::Sender<Waiting>,
+    needed: &AtomicU64,
+) {
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(err) => {
@@ -200,23 +234,31 @@ fn run_batch(conn: &mut Connection, batch: &mut Vec<Op>, to_sync: &std_mpsc::Sen
         }
     };
     let replies: Vec<(Reply, Durable)> = batch.drain(..).map(|op| op(&tx)).collect();
-    if let Err(err) = tx.commit() {
-        tracing::error!(error = %err, "a write transaction failed to commit");
-        for (reply, _) in replies {
-            reply(Err(StoreError::Corrupt(format!("commit failed: {err}"))));
-        }
-        return;
-    }
-    let mut waiting = Waiting::new();
+    let to_disk = replies
+        .iter()
+        .any(|(_, durable)| *durable != Durable::Process);
+    // Counted before the commit, so that whoever reads this batch's rows and then asks
+    // for `on_disk` waits for its sync.
+    let number = to_disk.then(|| needed.fetch_add(1, Ordering::SeqCst) + 1);
+    let committed = tx.commit();
+    let mut waiting = Vec::new();
     for (reply, durable) in replies {
-        match durable {
-            Durable::Process => reply(Ok(())),
-            Durable::Disk => waiting.push(reply),
+        match (&committed, durable) {
+            (Err(err), _) => reply(Err(StoreError::Corrupt(format!("commit failed: {err}")))),
+            (Ok(()), Durable::Disk) => waiting.push(reply),
+            (Ok(()), Durable::Soon | Durable::Process) => reply(Ok(())),
         }
     }
-    if !waiting.is_empty() {
-        if let Err(std_mpsc::SendError(waiting)) = to_sync.send(waiting) {
-            for reply in waiting {
+    if let Err(err) = &committed {
+        tracing::error!(error = %err, "a write transaction failed to commit");
+    }
+    // Sent even when the commit failed, so the count of batches on the disk moves on.
+    if let Some(batch) = number {
+        if let Err(std_mpsc::SendError(lost)) = to_sync.send(Waiting {
+            batch,
+            replies: waiting,
+        }) {
+            for reply in lost.replies {
                 reply(Err(StoreError::Corrupt(
                     "the WAL sync thread is gone".into(),
                 )));
@@ -226,20 +268,26 @@ fn run_batch(conn: &mut Connection, batch: &mut Vec<Op>, to_sync: &std_mpsc::Sen
 }
 
 /// Syncs the WAL for every batch that waits for it, as many batches per `fsync` as were
-/// committed before it began.
-fn sync_loop(mut wal: Wal, synced: std_mpsc::Receiver<Waiting>) {
+/// committed before it began, and says how many batches are on the disk.
+fn sync_loop(mut wal: Wal, synced: std_mpsc::Receiver<Waiting>, on_disk: watch::Sender<u64>) {
     while let Ok(first) = synced.recv() {
-        let mut waiting = first;
+        let mut last = first.batch;
+        let mut replies = first.replies;
         // Each of these was sent after its batch committed, so this one sync covers them.
         while let Ok(more) = synced.try_recv() {
-            waiting.extend(more);
+            last = last.max(more.batch);
+            replies.extend(more.replies);
         }
         let outcome = wal.sync();
-        if let Err(err) = &outcome {
-            // Committed but maybe not on the disk: the callers that needed it hear so.
-            tracing::error!(error = %err, "cannot sync the WAL file to the disk");
+        match &outcome {
+            Ok(()) => {
+                on_disk.send_replace(last);
+            }
+            // Committed but maybe not on the disk: the callers that needed it hear so,
+            // and `on_disk` waits for a sync that succeeds.
+            Err(err) => tracing::error!(error = %err, "cannot sync the WAL file to the disk"),
         }
-        for reply in waiting {
+        for reply in replies {
             reply(match &outcome {
                 Ok(()) => Ok(()),
                 Err(err) => Err(StoreError::Corrupt(format!("cannot sync the WAL: {err}"))),
