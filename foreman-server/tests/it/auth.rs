@@ -1,5 +1,6 @@
 //! Bearer auth on every route but `/healthz` and `/`.
 
+use foreman_testkit::json_answer;
 use foreman_testkit::TestApp;
 use serde_json::json;
 
@@ -175,8 +176,7 @@ async fn a_web_page_from_another_origin_gets_403_even_on_an_open_foreman() {
             .send()
     };
     let refused = from("https://evil.example").await.unwrap();
-    assert_eq!(refused.status(), 403);
-    let body: serde_json::Value = refused.json().await.unwrap();
+    let body = json_answer(refused, 403).await;
     assert!(body["error"].as_str().unwrap().contains("origin"));
     assert!(
         app.client.keys().await.unwrap().is_empty(),

@@ -72,6 +72,14 @@ pub(crate) async fn assert_all_ran_one_at_a_time(app: &TestApp, calls: Vec<Pendi
     assert_eq!(app.ollama.max_concurrent_generations(), 1);
 }
 
+/// A foreman whose target fails every generation with `status` and `{"error": error}`.
+pub(crate) async fn failing_target(status: u16, error: &str) -> TestApp {
+    let app = TestApp::spawn().await;
+    app.ollama
+        .fail_generations(status, serde_json::json!({ "error": error }));
+    app
+}
+
 /// A chat request body.
 pub(crate) fn chat_body(model: &str, stream: bool) -> serde_json::Value {
     serde_json::json!({

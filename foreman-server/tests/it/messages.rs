@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use foreman_client::{ChatMessage, ChatRequest, SubmitRequest};
 use foreman_testkit::bodies::{named_events, EventReader};
+use foreman_testkit::json_answer;
 use foreman_testkit::wait::wait_until;
 use foreman_testkit::{FakeOllama, TestApp};
 use serde_json::{json, Value};
@@ -99,8 +100,7 @@ async fn a_response_is_queued_and_passed_through_unchanged() {
     let whole = app
         .post("/v1/responses", &response_request("llama3.2", false))
         .await;
-    assert_eq!(whole.status(), 200);
-    let answer: Value = whole.json().await.unwrap();
+    let answer = json_answer(whole, 200).await;
     assert_eq!(answer["object"], "response");
     assert_eq!(answer["output"][0]["content"][0]["text"], "Rayleigh.");
 
@@ -185,8 +185,7 @@ async fn unknown_models_are_404s_in_each_routes_shape() {
     let app = TestApp::spawn().await;
 
     let anthropic = app.post("/v1/messages", &message("nope", false)).await;
-    assert_eq!(anthropic.status(), 404);
-    let body: Value = anthropic.json().await.unwrap();
+    let body = json_answer(anthropic, 404).await;
     assert_eq!(
         body,
         json!({"type": "error", "error": {
@@ -198,8 +197,7 @@ async fn unknown_models_are_404s_in_each_routes_shape() {
     let openai = app
         .post("/v1/responses", &response_request("nope", false))
         .await;
-    assert_eq!(openai.status(), 404);
-    let body: Value = openai.json().await.unwrap();
+    let body = json_answer(openai, 404).await;
     assert_eq!(body["error"]["code"], "model_not_found");
     assert_eq!(body["error"]["type"], "invalid_request_error");
     assert!(app.ollama.generation_requests().is_empty());
@@ -242,14 +240,12 @@ async fn bad_bodies_auth_and_unknown_paths_answer_in_anthropics_shape() {
             &message("llama3.2", false),
         )
         .await;
-    assert_eq!(unknown.status(), 404);
-    assert_anthropic_error(&unknown.json().await.unwrap(), "not_found_error");
+    assert_anthropic_error(&json_answer(unknown, 404).await, "not_found_error");
 
     let responses = app
         .post_as("/v1/responses", "s3cret", &json!({"input": "hi"}))
         .await;
-    assert_eq!(responses.status(), 400);
-    let body: Value = responses.json().await.unwrap();
+    let body = json_answer(responses, 400).await;
     assert_eq!(body["error"]["message"], "model is required");
     assert_eq!(
         app.ollama.generation_requests().len(),
@@ -260,14 +256,11 @@ async fn bad_bodies_auth_and_unknown_paths_answer_in_anthropics_shape() {
 
 #[tokio::test]
 async fn a_target_error_keeps_its_status_in_anthropics_shape() {
-    let app = TestApp::spawn().await;
-    app.ollama
-        .fail_generations(500, json!({"error": "the runner crashed"}));
+    let app = crate::failing_target(500, "the runner crashed").await;
 
     let response = app.post("/v1/messages", &message("llama3.2", false)).await;
 
-    assert_eq!(response.status(), 500);
-    let body: Value = response.json().await.unwrap();
+    let body = json_answer(response, 500).await;
     assert_anthropic_error(&body, "api_error");
     assert_eq!(body["error"]["message"], "the runner crashed");
 }

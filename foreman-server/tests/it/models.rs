@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use foreman_testkit::bodies::{ndjson, LineReader};
+use foreman_testkit::json_answer;
 use foreman_testkit::{FakeOllama, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -482,8 +483,7 @@ async fn a_chat_held_for_a_pull_that_fails_gets_ollamas_404() {
         .post("/api/chat", &crate::chat_body("ghost", false))
         .await;
 
-    assert_eq!(chat.status(), 404);
-    let error: Value = chat.json().await.unwrap();
+    let error = json_answer(chat, 404).await;
     assert_eq!(
         error["error"],
         "model \"ghost\" not found, try pulling it first"

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use foreman_client::{ChatMessage, ChatRequest, SubmitRequest};
+use foreman_testkit::json_answer;
 use foreman_testkit::{FakeOllama, TestApp};
 use serde_json::{json, Value};
 
@@ -22,8 +23,7 @@ async fn an_empty_prompt_or_no_messages_loads_the_model_through_the_queue() {
 
     let response = app.post("/api/generate", &load).await;
 
-    assert_eq!(response.status(), 200);
-    let answer: Value = response.json().await.unwrap();
+    let answer = json_answer(response, 200).await;
     assert_eq!(answer["done_reason"], "load");
     assert_eq!(resident(&app).await, json!(["qwen2.5:0.5b"]));
     let chat_load = json!({"model": "llama3.2", "messages": []});
@@ -57,8 +57,7 @@ async fn keep_alive_zero_unloads_and_foreman_forgets_the_resident_model() {
     let stop = json!({"model": "llama3.2", "keep_alive": 0});
     let response = app.post("/api/generate", &stop).await;
 
-    assert_eq!(response.status(), 200);
-    let answer: Value = response.json().await.unwrap();
+    let answer = json_answer(response, 200).await;
     assert_eq!(answer["done_reason"], "unload");
     assert_eq!(app.ollama.resident(), None);
     assert_eq!(resident(&app).await, json!([]));

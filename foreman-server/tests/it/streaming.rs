@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use foreman_testkit::json_answer;
 use foreman_testkit::TestApp;
 use futures::StreamExt;
 use serde_json::Value;
@@ -140,8 +141,7 @@ async fn a_graceful_shutdown_answers_every_waiting_caller() {
     app.stop().await;
     for call in [running, waiting] {
         let answer = call.await.unwrap().unwrap();
-        assert_eq!(answer.status(), 503);
-        let body: Value = answer.json().await.unwrap();
+        let body = json_answer(answer, 503).await;
         assert!(
             body["error"].as_str().unwrap().contains("shutting down"),
             "{body}"
