@@ -38,7 +38,7 @@ mod webhooks;
 
 use std::time::Duration;
 
-use foreman_testkit::TestApp;
+use foreman_testkit::{FakeOllama, TestApp};
 
 /// How long any condition in these tests may take before the test fails.
 pub(crate) const DEADLINE: Duration = Duration::from_secs(10);
@@ -78,6 +78,14 @@ pub(crate) async fn failing_target(status: u16, error: &str) -> TestApp {
     app.ollama
         .fail_generations(status, serde_json::json!({ "error": error }));
     app
+}
+
+/// A foreman in front of a fake that answers `reply`, streamed in `n` chunks.
+pub(crate) async fn replying(reply: &str, n: usize) -> TestApp {
+    TestApp::builder()
+        .ollama(FakeOllama::builder().reply(reply).chunks(n).start().await)
+        .spawn()
+        .await
 }
 
 /// A chat request body.

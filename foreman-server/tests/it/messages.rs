@@ -8,7 +8,7 @@ use foreman_client::{ChatMessage, ChatRequest, SubmitRequest};
 use foreman_testkit::bodies::{named_events, EventReader};
 use foreman_testkit::json_answer;
 use foreman_testkit::wait::wait_until;
-use foreman_testkit::{FakeOllama, TestApp};
+use foreman_testkit::TestApp;
 use serde_json::{json, Value};
 
 use crate::manual_target::{first_token, manual_target, newest_job, next_generation};
@@ -66,12 +66,7 @@ async fn a_message_is_queued_and_passed_through_unchanged() {
 
 #[tokio::test]
 async fn a_streamed_message_is_anthropics_named_events_in_order() {
-    let ollama = FakeOllama::builder()
-        .reply("Rayleigh.")
-        .chunks(3)
-        .start()
-        .await;
-    let app = TestApp::builder().ollama(ollama).spawn().await;
+    let app = crate::replying("Rayleigh.", 3).await;
 
     let response = app.post("/v1/messages", &message("llama3.2", true)).await;
 
@@ -90,12 +85,7 @@ async fn a_streamed_message_is_anthropics_named_events_in_order() {
 
 #[tokio::test]
 async fn a_response_is_queued_and_passed_through_unchanged() {
-    let ollama = FakeOllama::builder()
-        .reply("Rayleigh.")
-        .chunks(2)
-        .start()
-        .await;
-    let app = TestApp::builder().ollama(ollama).spawn().await;
+    let app = crate::replying("Rayleigh.", 2).await;
 
     let whole = app
         .post("/v1/responses", &response_request("llama3.2", false))

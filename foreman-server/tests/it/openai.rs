@@ -32,12 +32,7 @@ fn assert_openai_error(body: &Value, kind: &str) {
 
 #[tokio::test]
 async fn a_streamed_chat_completion_is_server_sent_events_ending_with_done() {
-    let ollama = FakeOllama::builder()
-        .reply("The sky is blue.")
-        .chunks(3)
-        .start()
-        .await;
-    let app = TestApp::builder().ollama(ollama).spawn().await;
+    let app = crate::replying("The sky is blue.", 3).await;
 
     let response = app
         .post("/v1/chat/completions", &chat_completion("llama3.2", true))
