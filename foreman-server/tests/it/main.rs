@@ -38,7 +38,8 @@ mod webhooks;
 
 use std::time::Duration;
 
-use foreman_testkit::{FakeOllama, TestApp};
+use foreman_client::{ChatMessage, ChatRequest, SubmitRequest};
+use foreman_testkit::{FakeOllama, TestApp, TestAppBuilder};
 
 /// How long any condition in these tests may take before the test fails.
 pub(crate) const DEADLINE: Duration = Duration::from_secs(10);
@@ -46,14 +47,10 @@ pub(crate) const DEADLINE: Duration = Duration::from_secs(10);
 /// Longer than any test: a poll interval that never comes round within one.
 pub(crate) const HOUR: Duration = Duration::from_secs(3600);
 
-/// A foreman in front of `ollama` that polls it only hourly, so what it knows of the
-/// target's models comes from its own requests, not from a poll.
-pub(crate) async fn hourly(ollama: foreman_testkit::FakeOllama) -> TestApp {
-    TestApp::builder()
-        .ollama(ollama)
-        .configure(|c| c.poll_interval = HOUR)
-        .spawn()
-        .await
+/// A foreman that polls its target only hourly, so what it knows of the target's models
+/// comes from its own requests, not from a poll.
+pub(crate) fn hourly() -> TestAppBuilder {
+    TestApp::builder().configure(|c| c.poll_interval = HOUR)
 }
 
 /// A call running in the background, as [`TestApp::spawn_post`] starts it.
@@ -86,6 +83,11 @@ pub(crate) async fn replying(reply: &str, n: usize) -> TestApp {
         .ollama(FakeOllama::builder().reply(reply).chunks(n).start().await)
         .spawn()
         .await
+}
+
+/// An async job: a chat of one user message.
+pub(crate) fn chat_job(model: &str, prompt: &str) -> SubmitRequest {
+    SubmitRequest::new(ChatRequest::new(model, vec![ChatMessage::user(prompt)]))
 }
 
 /// A chat request body.

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use foreman_client::{ChatMessage, ChatRequest, SubmitRequest};
 use foreman_testkit::bodies::{named_events, EventReader};
 use foreman_testkit::json_answer;
 use foreman_testkit::wait::wait_until;
@@ -12,7 +11,7 @@ use foreman_testkit::TestApp;
 use serde_json::{json, Value};
 
 use crate::manual_target::{first_token, manual_target, newest_job, next_generation};
-use crate::DEADLINE;
+use crate::{chat_job, DEADLINE};
 
 fn message(model: &str, stream: bool) -> Value {
     json!({
@@ -272,15 +271,16 @@ async fn messages_responses_and_chats_never_overlap_on_the_target() {
 #[tokio::test]
 async fn a_message_runs_before_async_jobs_queued_ahead_of_it() {
     let app = TestApp::with_generation_delay(Duration::from_millis(1000)).await;
-    let job = |prompt: &str| {
-        SubmitRequest::new(ChatRequest::new(
-            "llama3.2",
-            vec![ChatMessage::user(prompt)],
-        ))
-    };
-    app.client.submit(job("running")).await.unwrap();
+    app.client
+        .submit(chat_job("llama3.2", "running"))
+        .await
+        .unwrap();
     app.ollama.wait_for_generations(1, DEADLINE).await;
-    let batch = app.client.submit(job("batch")).await.unwrap();
+    let batch = app
+        .client
+        .submit(chat_job("llama3.2", "batch"))
+        .await
+        .unwrap();
     let interactive = app.spawn_post("/v1/messages", message("llama3.2", false));
     foreman_testkit::eventually(DEADLINE, "both to be queued", || async {
         app.get_json("/queue").await["depth"] == 2
