@@ -38,7 +38,7 @@ mod webhooks;
 
 use std::time::Duration;
 
-use foreman_client::{ChatMessage, ChatRequest, SubmitRequest};
+use foreman_client::{ChatMessage, ChatRequest, JobId, SubmitRequest};
 use foreman_testkit::{FakeOllama, TestApp, TestAppBuilder};
 
 /// How long any condition in these tests may take before the test fails.
@@ -83,6 +83,16 @@ pub(crate) async fn replying(reply: &str, n: usize) -> TestApp {
         .ollama(FakeOllama::builder().reply(reply).chunks(n).start().await)
         .spawn()
         .await
+}
+
+/// A foreman whose target holds each generation for a second and is already running a
+/// first async job (prompt `running`, returned): what comes next queues behind it, until
+/// the test sets the delay to zero.
+pub(crate) async fn busy() -> (TestApp, JobId) {
+    let app = TestApp::with_generation_delay(Duration::from_millis(1000)).await;
+    let first = app.client.submit(chat_job("llama3.2", "running")).await;
+    app.ollama.wait_for_generations(1, DEADLINE).await;
+    (app, first.expect("the first job is accepted"))
 }
 
 /// An async job: a chat of one user message.

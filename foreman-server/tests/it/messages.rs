@@ -270,12 +270,7 @@ async fn messages_responses_and_chats_never_overlap_on_the_target() {
 
 #[tokio::test]
 async fn a_message_runs_before_async_jobs_queued_ahead_of_it() {
-    let app = TestApp::with_generation_delay(Duration::from_millis(1000)).await;
-    app.client
-        .submit(chat_job("llama3.2", "running"))
-        .await
-        .unwrap();
-    app.ollama.wait_for_generations(1, DEADLINE).await;
+    let (app, _running) = crate::busy().await;
     let batch = app
         .client
         .submit(chat_job("llama3.2", "batch"))

@@ -7,12 +7,7 @@ use foreman_testkit::wait::wait_until;
 use foreman_testkit::TestApp;
 use serde_json::{json, Value};
 
-use crate::{chat_job, DEADLINE};
-
-/// A fake that holds each generation for a second, until the test lets go.
-async fn slow_app() -> TestApp {
-    TestApp::with_generation_delay(Duration::from_millis(1000)).await
-}
+use crate::{busy, chat_job, DEADLINE};
 
 /// The first message's content of every generation the target saw, in order.
 fn prompts(app: &TestApp) -> Vec<String> {
@@ -21,13 +16,7 @@ fn prompts(app: &TestApp) -> Vec<String> {
 
 #[tokio::test]
 async fn a_sync_chat_runs_before_async_jobs_queued_ahead_of_it() {
-    let app = slow_app().await;
-    let first = app
-        .client
-        .submit(chat_job("llama3.2", "running"))
-        .await
-        .unwrap();
-    app.ollama.wait_for_generations(1, DEADLINE).await;
+    let (app, first) = busy().await;
     let mut batch = Vec::new();
     for i in 0..5 {
         let id = app
@@ -76,13 +65,7 @@ async fn a_sync_chat_runs_before_async_jobs_queued_ahead_of_it() {
 
 #[tokio::test]
 async fn a_higher_priority_async_job_runs_before_lower_ones() {
-    let app = slow_app().await;
-    let first = app
-        .client
-        .submit(chat_job("llama3.2", "running"))
-        .await
-        .unwrap();
-    app.ollama.wait_for_generations(1, DEADLINE).await;
+    let (app, first) = busy().await;
     let mut ids = vec![first];
     for (prompt, priority) in [("low", Some(-5)), ("default", None), ("high", Some(50))] {
         let mut request = chat_job("llama3.2", prompt);
