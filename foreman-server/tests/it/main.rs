@@ -95,6 +95,28 @@ pub(crate) async fn busy() -> (TestApp, JobId) {
     (app, first.expect("the first job is accepted"))
 }
 
+/// A foreman whose queue is full: its target holds a first job for 30 s, and
+/// `max_queue` more wait behind it.
+pub(crate) async fn full_queue(max_queue: u64) -> TestApp {
+    let app = TestApp::builder()
+        .generation_delay(Duration::from_secs(30))
+        .configure(move |c| c.max_queue = max_queue)
+        .spawn()
+        .await;
+    app.client
+        .submit(chat_job("llama3.2", "running"))
+        .await
+        .unwrap();
+    app.ollama.wait_for_generations(1, DEADLINE).await;
+    for i in 0..max_queue {
+        let queued = app
+            .client
+            .submit(chat_job("llama3.2", &format!("queued {i}")));
+        queued.await.expect("there is room in the queue");
+    }
+    app
+}
+
 /// An async job: a chat of one user message.
 pub(crate) fn chat_job(model: &str, prompt: &str) -> SubmitRequest {
     SubmitRequest::new(ChatRequest::new(model, vec![ChatMessage::user(prompt)]))

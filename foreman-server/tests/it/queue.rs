@@ -182,15 +182,7 @@ async fn a_sync_caller_waits_through_a_target_outage() {
 
 #[tokio::test]
 async fn a_full_queue_answers_503_with_ollamas_message() {
-    let app = TestApp::builder()
-        .generation_delay(Duration::from_secs(30))
-        .configure(|c| c.max_queue = 2)
-        .spawn()
-        .await;
-    app.client.submit(job("llama3.2")).await.unwrap();
-    app.ollama.wait_for_generations(1, DEADLINE).await;
-    app.client.submit(job("llama3.2")).await.unwrap();
-    app.client.submit(job("llama3.2")).await.unwrap();
+    let app = crate::full_queue(2).await;
     let response = app.post("/jobs", &chat_body("llama3.2", false)).await;
     let body = json_answer(response, 503).await;
     assert!(body["error"].as_str().unwrap().starts_with("server busy"));
