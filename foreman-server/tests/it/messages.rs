@@ -320,25 +320,34 @@ async fn a_messages_caller_that_disconnects_while_queued_removes_its_job() {
     assert_eq!(app.ollama.generation_requests().len(), 1, "it never ran");
 }
 
-#[tokio::test]
-async fn a_broken_stream_ends_with_an_error_event_in_each_apis_shape() {
-    for (path, body) in [
+/// A streamed request to each route: Anthropic's Messages, OpenAI's Responses.
+fn streamed_requests() -> [(&'static str, Value); 2] {
+    [
         ("/v1/messages", message("llama3.2", true)),
         ("/v1/responses", response_request("llama3.2", true)),
-    ] {
-        let (sim, app) = manual_target().await;
-        let pending = app.spawn_post(path, body);
-        let (generation, response) = first_token(&sim, pending, "a").await;
+    ]
+}
+
+/// The message an error event carries: Anthropic's `error.message`, the Responses API's
+/// `message`.
+fn error_text(data: &Value) -> &str {
+    data["error"]["message"]
+        .as_str()
+        .or(data["message"].as_str())
+        .unwrap_or_else(|| panic!("an error message: {data}"))
+}
+
+#[tokio::test]
+async fn a_broken_stream_ends_with_an_error_event_in_each_apis_shape() {
+    for (path, body) in streamed_requests() {
+        let (_sim, app, generation, response) = first_token(path, body, "a").await;
         generation.cut();
 
         let events = named_events(&response.text().await.unwrap());
         let (name, data) = events.last().unwrap();
         assert_eq!(name, "error", "{path}: {events:?}");
         assert_eq!(data["type"], "error");
-        let message = data["error"]["message"]
-            .as_str()
-            .or(data["message"].as_str());
-        assert!(message.unwrap().contains("broke off"), "{path}: {data}");
+        assert!(error_text(data).contains("broke off"), "{path}: {data}");
         let failed = newest_job(&app, |job| job["state"] == "failed").await;
         assert!(failed, "{path}: the job ends failed, not done");
     }
@@ -346,13 +355,8 @@ async fn a_broken_stream_ends_with_an_error_event_in_each_apis_shape() {
 
 #[tokio::test]
 async fn an_error_event_from_the_target_mid_stream_reaches_the_caller_and_fails_the_job() {
-    for (path, body) in [
-        ("/v1/messages", message("llama3.2", true)),
-        ("/v1/responses", response_request("llama3.2", true)),
-    ] {
-        let (sim, app) = manual_target().await;
-        let pending = app.spawn_post(path, body);
-        let (generation, response) = first_token(&sim, pending, "Ray").await;
+    for (path, body) in streamed_requests() {
+        let (_sim, app, generation, response) = first_token(path, body, "Ray").await;
         generation.fail("out of memory");
 
         let events = named_events(&response.text().await.unwrap());
@@ -366,10 +370,7 @@ async fn an_error_event_from_the_target_mid_stream_reaches_the_caller_and_fails_
             1,
             "{path}: the target's own, once: {events:?}"
         );
-        let message = errors[0]["error"]["message"]
-            .as_str()
-            .or(errors[0]["message"].as_str());
-        assert_eq!(message, Some("out of memory"), "{path}: {events:?}");
+        assert_eq!(error_text(errors[0]), "out of memory", "{path}: {events:?}");
         let failed = newest_job(&app, |job| {
             job["state"] == "failed" && job["error"] == "out of memory"
         })

@@ -8,7 +8,7 @@ use foreman_testkit::json_answer;
 use foreman_testkit::{FakeOllama, TestApp};
 use serde_json::{json, Value};
 
-use crate::manual_target::{first_token, manual_target, newest_job};
+use crate::manual_target::{first_token, newest_job};
 use crate::DEADLINE;
 
 fn chat_completion(model: &str, stream: bool) -> Value {
@@ -280,9 +280,12 @@ async fn concurrent_openai_chats_never_overlap_on_the_target() {
 
 #[tokio::test]
 async fn a_stream_cut_by_the_target_ends_with_an_sse_error_event() {
-    let (sim, app) = manual_target().await;
-    let pending = app.spawn_post("/v1/chat/completions", chat_completion("llama3.2", true));
-    let (generation, response) = first_token(&sim, pending, "a").await;
+    let (_sim, app, generation, response) = first_token(
+        "/v1/chat/completions",
+        chat_completion("llama3.2", true),
+        "a",
+    )
+    .await;
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     generation.cut();
 

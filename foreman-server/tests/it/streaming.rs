@@ -12,9 +12,8 @@ use crate::{chat_body, Pending, DEADLINE};
 
 #[tokio::test]
 async fn each_chunk_reaches_the_client_before_the_target_sends_the_next() {
-    let (sim, app) = manual_target().await;
-    let pending = app.spawn_post("/api/chat", chat_body("llama3.2", true));
-    let (generation, response) = first_token(&sim, pending, "The").await;
+    let (_sim, _app, generation, response) =
+        first_token("/api/chat", chat_body("llama3.2", true), "The").await;
     assert_eq!(response.headers()["content-type"], "application/x-ndjson");
     let mut body = response.bytes_stream();
     for (i, word) in ["The", " sky", " is"].into_iter().enumerate() {
@@ -85,9 +84,8 @@ async fn a_client_that_disconnects_while_queued_removes_its_job() {
 
 #[tokio::test]
 async fn a_stream_cut_by_the_target_ends_with_an_error_line() {
-    let (sim, app) = manual_target().await;
-    let pending = app.spawn_post("/api/chat", chat_body("llama3.2", true));
-    let (generation, response) = first_token(&sim, pending, "a").await;
+    let (_sim, app, generation, response) =
+        first_token("/api/chat", chat_body("llama3.2", true), "a").await;
     generation.cut();
     let text = response.text().await.unwrap();
     let lines: Vec<Value> = text
