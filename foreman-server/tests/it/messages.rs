@@ -145,7 +145,11 @@ async fn each_event_reaches_the_client_before_the_target_sends_the_next() {
         assert_eq!(response.headers()["content-type"], "text/event-stream");
         let mut events = EventReader::new(response);
         let opening = events.until(delta).await;
-        assert_eq!(delta_text(&opening.last().unwrap().1), "The", "{path}");
+        assert_eq!(
+            text_at(&opening.last().unwrap().1, DELTA_TEXT),
+            "The",
+            "{path}"
+        );
         for word in [" sky", " is"] {
             generation.token(word);
             let (name, data) = events
@@ -153,7 +157,7 @@ async fn each_event_reaches_the_client_before_the_target_sends_the_next() {
                 .await
                 .expect("the event arrives while the target holds the next token");
             assert_eq!(name, delta, "{path}");
-            assert_eq!(delta_text(&data), word, "{path}");
+            assert_eq!(text_at(&data, DELTA_TEXT), word, "{path}");
         }
         generation.finish();
         let rest = events.rest().await;
@@ -161,12 +165,20 @@ async fn each_event_reaches_the_client_before_the_target_sends_the_next() {
     }
 }
 
-/// The text a delta event carries: Anthropic's `delta.text`, the Responses API's `delta`.
-fn delta_text(data: &Value) -> &str {
-    data["delta"]["text"]
-        .as_str()
-        .or(data["delta"].as_str())
-        .unwrap_or_else(|| panic!("a text delta: {data}"))
+/// Where a delta event carries its text: Anthropic's `delta.text`, the Responses API's
+/// `delta`.
+const DELTA_TEXT: [&str; 2] = ["/delta/text", "/delta"];
+
+/// Where an error event carries its message: Anthropic's `error.message`, the Responses
+/// API's `message`.
+const ERROR_TEXT: [&str; 2] = ["/error/message", "/message"];
+
+/// The text an event's data holds at the first of `pointers` that has one.
+fn text_at<'a>(data: &'a Value, pointers: [&str; 2]) -> &'a str {
+    pointers
+        .iter()
+        .find_map(|pointer| data.pointer(pointer)?.as_str())
+        .unwrap_or_else(|| panic!("no text at {pointers:?}: {data}"))
 }
 
 #[tokio::test]
@@ -328,15 +340,6 @@ fn streamed_requests() -> [(&'static str, Value); 2] {
     ]
 }
 
-/// The message an error event carries: Anthropic's `error.message`, the Responses API's
-/// `message`.
-fn error_text(data: &Value) -> &str {
-    data["error"]["message"]
-        .as_str()
-        .or(data["message"].as_str())
-        .unwrap_or_else(|| panic!("an error message: {data}"))
-}
-
 #[tokio::test]
 async fn a_broken_stream_ends_with_an_error_event_in_each_apis_shape() {
     for (path, body) in streamed_requests() {
@@ -347,7 +350,10 @@ async fn a_broken_stream_ends_with_an_error_event_in_each_apis_shape() {
         let (name, data) = events.last().unwrap();
         assert_eq!(name, "error", "{path}: {events:?}");
         assert_eq!(data["type"], "error");
-        assert!(error_text(data).contains("broke off"), "{path}: {data}");
+        assert!(
+            text_at(data, ERROR_TEXT).contains("broke off"),
+            "{path}: {data}"
+        );
         let failed = newest_job(&app, |job| job["state"] == "failed").await;
         assert!(failed, "{path}: the job ends failed, not done");
     }
@@ -370,7 +376,11 @@ async fn an_error_event_from_the_target_mid_stream_reaches_the_caller_and_fails_
             1,
             "{path}: the target's own, once: {events:?}"
         );
-        assert_eq!(error_text(errors[0]), "out of memory", "{path}: {events:?}");
+        assert_eq!(
+            text_at(errors[0], ERROR_TEXT),
+            "out of memory",
+            "{path}: {events:?}"
+        );
         let failed = newest_job(&app, |job| {
             job["state"] == "failed" && job["error"] == "out of memory"
         })
