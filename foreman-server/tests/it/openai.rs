@@ -70,12 +70,7 @@ async fn a_chat_completion_without_streaming_is_one_json_object_and_a_finished_j
         .post("/v1/chat/completions", &chat_completion("llama3.2", false))
         .await;
 
-    assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("application/json"));
-    let answer: Value = response.json().await.unwrap();
+    let answer = json_answer(response, 200).await;
     assert_eq!(answer["object"], "chat.completion");
     assert_eq!(
         answer["choices"][0]["message"]["content"],

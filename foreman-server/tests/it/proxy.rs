@@ -9,12 +9,7 @@ use crate::chat_body;
 async fn chat_without_streaming_returns_one_json_object_with_the_reply() {
     let app = TestApp::spawn().await;
     let response = app.post("/api/chat", &chat_body("llama3.2", false)).await;
-    assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("application/json"));
-    let body: Value = response.json().await.unwrap();
+    let body = json_answer(response, 200).await;
     assert_eq!(body["done"], true);
     assert_eq!(body["message"]["content"], app.ollama.reply());
 }
