@@ -15,6 +15,7 @@
 //! - [`Hop`] (`hop`): a TCP forwarder a test can cut and restore, for network outages.
 //! - [`postgres::fresh_database`]: an empty database on the test PostgreSQL server
 //!   (`FOREMAN_TEST_PG_URL`, set by `scripts/test.sh`).
+//! - [`json_answer`] (`answer`): a response's JSON body once its status is checked.
 //! - [`bodies`]: NDJSON lines, server-sent event data and named events of a response.
 //! - [`wait_until`], [`eventually`], [`temp_db`] (`wait`): condition waits with a
 //!   deadline, and a fresh SQLite path.
@@ -47,6 +48,7 @@
 //! # }
 //! ```
 
+mod answer;
 pub mod bodies;
 pub mod fake_ollama;
 mod hop;
@@ -55,6 +57,7 @@ pub mod receiver;
 pub mod spawn;
 pub mod wait;
 
+pub use answer::json_answer;
 pub use fake_ollama::{FakeOllama, FakeOllamaBuilder};
 pub use hop::Hop;
 pub use receiver::{ReceivedWebhook, WebhookReceiver};

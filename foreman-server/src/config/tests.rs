@@ -14,6 +14,14 @@ fn parse(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
     Config::from_lookup(|name| map.get(name).cloned())
 }
 
+/// The targets configured by `vars`.
+fn targets_of(vars: &[(&str, &str)]) -> Vec<TargetSettings> {
+    parse(vars)
+        .expect("the configuration parses")
+        .targets()
+        .expect("the targets are valid")
+}
+
 /// Every setting's variable, in the order of the struct.
 fn variables() -> Vec<String> {
     Config::augment_args(clap::Command::new("test"))
@@ -248,12 +256,10 @@ fn the_readme_lists_every_setting() {
 
 #[test]
 fn one_target_url_is_the_default_target_running_one_generation() {
-    let config = parse(&[
+    let targets = targets_of(&[
         ("FOREMAN_TARGET_URL", "http://gpu-box:11434"),
         ("FOREMAN_TARGET_TOKEN", "t=with=equals,and,commas"),
-    ])
-    .unwrap();
-    let targets = config.targets().unwrap();
+    ]);
     assert_eq!(targets.len(), 1);
     assert_eq!(targets[0].name, "default");
     assert_eq!(targets[0].url.as_str(), "http://gpu-box:11434/");
@@ -267,16 +273,14 @@ fn one_target_url_is_the_default_target_running_one_generation() {
 
 #[test]
 fn a_list_of_targets_takes_names_tokens_and_parallelism_per_target() {
-    let config = parse(&[
+    let targets = targets_of(&[
         (
             "FOREMAN_TARGET_URL",
             "gpu1=http://10.0.0.1:11434, gpu2=http://10.0.0.2:11434,http://mac.lan",
         ),
         ("FOREMAN_TARGET_PARALLEL", "2,gpu1=4"),
         ("FOREMAN_TARGET_TOKEN", "gpu2=secret2,shared"),
-    ])
-    .unwrap();
-    let targets = config.targets().unwrap();
+    ]);
     let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["gpu1", "gpu2", "mac.lan:80"]);
     let parallel: Vec<u32> = targets.iter().map(|t| t.parallel).collect();
@@ -290,12 +294,10 @@ fn a_list_of_targets_takes_names_tokens_and_parallelism_per_target() {
 
 #[test]
 fn per_target_tokens_without_a_shared_one_leave_the_others_without() {
-    let config = parse(&[
+    let targets = targets_of(&[
         ("FOREMAN_TARGET_URL", "a=http://a:1,b=http://b:1"),
         ("FOREMAN_TARGET_TOKEN", "b=only-b"),
-    ])
-    .unwrap();
-    let targets = config.targets().unwrap();
+    ]);
     assert!(targets[0].token.is_none());
     assert_eq!(targets[1].token.as_ref().unwrap().expose(), "only-b");
     let err = parse(&[

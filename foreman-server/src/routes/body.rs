@@ -21,9 +21,10 @@ pub(super) fn bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> Result
     })
 }
 
-/// Whether reading the body failed because the body timeout fired.
-fn timed_out(rejection: &BytesRejection) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+/// Whether reading the caller's body failed because `FOREMAN_BODY_TIMEOUT` fired: the
+/// timeout's error anywhere in the chain of sources.
+pub(super) fn timed_out(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(err);
     while let Some(err) = source {
         if err.is::<tower_http::timeout::TimeoutError>() {
             return true;
@@ -68,5 +69,23 @@ struct ModelField {
 pub(super) fn model(bytes: &[u8]) -> Result<String, AppError> {
     let ModelField { model } = json(bytes)?;
     require_model(&model)?;
+    Ok(model)
+}
+
+/// What foreman reads of a chat request in OpenAI's or Anthropic's shape (a chat
+/// completion, a message); everything else reaches the target untouched in the raw body.
+#[derive(serde::Deserialize)]
+struct ChatFields {
+    #[serde(default)]
+    model: String,
+    /// Required, so a request without it gets 400 before it is queued.
+    #[serde(rename = "messages")]
+    _messages: Vec<serde::de::IgnoredAny>,
+}
+
+/// Checks the body is a JSON object with a `messages` list and returns its model (which
+/// queueing checks).
+pub(super) fn chat_model(bytes: &[u8]) -> Result<String, AppError> {
+    let ChatFields { model, .. } = json(bytes)?;
     Ok(model)
 }

@@ -4,6 +4,7 @@ mod anthropic;
 mod auth;
 mod body;
 mod embed;
+mod error_shape;
 mod generate;
 mod jobs;
 mod keys;
@@ -66,8 +67,10 @@ pub(crate) fn router(app: App) -> Router {
             refuse_oversized,
         ))
         .layer(axum::extract::DefaultBodyLimit::max(limit))
-        .layer(middleware::from_fn(openai::errors))
-        .layer(middleware::from_fn(anthropic::errors))
+        .layer(middleware::from_fn(error_shape::errors::<openai::OpenAi>))
+        .layer(middleware::from_fn(
+            error_shape::errors::<anthropic::Anthropic>,
+        ))
         // Outermost: the line shows the status the client got.
         .layer(middleware::from_fn(request_log::log_requests))
         .with_state(app)

@@ -62,6 +62,35 @@ fn job_of(heads: Vec<Head>, targets: &[TargetView], now_ms: i64) -> Option<Strin
     picked(heads, targets, now_ms).map(|(job, _)| job)
 }
 
+/// The job picked on [`one_box`] with `resident` loaded, the tenants having had `service`.
+fn job_served(
+    heads: Vec<Head>,
+    service: HashMap<Tenant, f64>,
+    resident: &[&str],
+    now_ms: i64,
+) -> Option<String> {
+    let queue = QueueView { heads, service };
+    pick(&queue, &one_box(resident), &policy(), now_ms).map(|a| a.job)
+}
+
+/// Job `01` of tenant `first` for `a:latest`, then job `02` of tenant `second` for
+/// `b:latest` 10 ms later.
+fn a_then_b(first: &str, second: &str) -> Vec<Head> {
+    vec![
+        head("01", 0, first, "a:latest", 0),
+        head("02", 0, second, "b:latest", 10),
+    ]
+}
+
+/// The target that job `01`, the only one queued, for `a:latest`, goes to.
+fn target_of_one_job(targets: &[TargetView]) -> Option<String> {
+    let heads = vec![head("01", 0, "k", "a:latest", 0)];
+    picked(heads, targets, 10).map(|(job, target)| {
+        assert_eq!(job, "01");
+        target
+    })
+}
+
 #[test]
 fn an_empty_queue_picks_nothing() {
     assert_eq!(job_of(vec![], &one_box(&[]), 0), None);
@@ -69,37 +98,25 @@ fn an_empty_queue_picks_nothing() {
 
 #[test]
 fn the_resident_models_job_goes_before_an_older_job_of_another_model() {
-    let heads = vec![
-        head("01", 0, "k", "a:latest", 0),
-        head("02", 0, "k", "b:latest", 10),
-    ];
     assert_eq!(
-        job_of(heads, &one_box(&["b:latest"]), 1_000),
+        job_of(a_then_b("k", "k"), &one_box(&["b:latest"]), 1_000),
         Some("02".into())
     );
 }
 
 #[test]
 fn the_oldest_job_goes_once_it_has_waited_the_affinity_window() {
-    let heads = vec![
-        head("01", 0, "k", "a:latest", 0),
-        head("02", 0, "k", "b:latest", 10),
-    ];
     let now = WINDOW.as_millis() as i64;
     assert_eq!(
-        job_of(heads, &one_box(&["b:latest"]), now),
+        job_of(a_then_b("k", "k"), &one_box(&["b:latest"]), now),
         Some("01".into())
     );
 }
 
 #[test]
 fn a_zero_window_is_oldest_first() {
-    let heads = vec![
-        head("01", 0, "k", "a:latest", 0),
-        head("02", 0, "k", "b:latest", 10),
-    ];
     let queue = QueueView {
-        heads,
+        heads: a_then_b("k", "k"),
         service: HashMap::new(),
     };
     let fifo = Policy {
@@ -123,29 +140,15 @@ fn a_higher_priority_goes_first_whatever_model_is_resident() {
 
 #[test]
 fn the_tenant_with_less_service_goes_first_even_against_the_resident_model() {
-    let heads = vec![
-        head("01", 0, "busy", "a:latest", 0),
-        head("02", 0, "new", "b:latest", 10),
-    ];
-    let queue = QueueView {
-        heads,
-        service: HashMap::from([(Tenant::new("busy", ""), 5_000.0)]),
-    };
-    let chosen = pick(&queue, &one_box(&["a:latest"]), &policy(), 20).map(|a| a.job);
+    let service = HashMap::from([(Tenant::new("busy", ""), 5_000.0)]);
+    let chosen = job_served(a_then_b("busy", "new"), service, &["a:latest"], 20);
     assert_eq!(chosen, Some("02".into()));
 }
 
 #[test]
 fn tenants_tied_on_service_are_drained_by_model() {
-    let heads = vec![
-        head("01", 0, "x", "a:latest", 0),
-        head("02", 0, "y", "b:latest", 10),
-    ];
-    let queue = QueueView {
-        heads,
-        service: HashMap::from([(Tenant::new("x", ""), 7.0), (Tenant::new("y", ""), 7.0)]),
-    };
-    let chosen = pick(&queue, &one_box(&["b:latest"]), &policy(), 20).map(|a| a.job);
+    let service = HashMap::from([(Tenant::new("x", ""), 7.0), (Tenant::new("y", ""), 7.0)]);
+    let chosen = job_served(a_then_b("x", "y"), service, &["b:latest"], 20);
     assert_eq!(chosen, Some("02".into()));
 }
 
@@ -153,20 +156,17 @@ fn tenants_tied_on_service_are_drained_by_model() {
 fn end_users_behind_one_key_are_separate_tenants() {
     let alice = Tenant::new("webui", "alice");
     let bob = Tenant::new("webui", "bob");
-    let queue = QueueView {
-        heads: vec![
-            Head {
-                tenant: alice.clone(),
-                ..head("01", 0, "", "a:latest", 0)
-            },
-            Head {
-                tenant: bob,
-                ..head("02", 0, "", "a:latest", 5)
-            },
-        ],
-        service: HashMap::from([(alice, 100.0)]),
-    };
-    let chosen = pick(&queue, &one_box(&["a:latest"]), &policy(), 10).map(|a| a.job);
+    let heads = vec![
+        Head {
+            tenant: alice.clone(),
+            ..head("01", 0, "", "a:latest", 0)
+        },
+        Head {
+            tenant: bob,
+            ..head("02", 0, "", "a:latest", 5)
+        },
+    ];
+    let chosen = job_served(heads, HashMap::from([(alice, 100.0)]), &["a:latest"], 10);
     assert_eq!(chosen, Some("02".into()));
 }
 
@@ -196,11 +196,7 @@ fn a_job_goes_to_the_target_that_holds_its_model_in_memory() {
         target("cold", &[], &["a:latest"]),
         target("warm", &["a:latest"], &["a:latest"]),
     ];
-    let heads = vec![head("01", 0, "k", "a:latest", 0)];
-    assert_eq!(
-        picked(heads, &boxes, 10),
-        Some(("01".into(), "warm".into()))
-    );
+    assert_eq!(target_of_one_job(&boxes), Some("warm".into()));
 }
 
 #[test]
@@ -208,11 +204,7 @@ fn an_idle_target_with_the_model_installed_runs_it_when_the_warm_one_is_busy() {
     let mut warm = target("warm", &["a:latest"], &["a:latest"]);
     warm.free_slots = 0;
     let boxes = vec![target("cold", &[], &["a:latest"]), warm];
-    let heads = vec![head("01", 0, "k", "a:latest", 0)];
-    assert_eq!(
-        picked(heads, &boxes, 10),
-        Some(("01".into(), "cold".into()))
-    );
+    assert_eq!(target_of_one_job(&boxes), Some("cold".into()));
 }
 
 #[test]
@@ -221,11 +213,7 @@ fn among_equal_targets_the_least_loaded_takes_the_job() {
     busy.load = 5;
     let mut idle = target("b-idle", &[], &["a:latest"]);
     idle.load = 1;
-    let heads = vec![head("01", 0, "k", "a:latest", 0)];
-    assert_eq!(
-        picked(heads, &[busy, idle], 10),
-        Some(("01".into(), "b-idle".into()))
-    );
+    assert_eq!(target_of_one_job(&[busy, idle]), Some("b-idle".into()));
 }
 
 #[test]
@@ -234,8 +222,7 @@ fn a_target_that_is_down_or_full_takes_nothing() {
     down.up = false;
     let mut full = target("full", &[], &["a:latest"]);
     full.free_slots = 0;
-    let heads = vec![head("01", 0, "k", "a:latest", 0)];
-    assert_eq!(picked(heads, &[down, full], 10), None);
+    assert_eq!(target_of_one_job(&[down, full]), None);
 }
 
 #[test]
@@ -428,36 +415,35 @@ fn job(id: usize, tenant: &str, model: &str, arrives_ms: i64, runs_ms: i64) -> S
     }
 }
 
-#[test]
-fn a_key_with_twenty_jobs_delays_another_keys_first_job_by_at_most_the_running_one() {
+/// Key `flood` queues twenty jobs of a second each for `a:latest`; 10 ms later key `late`
+/// queues one for `model`. When the late job starts, and how many started before it.
+fn late_after_a_flood(model: &str, load_ms: i64) -> (usize, i64) {
     let mut jobs: Vec<SimJob> = (0..20)
         .map(|i| job(i, "flood", "a:latest", 0, 1_000))
         .collect();
-    jobs.push(job(99, "late", "a:latest", 10, 1_000));
-    let started = simulate(jobs, &HashMap::new(), 0);
+    jobs.push(job(99, "late", model, 10, 1_000));
+    let started = simulate(jobs, &HashMap::new(), load_ms);
     let late = started
         .iter()
         .position(|s| s.job.tenant.key == "late")
         .unwrap();
+    (late, started[late].at_ms)
+}
+
+#[test]
+fn a_key_with_twenty_jobs_delays_another_keys_first_job_by_at_most_the_running_one() {
+    let (before, at_ms) = late_after_a_flood("a:latest", 0);
     assert_eq!(
-        late, 1,
+        before, 1,
         "the late key's job should follow the one running when it came"
     );
-    assert_eq!(started[late].at_ms, 1_000);
+    assert_eq!(at_ms, 1_000);
 }
 
 #[test]
 fn the_late_key_is_served_next_even_for_another_model() {
-    let mut jobs: Vec<SimJob> = (0..20)
-        .map(|i| job(i, "flood", "a:latest", 0, 1_000))
-        .collect();
-    jobs.push(job(99, "late", "b:latest", 10, 1_000));
-    let started = simulate(jobs, &HashMap::new(), 500);
-    let late = started
-        .iter()
-        .position(|s| s.job.tenant.key == "late")
-        .unwrap();
-    assert_eq!(late, 1);
+    let (before, _) = late_after_a_flood("b:latest", 500);
+    assert_eq!(before, 1);
 }
 
 #[test]

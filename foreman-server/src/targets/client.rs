@@ -160,12 +160,8 @@ impl TargetClient {
         path: &str,
         body: Bytes,
     ) -> Result<reqwest::Response, TargetError> {
-        self.request(Method::POST, path)
-            .header(CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
+        self.open(Method::POST, path, body.into(), "application/json")
             .await
-            .map_err(TargetError::from_reqwest)
     }
 
     /// Sends `body` with `content_type`, streamed as it is read (a blob upload is never

@@ -1,96 +1,74 @@
 //! Bearer auth on every route but `/healthz` and `/`.
 
+use foreman_testkit::json_answer;
 use foreman_testkit::TestApp;
-use serde_json::json;
+use reqwest::Method;
+use serde_json::{json, Value};
 
 const TOKEN: &str = "s3cret-token-value";
 
+/// A route: its method, path, and body where it takes one.
+type Route = (Method, String, Option<Value>);
+
+fn get(path: impl Into<String>) -> Route {
+    (Method::GET, path.into(), None)
+}
+
+fn post(path: impl Into<String>, body: Value) -> Route {
+    (Method::POST, path.into(), Some(body))
+}
+
 /// Every route, with a body where it takes one.
-fn routes(job: &str) -> Vec<(reqwest::Method, String, Option<serde_json::Value>)> {
-    use reqwest::Method;
+fn routes(job: &str) -> Vec<Route> {
     let chat = json!({"model": "llama3.2", "messages": [], "stream": false});
+    let embed = json!({"model": "nomic-embed-text", "input": "x"});
     vec![
-        (Method::GET, "/api/tags".into(), None),
-        (Method::GET, "/api/ps".into(), None),
-        (Method::GET, "/api/version".into(), None),
-        (
-            Method::POST,
-            "/api/show".into(),
-            Some(json!({"model": "llama3.2"})),
+        get("/api/tags"),
+        get("/api/ps"),
+        get("/api/version"),
+        post("/api/show", json!({"model": "llama3.2"})),
+        post("/api/chat", chat.clone()),
+        post(
+            "/api/generate",
+            json!({"model": "llama3.2", "prompt": "x", "stream": false}),
         ),
-        (Method::POST, "/api/chat".into(), Some(chat.clone())),
-        (
-            Method::POST,
-            "/api/generate".into(),
-            Some(json!({"model": "llama3.2", "prompt": "x", "stream": false})),
+        post("/api/embed", embed.clone()),
+        post(
+            "/api/embeddings",
+            json!({"model": "nomic-embed-text", "prompt": "x"}),
         ),
-        (
-            Method::POST,
-            "/api/embed".into(),
-            Some(json!({"model": "nomic-embed-text", "input": "x"})),
-        ),
-        (
-            Method::POST,
-            "/api/embeddings".into(),
-            Some(json!({"model": "nomic-embed-text", "prompt": "x"})),
-        ),
-        (Method::POST, "/jobs".into(), Some(chat)),
-        (Method::GET, "/jobs".into(), None),
-        (Method::GET, format!("/jobs/{job}"), None),
-        (
-            Method::GET,
-            format!("/jobs/{job}/artifacts/completion"),
-            None,
-        ),
+        post("/jobs", chat),
+        get("/jobs"),
+        get(format!("/jobs/{job}")),
+        get(format!("/jobs/{job}/artifacts/completion")),
         (Method::DELETE, format!("/jobs/{job}"), None),
-        (Method::GET, "/queue".into(), None),
-        (Method::GET, "/metrics".into(), None),
-        (Method::GET, "/v1/models".into(), None),
-        (
-            Method::POST,
-            "/v1/chat/completions".into(),
-            Some(json!({"model": "llama3.2", "messages": []})),
+        get("/queue"),
+        get("/metrics"),
+        get("/v1/models"),
+        post(
+            "/v1/chat/completions",
+            json!({"model": "llama3.2", "messages": []}),
         ),
-        (
-            Method::POST,
-            "/v1/completions".into(),
-            Some(json!({"model": "llama3.2", "prompt": "x"})),
+        post(
+            "/v1/completions",
+            json!({"model": "llama3.2", "prompt": "x"}),
         ),
-        (
-            Method::POST,
-            "/v1/embeddings".into(),
-            Some(json!({"model": "nomic-embed-text", "input": "x"})),
+        post("/v1/embeddings", embed),
+        get("/api/status"),
+        post("/v1/responses", json!({"model": "llama3.2", "input": "x"})),
+        post(
+            "/v1/messages",
+            json!({"model": "llama3.2", "max_tokens": 8, "messages": []}),
         ),
-        (Method::GET, "/api/status".into(), None),
-        (
-            Method::POST,
-            "/v1/responses".into(),
-            Some(json!({"model": "llama3.2", "input": "x"})),
+        post("/api/pull", json!({"model": "gemma3", "stream": false})),
+        post("/api/push", json!({"model": "llama3.2", "stream": false})),
+        post(
+            "/api/create",
+            json!({"model": "x", "from": "llama3.2", "stream": false}),
         ),
-        (
-            Method::POST,
-            "/v1/messages".into(),
-            Some(json!({"model": "llama3.2", "max_tokens": 8, "messages": []})),
-        ),
-        (
-            Method::POST,
-            "/api/pull".into(),
-            Some(json!({"model": "gemma3", "stream": false})),
-        ),
-        (
-            Method::POST,
-            "/api/push".into(),
-            Some(json!({"model": "llama3.2", "stream": false})),
-        ),
-        (
-            Method::POST,
-            "/api/create".into(),
-            Some(json!({"model": "x", "from": "llama3.2", "stream": false})),
-        ),
-        (
-            Method::POST,
-            "/api/copy".into(),
-            Some(json!({"source": "llama3.2", "destination": "y"})),
+        post(
+            "/api/copy",
+            json!({"source": "llama3.2", "destination": "y"}),
         ),
         (
             Method::DELETE,
@@ -102,7 +80,7 @@ fn routes(job: &str) -> Vec<(reqwest::Method, String, Option<serde_json::Value>)
             format!("/api/blobs/sha256:{}", "a".repeat(64)),
             None,
         ),
-        (Method::GET, "/nope".into(), None),
+        get("/nope"),
     ]
 }
 
@@ -175,8 +153,7 @@ async fn a_web_page_from_another_origin_gets_403_even_on_an_open_foreman() {
             .send()
     };
     let refused = from("https://evil.example").await.unwrap();
-    assert_eq!(refused.status(), 403);
-    let body: serde_json::Value = refused.json().await.unwrap();
+    let body = json_answer(refused, 403).await;
     assert!(body["error"].as_str().unwrap().contains("origin"));
     assert!(
         app.client.keys().await.unwrap().is_empty(),

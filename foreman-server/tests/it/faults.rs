@@ -6,10 +6,11 @@ use std::time::Duration;
 use axum::http::{header, StatusCode};
 use axum::routing::{get, post};
 use foreman_sim::SimHandle;
+use foreman_testkit::json_answer;
 use foreman_testkit::wait::wait_until;
 use foreman_testkit::{FakeOllama, TestApp};
 use futures::StreamExt;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::manual_target::manual_target_with;
 use crate::{chat_body, DEADLINE};
@@ -17,8 +18,7 @@ use crate::{chat_body, DEADLINE};
 /// Submits an async chat job; its id.
 pub(crate) async fn submit(app: &TestApp, body: &Value) -> String {
     let response = app.post("/jobs", body).await;
-    assert_eq!(response.status(), 202);
-    let accepted: Value = response.json().await.unwrap();
+    let accepted = json_answer(response, 202).await;
     accepted["job_id"].as_str().unwrap().to_owned()
 }
 
@@ -70,8 +70,7 @@ async fn a_sync_caller_waits_out_a_target_outage() {
         .expect("answered once the target is back")
         .unwrap()
         .unwrap();
-    assert_eq!(response.status(), 200);
-    let answer: Value = response.json().await.unwrap();
+    let answer = json_answer(response, 200).await;
     assert!(answer["message"]["content"].is_string(), "{answer}");
 }
 
@@ -190,12 +189,9 @@ async fn garbage_from_the_target_reaches_a_sync_caller_as_sent_and_fails_an_asyn
 
 #[tokio::test]
 async fn a_500_from_the_target_fails_the_job_at_once_and_is_passed_on() {
-    let app = TestApp::spawn().await;
-    app.ollama
-        .fail_generations(500, json!({"error": "CUDA error: out of memory"}));
+    let app = crate::failing_target(500, "CUDA error: out of memory").await;
     let response = app.post("/api/chat", &chat_body("llama3.2", false)).await;
-    assert_eq!(response.status(), 500);
-    let body: Value = response.json().await.unwrap();
+    let body = json_answer(response, 500).await;
     assert_eq!(body["error"], "CUDA error: out of memory");
 
     let id = submit(&app, &chat_body("llama3.2", false)).await;

@@ -1,6 +1,7 @@
 //! The async jobs API.
 
 use foreman_client::{ChatMessage, ChatRequest, JobState, SubmitRequest};
+use foreman_testkit::json_answer;
 use foreman_testkit::TestApp;
 use serde_json::{json, Value};
 
@@ -135,8 +136,7 @@ async fn an_unknown_model_is_404_and_a_private_webhook_is_400_by_default() {
         .await;
     assert_eq!(missing.status(), 404);
     let private = app.post("/jobs", &json!({"model": "llama3.2", "messages": [], "state_webhook_url": "http://127.0.0.1:9/x"})).await;
-    assert_eq!(private.status(), 400);
-    let body: Value = private.json().await.unwrap();
+    let body = json_answer(private, 400).await;
     assert!(body["error"]
         .as_str()
         .unwrap()
@@ -160,11 +160,9 @@ async fn a_repeated_idempotency_key_returns_the_same_job_or_422() {
         }
     };
     let first = submit(body.clone()).await;
-    assert_eq!(first.status(), 202);
-    let first: Value = first.json().await.unwrap();
+    let first = json_answer(first, 202).await;
     let again = submit(body).await;
-    assert_eq!(again.status(), 200);
-    let again: Value = again.json().await.unwrap();
+    let again = json_answer(again, 200).await;
     assert_eq!(first["job_id"], again["job_id"]);
     let different = submit(json!({"model": "llama3.2", "messages": []})).await;
     assert_eq!(different.status(), 422);

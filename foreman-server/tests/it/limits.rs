@@ -92,28 +92,19 @@ async fn a_trusted_keys_end_users_each_get_the_keys_rpm_and_other_keys_cannot_sp
     let (_, webui) = key_client(&app, NewKey::new("webui").rpm(1).trust_user_header(true)).await;
     let (_, plain) = key_client(&app, NewKey::new("plain").rpm(1)).await;
     let body = chat_body("llama3.2", false);
-    assert_eq!(
-        post(&app, "/api/chat", &webui, Some("u1"), &body).await.0,
-        200
-    );
-    assert_eq!(
-        post(&app, "/api/chat", &webui, Some("u1"), &body).await.0,
-        429
-    );
-    assert_eq!(
-        post(&app, "/api/chat", &webui, Some("u2"), &body).await.0,
-        200
-    );
-    assert_eq!(post(&app, "/api/chat", &webui, None, &body).await.0, 200);
-    // An untrusted key's header is ignored: every request is the key's own.
-    assert_eq!(
-        post(&app, "/api/chat", &plain, Some("u1"), &body).await.0,
-        200
-    );
-    assert_eq!(
-        post(&app, "/api/chat", &plain, Some("u2"), &body).await.0,
-        429
-    );
+    // In order: each request, and the status it gets.
+    for (step, key, user, status) in [
+        (1, &webui, Some("u1"), 200),
+        (2, &webui, Some("u1"), 429),
+        (3, &webui, Some("u2"), 200),
+        (4, &webui, None, 200),
+        // An untrusted key's header is ignored: every request is the key's own.
+        (5, &plain, Some("u1"), 200),
+        (6, &plain, Some("u2"), 429),
+    ] {
+        let got = post(&app, "/api/chat", key, user, &body).await.0;
+        assert_eq!(got, status, "request {step}, user {user:?}");
+    }
 }
 
 #[tokio::test]
@@ -167,14 +158,7 @@ async fn past_its_max_queued_a_key_gets_429_and_other_keys_and_users_still_queue
 
 #[tokio::test]
 async fn a_full_queue_answers_503_with_retry_after() {
-    let app = TestApp::builder()
-        .generation_delay(Duration::from_secs(30))
-        .configure(|c| c.max_queue = 1)
-        .spawn()
-        .await;
-    app.post("/jobs", &chat_body("llama3.2", false)).await;
-    app.ollama.wait_for_generations(1, DEADLINE).await;
-    app.post("/jobs", &chat_body("llama3.2", false)).await;
+    let app = crate::full_queue(1).await;
     for (path, body) in [
         ("/api/chat", chat_body("llama3.2", false)),
         ("/jobs", chat_body("llama3.2", false)),

@@ -38,7 +38,8 @@ mod webhooks;
 
 use std::time::Duration;
 
-use foreman_testkit::TestApp;
+use foreman_client::{ChatMessage, ChatRequest, JobId, SubmitRequest};
+use foreman_testkit::{FakeOllama, TestApp, TestAppBuilder};
 
 /// How long any condition in these tests may take before the test fails.
 pub(crate) const DEADLINE: Duration = Duration::from_secs(10);
@@ -46,14 +47,10 @@ pub(crate) const DEADLINE: Duration = Duration::from_secs(10);
 /// Longer than any test: a poll interval that never comes round within one.
 pub(crate) const HOUR: Duration = Duration::from_secs(3600);
 
-/// A foreman in front of `ollama` that polls it only hourly, so what it knows of the
-/// target's models comes from its own requests, not from a poll.
-pub(crate) async fn hourly(ollama: foreman_testkit::FakeOllama) -> TestApp {
-    TestApp::builder()
-        .ollama(ollama)
-        .configure(|c| c.poll_interval = HOUR)
-        .spawn()
-        .await
+/// A foreman that polls its target only hourly, so what it knows of the target's models
+/// comes from its own requests, not from a poll.
+pub(crate) fn hourly() -> TestAppBuilder {
+    TestApp::builder().configure(|c| c.poll_interval = HOUR)
 }
 
 /// A call running in the background, as [`TestApp::spawn_post`] starts it.
@@ -70,6 +67,59 @@ pub(crate) async fn assert_all_ran_one_at_a_time(app: &TestApp, calls: Vec<Pendi
     }
     assert_eq!(app.ollama.generation_requests().len(), n);
     assert_eq!(app.ollama.max_concurrent_generations(), 1);
+}
+
+/// A foreman whose target fails every generation with `status` and `{"error": error}`.
+pub(crate) async fn failing_target(status: u16, error: &str) -> TestApp {
+    let app = TestApp::spawn().await;
+    app.ollama
+        .fail_generations(status, serde_json::json!({ "error": error }));
+    app
+}
+
+/// A foreman in front of a fake that answers `reply`, streamed in `n` chunks.
+pub(crate) async fn replying(reply: &str, n: usize) -> TestApp {
+    TestApp::builder()
+        .ollama(FakeOllama::builder().reply(reply).chunks(n).start().await)
+        .spawn()
+        .await
+}
+
+/// A foreman whose target holds each generation for a second and is already running a
+/// first async job (prompt `running`, returned): what comes next queues behind it, until
+/// the test sets the delay to zero.
+pub(crate) async fn busy() -> (TestApp, JobId) {
+    let app = TestApp::with_generation_delay(Duration::from_millis(1000)).await;
+    let first = app.client.submit(chat_job("llama3.2", "running")).await;
+    app.ollama.wait_for_generations(1, DEADLINE).await;
+    (app, first.expect("the first job is accepted"))
+}
+
+/// A foreman whose queue is full: its target holds a first job for 30 s, and
+/// `max_queue` more wait behind it.
+pub(crate) async fn full_queue(max_queue: u64) -> TestApp {
+    let app = TestApp::builder()
+        .generation_delay(Duration::from_secs(30))
+        .configure(move |c| c.max_queue = max_queue)
+        .spawn()
+        .await;
+    app.client
+        .submit(chat_job("llama3.2", "running"))
+        .await
+        .unwrap();
+    app.ollama.wait_for_generations(1, DEADLINE).await;
+    for i in 0..max_queue {
+        let queued = app
+            .client
+            .submit(chat_job("llama3.2", &format!("queued {i}")));
+        queued.await.expect("there is room in the queue");
+    }
+    app
+}
+
+/// An async job: a chat of one user message.
+pub(crate) fn chat_job(model: &str, prompt: &str) -> SubmitRequest {
+    SubmitRequest::new(ChatRequest::new(model, vec![ChatMessage::user(prompt)]))
 }
 
 /// A chat request body.

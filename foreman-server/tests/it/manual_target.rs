@@ -6,7 +6,7 @@ use foreman_sim::{Generation, SimConfig, SimHandle};
 use foreman_testkit::TestApp;
 use serde_json::Value;
 
-use crate::{Pending, DEADLINE};
+use crate::DEADLINE;
 
 /// A simulated Ollama whose tokens the test releases, and a foreman in front of it.
 pub(crate) async fn manual_target() -> (SimHandle, TestApp) {
@@ -35,17 +35,21 @@ pub(crate) async fn next_generation(sim: &SimHandle) -> Generation {
         .expect("a generation request")
 }
 
-/// Releases the first token of the call's generation and returns the call's response:
-/// its headers wait for the target's first chunk to pass through foreman, as Ollama's do.
+/// A foreman in front of a [`manual_target`], `body` posted to `path`, and the first token
+/// of its generation released: the simulator (to keep while the test runs), foreman, the
+/// generation to go on with, and the call's response, whose headers wait for the target's
+/// first chunk to pass through foreman, as Ollama's do.
 pub(crate) async fn first_token(
-    sim: &SimHandle,
-    pending: Pending,
+    path: &str,
+    body: Value,
     token: &str,
-) -> (Generation, reqwest::Response) {
-    let generation = next_generation(sim).await;
+) -> (SimHandle, TestApp, Generation, reqwest::Response) {
+    let (sim, app) = manual_target().await;
+    let pending = app.spawn_post(path, body);
+    let generation = next_generation(&sim).await;
     generation.token(token);
     let response = pending.await.unwrap().unwrap();
-    (generation, response)
+    (sim, app, generation, response)
 }
 
 /// Waits, up to the deadline, for the newest job to satisfy `condition`.

@@ -4,14 +4,14 @@
 
 use std::time::Duration;
 
-use foreman_client::{ChatMessage, ChatRequest, SubmitRequest};
 use foreman_testkit::bodies::{named_events, EventReader};
+use foreman_testkit::json_answer;
 use foreman_testkit::wait::wait_until;
-use foreman_testkit::{FakeOllama, TestApp};
+use foreman_testkit::TestApp;
 use serde_json::{json, Value};
 
 use crate::manual_target::{first_token, manual_target, newest_job, next_generation};
-use crate::DEADLINE;
+use crate::{chat_job, DEADLINE};
 
 fn message(model: &str, stream: bool) -> Value {
     json!({
@@ -65,12 +65,7 @@ async fn a_message_is_queued_and_passed_through_unchanged() {
 
 #[tokio::test]
 async fn a_streamed_message_is_anthropics_named_events_in_order() {
-    let ollama = FakeOllama::builder()
-        .reply("Rayleigh.")
-        .chunks(3)
-        .start()
-        .await;
-    let app = TestApp::builder().ollama(ollama).spawn().await;
+    let app = crate::replying("Rayleigh.", 3).await;
 
     let response = app.post("/v1/messages", &message("llama3.2", true)).await;
 
@@ -89,18 +84,12 @@ async fn a_streamed_message_is_anthropics_named_events_in_order() {
 
 #[tokio::test]
 async fn a_response_is_queued_and_passed_through_unchanged() {
-    let ollama = FakeOllama::builder()
-        .reply("Rayleigh.")
-        .chunks(2)
-        .start()
-        .await;
-    let app = TestApp::builder().ollama(ollama).spawn().await;
+    let app = crate::replying("Rayleigh.", 2).await;
 
     let whole = app
         .post("/v1/responses", &response_request("llama3.2", false))
         .await;
-    assert_eq!(whole.status(), 200);
-    let answer: Value = whole.json().await.unwrap();
+    let answer = json_answer(whole, 200).await;
     assert_eq!(answer["object"], "response");
     assert_eq!(answer["output"][0]["content"][0]["text"], "Rayleigh.");
 
@@ -156,7 +145,11 @@ async fn each_event_reaches_the_client_before_the_target_sends_the_next() {
         assert_eq!(response.headers()["content-type"], "text/event-stream");
         let mut events = EventReader::new(response);
         let opening = events.until(delta).await;
-        assert_eq!(delta_text(&opening.last().unwrap().1), "The", "{path}");
+        assert_eq!(
+            text_at(&opening.last().unwrap().1, DELTA_TEXT),
+            "The",
+            "{path}"
+        );
         for word in [" sky", " is"] {
             generation.token(word);
             let (name, data) = events
@@ -164,7 +157,7 @@ async fn each_event_reaches_the_client_before_the_target_sends_the_next() {
                 .await
                 .expect("the event arrives while the target holds the next token");
             assert_eq!(name, delta, "{path}");
-            assert_eq!(delta_text(&data), word, "{path}");
+            assert_eq!(text_at(&data, DELTA_TEXT), word, "{path}");
         }
         generation.finish();
         let rest = events.rest().await;
@@ -172,12 +165,20 @@ async fn each_event_reaches_the_client_before_the_target_sends_the_next() {
     }
 }
 
-/// The text a delta event carries: Anthropic's `delta.text`, the Responses API's `delta`.
-fn delta_text(data: &Value) -> &str {
-    data["delta"]["text"]
-        .as_str()
-        .or(data["delta"].as_str())
-        .unwrap_or_else(|| panic!("a text delta: {data}"))
+/// Where a delta event carries its text: Anthropic's `delta.text`, the Responses API's
+/// `delta`.
+const DELTA_TEXT: [&str; 2] = ["/delta/text", "/delta"];
+
+/// Where an error event carries its message: Anthropic's `error.message`, the Responses
+/// API's `message`.
+const ERROR_TEXT: [&str; 2] = ["/error/message", "/message"];
+
+/// The text an event's data holds at the first of `pointers` that has one.
+fn text_at<'a>(data: &'a Value, pointers: [&str; 2]) -> &'a str {
+    pointers
+        .iter()
+        .find_map(|pointer| data.pointer(pointer)?.as_str())
+        .unwrap_or_else(|| panic!("no text at {pointers:?}: {data}"))
 }
 
 #[tokio::test]
@@ -185,8 +186,7 @@ async fn unknown_models_are_404s_in_each_routes_shape() {
     let app = TestApp::spawn().await;
 
     let anthropic = app.post("/v1/messages", &message("nope", false)).await;
-    assert_eq!(anthropic.status(), 404);
-    let body: Value = anthropic.json().await.unwrap();
+    let body = json_answer(anthropic, 404).await;
     assert_eq!(
         body,
         json!({"type": "error", "error": {
@@ -198,8 +198,7 @@ async fn unknown_models_are_404s_in_each_routes_shape() {
     let openai = app
         .post("/v1/responses", &response_request("nope", false))
         .await;
-    assert_eq!(openai.status(), 404);
-    let body: Value = openai.json().await.unwrap();
+    let body = json_answer(openai, 404).await;
     assert_eq!(body["error"]["code"], "model_not_found");
     assert_eq!(body["error"]["type"], "invalid_request_error");
     assert!(app.ollama.generation_requests().is_empty());
@@ -242,14 +241,12 @@ async fn bad_bodies_auth_and_unknown_paths_answer_in_anthropics_shape() {
             &message("llama3.2", false),
         )
         .await;
-    assert_eq!(unknown.status(), 404);
-    assert_anthropic_error(&unknown.json().await.unwrap(), "not_found_error");
+    assert_anthropic_error(&json_answer(unknown, 404).await, "not_found_error");
 
     let responses = app
         .post_as("/v1/responses", "s3cret", &json!({"input": "hi"}))
         .await;
-    assert_eq!(responses.status(), 400);
-    let body: Value = responses.json().await.unwrap();
+    let body = json_answer(responses, 400).await;
     assert_eq!(body["error"]["message"], "model is required");
     assert_eq!(
         app.ollama.generation_requests().len(),
@@ -260,14 +257,11 @@ async fn bad_bodies_auth_and_unknown_paths_answer_in_anthropics_shape() {
 
 #[tokio::test]
 async fn a_target_error_keeps_its_status_in_anthropics_shape() {
-    let app = TestApp::spawn().await;
-    app.ollama
-        .fail_generations(500, json!({"error": "the runner crashed"}));
+    let app = crate::failing_target(500, "the runner crashed").await;
 
     let response = app.post("/v1/messages", &message("llama3.2", false)).await;
 
-    assert_eq!(response.status(), 500);
-    let body: Value = response.json().await.unwrap();
+    let body = json_answer(response, 500).await;
     assert_anthropic_error(&body, "api_error");
     assert_eq!(body["error"]["message"], "the runner crashed");
 }
@@ -288,16 +282,12 @@ async fn messages_responses_and_chats_never_overlap_on_the_target() {
 
 #[tokio::test]
 async fn a_message_runs_before_async_jobs_queued_ahead_of_it() {
-    let app = TestApp::with_generation_delay(Duration::from_millis(1000)).await;
-    let job = |prompt: &str| {
-        SubmitRequest::new(ChatRequest::new(
-            "llama3.2",
-            vec![ChatMessage::user(prompt)],
-        ))
-    };
-    app.client.submit(job("running")).await.unwrap();
-    app.ollama.wait_for_generations(1, DEADLINE).await;
-    let batch = app.client.submit(job("batch")).await.unwrap();
+    let (app, _running) = crate::busy().await;
+    let batch = app
+        .client
+        .submit(chat_job("llama3.2", "batch"))
+        .await
+        .unwrap();
     let interactive = app.spawn_post("/v1/messages", message("llama3.2", false));
     foreman_testkit::eventually(DEADLINE, "both to be queued", || async {
         app.get_json("/queue").await["depth"] == 2
@@ -342,25 +332,28 @@ async fn a_messages_caller_that_disconnects_while_queued_removes_its_job() {
     assert_eq!(app.ollama.generation_requests().len(), 1, "it never ran");
 }
 
-#[tokio::test]
-async fn a_broken_stream_ends_with_an_error_event_in_each_apis_shape() {
-    for (path, body) in [
+/// A streamed request to each route: Anthropic's Messages, OpenAI's Responses.
+fn streamed_requests() -> [(&'static str, Value); 2] {
+    [
         ("/v1/messages", message("llama3.2", true)),
         ("/v1/responses", response_request("llama3.2", true)),
-    ] {
-        let (sim, app) = manual_target().await;
-        let pending = app.spawn_post(path, body);
-        let (generation, response) = first_token(&sim, pending, "a").await;
+    ]
+}
+
+#[tokio::test]
+async fn a_broken_stream_ends_with_an_error_event_in_each_apis_shape() {
+    for (path, body) in streamed_requests() {
+        let (_sim, app, generation, response) = first_token(path, body, "a").await;
         generation.cut();
 
         let events = named_events(&response.text().await.unwrap());
         let (name, data) = events.last().unwrap();
         assert_eq!(name, "error", "{path}: {events:?}");
         assert_eq!(data["type"], "error");
-        let message = data["error"]["message"]
-            .as_str()
-            .or(data["message"].as_str());
-        assert!(message.unwrap().contains("broke off"), "{path}: {data}");
+        assert!(
+            text_at(data, ERROR_TEXT).contains("broke off"),
+            "{path}: {data}"
+        );
         let failed = newest_job(&app, |job| job["state"] == "failed").await;
         assert!(failed, "{path}: the job ends failed, not done");
     }
@@ -368,13 +361,8 @@ async fn a_broken_stream_ends_with_an_error_event_in_each_apis_shape() {
 
 #[tokio::test]
 async fn an_error_event_from_the_target_mid_stream_reaches_the_caller_and_fails_the_job() {
-    for (path, body) in [
-        ("/v1/messages", message("llama3.2", true)),
-        ("/v1/responses", response_request("llama3.2", true)),
-    ] {
-        let (sim, app) = manual_target().await;
-        let pending = app.spawn_post(path, body);
-        let (generation, response) = first_token(&sim, pending, "Ray").await;
+    for (path, body) in streamed_requests() {
+        let (_sim, app, generation, response) = first_token(path, body, "Ray").await;
         generation.fail("out of memory");
 
         let events = named_events(&response.text().await.unwrap());
@@ -388,10 +376,11 @@ async fn an_error_event_from_the_target_mid_stream_reaches_the_caller_and_fails_
             1,
             "{path}: the target's own, once: {events:?}"
         );
-        let message = errors[0]["error"]["message"]
-            .as_str()
-            .or(errors[0]["message"].as_str());
-        assert_eq!(message, Some("out of memory"), "{path}: {events:?}");
+        assert_eq!(
+            text_at(errors[0], ERROR_TEXT),
+            "out of memory",
+            "{path}: {events:?}"
+        );
         let failed = newest_job(&app, |job| {
             job["state"] == "failed" && job["error"] == "out of memory"
         })

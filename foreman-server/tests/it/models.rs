@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use foreman_testkit::bodies::{ndjson, LineReader};
-use foreman_testkit::{FakeOllama, TestApp};
+use foreman_testkit::json_answer;
+use foreman_testkit::TestApp;
 use reqwest::Method;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -52,7 +53,7 @@ fn received(app: &TestApp, path: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn a_pull_streams_the_targets_progress_and_the_model_is_listed_at_once() {
-    let app = hourly(FakeOllama::start().await).await;
+    let app = hourly().spawn().await;
     let request = json!({"model": "gemma3", "insecure": false, "name": ""});
 
     let response = call(&app, Method::POST, "/api/pull", request.clone()).await;
@@ -73,7 +74,7 @@ async fn a_pull_streams_the_targets_progress_and_the_model_is_listed_at_once() {
 
 #[tokio::test]
 async fn a_pull_without_streaming_answers_one_object_and_refreshes_too() {
-    let app = hourly(FakeOllama::start().await).await;
+    let app = hourly().spawn().await;
 
     let response = app
         .post("/api/pull", &json!({"model": "phi4", "stream": false}))
@@ -84,7 +85,7 @@ async fn a_pull_without_streaming_answers_one_object_and_refreshes_too() {
 
 #[tokio::test]
 async fn a_failed_pull_streams_its_error_line_and_changes_nothing() {
-    let app = hourly(FakeOllama::start().await).await;
+    let app = hourly().spawn().await;
     app.ollama.make_unpullable("nope");
     let before = listed(&app).await;
 
@@ -113,7 +114,7 @@ async fn a_failed_pull_streams_its_error_line_and_changes_nothing() {
 
 #[tokio::test]
 async fn create_copy_and_delete_show_in_the_list_at_once() {
-    let app = hourly(FakeOllama::start().await).await;
+    let app = hourly().spawn().await;
 
     let created = app
         .post(
@@ -275,7 +276,7 @@ async fn a_blob_upload_that_stalls_is_answered_408_and_the_target_stays_healthy(
 
 #[tokio::test]
 async fn a_created_model_can_be_made_from_an_uploaded_blob() {
-    let app = hourly(FakeOllama::start().await).await;
+    let app = hourly().spawn().await;
     let data = b"GGUF weights".to_vec();
     let digest = format!("sha256:{}", hex::encode(Sha256::digest(&data)));
     let blob = app.at(&format!("/api/blobs/{digest}"));
@@ -427,7 +428,7 @@ async fn progress_lines_reach_the_client_one_by_one() {
 
 #[tokio::test]
 async fn a_chat_for_a_model_being_pulled_waits_in_the_queue_then_runs() {
-    let app = hourly(FakeOllama::start().await).await;
+    let app = hourly().spawn().await;
     app.ollama.set_pull_delay(Duration::from_millis(800));
     let pull = app.spawn_post("/api/pull", json!({"model": "fresh"}));
     foreman_testkit::eventually(DEADLINE, "the pull to be under way", || async {
@@ -469,7 +470,7 @@ async fn a_chat_for_a_model_being_pulled_waits_in_the_queue_then_runs() {
 
 #[tokio::test]
 async fn a_chat_held_for_a_pull_that_fails_gets_ollamas_404() {
-    let app = hourly(FakeOllama::start().await).await;
+    let app = hourly().spawn().await;
     app.ollama.set_pull_delay(Duration::from_millis(500));
     app.ollama.make_unpullable("ghost");
     let pull = app.spawn_post("/api/pull", json!({"model": "ghost"}));
@@ -482,8 +483,7 @@ async fn a_chat_held_for_a_pull_that_fails_gets_ollamas_404() {
         .post("/api/chat", &crate::chat_body("ghost", false))
         .await;
 
-    assert_eq!(chat.status(), 404);
-    let error: Value = chat.json().await.unwrap();
+    let error = json_answer(chat, 404).await;
     assert_eq!(
         error["error"],
         "model \"ghost\" not found, try pulling it first"
@@ -497,7 +497,7 @@ async fn a_chat_held_for_a_pull_that_fails_gets_ollamas_404() {
 
 #[tokio::test]
 async fn pulling_an_installed_model_again_does_not_hold_its_chats() {
-    let app = hourly(FakeOllama::start().await).await;
+    let app = hourly().spawn().await;
     app.ollama.set_pull_delay(Duration::from_secs(3));
     let pull = app.spawn_post("/api/pull", json!({"model": "llama3.2"}));
     foreman_testkit::eventually(DEADLINE, "the update to be under way", || async {

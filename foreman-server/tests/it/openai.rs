@@ -4,10 +4,11 @@
 use std::time::Duration;
 
 use foreman_testkit::bodies::{joined, openai_chunks, sse_data};
+use foreman_testkit::json_answer;
 use foreman_testkit::{FakeOllama, TestApp};
 use serde_json::{json, Value};
 
-use crate::manual_target::{first_token, manual_target, newest_job};
+use crate::manual_target::{first_token, newest_job};
 use crate::DEADLINE;
 
 fn chat_completion(model: &str, stream: bool) -> Value {
@@ -31,12 +32,7 @@ fn assert_openai_error(body: &Value, kind: &str) {
 
 #[tokio::test]
 async fn a_streamed_chat_completion_is_server_sent_events_ending_with_done() {
-    let ollama = FakeOllama::builder()
-        .reply("The sky is blue.")
-        .chunks(3)
-        .start()
-        .await;
-    let app = TestApp::builder().ollama(ollama).spawn().await;
+    let app = crate::replying("The sky is blue.", 3).await;
 
     let response = app
         .post("/v1/chat/completions", &chat_completion("llama3.2", true))
@@ -74,12 +70,7 @@ async fn a_chat_completion_without_streaming_is_one_json_object_and_a_finished_j
         .post("/v1/chat/completions", &chat_completion("llama3.2", false))
         .await;
 
-    assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("application/json"));
-    let answer: Value = response.json().await.unwrap();
+    let answer = json_answer(response, 200).await;
     assert_eq!(answer["object"], "chat.completion");
     assert_eq!(
         answer["choices"][0]["message"]["content"],
@@ -100,8 +91,7 @@ async fn a_completion_is_queued_and_passed_through() {
 
     let response = app.post("/v1/completions", &request).await;
 
-    assert_eq!(response.status(), 200);
-    let answer: Value = response.json().await.unwrap();
+    let answer = json_answer(response, 200).await;
     assert_eq!(answer["object"], "text_completion");
     assert_eq!(
         answer["choices"][0]["text"],
@@ -127,8 +117,7 @@ async fn embeddings_go_straight_to_the_target() {
 
     let response = app.post("/v1/embeddings", &request).await;
 
-    assert_eq!(response.status(), 200);
-    let answer: Value = response.json().await.unwrap();
+    let answer = json_answer(response, 200).await;
     assert_eq!(answer["object"], "list");
     assert_eq!(answer["data"].as_array().unwrap().len(), 2);
     assert_eq!(answer["data"][1]["object"], "embedding");
@@ -173,8 +162,7 @@ async fn an_unknown_model_is_an_openai_shaped_404() {
     let chat = app
         .post("/v1/chat/completions", &chat_completion("nope", false))
         .await;
-    assert_eq!(chat.status(), 404);
-    let body: Value = chat.json().await.unwrap();
+    let body = json_answer(chat, 404).await;
     assert_eq!(
         body,
         json!({"error": {
@@ -184,8 +172,7 @@ async fn an_unknown_model_is_an_openai_shaped_404() {
     );
 
     let model = app.get("/v1/models/nope").await;
-    assert_eq!(model.status(), 404);
-    assert_openai_error(&model.json().await.unwrap(), "invalid_request_error");
+    assert_openai_error(&json_answer(model, 404).await, "invalid_request_error");
     assert!(app.ollama.generation_requests().is_empty());
 }
 
@@ -229,15 +216,13 @@ async fn auth_and_unknown_routes_answer_in_openai_shape_under_v1() {
     let denied = app
         .post("/v1/chat/completions", &chat_completion("llama3.2", false))
         .await;
-    assert_eq!(denied.status(), 401);
-    assert_openai_error(&denied.json().await.unwrap(), "invalid_request_error");
+    assert_openai_error(&json_answer(denied, 401).await, "invalid_request_error");
 
     let allowed = app.get_as("/v1/models", "s3cret").await;
     assert_eq!(allowed.status(), 200);
 
     let unknown = app.get_as("/v1/nowhere", "s3cret").await;
-    assert_eq!(unknown.status(), 404);
-    assert_openai_error(&unknown.json().await.unwrap(), "invalid_request_error");
+    assert_openai_error(&json_answer(unknown, 404).await, "invalid_request_error");
 }
 
 #[tokio::test]
@@ -248,22 +233,18 @@ async fn an_oversized_body_is_an_openai_shaped_413() {
 
     let response = app.post("/v1/chat/completions", &request).await;
 
-    assert_eq!(response.status(), 413);
-    assert_openai_error(&response.json().await.unwrap(), "invalid_request_error");
+    assert_openai_error(&json_answer(response, 413).await, "invalid_request_error");
 }
 
 #[tokio::test]
 async fn a_target_error_keeps_its_status_in_openai_shape() {
-    let app = TestApp::spawn().await;
-    app.ollama
-        .fail_generations(500, json!({"error": "the runner crashed"}));
+    let app = crate::failing_target(500, "the runner crashed").await;
 
     let response = app
         .post("/v1/chat/completions", &chat_completion("llama3.2", false))
         .await;
 
-    assert_eq!(response.status(), 500);
-    let body: Value = response.json().await.unwrap();
+    let body = json_answer(response, 500).await;
     assert_openai_error(&body, "api_error");
     assert_eq!(body["error"]["message"], "the runner crashed");
     let recorded = newest_job(&app, |job| {
@@ -294,9 +275,12 @@ async fn concurrent_openai_chats_never_overlap_on_the_target() {
 
 #[tokio::test]
 async fn a_stream_cut_by_the_target_ends_with_an_sse_error_event() {
-    let (sim, app) = manual_target().await;
-    let pending = app.spawn_post("/v1/chat/completions", chat_completion("llama3.2", true));
-    let (generation, response) = first_token(&sim, pending, "a").await;
+    let (_sim, app, generation, response) = first_token(
+        "/v1/chat/completions",
+        chat_completion("llama3.2", true),
+        "a",
+    )
+    .await;
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     generation.cut();
 

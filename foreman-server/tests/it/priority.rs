@@ -2,25 +2,12 @@
 
 use std::time::Duration;
 
-use foreman_client::{ChatMessage, ChatRequest, JobState, SubmitRequest};
+use foreman_client::JobState;
 use foreman_testkit::wait::wait_until;
-use foreman_testkit::{FakeOllama, TestApp};
+use foreman_testkit::TestApp;
 use serde_json::{json, Value};
 
-use crate::DEADLINE;
-
-fn job(model: &str, prompt: &str) -> SubmitRequest {
-    SubmitRequest::new(ChatRequest::new(model, vec![ChatMessage::user(prompt)]))
-}
-
-/// A fake that holds each generation for a second, until the test lets go.
-async fn slow_app() -> TestApp {
-    let ollama = FakeOllama::builder()
-        .generation_delay(Duration::from_millis(1000))
-        .start()
-        .await;
-    TestApp::builder().ollama(ollama).spawn().await
-}
+use crate::{busy, chat_job, DEADLINE};
 
 /// The first message's content of every generation the target saw, in order.
 fn prompts(app: &TestApp) -> Vec<String> {
@@ -29,14 +16,12 @@ fn prompts(app: &TestApp) -> Vec<String> {
 
 #[tokio::test]
 async fn a_sync_chat_runs_before_async_jobs_queued_ahead_of_it() {
-    let app = slow_app().await;
-    let first = app.client.submit(job("llama3.2", "running")).await.unwrap();
-    app.ollama.wait_for_generations(1, DEADLINE).await;
+    let (app, first) = busy().await;
     let mut batch = Vec::new();
     for i in 0..5 {
         let id = app
             .client
-            .submit(job("llama3.2", &format!("batch {i}")))
+            .submit(chat_job("llama3.2", &format!("batch {i}")))
             .await
             .unwrap();
         batch.push(id);
@@ -80,12 +65,10 @@ async fn a_sync_chat_runs_before_async_jobs_queued_ahead_of_it() {
 
 #[tokio::test]
 async fn a_higher_priority_async_job_runs_before_lower_ones() {
-    let app = slow_app().await;
-    let first = app.client.submit(job("llama3.2", "running")).await.unwrap();
-    app.ollama.wait_for_generations(1, DEADLINE).await;
+    let (app, first) = busy().await;
     let mut ids = vec![first];
     for (prompt, priority) in [("low", Some(-5)), ("default", None), ("high", Some(50))] {
-        let mut request = job("llama3.2", prompt);
+        let mut request = chat_job("llama3.2", prompt);
         request.priority = priority;
         ids.push(app.client.submit(request).await.unwrap());
     }

@@ -1,6 +1,6 @@
 //! The Ollama-compatible surface: answers as Ollama's, bodies through unchanged.
 
-use foreman_testkit::TestApp;
+use foreman_testkit::{json_answer, TestApp};
 use serde_json::{json, Value};
 
 use crate::chat_body;
@@ -9,12 +9,7 @@ use crate::chat_body;
 async fn chat_without_streaming_returns_one_json_object_with_the_reply() {
     let app = TestApp::spawn().await;
     let response = app.post("/api/chat", &chat_body("llama3.2", false)).await;
-    assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("application/json"));
-    let body: Value = response.json().await.unwrap();
+    let body = json_answer(response, 200).await;
     assert_eq!(body["done"], true);
     assert_eq!(body["message"]["content"], app.ollama.reply());
 }
@@ -204,12 +199,9 @@ async fn embeddings_pass_straight_through_concurrently() {
 
 #[tokio::test]
 async fn an_http_error_from_the_target_is_passed_on_and_fails_the_job() {
-    let app = TestApp::spawn().await;
-    app.ollama
-        .fail_generations(400, json!({"error": "invalid option num_ctx"}));
+    let app = crate::failing_target(400, "invalid option num_ctx").await;
     let response = app.post("/api/chat", &chat_body("llama3.2", false)).await;
-    assert_eq!(response.status(), 400);
-    let body: Value = response.json().await.unwrap();
+    let body = json_answer(response, 400).await;
     assert_eq!(body["error"], "invalid option num_ctx");
     let jobs: Value = app.get_json("/jobs").await;
     assert_eq!(jobs["jobs"][0]["state"], "failed");

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use foreman_client::{ChatMessage, ChatRequest, JobState, SubmitRequest};
 use foreman_sim::SimHandle;
+use foreman_testkit::json_answer;
 use foreman_testkit::TestApp;
 use serde_json::Value;
 
@@ -120,8 +121,7 @@ async fn a_sync_caller_hears_502_when_attempts_run_out() {
     let pending = app.spawn_post("/api/chat", chat_body("llama3.2", false));
     cut(&sim, 2).await;
     let response = pending.await.unwrap().unwrap();
-    assert_eq!(response.status(), 502);
-    let body: Value = response.json().await.unwrap();
+    let body = json_answer(response, 502).await;
     assert!(body["error"]
         .as_str()
         .unwrap()
@@ -176,24 +176,14 @@ async fn a_sync_caller_waits_through_a_target_outage() {
     assert!(queued, "the caller's job waits in the queue");
     app.ollama.restart().await;
     let response = call.await.unwrap().unwrap();
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.unwrap();
+    let body = json_answer(response, 200).await;
     assert_eq!(body["message"]["content"], app.ollama.reply());
 }
 
 #[tokio::test]
 async fn a_full_queue_answers_503_with_ollamas_message() {
-    let app = TestApp::builder()
-        .generation_delay(Duration::from_secs(30))
-        .configure(|c| c.max_queue = 2)
-        .spawn()
-        .await;
-    app.client.submit(job("llama3.2")).await.unwrap();
-    app.ollama.wait_for_generations(1, DEADLINE).await;
-    app.client.submit(job("llama3.2")).await.unwrap();
-    app.client.submit(job("llama3.2")).await.unwrap();
+    let app = crate::full_queue(2).await;
     let response = app.post("/jobs", &chat_body("llama3.2", false)).await;
-    assert_eq!(response.status(), 503);
-    let body: Value = response.json().await.unwrap();
+    let body = json_answer(response, 503).await;
     assert!(body["error"].as_str().unwrap().starts_with("server busy"));
 }

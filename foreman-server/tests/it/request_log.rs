@@ -5,15 +5,20 @@ use std::time::Duration;
 use foreman_testkit::{FakeOllama, TestApp};
 use serde_json::{json, Value};
 
+use crate::logs::Logs;
 use crate::{chat_body, DEADLINE};
 
 const AUTH_TOKEN: &str = "auth-token-3e1f0a";
 const PROMPT: &str = "Why is the sky blue?";
 
-fn fields_of(line: &str, parts: &[&str]) {
+/// Waits for the log line that contains `needle`, checks it has each of `parts`, and
+/// returns it.
+async fn assert_logged(logs: &Logs, needle: &str, parts: &[&str]) -> String {
+    let line = logs.line(|l| l.contains(needle), DEADLINE).await;
     for part in parts {
         assert!(line.contains(part), "{part:?} is not in {line}");
     }
+    line
 }
 
 // A current-thread runtime: every task foreman spawns runs on this thread, under the
@@ -38,9 +43,9 @@ async fn each_request_is_logged_once_answered_with_its_job_and_model_and_no_toke
         .unwrap()
         .to_owned();
     let sent = answer.bytes().await.unwrap().len();
-    let line = logs.line(|l| l.contains("path=/api/chat"), DEADLINE).await;
-    fields_of(
-        &line,
+    assert_logged(
+        &logs,
+        "path=/api/chat",
         &[
             " INFO ",
             "answered",
@@ -52,7 +57,8 @@ async fn each_request_is_logged_once_answered_with_its_job_and_model_and_no_toke
             "model=llama3.2",
             "complete=true",
         ],
-    );
+    )
+    .await;
 
     // An async job, then its status: the id comes from the path.
     let submitted: Value = app
@@ -69,24 +75,22 @@ async fn each_request_is_logged_once_answered_with_its_job_and_model_and_no_toke
     let shown = app.get_as(&format!("/jobs/{async_id}"), AUTH_TOKEN).await;
     assert_eq!(shown.status(), 200);
     let _ = shown.bytes().await.unwrap();
-    let line = logs
-        .line(|l| l.contains("method=POST path=/jobs "), DEADLINE)
-        .await;
-    fields_of(
-        &line,
+    assert_logged(
+        &logs,
+        "method=POST path=/jobs ",
         &[
             "status=202",
             &format!("job_id={async_id}"),
             "model=llama3.2",
         ],
-    );
-    let line = logs
-        .line(|l| l.contains(&format!("path=/jobs/{async_id} ")), DEADLINE)
-        .await;
-    fields_of(
-        &line,
+    )
+    .await;
+    assert_logged(
+        &logs,
+        &format!("path=/jobs/{async_id} "),
         &["method=GET", "status=200", &format!("job_id={async_id}")],
-    );
+    )
+    .await;
 
     // Error answers are logged with what the request named.
     let missing = app
@@ -94,10 +98,12 @@ async fn each_request_is_logged_once_answered_with_its_job_and_model_and_no_toke
         .await;
     assert_eq!(missing.status(), 404);
     let _ = missing.bytes().await.unwrap();
-    let line = logs
-        .line(|l| l.contains("model=no-such-model"), DEADLINE)
-        .await;
-    fields_of(&line, &["path=/api/chat", "status=404"]);
+    assert_logged(
+        &logs,
+        "model=no-such-model",
+        &["path=/api/chat", "status=404"],
+    )
+    .await;
     let refused = app.get("/api/tags").await;
     assert_eq!(refused.status(), 401);
     let _ = refused.bytes().await.unwrap();
@@ -127,11 +133,9 @@ async fn a_client_that_leaves_before_its_answer_is_logged_without_a_status() {
 
     waiting.abort();
 
-    let line = logs
-        .line(|l| l.contains("client left before the answer"), DEADLINE)
-        .await;
-    fields_of(
-        &line,
+    let line = assert_logged(
+        &logs,
+        "client left before the answer",
         &[
             "method=POST",
             "path=/api/chat",
@@ -139,6 +143,7 @@ async fn a_client_that_leaves_before_its_answer_is_logged_without_a_status() {
             "job_id=",
             "complete=false",
         ],
-    );
+    )
+    .await;
     assert!(!line.contains("status="), "{line}");
 }

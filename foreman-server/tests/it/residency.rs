@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use foreman_client::{ChatMessage, ChatRequest, SubmitRequest};
-use foreman_testkit::{FakeOllama, TestApp};
+use foreman_testkit::json_answer;
+use foreman_testkit::TestApp;
 use serde_json::{json, Value};
 
 // Polled hourly, what foreman knows of residency here comes from the jobs.
-use crate::{hourly, DEADLINE};
+use crate::{chat_job, hourly, DEADLINE};
 
 async fn resident(app: &TestApp) -> Value {
     app.get_json("/queue").await["resident"].clone()
@@ -17,13 +17,12 @@ async fn resident(app: &TestApp) -> Value {
 
 #[tokio::test]
 async fn an_empty_prompt_or_no_messages_loads_the_model_through_the_queue() {
-    let app = hourly(FakeOllama::start().await).await;
+    let app = hourly().spawn().await;
     let load = json!({"model": "qwen2.5:0.5b"});
 
     let response = app.post("/api/generate", &load).await;
 
-    assert_eq!(response.status(), 200);
-    let answer: Value = response.json().await.unwrap();
+    let answer = json_answer(response, 200).await;
     assert_eq!(answer["done_reason"], "load");
     assert_eq!(resident(&app).await, json!(["qwen2.5:0.5b"]));
     let chat_load = json!({"model": "llama3.2", "messages": []});
@@ -46,7 +45,7 @@ async fn an_empty_prompt_or_no_messages_loads_the_model_through_the_queue() {
 
 #[tokio::test]
 async fn keep_alive_zero_unloads_and_foreman_forgets_the_resident_model() {
-    let app = hourly(FakeOllama::start().await).await;
+    let app = hourly().spawn().await;
     let chat = app
         .post("/api/chat", &crate::chat_body("llama3.2", false))
         .await;
@@ -57,8 +56,7 @@ async fn keep_alive_zero_unloads_and_foreman_forgets_the_resident_model() {
     let stop = json!({"model": "llama3.2", "keep_alive": 0});
     let response = app.post("/api/generate", &stop).await;
 
-    assert_eq!(response.status(), 200);
-    let answer: Value = response.json().await.unwrap();
+    let answer = json_answer(response, 200).await;
     assert_eq!(answer["done_reason"], "unload");
     assert_eq!(app.ollama.resident(), None);
     assert_eq!(resident(&app).await, json!([]));
@@ -81,25 +79,25 @@ async fn keep_alive_zero_unloads_and_foreman_forgets_the_resident_model() {
 
 #[tokio::test]
 async fn after_an_unload_drain_by_model_no_longer_favours_the_unloaded_model() {
-    let ollama = FakeOllama::builder()
+    let app = hourly()
         .generation_delay(Duration::from_millis(1000))
-        .start()
+        .spawn()
         .await;
-    let app = hourly(ollama).await;
-    let job = |model: &str, prompt: &str| {
-        SubmitRequest::new(ChatRequest::new(model, vec![ChatMessage::user(prompt)]))
-    };
     // A generation that unloads its model when it is done.
-    let mut last_words = job("llama3.2", "last words");
+    let mut last_words = chat_job("llama3.2", "last words");
     last_words.chat.keep_alive = Some(json!(0));
     let first = app.client.submit(last_words).await.unwrap();
     app.ollama.wait_for_generations(1, DEADLINE).await;
     let older = app
         .client
-        .submit(job("qwen2.5:0.5b", "older"))
+        .submit(chat_job("qwen2.5:0.5b", "older"))
         .await
         .unwrap();
-    let newer = app.client.submit(job("llama3.2", "newer")).await.unwrap();
+    let newer = app
+        .client
+        .submit(chat_job("llama3.2", "newer"))
+        .await
+        .unwrap();
 
     app.ollama.set_generation_delay(Duration::ZERO);
     for id in [first, older, newer] {

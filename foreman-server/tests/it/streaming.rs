@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use foreman_testkit::json_answer;
 use foreman_testkit::TestApp;
 use futures::StreamExt;
 use serde_json::Value;
@@ -11,9 +12,8 @@ use crate::{chat_body, Pending, DEADLINE};
 
 #[tokio::test]
 async fn each_chunk_reaches_the_client_before_the_target_sends_the_next() {
-    let (sim, app) = manual_target().await;
-    let pending = app.spawn_post("/api/chat", chat_body("llama3.2", true));
-    let (generation, response) = first_token(&sim, pending, "The").await;
+    let (_sim, _app, generation, response) =
+        first_token("/api/chat", chat_body("llama3.2", true), "The").await;
     assert_eq!(response.headers()["content-type"], "application/x-ndjson");
     let mut body = response.bytes_stream();
     for (i, word) in ["The", " sky", " is"].into_iter().enumerate() {
@@ -84,9 +84,8 @@ async fn a_client_that_disconnects_while_queued_removes_its_job() {
 
 #[tokio::test]
 async fn a_stream_cut_by_the_target_ends_with_an_error_line() {
-    let (sim, app) = manual_target().await;
-    let pending = app.spawn_post("/api/chat", chat_body("llama3.2", true));
-    let (generation, response) = first_token(&sim, pending, "a").await;
+    let (_sim, app, generation, response) =
+        first_token("/api/chat", chat_body("llama3.2", true), "a").await;
     generation.cut();
     let text = response.text().await.unwrap();
     let lines: Vec<Value> = text
@@ -140,8 +139,7 @@ async fn a_graceful_shutdown_answers_every_waiting_caller() {
     app.stop().await;
     for call in [running, waiting] {
         let answer = call.await.unwrap().unwrap();
-        assert_eq!(answer.status(), 503);
-        let body: Value = answer.json().await.unwrap();
+        let body = json_answer(answer, 503).await;
         assert!(
             body["error"].as_str().unwrap().contains("shutting down"),
             "{body}"

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use foreman_client::{ChatMessage, ChatRequest, JobState, NewKey, SubmitRequest};
-use foreman_testkit::{eventually, FakeOllama, TestApp};
+use foreman_testkit::{eventually, TestApp};
 use reqwest::header::{COOKIE, ORIGIN, SET_COOKIE};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -255,12 +255,8 @@ async fn a_non_admins_snapshot_holds_only_its_own_jobs_and_usage() {
 
 #[tokio::test]
 async fn the_page_cancels_a_job_only_from_its_own_origin() {
-    let ollama = FakeOllama::builder()
-        .generation_delay(Duration::from_secs(30))
-        .start()
-        .await;
     let app = TestApp::builder()
-        .ollama(ollama)
+        .generation_delay(Duration::from_secs(30))
         .auth_token(ADMIN_TOKEN)
         .spawn()
         .await;

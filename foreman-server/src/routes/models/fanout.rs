@@ -333,7 +333,7 @@ pub(super) async fn upload(
             let chunk = match chunk {
                 Ok(chunk) => Ok(chunk),
                 Err(err) => {
-                    timed_out = Some(relay::timed_out(&err));
+                    timed_out = Some(crate::routes::body::timed_out(&err));
                     Err(std::io::Error::other("the upload broke off"))
                 }
             };

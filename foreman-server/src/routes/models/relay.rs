@@ -14,6 +14,7 @@ use foreman_types::LineSplitter;
 use futures::StreamExt;
 
 use crate::error::AppError;
+use crate::routes::body::timed_out;
 use crate::state::App;
 use crate::targets::client::TargetError;
 use crate::targets::Target;
@@ -180,18 +181,6 @@ pub(super) async fn upload(target: &Target, path: &str, body: Body) -> Result<Re
         .await
         .map_err(|err| unreachable(target, TargetError::from_reqwest(err)))?;
     Ok(whole(status, content_type, bytes))
-}
-
-/// Whether reading the caller's body failed because `FOREMAN_BODY_TIMEOUT` fired.
-pub(super) fn timed_out(err: &axum::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(err) = source {
-        if err.is::<tower_http::timeout::TimeoutError>() {
-            return true;
-        }
-        source = err.source();
-    }
-    false
 }
 
 /// A target that could not be reached: noted for `degraded`, answered 502.

@@ -12,7 +12,7 @@ mod error;
 mod models;
 mod responses;
 
-pub(super) use error::errors;
+pub(super) use error::OpenAi;
 use error::OpenAiError;
 
 use axum::extract::rejection::BytesRejection;
@@ -23,8 +23,6 @@ use axum::routing::{get, post};
 use axum::Router;
 use bytes::Bytes;
 use foreman_types::JobKind;
-use serde::de::IgnoredAny;
-use serde::Deserialize;
 
 use super::embed::EMBED_TIMEOUT;
 use super::generate::{ensure_model, queued, queued_body};
@@ -50,17 +48,6 @@ pub(super) fn is_openai_path(path: &str) -> bool {
     (path == "/v1" || path.starts_with("/v1/")) && !super::anthropic::is_anthropic_path(path)
 }
 
-/// What foreman reads of a chat completion request; everything else reaches the target
-/// untouched in the raw body.
-#[derive(Deserialize)]
-struct ChatCompletionRequest {
-    #[serde(default)]
-    model: String,
-    /// Required, so a request without it gets 400 before it is queued.
-    #[serde(rename = "messages")]
-    _messages: Vec<IgnoredAny>,
-}
-
 /// `POST /v1/chat/completions`.
 async fn chat_completions(
     Submitter(caller): Submitter,
@@ -68,9 +55,9 @@ async fn chat_completions(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OpenAiError> {
     let body = body::bytes(body, app.config.max_body_bytes)?;
-    let request: ChatCompletionRequest = body::json(&body)?;
+    let model = body::chat_model(&body)?;
     // The `errors` middleware gives a target's error answer OpenAI's shape.
-    Ok(queued(app, caller, JobKind::OpenAiChat, request.model, body).await?)
+    Ok(queued(app, caller, JobKind::OpenAiChat, model, body).await?)
 }
 
 /// `POST /v1/completions`.

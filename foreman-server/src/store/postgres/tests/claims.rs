@@ -5,7 +5,7 @@ use super::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn replicas_claiming_at_once_never_run_two_generations_on_a_one_slot_target() {
     const JOBS: usize = 24;
-    let replicas = replicas(2).await;
+    let replicas = replicas::<2>().await;
     let mut ids = Vec::new();
     for i in 0..JOBS {
         ids.push(add(&replicas[i % 2].store, job("a:latest", Origin::Async)).await);
@@ -72,13 +72,8 @@ async fn replicas_claiming_at_once_never_run_two_generations_on_a_one_slot_targe
 
 #[tokio::test]
 async fn a_cancelled_run_keeps_its_slot_until_its_replica_has_stopped_it() {
-    let both = replicas(2).await;
-    let (a, b) = (&both[0], &both[1]);
-    let id = add(&a.store, job("a:latest", Origin::Async)).await;
-    assert_eq!(
-        a.store.claim_next(one_slot()).await.unwrap().unwrap().id,
-        id
-    );
+    let [a, b] = &replicas().await;
+    let id = a.running().await;
     let next = add(&b.store, job("a:latest", Origin::Async)).await;
 
     // Cancelled through replica B while A's generation is still running.
@@ -87,7 +82,7 @@ async fn a_cancelled_run_keeps_its_slot_until_its_replica_has_stopped_it() {
         Some(JobState::Loading)
     );
     assert!(
-        b.store.claim_next(one_slot()).await.unwrap().is_none(),
+        b.claim().await.is_none(),
         "the target still runs A's generation"
     );
     // A's stale answers change nothing, and its stopped run frees the slot.
@@ -96,24 +91,16 @@ async fn a_cancelled_run_keeps_its_slot_until_its_replica_has_stopped_it() {
         reason: "cancelled".into(),
     };
     assert_eq!(a.store.finish(id, stopped).await.unwrap(), None);
-    assert_eq!(
-        b.store.claim_next(one_slot()).await.unwrap().map(|c| c.id),
-        Some(next)
-    );
+    assert_eq!(b.claim().await.map(|c| c.id), Some(next));
 }
 
 #[tokio::test]
 async fn a_replica_cannot_end_a_run_another_replica_took_over() {
-    let both = replicas(2).await;
-    let (a, b) = (&both[0], &both[1]);
-    let id = add(&a.store, job("a:latest", Origin::Async)).await;
-    a.store.claim_next(one_slot()).await.unwrap().unwrap();
+    let [a, b] = &replicas().await;
+    let id = a.running().await;
     a.lapse().await;
     b.store.keep_alive(5, Vec::new()).await.unwrap();
-    assert_eq!(
-        b.store.claim_next(one_slot()).await.unwrap().unwrap().id,
-        id
-    );
+    assert_eq!(b.claimed().await.id, id);
 
     // A comes back from a long pause and reports its old run: B's run goes on.
     assert_eq!(a.store.finish(id, done()).await.unwrap(), None);
@@ -127,17 +114,16 @@ async fn a_replica_cannot_end_a_run_another_replica_took_over() {
 
 #[tokio::test]
 async fn a_sync_job_is_claimed_only_by_the_replica_its_caller_is_connected_to() {
-    let replicas = replicas(2).await;
-    let (a, b) = (&replicas[0], &replicas[1]);
+    let [a, b] = &replicas().await;
     let sync = add(&a.store, job("a:latest", Origin::Sync)).await;
     let later = add(&b.store, job("a:latest", Origin::Async)).await;
 
-    let claimed = b.store.claim_next(one_slot()).await.unwrap().unwrap();
+    let claimed = b.claimed().await;
     assert_eq!(claimed.id, later, "B passes over A's older sync job");
     b.store.finish(later, done()).await.unwrap();
-    assert!(b.store.claim_next(one_slot()).await.unwrap().is_none());
+    assert!(b.claim().await.is_none());
     assert_eq!(state(&b.store, sync).await, JobState::Queued);
 
-    let claimed = a.store.claim_next(one_slot()).await.unwrap().unwrap();
+    let claimed = a.claimed().await;
     assert_eq!((claimed.id, claimed.origin), (sync, Origin::Sync));
 }

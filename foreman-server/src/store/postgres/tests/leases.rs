@@ -5,15 +5,13 @@ use super::*;
 
 #[tokio::test]
 async fn a_replica_back_from_a_pause_past_its_lease_gives_its_work_back_first() {
-    let one = replicas(1).await;
-    let a = &one[0];
-    let batch = add(&a.store, job("a:latest", Origin::Async)).await;
-    a.store.claim_next(one_slot()).await.unwrap().unwrap();
+    let [a] = &replicas().await;
+    let batch = a.running().await;
     let chat = add(&a.store, job("a:latest", Origin::Sync)).await;
     a.lapse().await;
 
     // While lapsed it neither claims nor takes sync callers.
-    assert!(a.store.claim_next(one_slot()).await.unwrap().is_none());
+    assert!(a.claim().await.is_none());
     assert!(matches!(
         a.store.enqueue(job("a:latest", Origin::Sync)).await,
         Err(StoreError::LeaseLapsed)
@@ -26,10 +24,7 @@ async fn a_replica_back_from_a_pause_past_its_lease_gives_its_work_back_first() 
     assert_eq!(state(&a.store, batch).await, JobState::Queued);
     assert_eq!(state(&a.store, chat).await, JobState::Cancelled);
     // Renewed: it claims again, the slot free.
-    assert_eq!(
-        a.store.claim_next(one_slot()).await.unwrap().unwrap().id,
-        batch
-    );
+    assert_eq!(a.claimed().await.id, batch);
     assert_eq!(
         a.store.keep_alive(5, vec![batch]).await.unwrap(),
         Recovered::default()
@@ -38,10 +33,8 @@ async fn a_replica_back_from_a_pause_past_its_lease_gives_its_work_back_first() 
 
 #[tokio::test]
 async fn a_run_whose_end_was_never_written_is_given_back_after_a_lease() {
-    let one = replicas(1).await;
-    let a = &one[0];
-    let id = add(&a.store, job("a:latest", Origin::Async)).await;
-    a.store.claim_next(one_slot()).await.unwrap().unwrap();
+    let [a] = &replicas().await;
+    let id = a.running().await;
     // Still running here, or too recent to judge: left alone.
     let nothing = a.store.keep_alive(5, vec![id]).await.unwrap();
     assert_eq!(nothing, Recovered::default());
@@ -49,7 +42,7 @@ async fn a_run_whose_end_was_never_written_is_given_back_after_a_lease() {
         a.store.keep_alive(5, Vec::new()).await.unwrap(),
         Recovered::default()
     );
-    assert!(a.store.claim_next(one_slot()).await.unwrap().is_none());
+    assert!(a.claim().await.is_none());
 
     // A lease later, and this process no longer runs it (its end failed to commit).
     a.execute(&format!(
@@ -59,16 +52,12 @@ async fn a_run_whose_end_was_never_written_is_given_back_after_a_lease() {
     let swept = a.store.keep_alive(5, Vec::new()).await.unwrap();
     assert_eq!(swept.requeued, 1);
     assert_eq!(state(&a.store, id).await, JobState::Queued);
-    assert_eq!(
-        a.store.claim_next(one_slot()).await.unwrap().unwrap().id,
-        id
-    );
+    assert_eq!(a.claimed().await.id, id);
 }
 
 #[tokio::test]
 async fn a_lapsed_replicas_work_is_taken_over_once_by_the_live_ones() {
-    let replicas = replicas(3).await;
-    let (dead, b, c) = (&replicas[0], &replicas[1], &replicas[2]);
+    let [dead, b, c] = &replicas().await;
     let running = add(
         &dead.store,
         NewJob {
@@ -77,10 +66,7 @@ async fn a_lapsed_replicas_work_is_taken_over_once_by_the_live_ones() {
         },
     )
     .await;
-    assert_eq!(
-        dead.store.claim_next(one_slot()).await.unwrap().unwrap().id,
-        running
-    );
+    assert_eq!(dead.claimed().await.id, running);
     let streaming = add(&dead.store, job("a:latest", Origin::Sync)).await;
     let wide = ClaimRequest {
         targets: vec![TargetView {
@@ -106,7 +92,7 @@ async fn a_lapsed_replicas_work_is_taken_over_once_by_the_live_ones() {
 
     dead.lapse().await;
     assert!(
-        dead.store.claim_next(one_slot()).await.unwrap().is_none(),
+        dead.claim().await.is_none(),
         "a replica whose lease lapsed claims nothing"
     );
     let (by_b, by_c) = tokio::join!(
@@ -150,7 +136,7 @@ async fn a_lapsed_replicas_work_is_taken_over_once_by_the_live_ones() {
         claimed_deliveries[0].webhook_id,
         "its delivery is due again, for a live replica"
     );
-    let rerun = c.store.claim_next(one_slot()).await.unwrap().unwrap();
+    let rerun = c.claimed().await;
     assert_eq!(
         (rerun.id, rerun.attempts),
         (running, 2),
@@ -164,10 +150,8 @@ async fn a_lapsed_replicas_work_is_taken_over_once_by_the_live_ones() {
 
 #[tokio::test]
 async fn a_rescued_job_out_of_attempts_fails_naming_the_lost_replica() {
-    let replicas = replicas(2).await;
-    let (dead, live) = (&replicas[0], &replicas[1]);
-    let id = add(&dead.store, job("a:latest", Origin::Async)).await;
-    dead.store.claim_next(one_slot()).await.unwrap().unwrap();
+    let [dead, live] = &replicas().await;
+    let id = dead.running().await;
     dead.lapse().await;
     let rescued = live.store.keep_alive(1, Vec::new()).await.unwrap();
     assert_eq!(rescued.failed, 1);

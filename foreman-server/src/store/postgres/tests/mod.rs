@@ -51,6 +51,26 @@ impl Replica {
             .get(0)
     }
 
+    /// What this replica claims next on [`one_slot`], if anything.
+    async fn claim(&self) -> Option<ClaimedJob> {
+        self.store
+            .claim_next(one_slot())
+            .await
+            .expect("the claim runs")
+    }
+
+    /// The job this replica claims next on [`one_slot`]; panics when there is none.
+    async fn claimed(&self) -> ClaimedJob {
+        self.claim().await.expect("a job to claim")
+    }
+
+    /// Adds an async job for `a:latest` and claims it: a run of this replica's.
+    async fn running(&self) -> JobId {
+        let id = add(&self.store, job("a:latest", Origin::Async)).await;
+        assert_eq!(self.claimed().await.id, id, "the job just added is claimed");
+        id
+    }
+
     /// Makes this replica's lease lapse now, as if it had stopped renewing it.
     async fn lapse(&self) {
         let id = self.id().to_owned();
@@ -61,11 +81,11 @@ impl Replica {
     }
 }
 
-/// `n` replicas on one fresh database.
-async fn replicas(n: usize) -> Vec<Replica> {
+/// `N` replicas on one fresh database: `let [a, b] = &replicas().await;`.
+async fn replicas<const N: usize>() -> [Replica; N] {
     let url = foreman_testkit::postgres::fresh_database().await;
     let mut out = Vec::new();
-    for _ in 0..n {
+    for _ in 0..N {
         let pg = PgStore::open(&url, options(10_000))
             .await
             .expect("the PostgreSQL store opens");
@@ -74,7 +94,8 @@ async fn replicas(n: usize) -> Vec<Replica> {
             pg,
         });
     }
-    out
+    out.try_into()
+        .unwrap_or_else(|_| unreachable!("as many replicas as asked for"))
 }
 
 /// A claim on one target `gpu` that runs one generation at a time, whose lane (on this

@@ -15,8 +15,7 @@ async fn a_database_that_cannot_be_reached_is_unavailable() {
 
 #[tokio::test]
 async fn connections_the_database_drops_are_unavailable_and_replaced_by_the_pool() {
-    let replicas = replicas(1).await;
-    let replica = &replicas[0];
+    let [replica] = &replicas().await;
     add(&replica.store, job("a:latest", Origin::Async)).await;
     // Every pooled connection is dropped by the server, as when PostgreSQL restarts.
     let admin = fresh_admin().await;

@@ -5,8 +5,7 @@ use super::*;
 
 #[tokio::test]
 async fn a_delivery_is_handed_to_one_replica_until_it_is_recorded_or_its_claim_lapses() {
-    let replicas = replicas(2).await;
-    let (a, b) = (&replicas[0], &replicas[1]);
+    let [a, b] = &replicas().await;
     let mut ids = Vec::new();
     for _ in 0..20 {
         let hooked = NewJob {
@@ -70,7 +69,7 @@ async fn a_delivery_is_handed_to_one_replica_until_it_is_recorded_or_its_claim_l
 
 #[tokio::test]
 async fn replicas_share_one_rate_window_per_tenant() {
-    let replicas = replicas(2).await;
+    let replicas = replicas::<2>().await;
     let (a, b) = (&replicas[0].store, &replicas[1].store);
     let alice = Tenant::new("alice", "");
     assert!(a.admit(alice.clone(), 3).await.unwrap().is_ok());
@@ -134,8 +133,7 @@ async fn listening(
 
 #[tokio::test]
 async fn a_replica_hears_the_others_jobs_keys_and_cancels() {
-    let replicas = replicas(2).await;
-    let (a, b) = (&replicas[0], &replicas[1]);
+    let [a, b] = &replicas().await;
     let stop = CancellationToken::new();
     let (wakers, mut cancels) = listening(b, &stop).await;
     let heard = Duration::from_secs(10);
@@ -159,7 +157,7 @@ async fn a_replica_hears_the_others_jobs_keys_and_cancels() {
     let woken = tokio::time::timeout(heard, wakers.keys.notified()).await;
     assert!(woken.is_ok(), "a key created on A makes B reload its keys");
 
-    let claimed = b.store.claim_next(one_slot()).await.unwrap().unwrap();
+    let claimed = b.claimed().await;
     let was = a
         .store
         .cancel(claimed.id, "not wanted".into())
@@ -177,8 +175,7 @@ async fn a_replica_hears_the_others_jobs_keys_and_cancels() {
 
 #[tokio::test]
 async fn a_replica_listens_again_after_losing_its_connection() {
-    let replicas = replicas(2).await;
-    let (a, b) = (&replicas[0], &replicas[1]);
+    let [a, b] = &replicas().await;
     let stop = CancellationToken::new();
     let (wakers, _cancels) = listening(b, &stop).await;
     let heard = Duration::from_secs(10);
@@ -201,8 +198,7 @@ async fn a_replica_listens_again_after_losing_its_connection() {
 
 #[tokio::test]
 async fn a_cancel_through_another_replica_reaches_a_sync_caller_still_queued() {
-    let both = replicas(2).await;
-    let (a, b) = (&both[0], &both[1]);
+    let [a, b] = &replicas().await;
     let stop = CancellationToken::new();
     let (_wakers, mut cancels) = listening(a, &stop).await;
     let chat = add(&a.store, job("a:latest", Origin::Sync)).await;
@@ -217,7 +213,7 @@ async fn a_cancel_through_another_replica_reaches_a_sync_caller_still_queued() {
 
 #[tokio::test]
 async fn replicas_racing_on_one_idempotency_key_make_one_job() {
-    let replicas = replicas(2).await;
+    let replicas = replicas::<2>().await;
     for round in 0..10 {
         let keyed = || NewJob {
             idempotency_key: Some(format!("key-{round}")),
