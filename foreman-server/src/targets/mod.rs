@@ -120,6 +120,11 @@ impl Pool {
         self.targets.iter().map(|t| t.lane.parallel()).sum()
     }
 
+    /// Whether a target that answers has a free slot: [`Self::views`] without building them.
+    pub(crate) fn have_room(&self) -> bool {
+        self.targets.iter().any(|t| t.lane.free() > 0 && t.up())
+    }
+
     /// The scheduler's view of every target.
     pub(crate) fn views(&self) -> Vec<TargetView> {
         self.targets.iter().map(|t| t.view()).collect()

@@ -90,10 +90,8 @@ pub(crate) async fn enqueue(app: &App, job: NewJob) -> Result<Enqueued, StoreErr
 /// slot. A target that does not answer takes nothing: jobs it alone can run wait in the
 /// queue without spending attempts until its poller sees it back (ADR 7).
 fn claim_request(app: &App) -> Option<ClaimRequest> {
-    let targets = app.targets.views();
-    let room = targets.iter().any(|t| t.up && t.free_slots > 0);
-    room.then(|| ClaimRequest {
-        targets,
+    app.targets.have_room().then(|| ClaimRequest {
+        targets: app.targets.views(),
         affinity_window: app.config.affinity_window,
         held: app.targets.held(),
         running_estimate_ms: app.run_times.mean_ms(),

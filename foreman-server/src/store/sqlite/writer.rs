@@ -29,6 +29,14 @@ const MAX_BATCH: usize = 512;
 type Op = Box<dyn FnOnce(&Transaction<'_>) -> (Reply, Durable) + Send>;
 type Reply = Box<dyn FnOnce(Result<()>) + Send>;
 
+/// What the writer thread receives.
+enum Msg {
+    /// An operation to run in the next transaction.
+    Op(Op),
+    /// The sync thread finished an `fsync`.
+    Synced,
+}
+
 /// Whether an operation's writes must reach the disk before its caller is answered, or
 /// only this process's crash must not lose them (ADR 24).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +54,7 @@ pub(super) enum Durable {
 /// Sends operations to the writer thread.
 #[derive(Debug, Clone)]
 pub(super) struct WriterHandle {
-    ops: mpsc::UnboundedSender<Op>,
+    ops: mpsc::UnboundedSender<Msg>,
     /// How many batches that need the disk have begun to commit.
     needed: Arc<AtomicU64>,
     /// How many of those the sync thread has on the disk.
@@ -106,7 +114,9 @@ impl WriterHandle {
             });
             (reply, durable)
         });
-        self.ops.send(op).map_err(|_| StoreError::WriterGone)?;
+        self.ops
+            .send(Msg::Op(op))
+            .map_err(|_| StoreError::WriterGone)?;
         answered.await.map_err(|_| StoreError::WriterGone)?
     }
 }
@@ -127,14 +137,19 @@ pub(super) fn spawn(conn: Connection, path: PathBuf) -> Result<WriterHandle> {
             .map(|_| ())
             .map_err(|err| StoreError::Corrupt(format!("cannot start the {name} thread: {err}")))
     };
+    // How many batches the sync thread has tried to sync, whether or not it could.
+    let attempted = Arc::new(AtomicU64::new(0));
+    let attempted_rx = Arc::clone(&attempted);
+    // Weak, so the writer still ends when the last handle is dropped.
+    let writer = ops.downgrade();
     start(
         "foreman-db-sync",
-        Box::new(move || sync_loop(wal, synced, on_disk)),
+        Box::new(move || sync_loop(wal, synced, on_disk, attempted, writer)),
     )?;
     let counter = Arc::clone(&needed);
     start(
         "foreman-db-writer",
-        Box::new(move || write_loop(conn, queue, to_sync, counter)),
+        Box::new(move || write_loop(conn, queue, to_sync, counter, attempted_rx)),
     )?;
     Ok(WriterHandle {
         ops,
@@ -196,44 +211,59 @@ struct Waiting {
 
 fn write_loop(
     mut conn: Connection,
-    mut queue: mpsc::UnboundedReceiver<Op>,
+    mut queue: mpsc::UnboundedReceiver<Msg>,
     to_sync: std_mpsc::Sender<Waiting>,
     needed: Arc<AtomicU64>,
+    attempted: Arc<AtomicU64>,
 ) {
-    let mut batch: Vec<Op> = Vec::with_capacity(MAX_BATCH);
     // Ends when every handle is dropped: the store is gone. Dropping `to_sync` then lets
     // the sync thread answer what it holds and end.
-    while let Some(first) = queue.blocking_recv() {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(op) => batch.push(op),
-                Err(_) => break,
+    while let Some(msg) = queue.blocking_recv() {
+        let Msg::Op(first) = msg else { continue };
+        let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+            Ok(tx) => tx,
+            Err(err) => {
+                // Dropping the operation drops its answer channel: its caller gets an
+                // error rather than a hang, and nothing was written.
+                tracing::error!(error = %err, "cannot begin a write transaction");
+                continue;
+            }
+        };
+        let mut replies = vec![first(&tx)];
+        loop {
+            while replies.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(Msg::Op(op)) => replies.push(op(&tx)),
+                    Ok(Msg::Synced) => {}
+                    Err(_) => break,
+                }
+            }
+            // While an fsync runs, a batch whose every answer waits for the disk gains
+            // nothing from committing now (the next fsync cannot begin before that one
+            // ends), so it stays open and grows: one commit instead of several.
+            let syncing = attempted.load(Ordering::SeqCst) < needed.load(Ordering::SeqCst);
+            let all_wait = replies.iter().all(|(_, durable)| *durable == Durable::Disk);
+            if replies.len() >= MAX_BATCH || !syncing || !all_wait {
+                break;
+            }
+            match queue.blocking_recv() {
+                Some(Msg::Op(op)) => replies.push(op(&tx)),
+                Some(Msg::Synced) => {}
+                None => break,
             }
         }
-        run_batch(&mut conn, &mut batch, &to_sync, &needed);
+        commit(tx, replies, &to_sync, &needed);
     }
 }
 
-/// Runs a batch in one transaction and commits it. Operations that need only the commit
-/// are answered now; those that need the disk go to the sync thread.
-fn run_batch(
-    conn: &mut Connection,
-    batch: &mut Vec<Op>,
+/// Commits a batch. Operations that need only the commit are answered now; those that
+/// need the disk go to the sync thread.
+fn commit(
+    tx: Transaction<'_>,
+    replies: Vec<(Reply, Durable)>,
     to_sync: &std_mpsc::Sender<Waiting>,
     needed: &AtomicU64,
 ) {
-    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
-        Ok(tx) => tx,
-        Err(err) => {
-            // Dropping the operations drops their answer channels: each caller gets an
-            // error rather than a hang, and nothing was written.
-            tracing::error!(error = %err, "cannot begin a write transaction");
-            batch.clear();
-            return;
-        }
-    };
-    let replies: Vec<(Reply, Durable)> = batch.drain(..).map(|op| op(&tx)).collect();
     let to_disk = replies
         .iter()
         .any(|(_, durable)| *durable != Durable::Process);
@@ -269,7 +299,13 @@ fn run_batch(
 
 /// Syncs the WAL for every batch that waits for it, as many batches per `fsync` as were
 /// committed before it began, and says how many batches are on the disk.
-fn sync_loop(mut wal: Wal, synced: std_mpsc::Receiver<Waiting>, on_disk: watch::Sender<u64>) {
+fn sync_loop(
+    mut wal: Wal,
+    synced: std_mpsc::Receiver<Waiting>,
+    on_disk: watch::Sender<u64>,
+    attempted: Arc<AtomicU64>,
+    writer: mpsc::WeakUnboundedSender<Msg>,
+) {
     while let Ok(first) = synced.recv() {
         let mut last = first.batch;
         let mut replies = first.replies;
@@ -292,6 +328,11 @@ fn sync_loop(mut wal: Wal, synced: std_mpsc::Receiver<Waiting>, on_disk: watch::
                 Ok(()) => Ok(()),
                 Err(err) => Err(StoreError::Corrupt(format!("cannot sync the WAL: {err}"))),
             });
+        }
+        // A writer holding a batch open for this sync commits it now.
+        attempted.store(last, Ordering::SeqCst);
+        if let Some(writer) = writer.upgrade() {
+            let _ = writer.send(Msg::Synced);
         }
     }
 }
