@@ -5,7 +5,7 @@ use foreman_types::JobState;
 
 use super::harness::Backend;
 use super::tests::{add, claim, job, state, LONG};
-use super::{Enqueued, NewJob, Origin};
+use super::{Enqueued, Finish, NewJob, Origin, Reported};
 
 async fn a_job_for_an_idle_target_is_claimed_as_it_is_queued(backend: Backend) {
     let (_h, store) = backend.open(100).await;
@@ -77,7 +77,38 @@ async fn without_a_claim_request_or_for_a_known_job_nothing_is_claimed(backend: 
     assert!(claimed.is_none(), "a replayed request claims nothing");
 }
 
+async fn a_runs_end_claims_the_next_job_for_its_slot(backend: Backend) {
+    let (_h, store) = backend.open(100).await;
+    let first = add(&store, job("a:latest", Origin::Async)).await;
+    let second = add(&store, job("a:latest", Origin::Async)).await;
+    let running = store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
+    assert_eq!(running.id, first);
+    let done = || Finish::Done {
+        result: None,
+        artifacts: Vec::new(),
+    };
+
+    let (ended, next) = store
+        .finish_and_claim(first, done(), Reported::default(), claim(None, LONG))
+        .await
+        .unwrap();
+
+    assert_eq!(ended, Some(JobState::Done));
+    assert_eq!(next.expect("the queue had a job").id, second);
+    assert_eq!(state(&store, second).await, JobState::Loading);
+    let (ended, next) = store
+        .finish_and_claim(first, done(), Reported::default(), claim(None, LONG))
+        .await
+        .unwrap();
+    assert_eq!(
+        (ended, next.map(|job| job.id)),
+        (None, None),
+        "a run that had ended claims nothing"
+    );
+}
+
 super::harness::on_both_backends!(
+    a_runs_end_claims_the_next_job_for_its_slot,
     a_job_for_an_idle_target_is_claimed_as_it_is_queued,
     the_claim_beside_an_enqueue_takes_the_schedulers_pick_not_the_new_job,
     without_a_claim_request_or_for_a_known_job_nothing_is_claimed,

@@ -135,6 +135,17 @@ pub(crate) trait Queue: Send + Sync + fmt::Debug {
         claim: Option<ClaimRequest>,
     ) -> Result<(Enqueued, Option<ClaimedJob>)>;
 
+    /// [`Queue::finish_reporting`], then, if the run ended, [`Queue::claim_next`], in one
+    /// transaction where the backend can: the slot the run leaves goes to the next job
+    /// without another commit. A claim that fails claims nothing.
+    async fn finish_and_claim(
+        &self,
+        id: JobId,
+        finish: Finish,
+        reported: Reported,
+        claim: ClaimRequest,
+    ) -> Result<(Option<JobState>, Option<ClaimedJob>)>;
+
     /// Moves a `loading` job to `working` (the target started answering).
     async fn mark_working(&self, id: JobId) -> Result<bool>;
 
@@ -295,6 +306,18 @@ macro_rules! forward_queue {
             ) -> $crate::store::Result<($crate::store::Enqueued, Option<$crate::store::ClaimedJob>)>
             {
                 <$backend>::enqueue_and_claim(self, job, claim).await
+            }
+            async fn finish_and_claim(
+                &self,
+                id: foreman_types::JobId,
+                finish: $crate::store::Finish,
+                reported: $crate::store::Reported,
+                claim: $crate::store::ClaimRequest,
+            ) -> $crate::store::Result<(
+                Option<foreman_types::JobState>,
+                Option<$crate::store::ClaimedJob>,
+            )> {
+                <$backend>::finish_and_claim(self, id, finish, reported, claim).await
             }
             async fn mark_working(&self, id: foreman_types::JobId) -> $crate::store::Result<bool> {
                 <$backend>::mark_working(self, id).await

@@ -75,7 +75,7 @@ pub(crate) async fn enqueue(app: &App, job: NewJob) -> Result<Enqueued, StoreErr
         let (enqueued, claimed) = app.store.enqueue_and_claim(job, Some(request)).await?;
         let started_this_job = claimed.as_ref().is_some_and(|claimed| claimed.id == id);
         if let Some(claimed) = claimed {
-            start(&app, claimed, &app.stopping).await;
+            start(&app, claimed, &app.stopping);
         }
         drop(claiming);
         if !started_this_job {
@@ -100,14 +100,17 @@ fn claim_request(app: &App) -> Option<ClaimRequest> {
 
 /// Takes a slot of the claimed job's target and starts the run there. Called with
 /// [`crate::state::Inner::claiming`] held, so the slot the claim counted is still free.
-async fn start(app: &App, job: ClaimedJob, shutdown: &CancellationToken) {
+fn start(app: &App, job: ClaimedJob, shutdown: &CancellationToken) {
     app.ui_changes.bump();
     let Some(target) = app.targets.get(&job.target).cloned() else {
         tracing::error!(job_id = %job.id, target_name = %job.target, "the scheduler chose an unknown target");
-        let failed = Finish::Failed {
-            error: "internal error: no such target".into(),
-        };
-        let _ = app.store.finish(job.id, failed).await;
+        let app = app.clone();
+        app.runs.clone().spawn(async move {
+            let failed = Finish::Failed {
+                error: "internal error: no such target".into(),
+            };
+            let _ = app.store.finish(job.id, failed).await;
+        });
         return;
     };
     target.lane.take(&job.model);
@@ -137,7 +140,7 @@ async fn dispatch(app: &App, shutdown: &CancellationToken) {
             match claim_request(app) {
                 Some(request) => match app.store.claim_next(request).await {
                     Ok(Some(job)) => {
-                        start(app, job, shutdown).await;
+                        start(app, job, shutdown);
                         Ok(true)
                     }
                     Ok(None) => Ok(false),
@@ -315,7 +318,7 @@ async fn finish_reporting(
     finish: Finish,
     reported: Reported,
 ) -> Option<foreman_types::JobState> {
-    let finished = app.store.finish_reporting(job.id, finish, reported).await;
+    let finished = end_and_claim(app, job, finish, reported).await;
     app.ui_changes.bump();
     match finished {
         Ok(state) => {
@@ -330,6 +333,60 @@ async fn finish_reporting(
             None
         }
     }
+}
+
+/// Records a run's end. When an async job ends for good while no claim is under way, the
+/// same transaction claims the next job for the slot this run leaves, and it starts at
+/// once: under a backlog, one commit per job instead of two, and no hand-off to the
+/// dispatcher. A sync job's end does not: its caller has been answered, and the next
+/// request, often the same caller's, claims beside its own enqueue instead.
+async fn end_and_claim(
+    app: &App,
+    job: &ClaimedJob,
+    finish: Finish,
+    reported: Reported,
+) -> Result<Option<foreman_types::JobState>, StoreError> {
+    let for_good = matches!(
+        finish,
+        Finish::Done { .. } | Finish::Failed { .. } | Finish::Cancelled { .. }
+    );
+    let claiming = match job.origin {
+        Origin::Async if for_good => Arc::clone(&app.claiming).try_lock_owned().ok(),
+        _ => None,
+    };
+    let request = claiming
+        .as_ref()
+        .filter(|_| !app.stopping.is_cancelled())
+        .and_then(|_| claim_request_after(app, &job.target));
+    let Some(request) = request else {
+        return app.store.finish_reporting(job.id, finish, reported).await;
+    };
+    let (ended, claimed) = app
+        .store
+        .finish_and_claim(job.id, finish, reported, request)
+        .await?;
+    if let Some(claimed) = claimed {
+        start(app, claimed, &app.stopping);
+    }
+    drop(claiming);
+    Ok(ended)
+}
+
+/// [`claim_request`] as it will be once the run on `target` has given its slot back.
+fn claim_request_after(app: &App, target: &str) -> Option<ClaimRequest> {
+    let mut targets = app.targets.views();
+    for view in targets.iter_mut().filter(|view| view.name == target) {
+        view.free_slots += 1;
+    }
+    targets
+        .iter()
+        .any(|t| t.up && t.free_slots > 0)
+        .then(|| ClaimRequest {
+            targets,
+            affinity_window: app.config.affinity_window,
+            held: app.targets.held(),
+            running_estimate_ms: app.run_times.mean_ms(),
+        })
 }
 
 /// Moves a `loading` job to `working` the first time the target answers.

@@ -5,8 +5,11 @@ use foreman_types::{JobId, JobState};
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::artifacts;
+use super::claim::claim_in;
 use super::usage;
-use super::{events, fair_share, now_ms, Durable, Result, SqliteStore, StoreOptions};
+use super::{
+    events, fair_share, now_ms, within_savepoint, Durable, Result, SqliteStore, StoreOptions,
+};
 use crate::store::common::Ending;
 use crate::store::model::*;
 
@@ -41,26 +44,32 @@ impl SqliteStore {
         reported: Reported,
     ) -> Result<Option<JobState>> {
         let options = self.options.clone();
+        self.write_deciding(move |tx| finish_reporting_in(tx, &options, id, finish, reported))
+            .await
+    }
+
+    /// [`Self::finish_reporting`], then, if the run ended, the claim of the next job
+    /// ([`Self::claim_next`]) in the same transaction. A failed claim claims nothing.
+    pub(crate) async fn finish_and_claim(
+        &self,
+        id: JobId,
+        finish: Finish,
+        reported: Reported,
+        claim: ClaimRequest,
+    ) -> Result<(Option<JobState>, Option<ClaimedJob>)> {
+        let options = self.options.clone();
         self.write_deciding(move |tx| {
-            // An async job's end is announced by webhook and read back later: it must not
-            // come undone once announced, so it is synced at once, and the webhook
-            // dispatcher waits for that sync; its run need not (ADR 25). A sync job's
-            // caller has its answer already (ADR 24).
-            let origin: Option<String> = tx
-                .prepare_cached("SELECT origin FROM jobs WHERE id = ?1")?
-                .query_row([id.to_string()], |r| r.get(0))
-                .optional()?;
-            let durable = match origin.as_deref() {
-                Some("sync") => Durable::Process,
-                _ => Durable::Soon,
+            let (ended, durable) = finish_reporting_in(tx, &options, id, finish, reported)?;
+            let claimed = match ended {
+                Some(_) => {
+                    within_savepoint(tx, || claim_in(tx, &options, &claim)).unwrap_or_else(|err| {
+                        tracing::error!(error = %err, "cannot claim a job beside a run's end");
+                        None
+                    })
+                }
+                None => None,
             };
-            let ended = finish_in(tx, &options, id, finish, &["loading", "working"])?;
-            if ended.is_some() {
-                let now = now_ms();
-                usage::record(tx, id, &reported, now)?;
-                fair_share::settle_run(tx, id, now)?;
-            }
-            Ok((ended, durable))
+            Ok(((ended, claimed), durable))
         })
         .await
     }
@@ -114,6 +123,35 @@ impl SqliteStore {
         self.write_deciding(move |tx| Ok((op(tx)?, Durable::Process)))
             .await
     }
+}
+
+/// [`SqliteStore::finish_reporting`] in `tx`; says how durable its commit must be.
+fn finish_reporting_in(
+    tx: &Transaction<'_>,
+    options: &StoreOptions,
+    id: JobId,
+    finish: Finish,
+    reported: Reported,
+) -> Result<(Option<JobState>, Durable)> {
+    // An async job's end is announced by webhook and read back later: it must not come
+    // undone once announced, so it is synced at once, and the webhook dispatcher waits
+    // for that sync; its run need not (ADR 25). A sync job's caller has its answer
+    // already (ADR 24).
+    let origin: Option<String> = tx
+        .prepare_cached("SELECT origin FROM jobs WHERE id = ?1")?
+        .query_row([id.to_string()], |r| r.get(0))
+        .optional()?;
+    let durable = match origin.as_deref() {
+        Some("sync") => Durable::Process,
+        _ => Durable::Soon,
+    };
+    let ended = finish_in(tx, options, id, finish, &["loading", "working"])?;
+    if ended.is_some() {
+        let now = now_ms();
+        usage::record(tx, id, &reported, now)?;
+        fair_share::settle_run(tx, id, now)?;
+    }
+    Ok((ended, durable))
 }
 
 /// Applies `finish` if the job is in one of `from`; returns the new state.
