@@ -74,11 +74,7 @@ impl RunTimes {
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
-        let mut inner = self
-            .inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        f(&mut inner)
+        f(&mut crate::lock::lock(&self.inner))
     }
 }
 

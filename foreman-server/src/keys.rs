@@ -147,12 +147,12 @@ impl Keys {
     fn read<T>(&self, f: impl FnOnce(&HashMap<KeyHash, Arc<KeyRecord>>) -> T) -> T {
         // A panic while holding the lock cannot leave the map half-changed (each change
         // is one insert or one retain), so a poisoned lock is still a good map.
-        let keys = self.by_hash.read().unwrap_or_else(|p| p.into_inner());
+        let keys = crate::lock::read(&self.by_hash);
         f(&keys)
     }
 
     fn write(&self, f: impl FnOnce(&mut HashMap<KeyHash, Arc<KeyRecord>>)) {
-        let mut keys = self.by_hash.write().unwrap_or_else(|p| p.into_inner());
+        let mut keys = crate::lock::write(&self.by_hash);
         f(&mut keys);
     }
 }

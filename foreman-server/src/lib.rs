@@ -53,7 +53,8 @@
 //! - `webhooks`: the outbox dispatcher; `webhook_url` decides which URLs may be called.
 //! - `pruner`: deletes finished jobs past their TTL.
 //! - `metrics`: the counters and histograms behind `GET /metrics`; `estimate`: the recent
-//!   mean run time behind `estimated_wait_ms`.
+//!   mean run time behind `estimated_wait_ms`; `lock`: the in-memory locks, which
+//!   outlive a panic.
 //!
 //! A request flows: route → `store.enqueue` (committed) → `worker` claims it for a
 //! target → that target's client → chunks back through `live` to the caller (sync) or into the store and the webhook
@@ -65,6 +66,7 @@ mod estimate;
 mod http;
 mod keys;
 mod live;
+mod lock;
 mod metrics;
 mod progress;
 mod pruner;

@@ -31,7 +31,7 @@ impl RateLimiter {
     /// Admits one request of `tenant` at `now` under `rpm` a minute, or says how long
     /// until one more would be admitted.
     pub(crate) fn admit(&self, tenant: &Tenant, rpm: u32, now: Instant) -> Result<(), Duration> {
-        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        let mut windows = crate::lock::lock(&self.windows);
         if windows.len() > TIDY_ABOVE {
             windows.retain(|_, times| {
                 times

@@ -86,6 +86,13 @@ impl TestSim {
         (status, body)
     }
 
+    /// POSTs `body` and reads the JSON answer, which must come with `status`.
+    async fn answer(&self, path: &str, body: Value, status: u16) -> Value {
+        let (got, answer) = self.post_json(path, body).await;
+        assert_eq!(got, status, "{path} answered {got}: {answer}");
+        answer
+    }
+
     async fn get_json(&self, path: &str) -> Value {
         let response = self
             .client

@@ -78,17 +78,11 @@ impl Inventory {
     }
 
     fn read<T>(&self, f: impl FnOnce(&Snapshot) -> T) -> T {
-        match self.snapshot.read() {
-            Ok(guard) => f(&guard),
-            Err(poisoned) => f(&poisoned.into_inner()),
-        }
+        f(&crate::lock::read(&self.snapshot))
     }
 
     fn write(&self, f: impl FnOnce(&mut Snapshot)) {
-        match self.snapshot.write() {
-            Ok(mut guard) => f(&mut guard),
-            Err(poisoned) => f(&mut poisoned.into_inner()),
-        }
+        f(&mut crate::lock::write(&self.snapshot))
     }
 
     /// Polls `/api/tags` and `/api/ps` once.
@@ -249,10 +243,7 @@ impl Inventory {
     }
 
     fn pulls<T>(&self, f: impl FnOnce(&mut HashMap<String, usize>) -> T) -> T {
-        match self.pulling.lock() {
-            Ok(mut guard) => f(&mut guard),
-            Err(poisoned) => f(&mut poisoned.into_inner()),
-        }
+        f(&mut crate::lock::lock(&self.pulling))
     }
 
     /// Records that a pull (or create) of `model` (normalised) started.

@@ -42,11 +42,7 @@ impl Lane {
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
-        let mut state = self
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        f(&mut state)
+        f(&mut crate::lock::lock(&self.state))
     }
 
     /// How many generations it may run at once.

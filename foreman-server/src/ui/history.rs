@@ -41,7 +41,7 @@ pub(crate) struct History {
 impl History {
     /// Adds a sample, dropping the oldest beyond an hour's.
     pub(crate) fn record(&self, sample: Sample) {
-        let mut samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+        let mut samples = crate::lock::lock(&self.samples);
         if samples.len() == KEPT {
             samples.pop_front();
         }
@@ -50,7 +50,7 @@ impl History {
 
     /// Every sample kept, oldest first.
     pub(crate) fn samples(&self) -> Vec<Sample> {
-        let samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+        let samples = crate::lock::lock(&self.samples);
         samples.iter().copied().collect()
     }
 
@@ -59,7 +59,7 @@ impl History {
     fn restore(&self, mut saved: Vec<Sample>, now_ms: i64) {
         saved.retain(|s| s.at_ms > now_ms - HOUR_MS && s.at_ms <= now_ms);
         saved.sort_by_key(|s| s.at_ms);
-        let mut samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+        let mut samples = crate::lock::lock(&self.samples);
         let taken: Vec<Sample> = samples.drain(..).collect();
         samples.extend(saved.into_iter().chain(taken));
         while samples.len() > KEPT {

@@ -80,7 +80,7 @@ impl Sessions {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
         // Each change is one insert, remove or retain: a poisoned map is still whole.
-        self.by_id.lock().unwrap_or_else(|p| p.into_inner())
+        crate::lock::lock(&self.by_id)
     }
 }
 

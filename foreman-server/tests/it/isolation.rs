@@ -49,20 +49,10 @@ async fn another_keys_job_answers_404_on_every_job_route_exactly_as_an_unknown_o
         (Method::GET, "/artifacts/completion"),
         (Method::DELETE, ""),
     ] {
-        let (status, body) = raw(
-            &app,
-            method.clone(),
-            &format!("/jobs/{id}{suffix}"),
-            &bob_secret,
-        )
-        .await;
-        let (unknown_status, unknown_body) = raw(
-            &app,
-            method.clone(),
-            &format!("/jobs/{unknown}{suffix}"),
-            &bob_secret,
-        )
-        .await;
+        let path = |job: foreman_client::JobId| format!("/jobs/{job}{suffix}");
+        let (status, body) = raw(&app, method.clone(), &path(id), &bob_secret).await;
+        let (unknown_status, unknown_body) =
+            raw(&app, method.clone(), &path(unknown), &bob_secret).await;
         assert_eq!(status, 404, "{method} {suffix}: {body}");
         assert_eq!(unknown_status, 404);
         assert_eq!(

@@ -30,6 +30,16 @@ fn running(snapshot: &Value, id: JobId) -> Option<Value> {
         .cloned()
 }
 
+/// Waits for job `id` to show `tokens` streamed tokens, and gives it as then shown.
+async fn once_streamed(stream: &mut Snapshots, id: JobId, tokens: u64) -> Value {
+    let snapshot = stream
+        .until(&format!("{tokens} token(s) streamed"), |s| {
+            running(s, id).is_some_and(|job| job["streamed_tokens"] == tokens)
+        })
+        .await;
+    running(&snapshot, id).unwrap()
+}
+
 #[tokio::test]
 async fn a_submitted_job_is_pushed_at_once_not_at_the_next_tick() {
     let app = TestApp::builder()
@@ -93,12 +103,7 @@ async fn a_running_job_shows_the_tokens_it_has_streamed_and_their_rate() {
     let mut stream = Snapshots::open(&app, "").await;
 
     generation.token("one");
-    let one = stream
-        .until("one token streamed", |s| {
-            running(s, id).is_some_and(|job| job["streamed_tokens"] == 1)
-        })
-        .await;
-    let job = running(&one, id).unwrap();
+    let job = once_streamed(&mut stream, id, 1).await;
     assert!(
         job["tokens_per_s"].is_null(),
         "one token has no rate: {job}"
@@ -106,12 +111,7 @@ async fn a_running_job_shows_the_tokens_it_has_streamed_and_their_rate() {
 
     generation.token(" two");
     generation.token(" three");
-    let three = stream
-        .until("three tokens streamed", |s| {
-            running(s, id).is_some_and(|job| job["streamed_tokens"] == 3)
-        })
-        .await;
-    let job = running(&three, id).unwrap();
+    let job = once_streamed(&mut stream, id, 3).await;
     let rate = job["tokens_per_s"]
         .as_f64()
         .expect("a rate once tokens came apart");

@@ -19,11 +19,10 @@ fn message(model: &str, stream: bool) -> Value {
 async fn a_message_is_one_anthropic_message_object() {
     let sim = TestSim::start(small()).await;
 
-    let (status, answer) = sim
-        .post_json("/v1/messages", message("llama3.2", false))
+    let answer = sim
+        .answer("/v1/messages", message("llama3.2", false), 200)
         .await;
 
-    assert_eq!(status, 200);
     assert_eq!(answer["type"], "message");
     assert_eq!(answer["role"], "assistant");
     assert_eq!(answer["model"], "llama3.2");
@@ -188,11 +187,10 @@ async fn a_message_for_another_model_loads_it_and_evicts_the_resident_one() {
     sim.post_json("/v1/messages", message("llama3.2", false))
         .await;
 
-    let (status, _) = sim
-        .post_json("/v1/messages", message("qwen2.5:0.5b", false))
+    let _ = sim
+        .answer("/v1/messages", message("qwen2.5:0.5b", false), 200)
         .await;
 
-    assert_eq!(status, 200);
     assert_eq!(sim.stats().loads, 2);
     assert_eq!(sim.resident().await, ["qwen2.5:0.5b"]);
 }

@@ -138,9 +138,8 @@ async fn num_predict_cuts_the_answer_short_with_done_reason_length() {
     let request = json!({
         "model": "llama3.2", "prompt": "Go on", "stream": false, "options": { "num_predict": 2 },
     });
-    let (status, answer) = sim.post_json("/api/generate", request).await;
+    let answer = sim.answer("/api/generate", request, 200).await;
 
-    assert_eq!(status, 200);
     assert_eq!(answer["response"], "Simulated answer.");
     assert_eq!(answer["done_reason"], "length");
     assert_eq!(answer["eval_count"], 2);
@@ -165,9 +164,8 @@ async fn a_client_that_disconnects_mid_stream_frees_the_gpu() {
     let request = json!({
         "model": "llama3.2", "prompt": "short", "stream": false, "options": { "num_predict": 1 },
     });
-    let (status, answer) = sim.post_json("/api/generate", request).await;
+    let answer = sim.answer("/api/generate", request, 200).await;
 
-    assert_eq!(status, 200);
     assert_eq!(answer["done_reason"], "length");
     let stats = sim.stats();
     assert_eq!((stats.generations, stats.in_flight), (2, 0), "{stats:?}");

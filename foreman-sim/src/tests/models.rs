@@ -64,10 +64,13 @@ async fn switching_models_loads_the_new_one_and_evicts_the_old_one() {
 async fn an_empty_chat_only_loads_and_keep_alive_zero_unloads() {
     let sim = TestSim::start(small()).await;
 
-    let (status, loaded) = sim
-        .post_json("/api/chat", json!({ "model": "llama3.2", "messages": [] }))
+    let loaded = sim
+        .answer(
+            "/api/chat",
+            json!({ "model": "llama3.2", "messages": [] }),
+            200,
+        )
         .await;
-    assert_eq!(status, 200);
     assert_eq!(loaded["done_reason"], "load");
     assert_eq!(sim.resident().await, ["llama3.2:latest"]);
 
@@ -82,8 +85,7 @@ async fn an_empty_chat_only_loads_and_keep_alive_zero_unloads() {
 async fn requests_for_unknown_or_missing_models_are_rejected_like_ollama() {
     let sim = TestSim::start(small()).await;
 
-    let (status, body) = sim.post_json("/api/chat", chat("mystery", "hi")).await;
-    assert_eq!(status, 404);
+    let body = sim.answer("/api/chat", chat("mystery", "hi"), 404).await;
     assert_eq!(
         body["error"],
         "model \"mystery\" not found, try pulling it first"
@@ -95,14 +97,16 @@ async fn requests_for_unknown_or_missing_models_are_rejected_like_ollama() {
         (status, body["error"].as_str()),
         (400, Some("model is required"))
     );
-    let (status, _) = sim
-        .post_json("/api/embed", json!({ "model": "mystery", "input": "x" }))
+    let _ = sim
+        .answer(
+            "/api/embed",
+            json!({ "model": "mystery", "input": "x" }),
+            404,
+        )
         .await;
-    assert_eq!(status, 404);
-    let (status, _) = sim
-        .post_json("/api/show", json!({ "model": "mystery" }))
+    let _ = sim
+        .answer("/api/show", json!({ "model": "mystery" }), 404)
         .await;
-    assert_eq!(status, 404);
     let (status, body) = sim
         .post_json("/api/chat", chat("nomic-embed-text", "hi"))
         .await;
@@ -183,10 +187,9 @@ async fn metadata_routes_answer_like_ollama() {
             assert!(model["details"][field].is_string() || model["details"][field].is_array());
         }
     }
-    let (status, llama) = sim
-        .post_json("/api/show", json!({ "model": "llama3.2" }))
+    let llama = sim
+        .answer("/api/show", json!({ "model": "llama3.2" }), 200)
         .await;
-    assert_eq!(status, 200);
     assert_eq!(llama["capabilities"], json!(["completion"]));
     for field in [
         "details",

@@ -73,10 +73,13 @@ async fn chat_completions_stream_server_sent_events_ending_with_done() {
 #[tokio::test]
 async fn chat_completions_without_streaming_answer_one_object_with_usage() {
     let sim = TestSim::start(small()).await;
-    let (status, answer) = sim
-        .post_json("/v1/chat/completions", chat_completion("llama3.2", false))
+    let answer = sim
+        .answer(
+            "/v1/chat/completions",
+            chat_completion("llama3.2", false),
+            200,
+        )
         .await;
-    assert_eq!(status, 200);
     assert_eq!(answer["object"], "chat.completion");
     assert_eq!(answer["choices"][0]["message"]["role"], "assistant");
     assert_eq!(
@@ -136,8 +139,7 @@ async fn openai_and_native_generations_share_the_gpu() {
 async fn embeddings_and_models_answer_in_openai_shapes() {
     let sim = TestSim::start(small()).await;
     let request = json!({ "model": "nomic-embed-text", "input": ["a", "b"] });
-    let (status, answer) = sim.post_json("/v1/embeddings", request).await;
-    assert_eq!(status, 200);
+    let answer = sim.answer("/v1/embeddings", request, 200).await;
     assert_eq!(answer["object"], "list");
     assert_eq!(answer["data"][1]["index"], 1);
     assert_eq!(
@@ -162,10 +164,9 @@ async fn embeddings_and_models_answer_in_openai_shapes() {
 #[tokio::test]
 async fn an_unknown_model_is_an_openai_shaped_404() {
     let sim = TestSim::start(small()).await;
-    let (status, answer) = sim
-        .post_json("/v1/chat/completions", chat_completion("nope", false))
+    let answer = sim
+        .answer("/v1/chat/completions", chat_completion("nope", false), 404)
         .await;
-    assert_eq!(status, 404);
     assert_eq!(
         answer["error"]["message"],
         "model \"nope\" not found, try pulling it first"

@@ -17,11 +17,10 @@ fn response_request(model: &str, stream: bool) -> Value {
 async fn a_response_is_one_completed_response_object() {
     let sim = TestSim::start(small()).await;
 
-    let (status, answer) = sim
-        .post_json("/v1/responses", response_request("llama3.2", false))
+    let answer = sim
+        .answer("/v1/responses", response_request("llama3.2", false), 200)
         .await;
 
-    assert_eq!(status, 200);
     assert_eq!(answer["object"], "response");
     assert_eq!(answer["status"], "completed");
     assert_eq!(answer["model"], "llama3.2");

@@ -3,7 +3,7 @@ use foreman_testkit::FakeOllama;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::{ndjson, post};
+use crate::{ndjson, post, post_answer};
 
 async fn get(ollama: &FakeOllama, path: &str) -> Value {
     let response = reqwest::get(format!("{}{path}", ollama.url()))
@@ -15,6 +15,14 @@ async fn get(ollama: &FakeOllama, path: &str) -> Value {
 
 fn chat(model: &str) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": "Say hello"}]})
+}
+
+fn generate(model: &str, prompt: &str) -> Value {
+    json!({"model": model, "prompt": prompt})
+}
+
+fn embed(model: &str, input: Value) -> Value {
+    json!({"model": model, "input": input})
 }
 
 #[tokio::test]
@@ -101,15 +109,11 @@ async fn version_and_root_answer_like_ollama() {
 async fn show_describes_installed_models_and_404s_others() {
     let ollama = FakeOllama::start().await;
 
-    let known = post(&ollama, "/api/show", json!({"model": "llama3.2"})).await;
-    let unknown = post(&ollama, "/api/show", json!({"model": "x"})).await;
+    let known = post_answer(&ollama, "/api/show", json!({"model": "llama3.2"}), 200).await;
+    let unknown = post_answer(&ollama, "/api/show", json!({"model": "x"}), 404).await;
 
-    assert_eq!(known.status(), StatusCode::OK);
-    let known: Value = known.json().await.unwrap();
     assert_eq!(known["details"]["family"], "llama");
     assert_eq!(known["capabilities"], json!(["completion"]));
-    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
-    let unknown: Value = unknown.json().await.unwrap();
     assert_eq!(unknown, json!({"error": "model 'x' not found"}));
 }
 
@@ -161,12 +165,7 @@ async fn generate_streams_response_chunks() {
         .start()
         .await;
 
-    let response = post(
-        &ollama,
-        "/api/generate",
-        json!({"model": "qwen2.5:0.5b", "prompt": "Why?"}),
-    )
-    .await;
+    let response = post(&ollama, "/api/generate", generate("qwen2.5:0.5b", "Why?")).await;
 
     assert_eq!(response.headers()["content-type"], "application/x-ndjson");
     let lines = ndjson(&response.text().await.unwrap());
@@ -190,9 +189,8 @@ async fn stream_false_answers_one_json_object_with_the_whole_reply() {
 
     let response = post(&ollama, "/api/chat", body).await;
 
-    assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], "application/json");
-    let answer: Value = response.json().await.unwrap();
+    let answer = foreman_testkit::json_answer(response, 200).await;
     assert_eq!(answer["message"]["content"], "All at once");
     assert_eq!(answer["done"], true);
     assert_eq!(answer["done_reason"], "stop");
@@ -224,10 +222,8 @@ async fn think_true_adds_thinking_to_chat_chunks() {
 async fn chat_returns_404_for_an_unknown_model() {
     let ollama = FakeOllama::start().await;
 
-    let response = post(&ollama, "/api/chat", chat("mistral")).await;
+    let body = post_answer(&ollama, "/api/chat", chat("mistral"), 404).await;
 
-    assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    let body: Value = response.json().await.unwrap();
     assert_eq!(
         body,
         json!({"error": "model \"mistral\" not found, try pulling it first"})
@@ -239,22 +235,16 @@ async fn a_name_without_a_tag_resolves_to_latest() {
     let ollama = FakeOllama::builder().model("llama3.2:latest").start().await;
     let tagged_elsewhere = FakeOllama::builder().model("qwen2.5:0.5b").start().await;
 
-    let found = post(
-        &ollama,
-        "/api/generate",
-        json!({"model": "llama3.2", "prompt": "hi"}),
-    )
-    .await;
+    let found = post(&ollama, "/api/generate", generate("llama3.2", "hi")).await;
     let missing = post(
         &tagged_elsewhere,
         "/api/generate",
-        json!({"model": "qwen2.5", "prompt": "hi"}),
+        generate("qwen2.5", "hi"),
     )
     .await;
 
     assert_eq!(found.status(), StatusCode::OK);
-    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
-    let body: Value = missing.json().await.unwrap();
+    let body = foreman_testkit::json_answer(missing, 404).await;
     assert_eq!(
         body["error"],
         "model \"qwen2.5\" not found, try pulling it first"
@@ -280,16 +270,10 @@ async fn a_generation_makes_its_model_the_only_resident_one() {
 async fn a_chat_without_messages_only_loads_and_keep_alive_zero_unloads() {
     let ollama = FakeOllama::start().await;
 
-    let load = post(&ollama, "/api/chat", json!({"model": "llama3.2"})).await;
-    let load: Value = load.json().await.unwrap();
+    let load = post_answer(&ollama, "/api/chat", json!({"model": "llama3.2"}), 200).await;
     let resident_after_load = ollama.resident();
-    let unload = post(
-        &ollama,
-        "/api/chat",
-        json!({"model": "llama3.2", "messages": [], "keep_alive": 0}),
-    )
-    .await;
-    let unload: Value = unload.json().await.unwrap();
+    let unload = json!({"model": "llama3.2", "messages": [], "keep_alive": 0});
+    let unload = post_answer(&ollama, "/api/chat", unload, 200).await;
 
     assert_eq!(load["done_reason"], "load");
     assert_eq!(resident_after_load.as_deref(), Some("llama3.2:latest"));
@@ -301,21 +285,11 @@ async fn a_chat_without_messages_only_loads_and_keep_alive_zero_unloads() {
 async fn embed_returns_one_vector_per_input() {
     let ollama = FakeOllama::start().await;
 
-    let single = post(
-        &ollama,
-        "/api/embed",
-        json!({"model": "nomic-embed-text", "input": "one"}),
-    )
-    .await;
-    let many = post(
-        &ollama,
-        "/api/embed",
-        json!({"model": "nomic-embed-text", "input": ["one", "two", "three"]}),
-    )
-    .await;
+    let single = embed("nomic-embed-text", json!("one"));
+    let single = post_answer(&ollama, "/api/embed", single, 200).await;
+    let many = embed("nomic-embed-text", json!(["one", "two", "three"]));
+    let many = post_answer(&ollama, "/api/embed", many, 200).await;
 
-    let single: Value = single.json().await.unwrap();
-    let many: Value = many.json().await.unwrap();
     assert_eq!(single["model"], "nomic-embed-text");
     assert_eq!(single["embeddings"].as_array().unwrap().len(), 1);
     for field in ["total_duration", "load_duration", "prompt_eval_count"] {
@@ -332,14 +306,9 @@ async fn embed_returns_one_vector_per_input() {
 async fn legacy_embeddings_return_one_vector() {
     let ollama = FakeOllama::start().await;
 
-    let response = post(
-        &ollama,
-        "/api/embeddings",
-        json!({"model": "nomic-embed-text", "prompt": "hello"}),
-    )
-    .await;
+    let legacy = json!({"model": "nomic-embed-text", "prompt": "hello"});
+    let body = post_answer(&ollama, "/api/embeddings", legacy, 200).await;
 
-    let body: Value = response.json().await.unwrap();
     assert!(!body["embedding"].as_array().unwrap().is_empty());
 }
 
@@ -347,12 +316,7 @@ async fn legacy_embeddings_return_one_vector() {
 async fn embed_returns_404_for_an_unknown_model() {
     let ollama = FakeOllama::start().await;
 
-    let response = post(
-        &ollama,
-        "/api/embed",
-        json!({"model": "nope", "input": "x"}),
-    )
-    .await;
+    let response = post(&ollama, "/api/embed", embed("nope", json!("x"))).await;
 
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
@@ -368,15 +332,11 @@ async fn observation_records_requests_bodies_and_paths() {
         .text()
         .await
         .unwrap();
-    post(
-        &ollama,
-        "/api/generate",
-        json!({"model": "llama3.2", "prompt": "p"}),
-    )
-    .await
-    .text()
-    .await
-    .unwrap();
+    post(&ollama, "/api/generate", generate("llama3.2", "p"))
+        .await
+        .text()
+        .await
+        .unwrap();
 
     assert_eq!(ollama.received_requests().len(), 4);
     assert_eq!(ollama.requests_to("/api/tags"), 2);
@@ -395,7 +355,7 @@ async fn behaviour_changes_mid_test_without_remounting() {
 
     ollama.set_reply("second reply");
     ollama.add_model("mistral");
-    let answer: Value = post(&ollama, "/api/chat", body).await.json().await.unwrap();
+    let answer = post_answer(&ollama, "/api/chat", body, 200).await;
     let mistral = post(&ollama, "/api/chat", chat("mistral")).await.status();
     ollama.remove_model("mistral");
     let gone = post(&ollama, "/api/chat", chat("mistral")).await.status();

@@ -1,10 +1,9 @@
 //! The fake's `/v1/messages` (Anthropic) and `/v1/responses` (OpenAI Responses).
 
 use foreman_testkit::FakeOllama;
-use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::{named_events, post};
+use crate::{named_events, post, post_answer};
 
 fn message(model: &str, stream: bool) -> Value {
     json!({
@@ -21,11 +20,7 @@ async fn a_message_is_one_anthropic_message_and_a_stream_is_named_events() {
         .start()
         .await;
 
-    let whole: Value = post(&ollama, "/v1/messages", message("llama3.2", false))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let whole = post_answer(&ollama, "/v1/messages", message("llama3.2", false), 200).await;
     assert_eq!(whole["type"], "message");
     assert_eq!(whole["role"], "assistant");
     assert_eq!(
@@ -67,22 +62,12 @@ async fn a_message_is_one_anthropic_message_and_a_stream_is_named_events() {
 async fn message_errors_are_anthropic_shaped() {
     let ollama = FakeOllama::start().await;
 
-    let unknown = post(&ollama, "/v1/messages", message("nope", false)).await;
-    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
-    let body: Value = unknown.json().await.unwrap();
+    let body = post_answer(&ollama, "/v1/messages", message("nope", false), 404).await;
     assert_eq!(body["type"], "error");
     assert_eq!(body["error"]["type"], "not_found_error");
-    let no_tokens = post(
-        &ollama,
-        "/v1/messages",
-        json!({"model": "llama3.2", "messages": [{"role": "user", "content": "x"}]}),
-    )
-    .await;
-    assert_eq!(no_tokens.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(
-        no_tokens.json::<Value>().await.unwrap()["error"]["type"],
-        "invalid_request_error"
-    );
+    let no_tokens = json!({"model": "llama3.2", "messages": [{"role": "user", "content": "x"}]});
+    let no_tokens = post_answer(&ollama, "/v1/messages", no_tokens, 400).await;
+    assert_eq!(no_tokens["error"]["type"], "invalid_request_error");
 }
 
 #[tokio::test]
@@ -94,11 +79,7 @@ async fn a_response_is_one_response_object_and_a_stream_is_numbered_events() {
         .await;
     let request = json!({"model": "llama3.2", "input": "Say hello"});
 
-    let whole: Value = post(&ollama, "/v1/responses", request.clone())
-        .await
-        .json()
-        .await
-        .unwrap();
+    let whole = post_answer(&ollama, "/v1/responses", request.clone(), 200).await;
     assert_eq!(whole["object"], "response");
     assert_eq!(whole["status"], "completed");
     assert_eq!(whole["output"][0]["content"][0]["type"], "output_text");
@@ -123,12 +104,7 @@ async fn a_response_is_one_response_object_and_a_stream_is_numbered_events() {
         .collect();
     assert_eq!(text, "Hi there");
 
-    let unknown = post(
-        &ollama,
-        "/v1/responses",
-        json!({"model": "nope", "input": "x"}),
-    )
-    .await;
-    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
-    assert!(unknown.json::<Value>().await.unwrap()["error"]["message"].is_string());
+    let unknown = json!({"model": "nope", "input": "x"});
+    let unknown = post_answer(&ollama, "/v1/responses", unknown, 404).await;
+    assert!(unknown["error"]["message"].is_string());
 }

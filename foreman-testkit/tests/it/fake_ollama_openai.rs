@@ -7,7 +7,7 @@ use foreman_testkit::FakeOllama;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::post;
+use crate::{post, post_answer};
 
 fn chat_completion(model: &str, stream: bool) -> Value {
     json!({
@@ -96,11 +96,7 @@ async fn completions_answer_text_completions_streamed_or_not() {
     let ollama = FakeOllama::builder().reply("Hi there").start().await;
     let request = json!({"model": "qwen2.5:0.5b", "prompt": "Say hello"});
 
-    let answer: Value = post(&ollama, "/v1/completions", request)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let answer = post_answer(&ollama, "/v1/completions", request, 200).await;
     assert_eq!(answer["object"], "text_completion");
     assert!(answer["id"].as_str().unwrap().starts_with("cmpl-"));
     assert_eq!(
@@ -124,15 +120,9 @@ async fn completions_answer_text_completions_streamed_or_not() {
 async fn embeddings_answer_one_embedding_per_input() {
     let ollama = FakeOllama::start().await;
 
-    let answer: Value = post(
-        &ollama,
-        "/v1/embeddings",
-        json!({"model": "nomic-embed-text", "input": ["a", "b"]}),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let request = json!({"model": "nomic-embed-text", "input": ["a", "b"]});
+
+    let answer = post_answer(&ollama, "/v1/embeddings", request, 200).await;
 
     assert_eq!(answer["object"], "list");
     assert_eq!(answer["model"], "nomic-embed-text");
@@ -180,14 +170,8 @@ async fn models_list_and_retrieve_in_openai_shape() {
 async fn errors_take_openai_shape() {
     let ollama = FakeOllama::start().await;
 
-    let unknown = post(
-        &ollama,
-        "/v1/chat/completions",
-        chat_completion("nope", false),
-    )
-    .await;
-    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
-    let body: Value = unknown.json().await.unwrap();
+    let unknown = chat_completion("nope", false);
+    let body = post_answer(&ollama, "/v1/chat/completions", unknown, 404).await;
     assert_eq!(
         body,
         json!({"error": {"message": "model \"nope\" not found, try pulling it first",
@@ -195,14 +179,8 @@ async fn errors_take_openai_shape() {
     );
 
     ollama.fail_next_generations(1, 500, json!({"error": "boom"}));
-    let failed = post(
-        &ollama,
-        "/v1/completions",
-        json!({"model": "llama3.2", "prompt": "x"}),
-    )
-    .await;
-    assert_eq!(failed.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    let body: Value = failed.json().await.unwrap();
+    let failed = json!({"model": "llama3.2", "prompt": "x"});
+    let body = post_answer(&ollama, "/v1/completions", failed, 500).await;
     assert_eq!(body["error"]["message"], "boom");
     assert_eq!(body["error"]["type"], "api_error");
 }

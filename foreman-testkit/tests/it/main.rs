@@ -19,6 +19,16 @@ pub(crate) async fn post(ollama: &FakeOllama, path: &str, body: Value) -> reqwes
     send(ollama, Method::POST, path, body).await
 }
 
+/// POSTs `body` as JSON to the fake and reads its answer, which must be JSON with `status`.
+pub(crate) async fn post_answer(
+    ollama: &FakeOllama,
+    path: &str,
+    body: Value,
+    status: u16,
+) -> Value {
+    foreman_testkit::json_answer(post(ollama, path, body).await, status).await
+}
+
 /// Sends `body` as JSON to the fake with `method`.
 pub(crate) async fn send(
     ollama: &FakeOllama,

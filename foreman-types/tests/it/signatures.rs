@@ -312,40 +312,32 @@ fn a_non_numeric_timestamp_is_malformed() {
 
 #[test]
 fn a_timestamp_older_than_the_tolerance_is_refused() {
-    let map = reference_headers_with_signature(SW_SIGNATURE);
-    let tolerance = DEFAULT_TOLERANCE.as_secs() as i64;
-
-    assert_eq!(
-        reference().verify_at(SW_BODY, &map, SW_TIMESTAMP + tolerance),
-        Ok(())
-    );
-    assert_eq!(
-        reference().verify_at(SW_BODY, &map, SW_TIMESTAMP + tolerance + 1),
-        Err(SignatureError::TimestampTooOld)
-    );
-    assert_eq!(
-        reference().verify_at(SW_BODY, &map, i64::MAX),
-        Err(SignatureError::TimestampTooOld)
-    );
+    refused_beyond_the_tolerance(1, i64::MAX, SignatureError::TimestampTooOld);
 }
 
 #[test]
 fn a_timestamp_beyond_the_tolerance_in_the_future_is_refused() {
-    let map = reference_headers_with_signature(SW_SIGNATURE);
-    let tolerance = DEFAULT_TOLERANCE.as_secs() as i64;
+    refused_beyond_the_tolerance(-1, i64::MIN, SignatureError::TimestampInFuture);
+}
 
-    assert_eq!(
-        reference().verify_at(SW_BODY, &map, SW_TIMESTAMP - tolerance),
-        Ok(())
-    );
-    assert_eq!(
-        reference().verify_at(SW_BODY, &map, SW_TIMESTAMP - tolerance - 1),
-        Err(SignatureError::TimestampInFuture)
-    );
-    assert_eq!(
-        reference().verify_at(SW_BODY, &map, i64::MIN),
-        Err(SignatureError::TimestampInFuture)
-    );
+/// Verifies the reference signature at the edge of the tolerance on one side of its
+/// timestamp (`direction` 1 for later, -1 for earlier), one second past the edge and at
+/// the `extreme` time: only the edge is accepted, the other two are refused with `error`.
+fn refused_beyond_the_tolerance(direction: i64, extreme: i64, error: SignatureError) {
+    let map = reference_headers_with_signature(SW_SIGNATURE);
+    let edge = SW_TIMESTAMP + direction * DEFAULT_TOLERANCE.as_secs() as i64;
+
+    for (now, expected) in [
+        (edge, Ok(())),
+        (edge + direction, Err(error.clone())),
+        (extreme, Err(error.clone())),
+    ] {
+        assert_eq!(
+            reference().verify_at(SW_BODY, &map, now),
+            expected,
+            "verified at {now}"
+        );
+    }
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use deadpool_postgres::GenericClient;
 use foreman_types::{Artifact, JobId, INLINE_ARTIFACT_LIMIT};
 
-use super::{PgStore, Result};
+use super::{execute_cached, query_cached, PgStore, Result};
 use crate::store::common;
 use crate::store::model::*;
 
@@ -17,19 +17,15 @@ pub(super) async fn insert(
     if artifacts.is_empty() {
         return Ok(());
     }
-    let insert = tx
-        .prepare_cached(
+    let key = id.to_string();
+    for artifact in artifacts {
+        execute_cached(
+            tx,
             "INSERT INTO artifacts (job_id, name, content_type, data, created_at)
              VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (job_id, name) DO UPDATE
              SET content_type = excluded.content_type, data = excluded.data,
                  created_at = excluded.created_at",
-        )
-        .await?;
-    let key = id.to_string();
-    for artifact in artifacts {
-        tx.execute(
-            &insert,
             &[
                 &key,
                 &artifact.name,
@@ -50,15 +46,15 @@ pub(super) async fn views(
     public_url: &str,
     id: JobId,
 ) -> Result<Vec<Artifact>> {
-    let select = client
-        .prepare_cached(
-            "SELECT name, content_type, length(data)::BIGINT,
+    let limit = i32::try_from(INLINE_ARTIFACT_LIMIT).unwrap_or(i32::MAX);
+    let rows = query_cached(
+        client,
+        "SELECT name, content_type, length(data)::BIGINT,
                     CASE WHEN length(data) <= $2 THEN data END
              FROM artifacts WHERE job_id = $1 ORDER BY created_at, name",
-        )
-        .await?;
-    let limit = i32::try_from(INLINE_ARTIFACT_LIMIT).unwrap_or(i32::MAX);
-    let rows = client.query(&select, &[&id.to_string(), &limit]).await?;
+        &[&id.to_string(), &limit],
+    )
+    .await?;
     Ok(rows
         .iter()
         .map(|r| {

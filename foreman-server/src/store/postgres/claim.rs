@@ -5,7 +5,9 @@
 
 use std::collections::HashMap;
 
-use super::{events, fair_share, int, PgStore, Result, Tx};
+use super::{
+    events, execute_cached, fair_share, int, query_cached, query_opt_cached, PgStore, Result, Tx,
+};
 use crate::scheduler::{Head, Tenant};
 use crate::store::common::{self, Chosen, Heads};
 use crate::store::model::*;
@@ -47,7 +49,7 @@ impl PgStore {
     /// Makes sure every target of the request has its slot rows, once per process.
     async fn ensure_slots(&self, request: &ClaimRequest) -> Result<()> {
         let missing: Vec<(String, u32)> = {
-            let slotted = self.slotted.lock().unwrap_or_else(|p| p.into_inner());
+            let slotted = crate::lock::lock(&self.slotted);
             request
                 .targets
                 .iter()
@@ -68,10 +70,7 @@ impl PgStore {
                     &[&target, &int(parallel)],
                 )
                 .await?;
-            self.slotted
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert((target, parallel));
+            crate::lock::lock(&self.slotted).insert((target, parallel));
         }
         Ok(())
     }
@@ -91,52 +90,45 @@ impl PgStore {
             .iter()
             .find(|t| t.name == chosen.target)
             .map_or(0, |t| t.parallel);
-        let take = tx
-            .prepare_cached(&format!(
+        let Some(slot) = query_opt_cached(
+            &tx,
+            &format!(
                 "SELECT s.slot FROM target_slots s
                  WHERE s.target = $1 AND s.slot < $2 AND {SLOT_IS_FREE}
                  ORDER BY s.slot LIMIT 1 FOR UPDATE SKIP LOCKED"
-            ))
-            .await?;
-        let Some(slot) = tx
-            .query_opt(&take, &[&chosen.target, &int(parallel)])
-            .await?
+            ),
+            &[&chosen.target, &int(parallel)],
+        )
+        .await?
         else {
             return Ok(Try::Lost);
         };
         let slot: i32 = slot.get(0);
         let state = chosen.state();
-        let set = tx
-            .prepare_cached(&format!(
+        let row = query_opt_cached(
+            &tx,
+            &format!(
                 "UPDATE jobs SET state = $2, attempts = attempts + 1, updated_at = $3,
                                  started_at = $3, target = $4, owner = $5
                  WHERE id = $1 AND state = 'queued'
                  RETURNING kind, origin, payload, {}",
                 events::EVENT_COLUMNS
-            ))
-            .await?;
-        let row = tx
-            .query_opt(
-                &set,
-                &[
-                    &chosen.id,
-                    &state.as_str(),
-                    &now,
-                    &chosen.target,
-                    &self.replica.as_ref(),
-                ],
-            )
-            .await?;
+            ),
+            &[
+                &chosen.id,
+                &state.as_str(),
+                &now,
+                &chosen.target,
+                &self.replica.as_ref(),
+            ],
+        )
+        .await?;
         let Some(row) = row else {
             return Ok(Try::Lost);
         };
-        let hold = tx
-            .prepare_cached(
-                "UPDATE target_slots SET holder = $3, job_id = $4 WHERE target = $1 AND slot = $2",
-            )
-            .await?;
-        tx.execute(
-            &hold,
+        execute_cached(
+            &tx,
+            "UPDATE target_slots SET holder = $3, job_id = $4 WHERE target = $1 AND slot = $2",
             &[&chosen.target, &slot, &self.replica.as_ref(), &chosen.id],
         )
         .await?;
@@ -161,9 +153,10 @@ impl PgStore {
         if slots.values().all(|(free, _)| *free == 0) {
             return Ok(None);
         }
-        let select = tx
-            .prepare_cached(
-                "SELECT j.id, j.priority, j.tenant_key, j.tenant_user, j.model, j.created_at,
+        let mut heads = Heads::default();
+        for r in query_cached(
+            tx,
+            "SELECT j.id, j.priority, j.tenant_key, j.tenant_user, j.model, j.created_at,
                         g.queued
                  FROM queue_groups g
                  CROSS JOIN LATERAL (
@@ -172,10 +165,10 @@ impl PgStore {
                        AND tenant_key = g.tenant_key AND tenant_user = g.tenant_user
                        AND (origin = 'async' OR owner = $1)
                      ORDER BY id LIMIT 1) j",
-            )
-            .await?;
-        let mut heads = Heads::default();
-        for r in tx.query(&select, &[&self.replica.as_ref()]).await? {
+            &[&self.replica.as_ref()],
+        )
+        .await?
+        {
             let head = Head {
                 job: r.get(0),
                 priority: r.get(1),
@@ -209,8 +202,9 @@ impl PgStore {
     ) -> Result<HashMap<String, (u32, u32)>> {
         let names: Vec<&str> = request.targets.iter().map(|t| t.name.as_str()).collect();
         let parallel: Vec<i32> = request.targets.iter().map(|t| int(t.parallel)).collect();
-        let select = tx
-            .prepare_cached(&format!(
+        let rows = query_cached(
+            tx,
+            &format!(
                 "SELECT s.target, count(*) FILTER (WHERE {SLOT_IS_FREE}),
                         count(*) FILTER (WHERE NOT {SLOT_IS_FREE})
                  FROM unnest($1::TEXT[], $2::INTEGER[]) AS t (name, parallel)
@@ -218,11 +212,10 @@ impl PgStore {
                  WHERE EXISTS (SELECT 1 FROM replicas
                                WHERE id = $3 AND expires_at >= foreman_now_ms())
                  GROUP BY s.target"
-            ))
-            .await?;
-        let rows = tx
-            .query(&select, &[&names, &parallel, &self.replica.as_ref()])
-            .await?;
+            ),
+            &[&names, &parallel, &self.replica.as_ref()],
+        )
+        .await?;
         let counted = |n: i64| u32::try_from(n).unwrap_or(0);
         Ok(rows
             .iter()

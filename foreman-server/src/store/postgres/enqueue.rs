@@ -2,7 +2,10 @@
 
 use foreman_types::JobState;
 
-use super::{events, fair_share, int, PgStore, Result, Tx};
+use super::{
+    events, execute_cached, fair_share, int, query_one_cached, query_opt_cached, PgStore, Result,
+    Tx,
+};
 use crate::scheduler::Tenant;
 use crate::store::common::{parse_id, EventFacts};
 use crate::store::model::*;
@@ -47,10 +50,13 @@ impl PgStore {
         }
         // Locking the depth row makes concurrent admissions, on every replica, take turns:
         // FOREMAN_MAX_QUEUE and max_queued cannot be overshot.
-        let depth = tx
-            .prepare_cached("SELECT queued FROM queue_depth WHERE id = 1 FOR UPDATE")
-            .await?;
-        let queued: i64 = tx.query_one(&depth, &[]).await?.get(0);
+        let queued: i64 = query_one_cached(
+            &tx,
+            "SELECT queued FROM queue_depth WHERE id = 1 FOR UPDATE",
+            &[],
+        )
+        .await?
+        .get(0);
         if queued >= i64::try_from(self.options.max_queue).unwrap_or(i64::MAX) {
             return Err(StoreError::QueueFull);
         }
@@ -58,36 +64,31 @@ impl PgStore {
         fair_share::activate(&tx, &job.tenant, job.weight).await?;
         let now = now_ms();
         let owner = (job.origin == Origin::Sync).then(|| self.replica.to_string());
-        let insert = tx
-            .prepare_cached(
-                "INSERT INTO jobs (id, kind, origin, target, model, priority, state, attempts,
+        let inserted = execute_cached(
+            &tx,
+            "INSERT INTO jobs (id, kind, origin, target, model, priority, state, attempts,
                                    payload, webhook_url, idempotency_key, request_hash,
                                    tenant_key, tenant_user, created_at, updated_at, owner)
                  VALUES ($1, $2, $3, '', $4, $5, 'queued', 0, $6, $7, $8, $9, $10, $11,
                          $12, $12, $13)
                  ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING",
-            )
-            .await?;
-        let inserted = tx
-            .execute(
-                &insert,
-                &[
-                    &job.id.to_string(),
-                    &job.kind.as_str(),
-                    &job.origin.as_str(),
-                    &job.model,
-                    &job.priority,
-                    &job.payload.as_ref(),
-                    &job.webhook_url,
-                    &job.idempotency_key,
-                    &job.request_hash,
-                    &job.tenant.key,
-                    &job.tenant.user,
-                    &now,
-                    &owner,
-                ],
-            )
-            .await?;
+            &[
+                &job.id.to_string(),
+                &job.kind.as_str(),
+                &job.origin.as_str(),
+                &job.model,
+                &job.priority,
+                &job.payload.as_ref(),
+                &job.webhook_url,
+                &job.idempotency_key,
+                &job.request_hash,
+                &job.tenant.key,
+                &job.tenant.user,
+                &now,
+                &owner,
+            ],
+        )
+        .await?;
         if inserted == 0 {
             // Another replica committed the same idempotency key since we looked: its job
             // is the one (this transaction, with its tenant change, is rolled back).
@@ -114,10 +115,13 @@ impl PgStore {
     /// The job an idempotency key already names: the same request's, or a conflict.
     async fn earlier(&self, key: &str, hash: &Option<String>) -> Result<Option<Enqueued>> {
         let client = self.client().await?;
-        let select = client
-            .prepare_cached("SELECT id, request_hash FROM jobs WHERE idempotency_key = $1")
-            .await?;
-        let Some(row) = client.query_opt(&select, &[&key]).await? else {
+        let Some(row) = query_opt_cached(
+            &client,
+            "SELECT id, request_hash FROM jobs WHERE idempotency_key = $1",
+            &[&key],
+        )
+        .await?
+        else {
             return Ok(None);
         };
         let (id, stored): (String, Option<String>) = (row.get(0), row.get(1));
@@ -134,13 +138,13 @@ async fn check_tenant_limit(tx: &Tx<'_>, tenant: &Tenant, limit: Option<u32>) ->
     let Some(limit) = limit else {
         return Ok(());
     };
-    let select = tx
-        .prepare_cached("SELECT queued FROM tenants WHERE key_name = $1 AND end_user = $2")
-        .await?;
-    let queued: Option<i32> = tx
-        .query_opt(&select, &[&tenant.key, &tenant.user])
-        .await?
-        .map(|r| r.get(0));
+    let queued: Option<i32> = query_opt_cached(
+        tx,
+        "SELECT queued FROM tenants WHERE key_name = $1 AND end_user = $2",
+        &[&tenant.key, &tenant.user],
+    )
+    .await?
+    .map(|r| r.get(0));
     if queued.unwrap_or(0) >= int(limit) {
         return Err(StoreError::TenantQueueFull(limit));
     }
@@ -150,9 +154,6 @@ async fn check_tenant_limit(tx: &Tx<'_>, tenant: &Tenant, limit: Option<u32>) ->
 /// Tells every replica's dispatcher there may be work: a job queued or a slot freed.
 /// Sent when the transaction commits (and not at all if it rolls back).
 pub(super) async fn notify_work(tx: &Tx<'_>) -> Result<()> {
-    let notify = tx
-        .prepare_cached("SELECT pg_notify('foreman_work', '')")
-        .await?;
-    tx.execute(&notify, &[]).await?;
+    execute_cached(tx, "SELECT pg_notify('foreman_work', '')", &[]).await?;
     Ok(())
 }

@@ -6,7 +6,7 @@
 use foreman_types::{JobId, JobState};
 use tokio_postgres::Row;
 
-use super::{artifacts, count, Result, Tx};
+use super::{artifacts, count, execute_cached, Result, Tx};
 use crate::store::common::{self, EventFacts};
 use crate::store::StoreOptions;
 
@@ -43,15 +43,11 @@ pub(super) async fn record(
         None
     };
     let body = common::event_body(id, state, facts, artifacts, now_ms)?;
-    let insert = tx
-        .prepare_cached(
-            "INSERT INTO webhook_outbox (webhook_id, job_id, state, url, body, timestamp,
+    execute_cached(
+        tx,
+        "INSERT INTO webhook_outbox (webhook_id, job_id, state, url, body, timestamp,
                                          next_attempt_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .await?;
-    tx.execute(
-        &insert,
         &[
             &common::new_webhook_id(),
             &id.to_string(),

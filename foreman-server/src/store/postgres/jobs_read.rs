@@ -7,7 +7,7 @@ use foreman_types::{Job, JobId, JobState, WebhookAttempt};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
-use super::{artifacts, count, PgStore, Result};
+use super::{artifacts, count, query_cached, query_one_cached, query_opt_cached, PgStore, Result};
 use crate::store::common::{self, corrupt, parse_id, JobRow};
 use crate::store::model::*;
 
@@ -40,10 +40,13 @@ fn job_from_row(r: &Row) -> Result<Job> {
 
 /// Job `id` with its artifacts, webhook attempts and queue position.
 async fn load_job(client: &impl GenericClient, public_url: &str, id: JobId) -> Result<Option<Job>> {
-    let select = client
-        .prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"))
-        .await?;
-    let Some(row) = client.query_opt(&select, &[&id.to_string()]).await? else {
+    let Some(row) = query_opt_cached(
+        client,
+        &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"),
+        &[&id.to_string()],
+    )
+    .await?
+    else {
         return Ok(None);
     };
     let mut job = job_from_row(&row)?;
@@ -60,65 +63,64 @@ async fn load_job(client: &impl GenericClient, public_url: &str, id: JobId) -> R
 async fn queue_position(client: &impl GenericClient, id: JobId, priority: i32) -> Result<u64> {
     let key = id.to_string();
     let cap = QUEUE_POSITION_CAP;
-    let tenant = client
-        .prepare_cached("SELECT tenant_key, tenant_user FROM jobs WHERE id = $1")
-        .await?;
-    let row = client.query_one(&tenant, &[&key]).await?;
+    let row = query_one_cached(
+        client,
+        "SELECT tenant_key, tenant_user FROM jobs WHERE id = $1",
+        &[&key],
+    )
+    .await?;
     let (tenant_key, tenant_user): (String, String) = (row.get(0), row.get(1));
-    let higher = client
-        .prepare_cached(
-            "SELECT count(*) FROM (
-                 SELECT 1 FROM jobs WHERE state = 'queued' AND priority > $1 LIMIT $2) ahead",
-        )
-        .await?;
-    let higher: i64 = client.query_one(&higher, &[&priority, &cap]).await?.get(0);
-    let own = client
-        .prepare_cached(
-            "SELECT count(*) FROM (
-                 SELECT 1 FROM jobs
-                 WHERE state = 'queued' AND priority = $2 AND id < $1
-                   AND tenant_key = $3 AND tenant_user = $4
-                 LIMIT $5) ahead",
-        )
-        .await?;
-    let own: i64 = client
-        .query_one(&own, &[&key, &priority, &tenant_key, &tenant_user, &cap])
-        .await?
-        .get(0);
+    let higher: i64 = query_one_cached(
+        client,
+        "SELECT count(*) FROM (
+             SELECT 1 FROM jobs WHERE state = 'queued' AND priority > $1 LIMIT $2) ahead",
+        &[&priority, &cap],
+    )
+    .await?
+    .get(0);
+    let own: i64 = query_one_cached(
+        client,
+        "SELECT count(*) FROM (
+             SELECT 1 FROM jobs
+             WHERE state = 'queued' AND priority = $2 AND id < $1
+               AND tenant_key = $3 AND tenant_user = $4
+             LIMIT $5) ahead",
+        &[&key, &priority, &tenant_key, &tenant_user, &cap],
+    )
+    .await?
+    .get(0);
     // The other tenants at this priority: how many jobs each has queued, and its weight.
-    let others = client
-        .prepare_cached(
-            "SELECT sum(g.queued)::BIGINT, coalesce(max(t.weight), 1) FROM queue_groups g
-             LEFT JOIN tenants t ON t.key_name = g.tenant_key AND t.end_user = g.tenant_user
-             WHERE g.priority = $1 AND NOT (g.tenant_key = $2 AND g.tenant_user = $3)
-             GROUP BY g.tenant_key, g.tenant_user",
-        )
-        .await?;
-    let others: Vec<(i64, f64)> = client
-        .query(&others, &[&priority, &tenant_key, &tenant_user])
-        .await?
-        .iter()
-        .map(|r| (r.get(0), f64::from(r.get::<_, i32>(1))))
-        .collect();
-    let weight = client
-        .prepare_cached("SELECT weight FROM tenants WHERE key_name = $1 AND end_user = $2")
-        .await?;
-    let weight = client
-        .query_opt(&weight, &[&tenant_key, &tenant_user])
-        .await?
-        .map_or(1.0, |r| f64::from(r.get::<_, i32>(0).max(1)));
+    let others: Vec<(i64, f64)> = query_cached(
+        client,
+        "SELECT sum(g.queued)::BIGINT, coalesce(max(t.weight), 1) FROM queue_groups g
+         LEFT JOIN tenants t ON t.key_name = g.tenant_key AND t.end_user = g.tenant_user
+         WHERE g.priority = $1 AND NOT (g.tenant_key = $2 AND g.tenant_user = $3)
+         GROUP BY g.tenant_key, g.tenant_user",
+        &[&priority, &tenant_key, &tenant_user],
+    )
+    .await?
+    .iter()
+    .map(|r| (r.get(0), f64::from(r.get::<_, i32>(1))))
+    .collect();
+    let weight = query_opt_cached(
+        client,
+        "SELECT weight FROM tenants WHERE key_name = $1 AND end_user = $2",
+        &[&tenant_key, &tenant_user],
+    )
+    .await?
+    .map_or(1.0, |r| f64::from(r.get::<_, i32>(0).max(1)));
     Ok(common::fair_position(higher, own, &others, weight))
 }
 
 async fn webhook_attempts(client: &impl GenericClient, id: JobId) -> Result<Vec<WebhookAttempt>> {
-    let select = client
-        .prepare_cached(
-            "SELECT o.webhook_id, o.state, a.attempt, a.status, a.latency_ms, a.error, a.at
+    let rows = query_cached(
+        client,
+        "SELECT o.webhook_id, o.state, a.attempt, a.status, a.latency_ms, a.error, a.at
              FROM webhook_attempts a JOIN webhook_outbox o ON o.id = a.outbox_id
              WHERE o.job_id = $1 ORDER BY o.id, a.attempt",
-        )
-        .await?;
-    let rows = client.query(&select, &[&id.to_string()]).await?;
+        &[&id.to_string()],
+    )
+    .await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         let state: String = r.get(1);
@@ -147,10 +149,12 @@ impl PgStore {
     /// The key that submitted job `id` (empty for the open tenant), if the job exists.
     pub(crate) async fn job_owner(&self, id: JobId) -> Result<Option<String>> {
         let client = self.client().await?;
-        let select = client
-            .prepare_cached("SELECT tenant_key FROM jobs WHERE id = $1")
-            .await?;
-        let row = client.query_opt(&select, &[&id.to_string()]).await?;
+        let row = query_opt_cached(
+            &client,
+            "SELECT tenant_key FROM jobs WHERE id = $1",
+            &[&id.to_string()],
+        )
+        .await?;
         Ok(row.map(|r| r.get(0)))
     }
 
@@ -176,12 +180,11 @@ impl PgStore {
             and("id", "<", before.to_string());
         }
         sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", args.len() + 1));
-        let select = client.prepare_cached(&sql).await?;
         let limit = i64::from(filter.limit.max(1));
         let mut params: Vec<&(dyn ToSql + Sync)> =
             args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
         params.push(&limit);
-        let rows = client.query(&select, &params).await?;
+        let rows = query_cached(&client, &sql, &params).await?;
         rows.iter().map(job_from_row).collect()
     }
 
@@ -211,13 +214,13 @@ impl PgStore {
 
 /// Queued jobs per model, most first.
 pub(super) async fn queued_by_model(client: &impl GenericClient) -> Result<Vec<(String, u64)>> {
-    let select = client
-        .prepare_cached(
-            "SELECT model, count(*) AS n FROM jobs WHERE state = 'queued'
+    let rows = query_cached(
+        client,
+        "SELECT model, count(*) AS n FROM jobs WHERE state = 'queued'
              GROUP BY model ORDER BY n DESC, model",
-        )
-        .await?;
-    let rows = client.query(&select, &[]).await?;
+        &[],
+    )
+    .await?;
     Ok(rows
         .iter()
         .map(|r| (r.get(0), r.get::<_, i64>(1).max(0) as u64))

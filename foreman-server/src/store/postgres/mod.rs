@@ -37,9 +37,10 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::NoTls;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
 
 use super::{Result, StoreError, StoreOptions};
 
@@ -135,14 +136,15 @@ impl PgStore {
     /// `tx` gives this replica cannot slip past a rescue. `false` when the lease has
     /// lapsed.
     async fn hold_lease(&self, tx: &Tx<'_>) -> Result<bool> {
-        let hold = tx
-            .prepare_cached(
-                "SELECT 1 FROM replicas WHERE id = $1 AND expires_at >= foreman_now_ms()
-                 FOR SHARE",
-            )
-            .await?;
         let me: &str = &self.replica;
-        Ok(tx.query_opt(&hold, &[&me]).await?.is_some())
+        Ok(query_opt_cached(
+            tx,
+            "SELECT 1 FROM replicas WHERE id = $1 AND expires_at >= foreman_now_ms()
+                 FOR SHARE",
+            &[&me],
+        )
+        .await?
+        .is_some())
     }
 
     /// How long a claim on a webhook delivery lasts: the lease, plus the longest attempt.
@@ -229,6 +231,37 @@ pub(in crate::store) fn detail(err: &tokio_postgres::Error) -> String {
         Some(cause) => format!("{err}: {cause}"),
         None => err.to_string(),
     }
+}
+
+// Every statement the store runs more than once goes through the connection's statement
+// cache: PostgreSQL parses and plans it once per connection, not at every call. These
+// four run `sql` that way; `db` is a pooled connection or a transaction on one.
+
+/// A statement's parameters, `$1` first.
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+/// Runs `sql` (cached) and says how many rows it changed.
+async fn execute_cached(db: &impl GenericClient, sql: &str, params: Params<'_>) -> Result<u64> {
+    Ok(db.execute(&db.prepare_cached(sql).await?, params).await?)
+}
+
+/// Runs the query `sql` (cached): every row.
+async fn query_cached(db: &impl GenericClient, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
+    Ok(db.query(&db.prepare_cached(sql).await?, params).await?)
+}
+
+/// Runs the query `sql` (cached): its one row, if any.
+async fn query_opt_cached(
+    db: &impl GenericClient,
+    sql: &str,
+    params: Params<'_>,
+) -> Result<Option<Row>> {
+    Ok(db.query_opt(&db.prepare_cached(sql).await?, params).await?)
+}
+
+/// Runs the query `sql` (cached): its one row, which must be there.
+async fn query_one_cached(db: &impl GenericClient, sql: &str, params: Params<'_>) -> Result<Row> {
+    Ok(db.query_one(&db.prepare_cached(sql).await?, params).await?)
 }
 
 /// A count stored as INTEGER, as the API counts it.

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::{count, int, PgStore, Result};
+use super::{count, execute_cached, int, query_cached, query_one_cached, PgStore, Result};
 use crate::store::common::{self, parse_id};
 use crate::store::model::*;
 use crate::store::now_ms;
@@ -17,9 +17,9 @@ impl PgStore {
         let client = self.client().await?;
         let now = now_ms();
         // A job's next event is not due while an older one is pending, claimed or not.
-        let claim = client
-            .prepare_cached(
-                "UPDATE webhook_outbox SET claimed_by = $3, claim_expires_at = $1::BIGINT + $4::BIGINT
+        let rows = query_cached(
+            &client,
+            "UPDATE webhook_outbox SET claimed_by = $3, claim_expires_at = $1::BIGINT + $4::BIGINT
                  WHERE id IN (
                      SELECT o.id FROM webhook_outbox o
                      WHERE o.status = 'pending' AND o.next_attempt_at <= $1
@@ -30,19 +30,14 @@ impl PgStore {
                      ORDER BY o.next_attempt_at, o.id LIMIT $2
                      FOR UPDATE OF o SKIP LOCKED)
                  RETURNING id, webhook_id, job_id, url, body, attempts, next_attempt_at",
-            )
-            .await?;
-        let rows = client
-            .query(
-                &claim,
-                &[
-                    &now,
-                    &i64::from(limit),
-                    &self.replica.as_ref(),
-                    &self.delivery_claim_ms(),
-                ],
-            )
-            .await?;
+            &[
+                &now,
+                &i64::from(limit),
+                &self.replica.as_ref(),
+                &self.delivery_claim_ms(),
+            ],
+        )
+        .await?;
         let mut due = Vec::with_capacity(rows.len());
         for r in rows {
             let job_id: String = r.get(2);
@@ -65,9 +60,9 @@ impl PgStore {
     /// replica has claimed falls due for this one when the claim lapses.
     pub(crate) async fn next_delivery_at(&self) -> Result<Option<i64>> {
         let client = self.client().await?;
-        let select = client
-            .prepare_cached(
-                "SELECT min(CASE WHEN o.claimed_by IS NOT NULL AND o.claim_expires_at >= $1
+        Ok(query_one_cached(
+            &client,
+            "SELECT min(CASE WHEN o.claimed_by IS NOT NULL AND o.claim_expires_at >= $1
                                  THEN greatest(o.next_attempt_at, o.claim_expires_at)
                                  ELSE o.next_attempt_at END)
                  FROM webhook_outbox o
@@ -75,9 +70,10 @@ impl PgStore {
                    AND NOT EXISTS (SELECT 1 FROM webhook_outbox p
                                    WHERE p.job_id = o.job_id AND p.status = 'pending'
                                      AND p.id < o.id)",
-            )
-            .await?;
-        Ok(client.query_one(&select, &[&now_ms()]).await?.get(0))
+            &[&now_ms()],
+        )
+        .await?
+        .get(0))
     }
 
     /// Records an attempt and gives up the claim; schedules the next attempt (waits
@@ -93,18 +89,14 @@ impl PgStore {
         let now = now_ms();
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let insert = tx
-            .prepare_cached(
-                "INSERT INTO webhook_attempts (outbox_id, attempt, status, latency_ms, error, at)
+        let latency_ms = i64::try_from(outcome.latency.as_millis()).unwrap_or(i64::MAX);
+        execute_cached(
+            &tx,
+            "INSERT INTO webhook_attempts (outbox_id, attempt, status, latency_ms, error, at)
                  VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT (outbox_id, attempt) DO UPDATE
                  SET status = excluded.status, latency_ms = excluded.latency_ms,
                      error = excluded.error, at = excluded.at",
-            )
-            .await?;
-        let latency_ms = i64::try_from(outcome.latency.as_millis()).unwrap_or(i64::MAX);
-        tx.execute(
-            &insert,
             &[
                 &delivery.outbox_id,
                 &int(attempt),
@@ -117,16 +109,12 @@ impl PgStore {
         .await?;
         let (status, next) =
             common::after_attempt(&outcome, attempt, max_attempts, first_wait, now);
-        let update = tx
-            .prepare_cached(
-                "UPDATE webhook_outbox
+        execute_cached(
+            &tx,
+            "UPDATE webhook_outbox
                  SET status = $2, attempts = $3, next_attempt_at = $4,
                      claimed_by = NULL, claim_expires_at = NULL
                  WHERE id = $1",
-            )
-            .await?;
-        tx.execute(
-            &update,
             &[&delivery.outbox_id, &status, &int(attempt), &next],
         )
         .await?;

@@ -1,7 +1,7 @@
 //! Start-up recovery and the TTL pruner.
 
 use super::replicas::rescue;
-use super::{PgStore, Result};
+use super::{execute_cached, PgStore, Result};
 use crate::store::common;
 use crate::store::model::*;
 
@@ -44,17 +44,17 @@ impl PgStore {
                 &[],
             )
             .await?;
-        let delete = client
-            .prepare_cached(
+        let mut total = 0;
+        loop {
+            let deleted = execute_cached(
+                &client,
                 "DELETE FROM jobs WHERE id IN (
                      SELECT id FROM jobs
                      WHERE state IN ('done', 'failed', 'cancelled') AND updated_at < $1
                      LIMIT $2)",
+                &[&cutoff_ms, &PRUNE_BATCH],
             )
             .await?;
-        let mut total = 0;
-        loop {
-            let deleted = client.execute(&delete, &[&cutoff_ms, &PRUNE_BATCH]).await?;
             total += usize::try_from(deleted).unwrap_or(usize::MAX);
             if deleted < PRUNE_BATCH as u64 {
                 return Ok(total);

@@ -9,7 +9,7 @@ use super::enqueue::notify_work;
 use super::transition::finish_in;
 use foreman_types::JobId;
 
-use super::{PgStore, Result, Tx};
+use super::{execute_cached, PgStore, Result, Tx};
 use crate::store::common::{self, parse_id};
 use crate::store::model::*;
 use crate::store::{now_ms, StoreError, StoreOptions};
@@ -23,15 +23,13 @@ impl PgStore {
     /// yet.
     pub(super) async fn heartbeat(&self) -> Result<()> {
         let client = self.client().await?;
-        let upsert = client
-            .prepare_cached(
-                "INSERT INTO replicas (id, expires_at) VALUES ($1, foreman_now_ms() + $2)
+        execute_cached(
+            &client,
+            "INSERT INTO replicas (id, expires_at) VALUES ($1, foreman_now_ms() + $2)
                  ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at",
-            )
-            .await?;
-        client
-            .execute(&upsert, &[&self.replica.as_ref(), &self.lease_ms()])
-            .await?;
+            &[&self.replica.as_ref(), &self.lease_ms()],
+        )
+        .await?;
         Ok(())
     }
 
@@ -41,14 +39,16 @@ impl PgStore {
     /// [`StoreError::LeaseLapsed`], so its runs stop (ADR 23).
     async fn renew(&self, max_attempts: u32) -> Result<()> {
         let client = self.client().await?;
-        let renew = client
-            .prepare_cached(
-                "UPDATE replicas SET expires_at = foreman_now_ms() + $2
-                 WHERE id = $1 AND expires_at >= foreman_now_ms()",
-            )
-            .await?;
         let me: &str = &self.replica;
-        if client.execute(&renew, &[&me, &self.lease_ms()]).await? == 1 {
+        if execute_cached(
+            &client,
+            "UPDATE replicas SET expires_at = foreman_now_ms() + $2
+                 WHERE id = $1 AND expires_at >= foreman_now_ms()",
+            &[&me, &self.lease_ms()],
+        )
+        .await?
+            == 1
+        {
             return Ok(());
         }
         drop(client);

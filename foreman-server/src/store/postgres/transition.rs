@@ -4,7 +4,10 @@
 use foreman_types::{JobId, JobState};
 
 use super::enqueue::notify_work;
-use super::{artifacts, events, fair_share, int, usage, PgStore, Result, Tx};
+use super::{
+    artifacts, events, execute_cached, fair_share, int, query_opt_cached, usage, PgStore, Result,
+    Tx,
+};
 use crate::store::common::Ending;
 use crate::store::model::*;
 use crate::store::{now_ms, StoreOptions};
@@ -18,17 +21,17 @@ impl PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let now = now_ms();
-        let update = tx
-            .prepare_cached(&format!(
+        let replica: &str = &self.replica;
+        let Some(row) = query_opt_cached(
+            &tx,
+            &format!(
                 "UPDATE jobs SET state = 'working', updated_at = $2
                  WHERE id = $1 AND state = 'loading' AND owner = $3 RETURNING {}",
                 events::EVENT_COLUMNS
-            ))
-            .await?;
-        let replica: &str = &self.replica;
-        let Some(row) = tx
-            .query_opt(&update, &[&id.to_string(), &now, &replica])
-            .await?
+            ),
+            &[&id.to_string(), &now, &replica],
+        )
+        .await?
         else {
             return Ok(false);
         };
@@ -70,13 +73,13 @@ impl PgStore {
         let tx = client.transaction().await?;
         // The slot first, then the job, as a claim takes them: two transactions never
         // wait on each other's rows.
-        let slot = tx
-            .prepare_cached(
-                "SELECT 1 FROM target_slots WHERE job_id = $1 AND holder = $2 FOR UPDATE",
-            )
-            .await?;
         let replica: &str = &self.replica;
-        tx.execute(&slot, &[&id.to_string(), &replica]).await?;
+        execute_cached(
+            &tx,
+            "SELECT 1 FROM target_slots WHERE job_id = $1 AND holder = $2 FOR UPDATE",
+            &[&id.to_string(), &replica],
+        )
+        .await?;
         // Only this replica's run: after a lapsed lease the job may have been taken over.
         let ended = finish_in(&tx, &self.options, id, finish, RUNNING, Some(&self.replica)).await?;
         if ended.is_some() {
@@ -84,13 +87,16 @@ impl PgStore {
         }
         // The run has stopped, so its slot is free now, whatever happened to the job
         // meanwhile (a cancel elsewhere leaves the slot to this moment).
-        let free = tx
-            .prepare_cached(
-                "UPDATE target_slots SET holder = NULL, job_id = NULL
+        if execute_cached(
+            &tx,
+            "UPDATE target_slots SET holder = NULL, job_id = NULL
                  WHERE job_id = $1 AND holder = $2",
-            )
-            .await?;
-        if tx.execute(&free, &[&id.to_string(), &replica]).await? > 0 && ended.is_none() {
+            &[&id.to_string(), &replica],
+        )
+        .await?
+            > 0
+            && ended.is_none()
+        {
             notify_work(&tx).await?;
         }
         tx.commit().await?;
@@ -102,10 +108,13 @@ impl PgStore {
     pub(crate) async fn cancel(&self, id: JobId, reason: String) -> Result<Option<JobState>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let select = tx
-            .prepare_cached("SELECT state, owner FROM jobs WHERE id = $1 FOR UPDATE")
-            .await?;
-        let Some(row) = tx.query_opt(&select, &[&id.to_string()]).await? else {
+        let Some(row) = query_opt_cached(
+            &tx,
+            "SELECT state, owner FROM jobs WHERE id = $1 FOR UPDATE",
+            &[&id.to_string()],
+        )
+        .await?
+        else {
             return Ok(None);
         };
         let (before, owner): (String, Option<String>) = (row.get(0), row.get(1));
@@ -129,10 +138,12 @@ impl PgStore {
         // The run, or the waiting sync caller, is on the replica that owns the job: tell it.
         if ended.is_some() {
             if let Some(owner) = owner.filter(|owner| owner.as_str() != &*self.replica) {
-                let notify = tx
-                    .prepare_cached("SELECT pg_notify('foreman_cancel', $1)")
-                    .await?;
-                tx.execute(&notify, &[&format!("{owner} {id}")]).await?;
+                execute_cached(
+                    &tx,
+                    "SELECT pg_notify('foreman_cancel', $1)",
+                    &[&format!("{owner} {id}")],
+                )
+                .await?;
             }
         }
         tx.commit().await?;
@@ -172,10 +183,13 @@ pub(super) async fn finish_in(
 ) -> Result<Option<JobState>> {
     let now = now_ms();
     let key = id.to_string();
-    let select = tx
-        .prepare_cached("SELECT state, attempts, owner FROM jobs WHERE id = $1 FOR UPDATE")
-        .await?;
-    let Some(row) = tx.query_opt(&select, &[&key]).await? else {
+    let Some(row) = query_opt_cached(
+        tx,
+        "SELECT state, attempts, owner FROM jobs WHERE id = $1 FOR UPDATE",
+        &[&key],
+    )
+    .await?
+    else {
         return Ok(None);
     };
     let (current, attempts, claimed_by): (String, i32, Option<String>) =
@@ -190,8 +204,9 @@ pub(super) async fn finish_in(
     artifacts::insert(tx, id, &ending.artifacts, now).await?;
     // A job queued again belongs to no target and no replica until it is claimed again
     // (maybe elsewhere); a sync job stays with the replica its caller is connected to.
-    let update = tx
-        .prepare_cached(&format!(
+    let row = query_opt_cached(
+        tx,
+        &format!(
             "UPDATE jobs SET state = $2, error = $3, result = coalesce($4, result),
                              attempts = $5, updated_at = $6,
                              target = CASE WHEN $2 = 'queued' THEN '' ELSE target END,
@@ -200,22 +215,18 @@ pub(super) async fn finish_in(
              WHERE id = $1 AND state = $7
              RETURNING {}",
             events::EVENT_COLUMNS
-        ))
-        .await?;
-    let row = tx
-        .query_opt(
-            &update,
-            &[
-                &key,
-                &ending.state.as_str(),
-                &ending.error,
-                &ending.result,
-                &int(ending.attempts),
-                &now,
-                &current,
-            ],
-        )
-        .await?;
+        ),
+        &[
+            &key,
+            &ending.state.as_str(),
+            &ending.error,
+            &ending.result,
+            &int(ending.attempts),
+            &now,
+            &current,
+        ],
+    )
+    .await?;
     let Some(row) = row else {
         return Ok(None);
     };

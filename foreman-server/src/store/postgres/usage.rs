@@ -4,7 +4,7 @@
 
 use foreman_types::{JobId, JobState, UsageRow};
 
-use super::{PgStore, Result, Tx};
+use super::{execute_cached, query_opt_cached, PgStore, Result, Tx};
 use crate::store::common::{corrupt, hour_of, Charge};
 use crate::store::model::*;
 
@@ -13,12 +13,13 @@ use crate::store::model::*;
 /// (which clears its start).
 pub(super) async fn record(tx: &Tx<'_>, id: JobId, reported: &Reported, now: i64) -> Result<()> {
     let key = id.to_string();
-    let select = tx
-        .prepare_cached(
-            "SELECT tenant_key, tenant_user, model, state, started_at FROM jobs WHERE id = $1",
-        )
-        .await?;
-    let Some(job) = tx.query_opt(&select, &[&key]).await? else {
+    let Some(job) = query_opt_cached(
+        tx,
+        "SELECT tenant_key, tenant_user, model, state, started_at FROM jobs WHERE id = $1",
+        &[&key],
+    )
+    .await?
+    else {
         return Ok(());
     };
     let (tenant_key, tenant_user, model, state, started_at): (
@@ -33,15 +34,11 @@ pub(super) async fn record(tx: &Tx<'_>, id: JobId, reported: &Reported, now: i64
         .map_err(|err| corrupt(format_args!("job {id}: {err}")))?;
     let charge = Charge::of(state, started_at, reported, now);
     if reported.prompt_tokens.is_some() || reported.output_tokens.is_some() {
-        let tokens = tx
-            .prepare_cached(
-                "UPDATE jobs SET prompt_tokens = coalesce(prompt_tokens, 0) + $2,
+        execute_cached(
+            tx,
+            "UPDATE jobs SET prompt_tokens = coalesce(prompt_tokens, 0) + $2,
                                  output_tokens = coalesce(output_tokens, 0) + $3
                  WHERE id = $1",
-            )
-            .await?;
-        tx.execute(
-            &tokens,
             &[&key, &charge.prompt_tokens, &charge.output_tokens],
         )
         .await?;
@@ -49,18 +46,14 @@ pub(super) async fn record(tx: &Tx<'_>, id: JobId, reported: &Reported, now: i64
     if charge.is_empty() {
         return Ok(());
     }
-    let hourly = tx
-        .prepare_cached(
-            "INSERT INTO usage AS u (hour, key_name, end_user, model, requests, prompt_tokens,
+    execute_cached(
+        tx,
+        "INSERT INTO usage AS u (hour, key_name, end_user, model, requests, prompt_tokens,
                                      output_tokens, gpu_ms)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (hour, key_name, end_user, model) DO UPDATE SET
                  requests = u.requests + $5, prompt_tokens = u.prompt_tokens + $6,
                  output_tokens = u.output_tokens + $7, gpu_ms = u.gpu_ms + $8",
-        )
-        .await?;
-    tx.execute(
-        &hourly,
         &[
             &hour_of(now),
             &tenant_key,
@@ -73,18 +66,14 @@ pub(super) async fn record(tx: &Tx<'_>, id: JobId, reported: &Reported, now: i64
         ],
     )
     .await?;
-    let totals = tx
-        .prepare_cached(
-            "INSERT INTO usage_totals AS u (key_name, requests, prompt_tokens, output_tokens,
+    execute_cached(
+        tx,
+        "INSERT INTO usage_totals AS u (key_name, requests, prompt_tokens, output_tokens,
                                             gpu_ms)
              VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (key_name) DO UPDATE SET
                  requests = u.requests + $2, prompt_tokens = u.prompt_tokens + $3,
                  output_tokens = u.output_tokens + $4, gpu_ms = u.gpu_ms + $5",
-        )
-        .await?;
-    tx.execute(
-        &totals,
         &[
             &tenant_key,
             &charge.requests,
