@@ -1,21 +1,25 @@
 //! Enqueueing with a claim beside it (`Queue::enqueue_and_claim`), as a request does when
 //! a target has a free slot: the claim is the scheduler's, as if the dispatcher made it.
 
-use foreman_types::JobState;
+use foreman_types::{JobId, JobState};
 
 use super::harness::Backend;
-use super::tests::{add, claim, job, state, LONG};
-use super::{Enqueued, Finish, NewJob, Origin, Reported};
+use super::tests::{add, claim, job, state, urgent, LONG};
+use super::{ClaimedJob, Enqueued, Finish, NewJob, Origin, Reported, Store};
+
+/// Enqueues a sync job for `a:latest` with its target free; its id, and what came back.
+async fn enqueue_with_a_free_slot(store: &Store) -> (JobId, Enqueued, Option<ClaimedJob>) {
+    let new = job("a:latest", Origin::Sync);
+    let id = new.id;
+    let free = Some(claim(Some("a:latest"), LONG));
+    let (enqueued, claimed) = store.enqueue_and_claim(new, free).await.unwrap();
+    (id, enqueued, claimed)
+}
 
 async fn a_job_for_an_idle_target_is_claimed_as_it_is_queued(backend: Backend) {
     let (_h, store) = backend.open(100).await;
-    let new = job("a:latest", Origin::Sync);
-    let id = new.id;
 
-    let (enqueued, claimed) = store
-        .enqueue_and_claim(new, Some(claim(Some("a:latest"), LONG)))
-        .await
-        .unwrap();
+    let (id, enqueued, claimed) = enqueue_with_a_free_slot(&store).await;
 
     assert!(matches!(enqueued, Enqueued::Created(created) if created == id));
     let claimed = claimed.expect("the target was free");
@@ -27,21 +31,9 @@ async fn a_job_for_an_idle_target_is_claimed_as_it_is_queued(backend: Backend) {
 
 async fn the_claim_beside_an_enqueue_takes_the_schedulers_pick_not_the_new_job(backend: Backend) {
     let (_h, store) = backend.open(100).await;
-    let urgent = add(
-        &store,
-        NewJob {
-            priority: 10,
-            ..job("b:latest", Origin::Async)
-        },
-    )
-    .await;
-    let new = job("a:latest", Origin::Sync);
-    let id = new.id;
+    let urgent = add(&store, urgent(10, "b:latest", Origin::Async)).await;
 
-    let (_, claimed) = store
-        .enqueue_and_claim(new, Some(claim(Some("a:latest"), LONG)))
-        .await
-        .unwrap();
+    let (id, _, claimed) = enqueue_with_a_free_slot(&store).await;
 
     assert_eq!(claimed.expect("a job was claimed").id, urgent);
     assert_eq!(

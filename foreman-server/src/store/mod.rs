@@ -127,24 +127,39 @@ pub(crate) trait Queue: Send + Sync + fmt::Debug {
     async fn claim_next(&self, request: ClaimRequest) -> Result<Option<ClaimedJob>>;
 
     /// [`Queue::enqueue`], then, when `claim` is given and the job is new, [`Queue::claim_next`]
-    /// (whichever job the scheduler picks, not necessarily this one), in one transaction
-    /// where the backend can. A claim that fails leaves the job queued and claims nothing.
+    /// (whichever job the scheduler picks, not necessarily this one). A claim that fails
+    /// leaves the job queued and claims nothing. By default two transactions; SQLite makes
+    /// them one.
     async fn enqueue_and_claim(
         &self,
         job: NewJob,
         claim: Option<ClaimRequest>,
-    ) -> Result<(Enqueued, Option<ClaimedJob>)>;
+    ) -> Result<(Enqueued, Option<ClaimedJob>)> {
+        let enqueued = self.enqueue(job).await?;
+        let claimed = match (&enqueued, claim) {
+            (Enqueued::Created(_), Some(request)) => claim_or_log(self.claim_next(request).await),
+            _ => None,
+        };
+        Ok((enqueued, claimed))
+    }
 
-    /// [`Queue::finish_reporting`], then, if the run ended, [`Queue::claim_next`], in one
-    /// transaction where the backend can: the slot the run leaves goes to the next job
-    /// without another commit. A claim that fails claims nothing.
+    /// [`Queue::finish_reporting`], then, if the run ended, [`Queue::claim_next`]: the slot
+    /// the run leaves goes to the next job. A claim that fails claims nothing. By default
+    /// two transactions; SQLite makes them one.
     async fn finish_and_claim(
         &self,
         id: JobId,
         finish: Finish,
         reported: Reported,
         claim: ClaimRequest,
-    ) -> Result<(Option<JobState>, Option<ClaimedJob>)>;
+    ) -> Result<(Option<JobState>, Option<ClaimedJob>)> {
+        let ended = self.finish_reporting(id, finish, reported).await?;
+        let claimed = match ended {
+            Some(_) => claim_or_log(self.claim_next(claim).await),
+            None => None,
+        };
+        Ok((ended, claimed))
+    }
 
     /// Moves a `loading` job to `working` (the target started answering).
     async fn mark_working(&self, id: JobId) -> Result<bool>;
@@ -281,30 +296,30 @@ pub(crate) struct Wakers {
     pub cancelled: tokio::sync::mpsc::UnboundedSender<JobId>,
 }
 
+/// A claim made beside another write: its failure is logged and claims nothing, since
+/// the write it follows stands and the dispatcher will claim again.
+pub(crate) fn claim_or_log(claimed: Result<Option<ClaimedJob>>) -> Option<ClaimedJob> {
+    claimed.unwrap_or_else(|err| {
+        tracing::error!(error = %err, "cannot claim a job beside another write");
+        None
+    })
+}
+
 /// Implements [`Queue`] for a backend whose inherent methods carry the same names and
 /// signatures, so each backend writes its operations once, in the files they belong in.
+/// `one_transaction` adds the backend's own `enqueue_and_claim` and `finish_and_claim`
+/// in place of the trait's two-transaction defaults.
 macro_rules! forward_queue {
-    ($backend:ty) => {
-        #[async_trait::async_trait]
-        impl $crate::store::Queue for $backend {
-            async fn enqueue(
-                &self,
-                job: $crate::store::NewJob,
-            ) -> $crate::store::Result<$crate::store::Enqueued> {
-                <$backend>::enqueue(self, job).await
-            }
-            async fn claim_next(
-                &self,
-                request: $crate::store::ClaimRequest,
-            ) -> $crate::store::Result<Option<$crate::store::ClaimedJob>> {
-                <$backend>::claim_next(self, request).await
-            }
+    ($backend:ty, one_transaction) => {
+        $crate::store::forward_queue!(@impl $backend, {
             async fn enqueue_and_claim(
                 &self,
                 job: $crate::store::NewJob,
                 claim: Option<$crate::store::ClaimRequest>,
-            ) -> $crate::store::Result<($crate::store::Enqueued, Option<$crate::store::ClaimedJob>)>
-            {
+            ) -> $crate::store::Result<(
+                $crate::store::Enqueued,
+                Option<$crate::store::ClaimedJob>,
+            )> {
                 <$backend>::enqueue_and_claim(self, job, claim).await
             }
             async fn finish_and_claim(
@@ -318,6 +333,27 @@ macro_rules! forward_queue {
                 Option<$crate::store::ClaimedJob>,
             )> {
                 <$backend>::finish_and_claim(self, id, finish, reported, claim).await
+            }
+        });
+    };
+    ($backend:ty) => {
+        $crate::store::forward_queue!(@impl $backend, {});
+    };
+    (@impl $backend:ty, { $($own:tt)* }) => {
+        #[async_trait::async_trait]
+        impl $crate::store::Queue for $backend {
+            $($own)*
+            async fn enqueue(
+                &self,
+                job: $crate::store::NewJob,
+            ) -> $crate::store::Result<$crate::store::Enqueued> {
+                <$backend>::enqueue(self, job).await
+            }
+            async fn claim_next(
+                &self,
+                request: $crate::store::ClaimRequest,
+            ) -> $crate::store::Result<Option<$crate::store::ClaimedJob>> {
+                <$backend>::claim_next(self, request).await
             }
             async fn mark_working(&self, id: foreman_types::JobId) -> $crate::store::Result<bool> {
                 <$backend>::mark_working(self, id).await

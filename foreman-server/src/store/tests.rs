@@ -26,6 +26,14 @@ pub(super) fn job(model: &str, origin: Origin) -> NewJob {
     }
 }
 
+/// [`job`] at `priority`.
+pub(super) fn urgent(priority: i32, model: &str, origin: Origin) -> NewJob {
+    NewJob {
+        priority,
+        ..job(model, origin)
+    }
+}
+
 pub(super) fn claim(resident: Option<&str>, window: Duration) -> ClaimRequest {
     ClaimRequest::single(resident, window)
 }
@@ -89,14 +97,7 @@ async fn the_oldest_job_stops_being_passed_over_once_the_window_is_spent(backend
 async fn higher_priority_runs_first_and_drain_by_model_stays_within_a_level(backend: Backend) {
     let (_h, store) = backend.open(100).await;
     add(&store, job("b:latest", Origin::Async)).await;
-    let urgent = add(
-        &store,
-        NewJob {
-            priority: 10,
-            ..job("a:latest", Origin::Async)
-        },
-    )
-    .await;
+    let urgent = add(&store, urgent(10, "a:latest", Origin::Async)).await;
     let next = store
         .claim_next(claim(Some("b:latest"), LONG))
         .await
@@ -345,14 +346,7 @@ async fn queue_position_counts_the_jobs_ahead(backend: Backend) {
     let (_h, store) = backend.open(100).await;
     let first = add(&store, job("a:latest", Origin::Async)).await;
     let second = add(&store, job("a:latest", Origin::Async)).await;
-    let urgent = add(
-        &store,
-        NewJob {
-            priority: 5,
-            ..job("a:latest", Origin::Async)
-        },
-    )
-    .await;
+    let urgent = add(&store, urgent(5, "a:latest", Origin::Async)).await;
     let position = |id| {
         let store = store.clone();
         async move { store.job(id).await.unwrap().unwrap().queue_position }

@@ -12,27 +12,6 @@ use crate::store::model::*;
 use crate::store::{now_ms, StoreError};
 
 impl PgStore {
-    /// An enqueue, then a claim in a transaction of its own: other replicas may claim
-    /// between the two, which the claim's locks allow for.
-    pub(crate) async fn enqueue_and_claim(
-        &self,
-        job: NewJob,
-        claim: Option<ClaimRequest>,
-    ) -> Result<(Enqueued, Option<ClaimedJob>)> {
-        let enqueued = self.enqueue(job).await?;
-        let claimed = match (&enqueued, claim) {
-            (Enqueued::Created(_), Some(request)) => match self.claim_next(request).await {
-                Ok(claimed) => claimed,
-                Err(err) => {
-                    tracing::error!(error = %err, "cannot claim a job after its enqueue");
-                    None
-                }
-            },
-            _ => None,
-        };
-        Ok((enqueued, claimed))
-    }
-
     /// Commits a new queued job, unless the queue is full, and wakes every replica's
     /// dispatcher. A sync job is owned by this replica (its caller is connected here).
     pub(crate) async fn enqueue(&self, job: NewJob) -> Result<Enqueued> {

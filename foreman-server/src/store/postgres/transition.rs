@@ -41,26 +41,6 @@ impl PgStore {
         Ok(true)
     }
 
-    /// A run's end, then a claim in a transaction of its own (the end has freed the slot
-    /// already, for every replica).
-    pub(crate) async fn finish_and_claim(
-        &self,
-        id: JobId,
-        finish: Finish,
-        reported: Reported,
-        claim: ClaimRequest,
-    ) -> Result<(Option<JobState>, Option<ClaimedJob>)> {
-        let ended = self.finish_reporting(id, finish, reported).await?;
-        let claimed = match ended {
-            Some(_) => self.claim_next(claim).await.unwrap_or_else(|err| {
-                tracing::error!(error = %err, "cannot claim a job after a run's end");
-                None
-            }),
-            None => None,
-        };
-        Ok((ended, claimed))
-    }
-
     /// Ends a run of a job that is `loading` or `working`, with what the target reported
     /// about the run for usage; `None` when the job was no longer running.
     pub(crate) async fn finish_reporting(

@@ -8,7 +8,7 @@ use super::{
     events, fair_share, now_ms, within_savepoint, Durable, Result, SqliteStore, StoreError,
 };
 use crate::store::model::*;
-use crate::store::StoreOptions;
+use crate::store::{claim_or_log, StoreOptions};
 
 impl SqliteStore {
     /// Commits a new queued job, unless the queue is full. It belongs to no target until
@@ -32,13 +32,7 @@ impl SqliteStore {
             let (enqueued, durable) = enqueue_in(tx, &options, job)?;
             let claimed = match (&enqueued, claim) {
                 (Enqueued::Created(_), Some(request)) => {
-                    match within_savepoint(tx, || claim_in(tx, &options, &request)) {
-                        Ok(claimed) => claimed,
-                        Err(err) => {
-                            tracing::error!(error = %err, "cannot claim a job beside its enqueue");
-                            None
-                        }
-                    }
+                    claim_or_log(within_savepoint(tx, || claim_in(tx, &options, &request)))
                 }
                 _ => None,
             };

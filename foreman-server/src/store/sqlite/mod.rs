@@ -218,7 +218,7 @@ impl SqliteStore {
     }
 }
 
-crate::store::forward_queue!(SqliteStore);
+crate::store::forward_queue!(SqliteStore, one_transaction);
 
 #[cfg(test)]
 mod tests {
@@ -229,16 +229,18 @@ mod tests {
     use crate::store::tests::{add, job};
     use crate::store::Store;
 
+    /// A store in a fresh directory, kept while the directory is.
+    fn on_disk(options: StoreOptions) -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("foreman.db"), options).unwrap();
+        (dir, store)
+    }
+
     /// An async job's 202 waits for the disk; a sync job's run, which no crash resumes,
     /// waits only for the WAL (ADR 24).
     #[tokio::test]
     async fn only_what_must_survive_power_loss_waits_for_the_disk() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(
-            &dir.path().join("foreman.db"),
-            crate::store::harness::options(100),
-        )
-        .unwrap();
+        let (_dir, store) = on_disk(crate::store::harness::options(100));
         let syncs = || store.writer.disk_syncs();
 
         let chat = add(&Store::new(store.clone()), job("a:latest", Origin::Sync)).await;
@@ -278,12 +280,7 @@ mod tests {
         reason = "the guard holds the sync thread, not this task; this task never locks it"
     )]
     async fn a_commit_does_not_wait_for_an_earlier_batch_to_reach_the_disk() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(
-            &dir.path().join("foreman.db"),
-            crate::store::harness::options(100),
-        )
-        .unwrap();
+        let (_dir, store) = on_disk(crate::store::harness::options(100));
         let held = store.writer.hold_syncs();
         let store_ = Store::new(store.clone());
         let batch = job("a:latest", Origin::Async);
@@ -321,12 +318,10 @@ mod tests {
         reason = "the guard holds the sync thread, not this task; this task never locks it"
     )]
     async fn an_async_jobs_end_is_announced_only_once_it_is_on_the_disk() {
-        let dir = tempfile::tempdir().unwrap();
-        let options = StoreOptions {
+        let (_dir, store) = on_disk(StoreOptions {
             public_url: "http://foreman.test".into(),
             ..crate::store::harness::options(100)
-        };
-        let store = SqliteStore::open(&dir.path().join("foreman.db"), options).unwrap();
+        });
         let id = add(
             &Store::new(store.clone()),
             NewJob {

@@ -10,6 +10,7 @@ use super::usage;
 use super::{
     events, fair_share, now_ms, within_savepoint, Durable, Result, SqliteStore, StoreOptions,
 };
+use crate::store::claim_or_log;
 use crate::store::common::Ending;
 use crate::store::model::*;
 
@@ -61,12 +62,7 @@ impl SqliteStore {
         self.write_deciding(move |tx| {
             let (ended, durable) = finish_reporting_in(tx, &options, id, finish, reported)?;
             let claimed = match ended {
-                Some(_) => {
-                    within_savepoint(tx, || claim_in(tx, &options, &claim)).unwrap_or_else(|err| {
-                        tracing::error!(error = %err, "cannot claim a job beside a run's end");
-                        None
-                    })
-                }
+                Some(_) => claim_or_log(within_savepoint(tx, || claim_in(tx, &options, &claim))),
                 None => None,
             };
             Ok(((ended, claimed), durable))
