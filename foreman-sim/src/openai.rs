@@ -16,7 +16,6 @@ use chrono::{DateTime, Utc};
 use foreman_types::model_owner;
 use futures::StreamExt;
 use serde_json::{json, Map, Value};
-use tokio::time::Instant;
 
 use super::embed;
 use super::generate::{self, Request};
@@ -61,9 +60,13 @@ pub(super) async fn chat_completions(
     State(sim): State<Arc<Sim>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Answer {
-    let (started, request, name) = model_request(body)?;
+    run(sim, Kind::Chat, body, chat_prompt).await
+}
+
+/// The prompt of a chat (the last user message) and how many tokens its messages count.
+fn chat_prompt(request: &Value) -> Result<(String, u64), Rejection> {
     let Some(messages) = request.get("messages").and_then(Value::as_array) else {
-        return Err(Rejection::bad_request("messages is required").into());
+        return Err(Rejection::bad_request("messages is required"));
     };
     let text = |message: &Value| {
         message
@@ -83,17 +86,7 @@ pub(super) async fn chat_completions(
         .iter()
         .map(|m| generate::word_count(&text(m)))
         .sum();
-    let prompt_eval_count = (words + 4 * messages.len()).max(1) as u64;
-    run(
-        sim,
-        Kind::Chat,
-        request,
-        name,
-        prompt,
-        prompt_eval_count,
-        started,
-    )
-    .await
+    Ok((prompt, (words + 4 * messages.len()).max(1) as u64))
 }
 
 /// `POST /v1/completions`.
@@ -101,33 +94,29 @@ pub(super) async fn completions(
     State(sim): State<Arc<Sim>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Answer {
-    let (started, request, name) = model_request(body)?;
-    let prompt = match request.get("prompt") {
-        Some(Value::String(prompt)) => prompt.clone(),
-        _ => return Err(Rejection::bad_request("prompt must be a string").into()),
-    };
-    let prompt_eval_count = (generate::word_count(&prompt) + 4) as u64;
-    run(
-        sim,
-        Kind::Completion,
-        request,
-        name,
-        prompt,
-        prompt_eval_count,
-        started,
-    )
-    .await
+    run(sim, Kind::Completion, body, completion_prompt).await
 }
 
+/// The prompt of a completion and how many tokens it counts.
+fn completion_prompt(request: &Value) -> Result<(String, u64), Rejection> {
+    match request.get("prompt") {
+        Some(Value::String(prompt)) => {
+            Ok((prompt.clone(), (generate::word_count(prompt) + 4) as u64))
+        }
+        _ => Err(Rejection::bad_request("prompt must be a string")),
+    }
+}
+
+/// Runs a chat or a completion whose prompt and token count `prompt_of` reads from the
+/// request.
 async fn run(
     sim: Arc<Sim>,
     kind: Kind,
-    request: Value,
-    name: String,
-    prompt: String,
-    prompt_eval_count: u64,
-    started: Instant,
+    body: Result<Bytes, BytesRejection>,
+    prompt_of: fn(&Value) -> Result<(String, u64), Rejection>,
 ) -> Answer {
+    let (started, request, name) = model_request(body)?;
+    let (prompt, prompt_eval_count) = prompt_of(&request)?;
     let endpoint = match kind {
         Kind::Chat => "chat",
         Kind::Completion => "generate",

@@ -4,7 +4,7 @@
 use foreman_types::{JobId, JobState};
 
 use super::harness::Backend;
-use super::tests::{add, claim, job, state, urgent, LONG};
+use super::tests::{add, claim, claim_one, job, state, urgent, LONG};
 use super::{ClaimedJob, Enqueued, Finish, NewJob, Origin, Reported, Store};
 
 /// Enqueues a sync job for `a:latest` with its target free; its id, and what came back.
@@ -73,7 +73,7 @@ async fn a_runs_end_claims_the_next_job_for_its_slot(backend: Backend) {
     let (_h, store) = backend.open(100).await;
     let first = add(&store, job("a:latest", Origin::Async)).await;
     let second = add(&store, job("a:latest", Origin::Async)).await;
-    let running = store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
+    let running = claim_one(&store, None).await;
     assert_eq!(running.id, first);
     let done = || Finish::Done {
         result: None,

@@ -4,7 +4,7 @@
 use foreman_types::JobId;
 
 use super::harness::{Backend, Harness};
-use super::tests::{add, claim, job, LONG};
+use super::tests::{add, claim, claim_one, job, LONG};
 use super::*;
 
 fn for_tenant(key: &str, weight: u32) -> NewJob {
@@ -71,7 +71,7 @@ async fn a_key_arriving_behind_a_backlog_runs_right_after_the_running_job(backen
         }
         ids
     };
-    let running = store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
+    let running = claim_one(&store, None).await;
     assert_eq!(running.id, flood[0]);
     let late = add(&store, for_tenant("late", 1)).await;
     backdate_run(&h, running.id, 5_000).await;
@@ -81,7 +81,7 @@ async fn a_key_arriving_behind_a_backlog_runs_right_after_the_running_job(backen
     };
     store.finish(running.id, done).await.unwrap();
 
-    let next = store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
+    let next = claim_one(&store, None).await;
     assert_eq!(
         next.id, late,
         "the late key goes before the flood's older jobs"
@@ -93,7 +93,7 @@ async fn a_key_arriving_behind_a_backlog_runs_right_after_the_running_job(backen
 async fn a_run_is_charged_to_its_tenant_divided_by_weight_and_kept_on_the_job(backend: Backend) {
     let (h, store) = backend.open(100).await;
     let id = add(&store, for_tenant("heavy", 2)).await;
-    let running = store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
+    let running = claim_one(&store, None).await;
     assert_eq!((tenant_row(&h, "heavy").await).2, 1, "counted as running");
     backdate_run(&h, running.id, 4_000).await;
     store
@@ -113,14 +113,14 @@ async fn an_idle_key_comes_back_at_the_least_active_service(backend: Backend) {
     let (h, store) = backend.open(100).await;
     // "early" runs alone and builds up service, then "busy" becomes active behind it.
     let early = add(&store, for_tenant("early", 1)).await;
-    store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
+    claim_one(&store, None).await;
     backdate_run(&h, early, 9_000).await;
     let busy = add(&store, for_tenant("busy", 1)).await;
     store
         .finish(early, Finish::Failed { error: "x".into() })
         .await
         .unwrap();
-    store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
+    claim_one(&store, None).await;
     backdate_run(&h, busy, 1_000).await;
     add(&store, for_tenant("busy", 1)).await;
     store
@@ -149,7 +149,7 @@ async fn tenant_and_group_counts_follow_every_state_change(backend: Backend) {
     )
     .await;
     assert_counts_agree(&h).await;
-    let first = store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
+    let first = claim_one(&store, None).await;
     assert_counts_agree(&h).await;
     let retry = Finish::Retry {
         error: "unreachable".into(),
@@ -159,7 +159,7 @@ async fn tenant_and_group_counts_follow_every_state_change(backend: Backend) {
     assert_counts_agree(&h).await;
     store.cancel(b, "no longer wanted".into()).await.unwrap();
     assert_counts_agree(&h).await;
-    store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
+    claim_one(&store, None).await;
     store.recover(3).await.unwrap();
     assert_counts_agree(&h).await;
     store.cancel(a, "no".into()).await.unwrap();

@@ -42,6 +42,15 @@ pub(super) async fn add(store: &Store, new: NewJob) -> JobId {
     store.enqueue(new).await.expect("enqueue").id()
 }
 
+/// The job claimed next with `resident` loaded and a long window; there must be one.
+pub(super) async fn claim_one(store: &Store, resident: Option<&str>) -> ClaimedJob {
+    store
+        .claim_next(claim(resident, LONG))
+        .await
+        .expect("claim")
+        .expect("a job to claim")
+}
+
 pub(super) async fn state(store: &Store, id: JobId) -> JobState {
     store.job(id).await.unwrap().expect("job exists").state
 }
@@ -54,11 +63,7 @@ async fn next_job_prefers_the_resident_model_then_the_oldest(backend: Backend) {
     let b1 = add(&store, job("b:latest", Origin::Async)).await;
     let a2 = add(&store, job("a:latest", Origin::Async)).await;
 
-    let first = store
-        .claim_next(claim(Some("b:latest"), LONG))
-        .await
-        .unwrap()
-        .unwrap();
+    let first = claim_one(&store, Some("b:latest")).await;
     assert_eq!(first.id, b1, "the resident model's job goes first");
     assert_eq!(
         first.state,
@@ -66,17 +71,13 @@ async fn next_job_prefers_the_resident_model_then_the_oldest(backend: Backend) {
         "a resident model starts working at once"
     );
 
-    let second = store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
+    let second = claim_one(&store, None).await;
     assert_eq!(
         second.id, a1,
         "with nothing resident, the oldest goes first"
     );
     assert_eq!(second.state, JobState::Loading);
-    let third = store
-        .claim_next(claim(Some("a:latest"), LONG))
-        .await
-        .unwrap()
-        .unwrap();
+    let third = claim_one(&store, Some("a:latest")).await;
     assert_eq!(third.id, a2);
     assert!(store.claim_next(claim(None, LONG)).await.unwrap().is_none());
 }
@@ -98,11 +99,7 @@ async fn higher_priority_runs_first_and_drain_by_model_stays_within_a_level(back
     let (_h, store) = backend.open(100).await;
     add(&store, job("b:latest", Origin::Async)).await;
     let urgent = add(&store, urgent(10, "a:latest", Origin::Async)).await;
-    let next = store
-        .claim_next(claim(Some("b:latest"), LONG))
-        .await
-        .unwrap()
-        .unwrap();
+    let next = claim_one(&store, Some("b:latest")).await;
     assert_eq!(next.id, urgent, "priority outranks model affinity");
 }
 
@@ -120,7 +117,7 @@ async fn jobs_of_a_held_model_wait_while_the_others_run(backend: Backend) {
     assert!(store.claim_next(held).await.unwrap().is_none());
     assert_eq!(state(&store, pulling).await, JobState::Queued);
 
-    let released = store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
+    let released = claim_one(&store, None).await;
     assert_eq!(released.id, pulling, "runs once the hold is lifted");
 }
 
@@ -134,7 +131,7 @@ async fn a_full_queue_refuses_new_jobs(backend: Backend) {
         .unwrap_err();
     assert!(matches!(err, StoreError::QueueFull), "{err}");
     // Claiming one frees a place.
-    store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
+    claim_one(&store, None).await;
     add(&store, job("a:latest", Origin::Async)).await;
 }
 
@@ -142,7 +139,7 @@ async fn connection_failures_requeue_until_attempts_run_out(backend: Backend) {
     let (_h, store) = backend.open(100).await;
     let id = add(&store, job("a:latest", Origin::Async)).await;
     for attempt in 1..=3u32 {
-        let claimed = store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
+        let claimed = claim_one(&store, None).await;
         assert_eq!(claimed.attempts, attempt);
         let retry = Finish::Retry {
             error: "refused".into(),
@@ -164,7 +161,7 @@ async fn connection_failures_requeue_until_attempts_run_out(backend: Backend) {
 async fn terminal_states_absorb_and_stale_writers_change_nothing(backend: Backend) {
     let (_h, store) = backend.open(100).await;
     let id = add(&store, job("a:latest", Origin::Async)).await;
-    store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
+    claim_one(&store, None).await;
     let done = Finish::Done {
         result: Some(b"{}".to_vec()),
         artifacts: Vec::new(),
@@ -183,7 +180,7 @@ async fn terminal_states_absorb_and_stale_writers_change_nothing(backend: Backen
 async fn recovery_requeues_async_work_counts_the_attempt_and_cancels_sync_work(backend: Backend) {
     let (_h, store) = backend.open(100).await;
     let running = add(&store, job("a:latest", Origin::Async)).await;
-    store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
+    claim_one(&store, None).await;
     let sync_waiting = add(&store, job("a:latest", Origin::Sync)).await;
     let still_queued = add(&store, job("a:latest", Origin::Async)).await;
 
@@ -207,7 +204,7 @@ async fn a_job_that_crashes_foreman_every_time_ends_failed(backend: Backend) {
     let poison = add(&store, job("a:latest", Origin::Async)).await;
     for _ in 0..3 {
         // Claimed, then the process dies mid-run: only recovery sees it.
-        store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
+        claim_one(&store, None).await;
         store.recover(3).await.unwrap();
     }
     let job = store.job(poison).await.unwrap().unwrap();
@@ -233,7 +230,7 @@ async fn an_idempotency_key_returns_the_first_job_or_refuses_a_different_body(ba
 async fn pruning_deletes_only_finished_jobs_past_the_cutoff(backend: Backend) {
     let (_h, store) = backend.open(100).await;
     let finished = add(&store, job("a:latest", Origin::Async)).await;
-    store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
+    claim_one(&store, None).await;
     let artifact = NewArtifact {
         name: "completion".into(),
         content_type: "text/plain".into(),
@@ -273,7 +270,7 @@ async fn webhook_events_are_written_with_each_state_change_and_delivered_in_orde
         },
     )
     .await;
-    store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
+    claim_one(&store, None).await;
     store.mark_working(id).await.unwrap();
 
     // Only the oldest pending event of a job is due: state order per job.
@@ -429,7 +426,7 @@ async fn every_end_of_a_run_frees_the_targets_slot(backend: Backend) {
 async fn keep_alive_leaves_the_replicas_own_work_alone(backend: Backend) {
     let (h, store) = backend.open(100).await;
     let running = add(&store, job("a:latest", Origin::Async)).await;
-    store.claim_next(claim(None, LONG)).await.unwrap().unwrap();
+    claim_one(&store, None).await;
     let waiting = add(&store, job("a:latest", Origin::Sync)).await;
     assert_eq!(
         store.keep_alive(3, Vec::new()).await.unwrap(),
