@@ -7,20 +7,18 @@ use foreman_types::{ErrorBody, JobKind, LineSplitter};
 use serde_json::{Map, Value};
 
 use super::usage::Meter;
-use super::{finish, finish_reporting, retry, started_answering, Ran, Stop};
+use super::{finish, finish_reporting, retry, started_answering, Ran, Run};
 use crate::progress::Streamed;
-use crate::state::App;
-use crate::store::{ClaimedJob, Finish, NewArtifact};
+use crate::store::{Finish, NewArtifact};
 use crate::targets::client::{next_chunk, TargetError};
-use crate::targets::Target;
 
-pub(super) async fn run(
-    app: &App,
-    target: &Target,
-    job: &ClaimedJob,
-    stop: &Stop,
-    streamed: Arc<Streamed>,
-) -> Ran {
+pub(super) async fn run(run: Run<'_>, streamed: Arc<Streamed>) -> Ran {
+    let Run {
+        app,
+        target,
+        job,
+        stop,
+    } = run;
     let body = match streaming_body(&job.payload) {
         Ok(body) => body,
         Err(error) => {

@@ -229,9 +229,15 @@ async fn execute(app: &App, target: &Target, job: ClaimedJob, shutdown: &Cancell
     // Counted while the run streams, for the status page; gone when the run ends.
     let counting = app.progress.begin(job.id);
     let streamed = counting.streamed();
+    let run = Run {
+        app,
+        target,
+        job: &job,
+        stop: &stop,
+    };
     let ran = match job.origin {
-        Origin::Sync => sync_job::run(app, target, &job, &stop, streamed).await,
-        Origin::Async => async_job::run(app, target, &job, &stop, streamed).await,
+        Origin::Sync => sync_job::run(run, streamed).await,
+        Origin::Async => async_job::run(run, streamed).await,
     };
     drop(counting);
     if let Ok(mut running) = app.running.lock() {
@@ -284,6 +290,15 @@ async fn execute_guarded(
             Ran::Completed
         }
     }
+}
+
+/// What a run of a job works with.
+#[derive(Clone, Copy)]
+struct Run<'a> {
+    app: &'a App,
+    target: &'a Target,
+    job: &'a ClaimedJob,
+    stop: &'a Stop,
 }
 
 /// What can stop a running job: foreman shutting down, a cancel of this job, or this

@@ -11,7 +11,7 @@ use foreman_types::{JobKind, JobState};
 
 use self::error_scan::ErrorScan;
 use super::usage::Meter;
-use super::{finish, finish_reporting, retry, started_answering, Ran, Stop};
+use super::{finish, finish_reporting, retry, started_answering, Ran, Run};
 use crate::live::{LiveEvent, LiveSender};
 use crate::progress::Streamed;
 use crate::state::App;
@@ -21,13 +21,13 @@ use crate::targets::Target;
 
 const CALLER_LEFT: &str = "the caller disconnected";
 
-pub(super) async fn run(
-    app: &App,
-    target: &Target,
-    job: &ClaimedJob,
-    stop: &Stop,
-    streamed: Arc<Streamed>,
-) -> Ran {
+pub(super) async fn run(run: Run<'_>, streamed: Arc<Streamed>) -> Ran {
+    let Run {
+        app,
+        target,
+        job,
+        stop,
+    } = run;
     let Some(tx) = app.live.take(job.id) else {
         // Nobody is waiting any more (the caller left as the job was claimed).
         return caller_left(app, job).await;
