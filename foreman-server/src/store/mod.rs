@@ -126,6 +126,21 @@ pub(crate) trait Queue: Send + Sync + fmt::Debug {
     /// run any queued job. Jobs of held models are passed over as if they were not queued.
     async fn claim_next(&self, request: ClaimRequest) -> Result<Option<ClaimedJob>>;
 
+    /// [`Queue::claim_next`] until it finds nothing or every free slot of `request` is
+    /// taken, each claim seeing the slots the ones before took. By default one
+    /// transaction a claim; SQLite makes them one.
+    async fn claim_free_slots(&self, mut request: ClaimRequest) -> Result<Vec<ClaimedJob>> {
+        let mut claimed = Vec::new();
+        while request.free_slots() > 0 {
+            let Some(job) = self.claim_next(request.clone()).await? else {
+                break;
+            };
+            request.took(&job.target);
+            claimed.push(job);
+        }
+        Ok(claimed)
+    }
+
     /// [`Queue::enqueue`], then, when `claim` is given and the job is new, [`Queue::claim_next`]
     /// (whichever job the scheduler picks, not necessarily this one). A claim that fails
     /// leaves the job queued and claims nothing. By default two transactions; SQLite makes
@@ -307,11 +322,17 @@ pub(crate) fn claim_or_log(claimed: Result<Option<ClaimedJob>>) -> Option<Claime
 
 /// Implements [`Queue`] for a backend whose inherent methods carry the same names and
 /// signatures, so each backend writes its operations once, in the files they belong in.
-/// `one_transaction` adds the backend's own `enqueue_and_claim` and `finish_and_claim`
-/// in place of the trait's two-transaction defaults.
+/// `one_transaction` adds the backend's own `claim_free_slots`, `enqueue_and_claim` and
+/// `finish_and_claim` in place of the trait's defaults, which take a transaction a step.
 macro_rules! forward_queue {
     ($backend:ty, one_transaction) => {
         $crate::store::forward_queue!(@impl $backend, {
+            async fn claim_free_slots(
+                &self,
+                request: $crate::store::ClaimRequest,
+            ) -> $crate::store::Result<Vec<$crate::store::ClaimedJob>> {
+                <$backend>::claim_free_slots(self, request).await
+            }
             async fn enqueue_and_claim(
                 &self,
                 job: $crate::store::NewJob,

@@ -91,6 +91,26 @@ pub(crate) struct ClaimRequest {
     pub running_estimate_ms: f64,
 }
 
+impl ClaimRequest {
+    /// The slots of the targets that answer, free now: at most this many claims succeed.
+    pub(crate) fn free_slots(&self) -> u32 {
+        self.targets
+            .iter()
+            .filter(|t| t.up)
+            .map(|t| t.free_slots)
+            .sum()
+    }
+
+    /// As the request will be once a job has been claimed for `target`: one slot fewer
+    /// there, one more job on it (what the dispatcher's next look would see).
+    pub(crate) fn took(&mut self, target: &str) {
+        for view in self.targets.iter_mut().filter(|view| view.name == target) {
+            view.free_slots = view.free_slots.saturating_sub(1);
+            view.load += 1;
+        }
+    }
+}
+
 #[cfg(test)]
 impl ClaimRequest {
     /// A claim for one target called `default`, with `resident` in memory, as the store's

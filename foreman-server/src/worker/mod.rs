@@ -138,14 +138,15 @@ async fn dispatch(app: &App, shutdown: &CancellationToken) {
         let claimed = {
             let _claiming = app.claiming.lock().await;
             match claim_request(app) {
-                Some(request) => match app.store.claim_next(request).await {
-                    Ok(Some(job)) => {
+                // As many as there are free slots, in one go: with several targets, one
+                // transaction instead of one a slot.
+                Some(request) => app.store.claim_free_slots(request).await.map(|jobs| {
+                    let claimed = !jobs.is_empty();
+                    for job in jobs {
                         start(app, job, shutdown);
-                        Ok(true)
                     }
-                    Ok(None) => Ok(false),
-                    Err(err) => Err(err),
-                },
+                    claimed
+                }),
                 None => Ok(false),
             }
         };

@@ -26,6 +26,29 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Claims until nothing more can be claimed or `request`'s free slots are taken, in
+    /// one transaction.
+    pub(crate) async fn claim_free_slots(
+        &self,
+        mut request: ClaimRequest,
+    ) -> Result<Vec<ClaimedJob>> {
+        let options = self.options.clone();
+        self.write_deciding(move |tx| {
+            let mut claimed = Vec::new();
+            while request.free_slots() > 0 {
+                let Some(job) = claim_in(tx, &options, &request)? else {
+                    break;
+                };
+                request.took(&job.target);
+                claimed.push(job);
+            }
+            Ok((claimed, Durable::Process))
+        })
+        .await
+    }
+}
+
 /// [`SqliteStore::claim_next`] in `tx`.
 pub(super) fn claim_in(
     tx: &Transaction<'_>,
