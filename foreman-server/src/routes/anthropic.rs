@@ -19,10 +19,9 @@ use bytes::Bytes;
 use foreman_types::JobKind;
 use serde_json::{json, Value};
 
-use super::body;
 use super::error_shape::{ErrorShape, Shaped};
-use super::generate::queued;
 use super::limits::Submitter;
+use super::openai::queued_chat;
 use crate::state::App;
 
 /// The Anthropic-compatible route.
@@ -42,9 +41,7 @@ async fn messages(
     State(app): State<App>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AnthropicError> {
-    let body = body::bytes(body, app.config.max_body_bytes)?;
-    let model = body::chat_model(&body)?;
-    Ok(queued(app, caller, JobKind::AnthropicMessages, model, body).await?)
+    Ok(queued_chat(app, caller, JobKind::AnthropicMessages, body).await?)
 }
 
 /// An [`AppError`] answered in Anthropic's shape, with the same status and message.

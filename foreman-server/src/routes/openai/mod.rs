@@ -24,10 +24,12 @@ use axum::Router;
 use bytes::Bytes;
 use foreman_types::JobKind;
 
+use super::auth::Caller;
 use super::embed::EMBED_TIMEOUT;
 use super::generate::{ensure_model, queued, queued_body};
 use super::limits::Submitter;
 use super::{body, meta};
+use crate::error::AppError;
 use crate::state::App;
 
 /// The `/v1` routes.
@@ -54,10 +56,21 @@ async fn chat_completions(
     State(app): State<App>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OpenAiError> {
+    // The `errors` middleware gives a target's error answer OpenAI's shape.
+    Ok(queued_chat(app, caller, JobKind::OpenAiChat, body).await?)
+}
+
+/// [`queued`] for a chat in OpenAI's shape or Anthropic's (`/v1/messages`): the body must
+/// hold `messages`, and its `model` names the job's model.
+pub(super) async fn queued_chat(
+    app: App,
+    caller: Caller,
+    kind: JobKind,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, AppError> {
     let body = body::bytes(body, app.config.max_body_bytes)?;
     let model = body::chat_model(&body)?;
-    // The `errors` middleware gives a target's error answer OpenAI's shape.
-    Ok(queued(app, caller, JobKind::OpenAiChat, model, body).await?)
+    queued(app, caller, kind, model, body).await
 }
 
 /// `POST /v1/completions`.
