@@ -19,23 +19,25 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::Method;
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use bytes::Bytes;
 use foreman_types::JobKind;
 
-use super::auth::Caller;
 use super::embed::EMBED_TIMEOUT;
+use super::error_shape::{ErrorShape, Shaped};
 use super::generate::{ensure_model, queued, queued_body};
 use super::limits::Submitter;
 use super::{body, meta};
-use crate::error::AppError;
 use crate::state::App;
 
 /// The `/v1` routes.
 pub(super) fn router() -> Router<App> {
     Router::new()
-        .route("/v1/chat/completions", post(chat_completions))
+        .route(
+            "/v1/chat/completions",
+            queued_chat::<OpenAi>(JobKind::OpenAiChat),
+        )
         .route("/v1/completions", post(completions))
         .route("/v1/responses", post(responses::responses))
         .route("/v1/embeddings", post(embeddings))
@@ -50,27 +52,19 @@ pub(super) fn is_openai_path(path: &str) -> bool {
     (path == "/v1" || path.starts_with("/v1/")) && !super::anthropic::is_anthropic_path(path)
 }
 
-/// `POST /v1/chat/completions`.
-async fn chat_completions(
-    Submitter(caller): Submitter,
-    State(app): State<App>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, OpenAiError> {
-    // The `errors` middleware gives a target's error answer OpenAI's shape.
-    Ok(queued_chat(app, caller, JobKind::OpenAiChat, body).await?)
-}
-
-/// [`queued`] for a chat in OpenAI's shape or Anthropic's (`/v1/messages`): the body must
-/// hold `messages`, and its `model` names the job's model.
-pub(super) async fn queued_chat(
-    app: App,
-    caller: Caller,
-    kind: JobKind,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, AppError> {
-    let body = body::bytes(body, app.config.max_body_bytes)?;
-    let model = body::chat_model(&body)?;
-    queued(app, caller, kind, model, body).await
+/// A queued chat in OpenAI's shape (`/v1/chat/completions`) or Anthropic's
+/// (`/v1/messages`) as a job of `kind`, its errors in shape `S`: the body must hold
+/// `messages`, and its `model` names the job's model.
+pub(super) fn queued_chat<S: ErrorShape + Send + 'static>(kind: JobKind) -> MethodRouter<App> {
+    post(
+        move |Submitter(caller): Submitter,
+              State(app): State<App>,
+              body: Result<Bytes, BytesRejection>| async move {
+            let body = body::bytes(body, app.config.max_body_bytes)?;
+            let model = body::chat_model(&body)?;
+            Ok::<_, Shaped<S>>(queued(app, caller, kind, model, body).await?)
+        },
+    )
 }
 
 /// `POST /v1/completions`.
