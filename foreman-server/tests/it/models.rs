@@ -426,15 +426,23 @@ async fn progress_lines_reach_the_client_one_by_one() {
     assert!(listed(&app).await.contains(&"smollm2:135m".to_owned()));
 }
 
+/// Starts a pull of `model` in the background and waits until foreman holds the model as
+/// being pulled (`/queue`); the pull's answer to come.
+async fn pull_under_way(app: &TestApp, model: &str) -> crate::Pending {
+    let pull = app.spawn_post("/api/pull", json!({ "model": model }));
+    let key = format!("{model}:latest");
+    foreman_testkit::eventually(DEADLINE, "the pull to be under way", || async {
+        app.get_json("/queue").await["pulling"] == json!([key])
+    })
+    .await;
+    pull
+}
+
 #[tokio::test]
 async fn a_chat_for_a_model_being_pulled_waits_in_the_queue_then_runs() {
     let app = hourly().spawn().await;
     app.ollama.set_pull_delay(Duration::from_millis(800));
-    let pull = app.spawn_post("/api/pull", json!({"model": "fresh"}));
-    foreman_testkit::eventually(DEADLINE, "the pull to be under way", || async {
-        app.get_json("/queue").await["pulling"] == json!(["fresh:latest"])
-    })
-    .await;
+    let pull = pull_under_way(&app, "fresh").await;
 
     let chat = app.spawn_post("/api/chat", crate::chat_body("fresh", false));
     foreman_testkit::eventually(DEADLINE, "the chat to wait in the queue", || async {
@@ -473,11 +481,7 @@ async fn a_chat_held_for_a_pull_that_fails_gets_ollamas_404() {
     let app = hourly().spawn().await;
     app.ollama.set_pull_delay(Duration::from_millis(500));
     app.ollama.make_unpullable("ghost");
-    let pull = app.spawn_post("/api/pull", json!({"model": "ghost"}));
-    foreman_testkit::eventually(DEADLINE, "the pull to be under way", || async {
-        app.get_json("/queue").await["pulling"] == json!(["ghost:latest"])
-    })
-    .await;
+    let pull = pull_under_way(&app, "ghost").await;
 
     let chat = app
         .post("/api/chat", &crate::chat_body("ghost", false))
@@ -499,11 +503,7 @@ async fn a_chat_held_for_a_pull_that_fails_gets_ollamas_404() {
 async fn pulling_an_installed_model_again_does_not_hold_its_chats() {
     let app = hourly().spawn().await;
     app.ollama.set_pull_delay(Duration::from_secs(3));
-    let pull = app.spawn_post("/api/pull", json!({"model": "llama3.2"}));
-    foreman_testkit::eventually(DEADLINE, "the update to be under way", || async {
-        app.get_json("/queue").await["pulling"] == json!(["llama3.2:latest"])
-    })
-    .await;
+    let pull = pull_under_way(&app, "llama3.2").await;
 
     let chat = app
         .post("/api/chat", &crate::chat_body("llama3.2", false))
