@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
@@ -22,22 +23,18 @@ use serde_json::{json, Value};
 use super::generate::{self, word_count, Request};
 use super::generation::{self, Done, Event};
 use super::state::Sim;
-use super::{model_request, named_event, streamed, Rejection};
+use super::{model_request, named_event, streamed, ErrorShape, Rejection, Shaped};
 
 /// A [`Rejection`] in Anthropic's shape, typed by status as Ollama's `anthropic.NewError`.
+pub(super) type AnthropicRejection = Shaped<Anthropic>;
+
+/// Anthropic's error shape.
 #[derive(Debug)]
-pub(super) struct AnthropicRejection(Rejection);
+pub(super) struct Anthropic;
 
-impl From<Rejection> for AnthropicRejection {
-    fn from(rejection: Rejection) -> Self {
-        Self(rejection)
-    }
-}
-
-impl IntoResponse for AnthropicRejection {
-    fn into_response(self) -> Response {
-        let body = foreman_types::ollama_anthropic_error(self.0.status.as_u16(), &self.0.message);
-        (self.0.status, Json(body)).into_response()
+impl ErrorShape for Anthropic {
+    fn body(status: StatusCode, message: &str) -> Value {
+        foreman_types::ollama_anthropic_error(status.as_u16(), message)
     }
 }
 
@@ -99,7 +96,7 @@ pub(super) async fn messages(
             Ok(Json(message).into_response())
         }
         Err(unfinished) => {
-            Ok(unfinished.answer(|rejection| AnthropicRejection(rejection).into_response()))
+            Ok(unfinished.answer(|rejection| AnthropicRejection::from(rejection).into_response()))
         }
     }
 }

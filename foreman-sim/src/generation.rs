@@ -105,7 +105,7 @@ pub(super) async fn start(
 /// Who releases the tokens.
 enum Pace {
     Timed,
-    Manual(Steps),
+    Manual(Steps<Step>),
 }
 
 /// Where the next token comes from, once the prompt is evaluated.

@@ -80,6 +80,7 @@ mod state;
 #[cfg(test)]
 mod tests;
 
+use std::marker::PhantomData;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -379,5 +380,27 @@ impl Rejection {
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
         (self.status, Json(ErrorBody::new(self.message))).into_response()
+    }
+}
+
+/// How an API beside Ollama's own (OpenAI's, Anthropic's) words an error body.
+trait ErrorShape {
+    fn body(status: StatusCode, message: &str) -> Value;
+}
+
+/// A [`Rejection`] answered in the error shape `S`, with the same status.
+#[derive(Debug)]
+struct Shaped<S>(Rejection, PhantomData<S>);
+
+impl<S> From<Rejection> for Shaped<S> {
+    fn from(rejection: Rejection) -> Self {
+        Self(rejection, PhantomData)
+    }
+}
+
+impl<S: ErrorShape> IntoResponse for Shaped<S> {
+    fn into_response(self) -> Response {
+        let Rejection { status, message } = self.0;
+        (status, Json(S::body(status, &message))).into_response()
     }
 }

@@ -17,12 +17,47 @@ pub(crate) enum Step {
     Cut,
 }
 
-/// The receiving end of one generation's steps, and how it tells its handle that the
-/// client hung up.
+/// The receiving end of one manual stream's steps ([`Step`] for a generation,
+/// [`PullStep`](crate::manual_pull::PullStep) for a pull), and how it tells its handle
+/// that the client hung up.
 #[derive(Debug)]
-pub(crate) struct Steps {
-    pub(crate) receiver: mpsc::UnboundedReceiver<Step>,
+pub(crate) struct Steps<S> {
+    pub(crate) receiver: mpsc::UnboundedReceiver<S>,
     pub(crate) hung_up: CancellationToken,
+}
+
+/// The test's end of one manual stream: where its steps go, and the signal that the
+/// client hung up. Both [`Generation`] and [`Pull`](crate::Pull) hold one.
+#[derive(Debug)]
+pub(crate) struct Stepper<S> {
+    steps: mpsc::UnboundedSender<S>,
+    hung_up: CancellationToken,
+}
+
+impl<S> Stepper<S> {
+    /// A handle's end and the receiving end its stream reads.
+    pub(crate) fn new() -> (Self, Steps<S>) {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let hung_up = CancellationToken::new();
+        let steps = Steps {
+            receiver,
+            hung_up: hung_up.clone(),
+        };
+        let stepper = Self {
+            steps: sender,
+            hung_up,
+        };
+        (stepper, steps)
+    }
+
+    pub(crate) fn send(&self, step: S) {
+        // A send error means the stream is gone (the client left): nowhere to go.
+        let _ = self.steps.send(step);
+    }
+
+    pub(crate) async fn hung_up(&self) {
+        self.hung_up.cancelled().await;
+    }
 }
 
 /// One generation on the simulated GPU, released by hand.
@@ -58,25 +93,14 @@ pub(crate) struct Steps {
 #[derive(Debug)]
 pub struct Generation {
     request: Value,
-    steps: mpsc::UnboundedSender<Step>,
-    hung_up: CancellationToken,
+    steps: Stepper<Step>,
 }
 
 impl Generation {
     /// A handle and the receiving end its stream reads.
-    pub(crate) fn new(request: Value) -> (Self, Steps) {
-        let (sender, receiver) = mpsc::unbounded_channel();
-        let hung_up = CancellationToken::new();
-        let steps = Steps {
-            receiver,
-            hung_up: hung_up.clone(),
-        };
-        let generation = Self {
-            request,
-            steps: sender,
-            hung_up,
-        };
-        (generation, steps)
+    pub(crate) fn new(request: Value) -> (Self, Steps<Step>) {
+        let (steps, receiving) = Stepper::new();
+        (Self { request, steps }, receiving)
     }
 
     /// The request's JSON body, as the client sent it.
@@ -87,7 +111,7 @@ impl Generation {
     /// Sends one answer token: one chunk of the stream (for `stream: false`, a piece of
     /// the answer to come). Nothing happens once the client has hung up.
     pub fn token(&self, text: &str) {
-        self.send(Step::Token(text.to_owned()));
+        self.steps.send(Step::Token(text.to_owned()));
     }
 
     /// Ends the generation as Ollama ends one: the final chunk with `done_reason: "stop"`
@@ -95,7 +119,7 @@ impl Generation {
     /// `message_stop` on `/v1/messages`, `response.completed` on `/v1/responses`), or the
     /// whole answer.
     pub fn finish(self) {
-        self.send(Step::Finish);
+        self.steps.send(Step::Finish);
     }
 
     /// Ends the generation with an error, as Ollama reports one mid-stream (out of memory,
@@ -103,24 +127,19 @@ impl Generation {
     /// the `/v1` routes, an `event: error` in each API's shape on `/v1/messages` and
     /// `/v1/responses`), or, when the request did not stream, a 500 with that message.
     pub fn fail(self, message: &str) {
-        self.send(Step::Fail(message.to_owned()));
+        self.steps.send(Step::Fail(message.to_owned()));
     }
 
     /// Breaks the connection off without the response's proper end, as when the target
     /// crashes. Before the first token, the client sees the connection fail.
     pub fn cut(self) {
-        self.send(Step::Cut);
+        self.steps.send(Step::Cut);
     }
 
     /// Resolves once the client has hung up before the generation ended; never otherwise,
     /// so wrap it in a timeout.
     pub async fn hung_up(&self) {
-        self.hung_up.cancelled().await;
-    }
-
-    fn send(&self, step: Step) {
-        // A send error means the stream is gone (the client left): nowhere to go.
-        let _ = self.steps.send(step);
+        self.steps.hung_up().await;
     }
 }
 

@@ -2,10 +2,9 @@
 //! how the pull ends.
 
 use serde_json::Value;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use super::catalog::Layer;
+use super::manual::{Stepper, Steps};
 
 /// What the test sends down a pull's stream.
 #[derive(Debug)]
@@ -14,14 +13,6 @@ pub(crate) enum PullStep {
     Finish,
     Fail(String),
     Cut,
-}
-
-/// The receiving end of one pull's steps, and how it tells its handle that the client
-/// hung up.
-#[derive(Debug)]
-pub(crate) struct PullSteps {
-    pub(crate) receiver: mpsc::UnboundedReceiver<PullStep>,
-    pub(crate) hung_up: CancellationToken,
 }
 
 /// One layer a [`Pull`] downloads.
@@ -61,19 +52,13 @@ pub struct PullLayer {
 pub struct Pull {
     request: Value,
     layers: Vec<PullLayer>,
-    steps: mpsc::UnboundedSender<PullStep>,
-    hung_up: CancellationToken,
+    steps: Stepper<PullStep>,
 }
 
 impl Pull {
     /// A handle and the receiving end its stream reads.
-    pub(crate) fn new(request: Value, layers: &[Layer]) -> (Self, PullSteps) {
-        let (sender, receiver) = mpsc::unbounded_channel();
-        let hung_up = CancellationToken::new();
-        let steps = PullSteps {
-            receiver,
-            hung_up: hung_up.clone(),
-        };
+    pub(crate) fn new(request: Value, layers: &[Layer]) -> (Self, Steps<PullStep>) {
+        let (steps, receiving) = Stepper::new();
         let layers = layers
             .iter()
             .map(|layer| PullLayer {
@@ -84,10 +69,9 @@ impl Pull {
         let pull = Self {
             request,
             layers,
-            steps: sender,
-            hung_up,
+            steps,
         };
-        (pull, steps)
+        (pull, receiving)
     }
 
     /// The request's JSON body, as the client sent it.
@@ -114,33 +98,28 @@ impl Pull {
             self.layers.len(),
             layer + 1
         );
-        self.send(PullStep::Progress { layer, completed });
+        self.steps.send(PullStep::Progress { layer, completed });
     }
 
     /// Ends the pull as Ollama ends one: `verifying sha256 digest`, `writing manifest`,
     /// then `success` once the model is installed.
     pub fn finish(self) {
-        self.send(PullStep::Finish);
+        self.steps.send(PullStep::Finish);
     }
 
     /// Ends the pull with the line `{"error": message}`; the model is not installed.
     pub fn fail(self, message: &str) {
-        self.send(PullStep::Fail(message.to_owned()));
+        self.steps.send(PullStep::Fail(message.to_owned()));
     }
 
     /// Breaks the connection off without the response's proper end.
     pub fn cut(self) {
-        self.send(PullStep::Cut);
+        self.steps.send(PullStep::Cut);
     }
 
     /// Resolves once the client has hung up before the pull ended; never otherwise, so
     /// wrap it in a timeout.
     pub async fn hung_up(&self) {
-        self.hung_up.cancelled().await;
-    }
-
-    fn send(&self, step: PullStep) {
-        // A send error means the stream is gone (the client left): nowhere to go.
-        let _ = self.steps.send(step);
+        self.steps.hung_up().await;
     }
 }

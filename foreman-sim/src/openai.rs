@@ -21,29 +21,23 @@ use super::embed;
 use super::generate::{self, Request};
 use super::generation::{self, Event};
 use super::state::{KeepAlive, Sim};
-use super::{model_request, request_body, required_model, streamed, Rejection};
+use super::{model_request, request_body, required_model, streamed, ErrorShape, Rejection, Shaped};
 
 /// A [`Rejection`] in OpenAI's shape, typed by status as Ollama types it.
+pub(super) type OpenAiRejection = Shaped<OpenAi>;
+
+/// OpenAI's error shape.
 #[derive(Debug)]
-pub(super) struct OpenAiRejection(Rejection);
+pub(super) struct OpenAi;
 
-impl From<Rejection> for OpenAiRejection {
-    fn from(rejection: Rejection) -> Self {
-        Self(rejection)
-    }
-}
-
-impl IntoResponse for OpenAiRejection {
-    fn into_response(self) -> Response {
-        let kind = match self.0.status {
+impl ErrorShape for OpenAi {
+    fn body(status: StatusCode, message: &str) -> Value {
+        let kind = match status {
             StatusCode::BAD_REQUEST => "invalid_request_error",
             StatusCode::NOT_FOUND => "not_found_error",
             _ => "api_error",
         };
-        let body = json!({
-            "error": { "message": self.0.message, "type": kind, "param": null, "code": null }
-        });
-        (self.0.status, Json(body)).into_response()
+        json!({ "error": { "message": message, "type": kind, "param": null, "code": null } })
     }
 }
 
@@ -152,7 +146,7 @@ async fn run(
             Ok(Json(answer).into_response())
         }
         Err(unfinished) => {
-            Ok(unfinished.answer(|rejection| OpenAiRejection(rejection).into_response()))
+            Ok(unfinished.answer(|rejection| OpenAiRejection::from(rejection).into_response()))
         }
     }
 }

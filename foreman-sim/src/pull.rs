@@ -17,7 +17,8 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::catalog::Model;
-use super::manual_pull::{Pull, PullStep, PullSteps};
+use super::manual::Steps;
+use super::manual_pull::{Pull, PullStep};
 use super::progress::{self, Line, NOT_IN_REGISTRY};
 use super::state::Sim;
 use super::{request_body, Rejection, Release};
@@ -86,7 +87,7 @@ pub(super) fn download(sim: Arc<Sim>, model: Model) -> impl Stream<Item = Value>
 fn by_hand(sim: Arc<Sim>, model: Model, request: Value) -> impl Stream<Item = Line> + Send {
     let (pull, steps) = Pull::new(request, &model.layers);
     sim.pulls.push(pull);
-    let PullSteps {
+    let Steps {
         mut receiver,
         hung_up,
     } = steps;

@@ -9,25 +9,21 @@
 //! Anthropic's shape, `{"type": "error", "error": {"type", "message"}}`, which the SDKs
 //! turn into typed exceptions.
 
-use axum::extract::rejection::BytesRejection;
-use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
-use axum::routing::post;
 use axum::Router;
-use bytes::Bytes;
 use foreman_types::JobKind;
 use serde_json::{json, Value};
 
-use super::body;
-use super::error_shape::{ErrorShape, Shaped};
-use super::generate::queued;
-use super::limits::Submitter;
+use super::error_shape::ErrorShape;
+use super::openai::queued_chat;
 use crate::state::App;
 
 /// The Anthropic-compatible route.
 pub(super) fn router() -> Router<App> {
-    Router::new().route("/v1/messages", post(messages))
+    Router::new().route(
+        "/v1/messages",
+        queued_chat::<Anthropic>(JobKind::AnthropicMessages),
+    )
 }
 
 /// Whether a path belongs to the Anthropic-compatible surface (the Messages API and
@@ -35,20 +31,6 @@ pub(super) fn router() -> Router<App> {
 pub(super) fn is_anthropic_path(path: &str) -> bool {
     path == "/v1/messages" || path.starts_with("/v1/messages/")
 }
-
-/// `POST /v1/messages`.
-async fn messages(
-    Submitter(caller): Submitter,
-    State(app): State<App>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, AnthropicError> {
-    let body = body::bytes(body, app.config.max_body_bytes)?;
-    let model = body::chat_model(&body)?;
-    Ok(queued(app, caller, JobKind::AnthropicMessages, model, body).await?)
-}
-
-/// An [`AppError`] answered in Anthropic's shape, with the same status and message.
-pub(crate) type AnthropicError = Shaped<Anthropic>;
 
 /// Anthropic's error shape, `{"type": "error", "error": {"type", "message"}}`: on the
 /// Anthropic paths, an error answer not already in it (from auth, body limits, unknown

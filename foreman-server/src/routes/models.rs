@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{FromRequest, MatchedPath, Path, Request, State};
 use axum::http::Method;
 use axum::response::Response;
 use axum::routing::{delete, post};
@@ -42,9 +42,9 @@ const MANAGE_TIMEOUT: Duration = Duration::from_secs(300);
 /// The model management routes.
 pub(super) fn router() -> Router<App> {
     Router::new()
-        .route("/api/pull", post(pull))
+        .route("/api/pull", post(install))
         .route("/api/push", post(push))
-        .route("/api/create", post(create))
+        .route("/api/create", post(install))
         .route("/api/copy", post(copy))
         .route("/api/delete", delete(remove))
         .route("/api/blobs/{digest}", post(upload_blob).head(head_blob))
@@ -91,15 +91,17 @@ fn named_model(bytes: &[u8]) -> Result<String, AppError> {
     Ok(model)
 }
 
-/// `POST /api/pull`: progress streamed; the model's jobs wait until it ends, unless a
-/// target has it already.
-async fn pull(
+/// `POST /api/pull` and `POST /api/create`: progress streamed from the route's own path on
+/// the targets; the model's jobs wait until it ends, unless a target has it already (for a
+/// create, until the new model exists).
+async fn install(
     _: Admin,
     State(app): State<App>,
+    path: MatchedPath,
     to: Chosen,
     Named { body, model }: Named,
 ) -> Result<Response, AppError> {
-    fanout::progress(&app, to.targets, "/api/pull", body, Some(model)).await
+    fanout::progress(&app, to.targets, path.as_str(), body, Some(model)).await
 }
 
 /// `POST /api/push`: progress streamed, from the named target or else one that has the
@@ -117,16 +119,6 @@ async fn push(
     };
     from.truncate(1);
     fanout::progress(&app, from, "/api/push", body, None).await
-}
-
-/// `POST /api/create`: like a pull, the new model's jobs wait until it exists.
-async fn create(
-    _: Admin,
-    State(app): State<App>,
-    to: Chosen,
-    Named { body, model }: Named,
-) -> Result<Response, AppError> {
-    fanout::progress(&app, to.targets, "/api/create", body, Some(model)).await
 }
 
 /// `POST /api/copy`: the targets' answer (200 with no body), their inventories refreshed.

@@ -24,6 +24,11 @@ async fn call(app: &TestApp, method: Method, path: &str, body: Value) -> reqwest
         .unwrap()
 }
 
+/// `POST path` with a raw body (a blob, or something that is not JSON).
+async fn post_raw(app: &TestApp, path: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+    app.http.post(app.at(path)).body(body).send().await.unwrap()
+}
+
 /// The model names foreman lists now.
 async fn listed(app: &TestApp) -> Vec<String> {
     let tags = app.client.tags().await.unwrap();
@@ -136,24 +141,21 @@ async fn create_copy_and_delete_show_in_the_list_at_once() {
     assert_eq!(copied.status(), 200);
     assert!(listed(&app).await.contains(&"luigi:latest".to_owned()));
 
-    let deleted = call(
-        &app,
-        Method::DELETE,
-        "/api/delete",
-        json!({"model": "mario"}),
-    )
-    .await;
+    // The same delete twice: the second finds nothing.
+    let delete_mario = || {
+        call(
+            &app,
+            Method::DELETE,
+            "/api/delete",
+            json!({"model": "mario"}),
+        )
+    };
+    let deleted = delete_mario().await;
     assert_eq!(deleted.status(), 200);
     let now = listed(&app).await;
     assert!(!now.contains(&"mario:latest".to_owned()) && now.contains(&"luigi:latest".to_owned()));
 
-    let again = call(
-        &app,
-        Method::DELETE,
-        "/api/delete",
-        json!({"model": "mario"}),
-    )
-    .await;
+    let again = delete_mario().await;
     assert_eq!(again.status(), 404, "the target's answer passes through");
     let error: Value = again.json().await.unwrap();
     assert!(
@@ -180,13 +182,7 @@ async fn management_requests_without_a_model_are_refused_before_the_target() {
         let error: Value = response.json().await.unwrap();
         assert_eq!(error["error"], "model is required");
     }
-    let not_json = app
-        .http
-        .post(app.at("/api/copy"))
-        .body("nope")
-        .send()
-        .await
-        .unwrap();
+    let not_json = post_raw(&app, "/api/copy", "nope").await;
     assert_eq!(not_json.status(), 400);
     assert!(app
         .ollama
@@ -200,41 +196,23 @@ async fn a_blob_larger_than_the_body_limit_streams_to_the_target() {
     let app = TestApp::with_config(|c| c.max_body_bytes = 1024).await;
     let data: Vec<u8> = (0..256 * 1024).map(|i| (i % 251) as u8).collect();
     let digest = format!("sha256:{}", hex::encode(Sha256::digest(&data)));
-    let blob = app.at(&format!("/api/blobs/{digest}"));
+    let blob = format!("/api/blobs/{digest}");
 
-    let before = app.http.head(&blob).send().await.unwrap();
+    let before = app.http.head(app.at(&blob)).send().await.unwrap();
     assert_eq!(before.status(), 404);
-    let uploaded = app
-        .http
-        .post(&blob)
-        .body(data.clone())
-        .send()
-        .await
-        .unwrap();
+    let uploaded = post_raw(&app, &blob, data.clone()).await;
     assert_eq!(uploaded.status(), 201);
-    let after = app.http.head(&blob).send().await.unwrap();
+    let after = app.http.head(app.at(&blob)).send().await.unwrap();
     assert_eq!(after.status(), 200);
     assert_eq!(app.ollama.blobs(), vec![digest.clone()]);
 
-    let wrong = app
-        .http
-        .post(app.at(&format!("/api/blobs/sha256:{}", "0".repeat(64))))
-        .body(data)
-        .send()
-        .await
-        .unwrap();
+    let wrong = post_raw(&app, &format!("/api/blobs/sha256:{}", "0".repeat(64)), data).await;
     assert_eq!(
         wrong.status(),
         400,
         "the target's digest check passes through"
     );
-    let malformed = app
-        .http
-        .post(app.at("/api/blobs/sha256:not-a-digest"))
-        .body("x")
-        .send()
-        .await
-        .unwrap();
+    let malformed = post_raw(&app, "/api/blobs/sha256:not-a-digest", "x").await;
     assert_eq!(malformed.status(), 400);
     assert_eq!(
         app.ollama.requests_to("/api/blobs/sha256:not-a-digest"),
@@ -257,13 +235,12 @@ async fn a_blob_upload_that_stalls_is_answered_408_and_the_target_stays_healthy(
     sender.send(Ok(b"GGUF".to_vec())).await.unwrap();
     let stalled = reqwest::Body::wrap_stream(tokio_stream::wrappers::ReceiverStream::new(receiver));
 
-    let response = app
-        .http
-        .post(app.at(&format!("/api/blobs/sha256:{}", "b".repeat(64))))
-        .body(stalled)
-        .send()
-        .await
-        .unwrap();
+    let response = post_raw(
+        &app,
+        &format!("/api/blobs/sha256:{}", "b".repeat(64)),
+        stalled,
+    )
+    .await;
 
     assert_eq!(response.status(), 408);
     drop(sender);
@@ -279,17 +256,8 @@ async fn a_created_model_can_be_made_from_an_uploaded_blob() {
     let app = hourly().spawn().await;
     let data = b"GGUF weights".to_vec();
     let digest = format!("sha256:{}", hex::encode(Sha256::digest(&data)));
-    let blob = app.at(&format!("/api/blobs/{digest}"));
-    assert_eq!(
-        app.http
-            .post(&blob)
-            .body(data)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        201
-    );
+    let blob = format!("/api/blobs/{digest}");
+    assert_eq!(post_raw(&app, &blob, data).await.status(), 201);
 
     let created = app
         .post(
@@ -426,15 +394,23 @@ async fn progress_lines_reach_the_client_one_by_one() {
     assert!(listed(&app).await.contains(&"smollm2:135m".to_owned()));
 }
 
+/// Starts a pull of `model` in the background and waits until foreman holds the model as
+/// being pulled (`/queue`); the pull's answer to come.
+async fn pull_under_way(app: &TestApp, model: &str) -> crate::Pending {
+    let pull = app.spawn_post("/api/pull", json!({ "model": model }));
+    let key = format!("{model}:latest");
+    foreman_testkit::eventually(DEADLINE, "the pull to be under way", || async {
+        app.get_json("/queue").await["pulling"] == json!([key])
+    })
+    .await;
+    pull
+}
+
 #[tokio::test]
 async fn a_chat_for_a_model_being_pulled_waits_in_the_queue_then_runs() {
     let app = hourly().spawn().await;
     app.ollama.set_pull_delay(Duration::from_millis(800));
-    let pull = app.spawn_post("/api/pull", json!({"model": "fresh"}));
-    foreman_testkit::eventually(DEADLINE, "the pull to be under way", || async {
-        app.get_json("/queue").await["pulling"] == json!(["fresh:latest"])
-    })
-    .await;
+    let pull = pull_under_way(&app, "fresh").await;
 
     let chat = app.spawn_post("/api/chat", crate::chat_body("fresh", false));
     foreman_testkit::eventually(DEADLINE, "the chat to wait in the queue", || async {
@@ -473,11 +449,7 @@ async fn a_chat_held_for_a_pull_that_fails_gets_ollamas_404() {
     let app = hourly().spawn().await;
     app.ollama.set_pull_delay(Duration::from_millis(500));
     app.ollama.make_unpullable("ghost");
-    let pull = app.spawn_post("/api/pull", json!({"model": "ghost"}));
-    foreman_testkit::eventually(DEADLINE, "the pull to be under way", || async {
-        app.get_json("/queue").await["pulling"] == json!(["ghost:latest"])
-    })
-    .await;
+    let pull = pull_under_way(&app, "ghost").await;
 
     let chat = app
         .post("/api/chat", &crate::chat_body("ghost", false))
@@ -499,11 +471,7 @@ async fn a_chat_held_for_a_pull_that_fails_gets_ollamas_404() {
 async fn pulling_an_installed_model_again_does_not_hold_its_chats() {
     let app = hourly().spawn().await;
     app.ollama.set_pull_delay(Duration::from_secs(3));
-    let pull = app.spawn_post("/api/pull", json!({"model": "llama3.2"}));
-    foreman_testkit::eventually(DEADLINE, "the update to be under way", || async {
-        app.get_json("/queue").await["pulling"] == json!(["llama3.2:latest"])
-    })
-    .await;
+    let pull = pull_under_way(&app, "llama3.2").await;
 
     let chat = app
         .post("/api/chat", &crate::chat_body("llama3.2", false))

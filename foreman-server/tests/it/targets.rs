@@ -28,24 +28,23 @@ async fn three_boxes(delay: Duration) -> TestApp {
     three_boxes_with(delay, |_| {}).await
 }
 
+/// A box with llama and qwen, holding `resident` in memory, answering after `delay`.
+async fn llama_and_qwen(resident: &str, delay: Duration) -> FakeOllama {
+    FakeOllama::builder()
+        .model(LLAMA)
+        .model(QWEN)
+        .resident(resident)
+        .generation_delay(delay)
+        .start()
+        .await
+}
+
 async fn three_boxes_with(
     delay: Duration,
     configure: impl FnOnce(&mut foreman_server::Config) + Send + 'static,
 ) -> TestApp {
-    let gpu1 = FakeOllama::builder()
-        .model(LLAMA)
-        .model(QWEN)
-        .resident(LLAMA)
-        .generation_delay(delay)
-        .start()
-        .await;
-    let gpu2 = FakeOllama::builder()
-        .model(LLAMA)
-        .model(QWEN)
-        .resident(QWEN)
-        .generation_delay(delay)
-        .start()
-        .await;
+    let gpu1 = llama_and_qwen(LLAMA, delay).await;
+    let gpu2 = llama_and_qwen(QWEN, delay).await;
     let gpu3 = FakeOllama::builder()
         .model(MISTRAL)
         .model(EMBED)
@@ -59,6 +58,14 @@ async fn three_boxes_with(
         .configure(configure)
         .spawn()
         .await
+}
+
+/// Whether the fake behind target `name` has `model` installed.
+fn has(app: &TestApp, name: &str, model: &str) -> bool {
+    app.fake(name)
+        .models()
+        .iter()
+        .any(|installed| installed == model)
 }
 
 /// The models of the generations a fake received.
@@ -250,12 +257,7 @@ async fn an_async_job_whose_box_dies_mid_stream_is_retried_on_another_box_that_h
         ..SimConfig::default()
     })
     .await;
-    let spare = FakeOllama::builder()
-        .model(LLAMA)
-        .model(QWEN)
-        .resident(QWEN)
-        .start()
-        .await;
+    let spare = llama_and_qwen(QWEN, Duration::ZERO).await;
     let app = TestApp::builder()
         .target_at("sim", &sim.url())
         .target("spare", spare)
@@ -373,9 +375,7 @@ async fn a_pull_goes_to_every_box_unless_one_is_named() {
     assert_eq!(pulled.json::<Value>().await.unwrap()["status"], "success");
     for name in ["gpu1", "gpu2", "gpu3"] {
         assert!(
-            app.fake(name)
-                .models()
-                .contains(&"gemma3:latest".to_owned()),
+            has(&app, name, "gemma3:latest"),
             "{name} lacks the pulled model"
         );
     }
@@ -389,14 +389,8 @@ async fn a_pull_goes_to_every_box_unless_one_is_named() {
         lines.trim_end().ends_with(r#"{"status":"success"}"#),
         "{lines}"
     );
-    assert!(app
-        .fake("gpu2")
-        .models()
-        .contains(&"phi4:latest".to_owned()));
-    assert!(!app
-        .fake("gpu1")
-        .models()
-        .contains(&"phi4:latest".to_owned()));
+    assert!(has(&app, "gpu2", "phi4:latest"));
+    assert!(!has(&app, "gpu1", "phi4:latest"));
 
     // A delete named by header goes to that box only; one to all is fine where the
     // model is missing on some.
@@ -409,14 +403,8 @@ async fn a_pull_goes_to_every_box_unless_one_is_named() {
         .await
         .unwrap();
     assert_eq!(deleted.status(), 200);
-    assert!(!app
-        .fake("gpu1")
-        .models()
-        .contains(&"gemma3:latest".to_owned()));
-    assert!(app
-        .fake("gpu2")
-        .models()
-        .contains(&"gemma3:latest".to_owned()));
+    assert!(!has(&app, "gpu1", "gemma3:latest"));
+    assert!(has(&app, "gpu2", "gemma3:latest"));
     let everywhere = app
         .http
         .delete(app.at("/api/delete"))
@@ -456,10 +444,7 @@ async fn a_streamed_pull_to_several_boxes_tags_each_line_and_ends_once() {
     assert!(lines[..lines.len() - 1]
         .iter()
         .all(|l| l["target"].is_string()));
-    assert!(app
-        .fake("gpu1")
-        .models()
-        .contains(&"gemma3:latest".to_owned()));
+    assert!(has(&app, "gpu1", "gemma3:latest"));
 }
 
 #[tokio::test]

@@ -51,7 +51,7 @@ struct Failure {
 pub(super) async fn progress(
     app: &App,
     to: Vec<Arc<Target>>,
-    path: &'static str,
+    path: &str,
     body: Bytes,
     hold: Option<String>,
 ) -> Result<Response, AppError> {

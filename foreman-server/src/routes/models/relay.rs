@@ -72,7 +72,7 @@ pub(super) async fn settle(target: &Target, hold: Option<PullHold>) {
 /// before it is answered).
 pub(super) async fn progress(
     target: &Arc<Target>,
-    path: &'static str,
+    path: &str,
     body: Bytes,
     hold: Option<PullHold>,
 ) -> Result<Response, AppError> {

@@ -19,12 +19,13 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::Method;
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use bytes::Bytes;
 use foreman_types::JobKind;
 
 use super::embed::EMBED_TIMEOUT;
+use super::error_shape::{ErrorShape, Shaped};
 use super::generate::{ensure_model, queued, queued_body};
 use super::limits::Submitter;
 use super::{body, meta};
@@ -33,7 +34,10 @@ use crate::state::App;
 /// The `/v1` routes.
 pub(super) fn router() -> Router<App> {
     Router::new()
-        .route("/v1/chat/completions", post(chat_completions))
+        .route(
+            "/v1/chat/completions",
+            queued_chat::<OpenAi>(JobKind::OpenAiChat),
+        )
         .route("/v1/completions", post(completions))
         .route("/v1/responses", post(responses::responses))
         .route("/v1/embeddings", post(embeddings))
@@ -48,16 +52,19 @@ pub(super) fn is_openai_path(path: &str) -> bool {
     (path == "/v1" || path.starts_with("/v1/")) && !super::anthropic::is_anthropic_path(path)
 }
 
-/// `POST /v1/chat/completions`.
-async fn chat_completions(
-    Submitter(caller): Submitter,
-    State(app): State<App>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, OpenAiError> {
-    let body = body::bytes(body, app.config.max_body_bytes)?;
-    let model = body::chat_model(&body)?;
-    // The `errors` middleware gives a target's error answer OpenAI's shape.
-    Ok(queued(app, caller, JobKind::OpenAiChat, model, body).await?)
+/// A queued chat in OpenAI's shape (`/v1/chat/completions`) or Anthropic's
+/// (`/v1/messages`) as a job of `kind`, its errors in shape `S`: the body must hold
+/// `messages`, and its `model` names the job's model.
+pub(super) fn queued_chat<S: ErrorShape + Send + 'static>(kind: JobKind) -> MethodRouter<App> {
+    post(
+        move |Submitter(caller): Submitter,
+              State(app): State<App>,
+              body: Result<Bytes, BytesRejection>| async move {
+            let body = body::bytes(body, app.config.max_body_bytes)?;
+            let model = body::chat_model(&body)?;
+            Ok::<_, Shaped<S>>(queued(app, caller, kind, model, body).await?)
+        },
+    )
 }
 
 /// `POST /v1/completions`.
