@@ -1,5 +1,6 @@
-//! Enqueueing with a claim beside it (`Queue::enqueue_and_claim`), as a request does when
-//! a target has a free slot: the claim is the scheduler's, as if the dispatcher made it.
+//! Claims made beside another write (`Queue::enqueue_and_claim`, `finish_and_claim`), as a
+//! request or a run's end makes them when a slot is free, and the dispatcher's claims for
+//! every free slot at once: each claim is the scheduler's, as if made alone.
 
 use foreman_types::{JobId, JobState};
 
@@ -99,7 +100,25 @@ async fn a_runs_end_claims_the_next_job_for_its_slot(backend: Backend) {
     );
 }
 
+async fn the_dispatcher_claims_a_job_for_each_free_slot_at_once(backend: Backend) {
+    let (_h, store) = backend.open(100).await;
+    let first = add(&store, job("a:latest", Origin::Async)).await;
+    let second = add(&store, job("a:latest", Origin::Async)).await;
+    let third = add(&store, job("a:latest", Origin::Async)).await;
+    let mut two_free = claim(None, LONG);
+    two_free.targets[0].free_slots = 2;
+
+    let claimed = store.claim_free_slots(two_free.clone()).await.unwrap();
+
+    let ids: Vec<_> = claimed.iter().map(|job| job.id).collect();
+    assert_eq!(ids, vec![first, second], "two slots, the two oldest jobs");
+    assert_eq!(state(&store, third).await, JobState::Queued);
+    let last = store.claim_free_slots(two_free).await.unwrap();
+    assert_eq!(last.len(), 1, "one job left to claim");
+}
+
 super::harness::on_both_backends!(
+    the_dispatcher_claims_a_job_for_each_free_slot_at_once,
     a_runs_end_claims_the_next_job_for_its_slot,
     a_job_for_an_idle_target_is_claimed_as_it_is_queued,
     the_claim_beside_an_enqueue_takes_the_schedulers_pick_not_the_new_job,
