@@ -56,9 +56,10 @@
 //!   mean run time behind `estimated_wait_ms`; `lock`: the in-memory locks, which
 //!   outlive a panic.
 //!
-//! A request flows: route → `store.enqueue` (committed) → `worker` claims it for a
-//! target → that target's client → chunks back through `live` to the caller (sync) or into the store and the webhook
-//! outbox (async) → `webhooks` delivers.
+//! A request flows: route → `worker::enqueue` (committed; when a target is free, the same
+//! transaction claims the scheduler's next job, else the `worker`'s dispatcher claims it
+//! later, ADR 26) → that target's client → chunks back through `live` to the caller (sync)
+//! or into the store and the webhook outbox (async) → `webhooks` delivers.
 
 pub mod config;
 mod error;

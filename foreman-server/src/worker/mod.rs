@@ -1,12 +1,15 @@
 //! The worker: up to N generations at once on each target (its lane).
 //!
-//! One dispatcher claims the next job and the target it runs on from the store (the
-//! scheduler's choice, see `store::claim`) for as long as some target that answers has a
-//! free slot and some queued job can run there, and starts each claimed job as a task in
-//! that target's lane; a run that ends gives its slot back and wakes the dispatcher. Each
-//! run goes to its target and records how it ended. Sync jobs stream into their caller's
-//! channel ([`crate::live`]); async jobs are read to the end and stored with their
-//! artifacts. Nothing here panics the process: every failure ends up on the job.
+//! Jobs are claimed from the store (the scheduler's choice, see `store::claim`) and each
+//! claimed job starts as a task in its target's lane. The dispatcher claims, for every
+//! free slot at once, whenever it is woken and some target that answers has room; a
+//! request claims beside its own enqueue, and an async job's end beside itself, when a
+//! slot is free and nobody else is claiming (ADR 26). Whoever claims holds `claiming`
+//! until the runs have their slots. A run that ends gives its slot back and wakes the
+//! dispatcher. Each run goes to its target and records how it ended. Sync jobs stream
+//! into their caller's channel ([`crate::live`]); async jobs are read to the end and
+//! stored with their artifacts. Nothing here panics the process: every failure ends up on
+//! the job.
 
 mod async_job;
 mod named_events;
