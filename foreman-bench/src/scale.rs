@@ -24,6 +24,7 @@ const SCHEMA: &[&str] = &[
     include_str!("../../foreman-server/migrations/sqlite/0002_fair_share.sql"),
     include_str!("../../foreman-server/migrations/sqlite/0003_keys.sql"),
     include_str!("../../foreman-server/migrations/sqlite/0004_ui_samples.sql"),
+    include_str!("../../foreman-server/migrations/sqlite/0005_drop_target_queue_indexes.sql"),
 ];
 /// A finished job's stored result: Ollama's final chat chunk.
 const RESULT: &str = r#"{"model":"bench:latest","created_at":"2026-01-01T00:00:00Z","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","eval_count":1}"#;

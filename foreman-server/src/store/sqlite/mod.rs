@@ -172,6 +172,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0002_fair_share.sql"),
     include_str!("../../../migrations/sqlite/0003_keys.sql"),
     include_str!("../../../migrations/sqlite/0004_ui_samples.sql"),
+    include_str!("../../../migrations/sqlite/0005_drop_target_queue_indexes.sql"),
 ];
 
 fn migrate(conn: &Connection) -> Result<()> {
