@@ -12,7 +12,7 @@ use super::{ClaimedJob, Enqueued, Finish, NewJob, Origin, Reported, Store};
 async fn enqueue_with_a_free_slot(store: &Store) -> (JobId, Enqueued, Option<ClaimedJob>) {
     let new = job("a:latest", Origin::Sync);
     let id = new.id;
-    let free = Some(claim(Some("a:latest"), LONG));
+    let free = claim(Some("a:latest"), LONG);
     let (enqueued, claimed) = store.enqueue_and_claim(new, free).await.unwrap();
     (id, enqueued, claimed)
 }
@@ -44,10 +44,12 @@ async fn the_claim_beside_an_enqueue_takes_the_schedulers_pick_not_the_new_job(b
     );
 }
 
-async fn without_a_claim_request_or_for_a_known_job_nothing_is_claimed(backend: Backend) {
+async fn without_a_free_slot_or_for_a_known_job_nothing_is_claimed(backend: Backend) {
     let (_h, store) = backend.open(100).await;
+    let mut full = claim(None, LONG);
+    full.targets[0].free_slots = 0;
     let (_, claimed) = store
-        .enqueue_and_claim(job("a:latest", Origin::Sync), None)
+        .enqueue_and_claim(job("a:latest", Origin::Sync), full)
         .await
         .unwrap();
     assert!(claimed.is_none(), "no target had room");
@@ -63,7 +65,7 @@ async fn without_a_claim_request_or_for_a_known_job_nothing_is_claimed(backend: 
     };
     store.enqueue(first).await.unwrap();
     let (enqueued, claimed) = store
-        .enqueue_and_claim(again, Some(claim(None, LONG)))
+        .enqueue_and_claim(again, claim(None, LONG))
         .await
         .unwrap();
     assert!(matches!(enqueued, Enqueued::Existing(_)));
@@ -122,5 +124,5 @@ super::harness::on_both_backends!(
     a_runs_end_claims_the_next_job_for_its_slot,
     a_job_for_an_idle_target_is_claimed_as_it_is_queued,
     the_claim_beside_an_enqueue_takes_the_schedulers_pick_not_the_new_job,
-    without_a_claim_request_or_for_a_known_job_nothing_is_claimed,
+    without_a_free_slot_or_for_a_known_job_nothing_is_claimed,
 );

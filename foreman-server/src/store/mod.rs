@@ -141,19 +141,19 @@ pub(crate) trait Queue: Send + Sync + fmt::Debug {
         Ok(claimed)
     }
 
-    /// [`Queue::enqueue`], then, when `claim` is given and the job is new, [`Queue::claim_next`]
-    /// (whichever job the scheduler picks, not necessarily this one). A claim that fails
+    /// [`Queue::enqueue`], then, when the job is new, [`Queue::claim_next`] (whichever job
+    /// the scheduler picks, not necessarily this one). A claim that fails
     /// leaves the job queued and claims nothing. By default two transactions; SQLite makes
     /// them one.
     async fn enqueue_and_claim(
         &self,
         job: NewJob,
-        claim: Option<ClaimRequest>,
+        claim: ClaimRequest,
     ) -> Result<(Enqueued, Option<ClaimedJob>)> {
         let enqueued = self.enqueue(job).await?;
-        let claimed = match (&enqueued, claim) {
-            (Enqueued::Created(_), Some(request)) => claim_or_log(self.claim_next(request).await),
-            _ => None,
+        let claimed = match &enqueued {
+            Enqueued::Created(_) => claim_or_log(self.claim_next(claim).await),
+            Enqueued::Existing(_) => None,
         };
         Ok((enqueued, claimed))
     }
@@ -336,7 +336,7 @@ macro_rules! forward_queue {
             async fn enqueue_and_claim(
                 &self,
                 job: $crate::store::NewJob,
-                claim: Option<$crate::store::ClaimRequest>,
+                claim: $crate::store::ClaimRequest,
             ) -> $crate::store::Result<(
                 $crate::store::Enqueued,
                 Option<$crate::store::ClaimedJob>,

@@ -60,11 +60,8 @@ pub(crate) async fn run(app: App, shutdown: CancellationToken) {
 /// its target is idle): one commit and no hand-off to the dispatcher before the target
 /// hears of it. Otherwise, or if the claim took another job, the dispatcher is woken.
 pub(crate) async fn enqueue(app: &App, job: NewJob) -> Result<Enqueued, StoreError> {
-    let claiming = match Arc::clone(&app.claiming).try_lock_owned() {
-        Ok(guard) if !app.stopping.is_cancelled() => Some(guard),
-        _ => None,
-    };
-    let request = claiming.as_ref().and_then(|_| claim_request(app));
+    let claiming = try_claiming(app);
+    let request = claiming.as_ref().and_then(|_| claim_request(app, None));
     let (Some(claiming), Some(request)) = (claiming, request) else {
         let enqueued = app.store.enqueue(job).await?;
         app.work.notify_one();
@@ -75,10 +72,10 @@ pub(crate) async fn enqueue(app: &App, job: NewJob) -> Result<Enqueued, StoreErr
     let app = app.clone();
     let id = job.id;
     tokio::spawn(async move {
-        let (enqueued, claimed) = app.store.enqueue_and_claim(job, Some(request)).await?;
+        let (enqueued, claimed) = app.store.enqueue_and_claim(job, request).await?;
         let started_this_job = claimed.as_ref().is_some_and(|claimed| claimed.id == id);
         if let Some(claimed) = claimed {
-            start(&app, claimed, &app.stopping);
+            start(&app, claimed);
         }
         drop(claiming);
         if !started_this_job {
@@ -89,12 +86,31 @@ pub(crate) async fn enqueue(app: &App, job: NewJob) -> Result<Enqueued, StoreErr
     .await?
 }
 
+/// The claiming lock, unless another claim holds it or foreman is shutting down: for the
+/// claims made beside another write, which never wait for the lock.
+fn try_claiming(app: &App) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+    let guard = Arc::clone(&app.claiming).try_lock_owned().ok()?;
+    (!app.stopping.is_cancelled()).then_some(guard)
+}
+
 /// What a claim may choose from now, or `None` when no target that answers has a free
 /// slot. A target that does not answer takes nothing: jobs it alone can run wait in the
-/// queue without spending attempts until its poller sees it back (ADR 7).
-fn claim_request(app: &App) -> Option<ClaimRequest> {
-    app.targets.have_room().then(|| ClaimRequest {
-        targets: app.targets.views(),
+/// queue without spending attempts until its poller sees it back (ADR 7). `freeing` is a
+/// target whose run is ending: its slot counts as free.
+fn claim_request(app: &App, freeing: Option<&str>) -> Option<ClaimRequest> {
+    if freeing.is_none() && !app.targets.have_room() {
+        return None;
+    }
+    let mut targets = app.targets.views();
+    for view in targets
+        .iter_mut()
+        .filter(|view| Some(view.name.as_str()) == freeing)
+    {
+        view.free_slots += 1;
+    }
+    let room = targets.iter().any(|t| t.up && t.free_slots > 0);
+    room.then(|| ClaimRequest {
+        targets,
         affinity_window: app.config.affinity_window,
         held: app.targets.held(),
         running_estimate_ms: app.run_times.mean_ms(),
@@ -103,7 +119,7 @@ fn claim_request(app: &App) -> Option<ClaimRequest> {
 
 /// Takes a slot of the claimed job's target and starts the run there. Called with
 /// [`crate::state::Inner::claiming`] held, so the slot the claim counted is still free.
-fn start(app: &App, job: ClaimedJob, shutdown: &CancellationToken) {
+fn start(app: &App, job: ClaimedJob) {
     app.ui_changes.bump();
     let Some(target) = app.targets.get(&job.target).cloned() else {
         tracing::error!(job_id = %job.id, target_name = %job.target, "the scheduler chose an unknown target");
@@ -118,7 +134,7 @@ fn start(app: &App, job: ClaimedJob, shutdown: &CancellationToken) {
     };
     target.lane.take(&job.model);
     app.runs
-        .spawn(run_in_lane(app.clone(), target, job, shutdown.clone()));
+        .spawn(run_in_lane(app.clone(), target, job, app.stopping.clone()));
 }
 
 /// Sync callers still queued at shutdown get a 503 now (their jobs are cancelled: a sync
@@ -140,13 +156,13 @@ async fn dispatch(app: &App, shutdown: &CancellationToken) {
         }
         let claimed = {
             let _claiming = app.claiming.lock().await;
-            match claim_request(app) {
+            match claim_request(app, None) {
                 // As many as there are free slots, in one go: with several targets, one
                 // transaction instead of one a slot.
                 Some(request) => app.store.claim_free_slots(request).await.map(|jobs| {
                     let claimed = !jobs.is_empty();
                     for job in jobs {
-                        start(app, job, shutdown);
+                        start(app, job);
                     }
                     claimed
                 }),
@@ -370,13 +386,12 @@ async fn end_and_claim(
         Finish::Done { .. } | Finish::Failed { .. } | Finish::Cancelled { .. }
     );
     let claiming = match job.origin {
-        Origin::Async if for_good => Arc::clone(&app.claiming).try_lock_owned().ok(),
+        Origin::Async if for_good => try_claiming(app),
         _ => None,
     };
     let request = claiming
         .as_ref()
-        .filter(|_| !app.stopping.is_cancelled())
-        .and_then(|_| claim_request_after(app, &job.target));
+        .and_then(|_| claim_request(app, Some(&job.target)));
     let Some(request) = request else {
         return app.store.finish_reporting(job.id, finish, reported).await;
     };
@@ -385,27 +400,10 @@ async fn end_and_claim(
         .finish_and_claim(job.id, finish, reported, request)
         .await?;
     if let Some(claimed) = claimed {
-        start(app, claimed, &app.stopping);
+        start(app, claimed);
     }
     drop(claiming);
     Ok(ended)
-}
-
-/// [`claim_request`] as it will be once the run on `target` has given its slot back.
-fn claim_request_after(app: &App, target: &str) -> Option<ClaimRequest> {
-    let mut targets = app.targets.views();
-    for view in targets.iter_mut().filter(|view| view.name == target) {
-        view.free_slots += 1;
-    }
-    targets
-        .iter()
-        .any(|t| t.up && t.free_slots > 0)
-        .then(|| ClaimRequest {
-            targets,
-            affinity_window: app.config.affinity_window,
-            held: app.targets.held(),
-            running_estimate_ms: app.run_times.mean_ms(),
-        })
 }
 
 /// Moves a `loading` job to `working` the first time the target answers.

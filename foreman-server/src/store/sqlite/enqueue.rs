@@ -19,22 +19,21 @@ impl SqliteStore {
             .await
     }
 
-    /// [`Self::enqueue`], then, if `claim` is given and the job is new, the claim of the
-    /// next job ([`Self::claim_next`]) in the same transaction: one commit instead of two
+    /// [`Self::enqueue`], then, if the job is new, the claim of the next job ([`Self::claim_next`]) in the same transaction: one commit instead of two
     /// when a target is free. A failed claim leaves the job queued.
     pub(crate) async fn enqueue_and_claim(
         &self,
         job: NewJob,
-        claim: Option<ClaimRequest>,
+        claim: ClaimRequest,
     ) -> Result<(Enqueued, Option<ClaimedJob>)> {
         let options = self.options.clone();
         self.write_deciding(move |tx| {
             let (enqueued, durable) = enqueue_in(tx, &options, job)?;
-            let claimed = match (&enqueued, claim) {
-                (Enqueued::Created(_), Some(request)) => {
-                    claim_or_log(within_savepoint(tx, || claim_in(tx, &options, &request)))
+            let claimed = match &enqueued {
+                Enqueued::Created(_) => {
+                    claim_or_log(within_savepoint(tx, || claim_in(tx, &options, &claim)))
                 }
-                _ => None,
+                Enqueued::Existing(_) => None,
             };
             Ok(((enqueued, claimed), durable))
         })
