@@ -34,7 +34,7 @@ impl SqliteStore {
                     common::RESTART_REQUEUED,
                 );
                 let ended = finish_in(tx, &options, parse_id(&id)?, finish, &[state.as_str()])?;
-                common::count_recovered(&mut out, ended);
+                common::count_recovered(&mut out, ended.map(|ended| ended.state));
             }
             Ok(out)
         })

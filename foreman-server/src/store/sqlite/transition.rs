@@ -129,25 +129,27 @@ fn finish_reporting_in(
     finish: Finish,
     reported: Reported,
 ) -> Result<(Option<JobState>, Durable)> {
+    let Some(ended) = finish_in(tx, options, id, finish, &["loading", "working"])? else {
+        return Ok((None, Durable::Process));
+    };
+    let now = now_ms();
+    usage::record(tx, id, &reported, now)?;
+    fair_share::settle_run(tx, id, now)?;
     // An async job's end is announced by webhook and read back later: it must not come
     // undone once announced, so it is synced at once, and the webhook dispatcher waits
     // for that sync; its run need not (ADR 25). A sync job's caller has its answer
     // already (ADR 24).
-    let origin: Option<String> = tx
-        .prepare_cached("SELECT origin FROM jobs WHERE id = ?1")?
-        .query_row([id.to_string()], |r| r.get(0))
-        .optional()?;
-    let durable = match origin.as_deref() {
-        Some("sync") => Durable::Process,
-        _ => Durable::Soon,
+    let durable = match ended.origin {
+        Origin::Sync => Durable::Process,
+        Origin::Async => Durable::Soon,
     };
-    let ended = finish_in(tx, options, id, finish, &["loading", "working"])?;
-    if ended.is_some() {
-        let now = now_ms();
-        usage::record(tx, id, &reported, now)?;
-        fair_share::settle_run(tx, id, now)?;
-    }
-    Ok((ended, durable))
+    Ok((Some(ended.state), durable))
+}
+
+/// A job that [`finish_in`] ended: its new state, and whose it was.
+pub(super) struct Ended {
+    pub(super) state: JobState,
+    pub(super) origin: Origin,
 }
 
 /// Applies `finish` if the job is in one of `from`; returns the new state.
@@ -157,14 +159,14 @@ pub(super) fn finish_in(
     id: JobId,
     finish: Finish,
     from: &[&str],
-) -> Result<Option<JobState>> {
+) -> Result<Option<Ended>> {
     let now = now_ms();
     let key = id.to_string();
-    let current: Option<(String, u32)> = tx
-        .prepare_cached("SELECT state, attempts FROM jobs WHERE id = ?1")?
-        .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?)))
+    let current: Option<(String, u32, String)> = tx
+        .prepare_cached("SELECT state, attempts, origin FROM jobs WHERE id = ?1")?
+        .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    let Some((current, attempts)) = current else {
+    let Some((current, attempts, origin)) = current else {
         return Ok(None);
     };
     if !from.contains(&current.as_str()) {
@@ -194,5 +196,8 @@ pub(super) fn finish_in(
         return Ok(None);
     }
     events::record(tx, options, id, ending.state, now)?;
-    Ok(Some(ending.state))
+    Ok(Some(Ended {
+        state: ending.state,
+        origin: Origin::parse(&origin),
+    }))
 }
