@@ -135,7 +135,7 @@ impl PgStore {
         let event = events::facts(&row, 3);
         let attempts = event.1.attempts;
         let (kind, origin): (String, String) = (row.get(0), row.get(1));
-        let has_webhook = row.get::<_, Option<String>>(3).is_some();
+        let has_webhook = event.0.is_some();
         let claimed = chosen.claimed(&kind, &origin, row.get(2), attempts, has_webhook)?;
         events::record(&tx, &self.options, claimed.id, state, event, now).await?;
         tx.commit().await?;

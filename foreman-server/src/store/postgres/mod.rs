@@ -63,8 +63,6 @@ pub(crate) struct PgStore {
     options: Arc<StoreOptions>,
     /// This process's name in `replicas`, fresh at every start.
     replica: Arc<str>,
-    /// How long a replica's claims outlive its last heartbeat (`FOREMAN_LEASE`).
-    lease: Duration,
     /// The targets (and parallelism) whose slot rows this process has made sure exist.
     slotted: Arc<Mutex<HashSet<(String, u32)>>>,
 }
@@ -73,7 +71,7 @@ impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgStore")
             .field("replica", &self.replica)
-            .field("lease", &self.lease)
+            .field("lease", &self.options.lease)
             .finish_non_exhaustive()
     }
 }
@@ -101,7 +99,6 @@ impl PgStore {
         let store = Self {
             pool,
             config: Arc::new(config),
-            lease: options.lease,
             options: Arc::new(options),
             replica: Arc::from(format!("replica_{}", ulid::Ulid::new()).as_str()),
             slotted: Arc::default(),
@@ -130,7 +127,6 @@ impl PgStore {
         true
     }
 
-    /// The lease in milliseconds, as the database's times count.
     /// Holds this replica's row (shared) for the rest of `tx` while its lease is live:
     /// a rescue of this replica then waits (it skips the row) until `tx` ends, so what
     /// `tx` gives this replica cannot slip past a rescue. `false` when the lease has
@@ -149,12 +145,17 @@ impl PgStore {
 
     /// How long a claim on a webhook delivery lasts: the lease, plus the longest attempt.
     fn delivery_claim_ms(&self) -> i64 {
-        let claim = self.lease.saturating_add(self.options.webhook_timeout);
+        let claim = self
+            .options
+            .lease
+            .saturating_add(self.options.webhook_timeout);
         i64::try_from(claim.as_millis()).unwrap_or(i64::MAX)
     }
 
+    /// The lease (`FOREMAN_LEASE`, how long a replica's claims outlive its last
+    /// heartbeat) in milliseconds, as the database's times count.
     fn lease_ms(&self) -> i64 {
-        i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX)
+        i64::try_from(self.options.lease.as_millis()).unwrap_or(i64::MAX)
     }
 
     async fn migrate(&self) -> Result<()> {
