@@ -18,14 +18,6 @@ use crate::target;
 use crate::{Options, Sizes};
 
 const BENCH: &str = "6 scale";
-/// The schema foreman creates, applied here to fill a database directly.
-const SCHEMA: &[&str] = &[
-    include_str!("../../foreman-server/migrations/sqlite/0001_jobs.sql"),
-    include_str!("../../foreman-server/migrations/sqlite/0002_fair_share.sql"),
-    include_str!("../../foreman-server/migrations/sqlite/0003_keys.sql"),
-    include_str!("../../foreman-server/migrations/sqlite/0004_ui_samples.sql"),
-    include_str!("../../foreman-server/migrations/sqlite/0005_drop_target_queue_indexes.sql"),
-];
 /// A finished job's stored result: Ollama's final chat chunk.
 const RESULT: &str = r#"{"model":"bench:latest","created_at":"2026-01-01T00:00:00Z","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","eval_count":1}"#;
 /// The queue selection code, read for its SQL so the plans shown are the ones it runs:
@@ -407,10 +399,7 @@ fn time_query(conn: &Connection, sql: &str, times: usize) -> Result<f64> {
 fn populate(db: &Path, finished: usize, queued: usize) -> Result<Vec<String>> {
     let mut conn = Connection::open(db)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    for migration in SCHEMA {
-        conn.execute_batch(migration)?;
-    }
-    conn.pragma_update(None, "user_version", SCHEMA.len())?;
+    foreman_server::migrate_sqlite(&conn)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_millis() as i64;

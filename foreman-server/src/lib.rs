@@ -92,6 +92,14 @@ use tokio_util::sync::CancellationToken;
 pub use config::{Config, ConfigError, LogFormat, Secret};
 pub use store::StoreError;
 
+/// Brings the SQLite database on `conn` to foreman's schema, as `foreman serve` does at
+/// start-up. For the benchmark that fills a database directly, so it never keeps a copy
+/// of the migration list.
+#[doc(hidden)]
+pub fn migrate_sqlite(conn: &rusqlite::Connection) -> Result<(), StoreError> {
+    store::sqlite::migrate(conn)
+}
+
 use state::App;
 use store::{Store, StoreOptions};
 
