@@ -4,20 +4,16 @@
 
 use std::time::Duration;
 
-use foreman_client::{ChatMessage, ChatRequest, JobId, JobState, SubmitRequest};
+use foreman_client::{JobId, JobState};
 use foreman_sim::SimConfig;
 use foreman_testkit::TestApp;
 use serde_json::Value;
 
 use crate::ui::{ids, Snapshots};
-use crate::DEADLINE;
+use crate::{chat_job, DEADLINE};
 
 /// So long that no test sees a tick after the first snapshot: what arrives was pushed.
 const NO_TICK: Duration = Duration::from_secs(3600);
-
-fn chat(text: &str) -> SubmitRequest {
-    SubmitRequest::new(ChatRequest::new("llama3.2", vec![ChatMessage::user(text)]))
-}
 
 /// The running job `id` in `snapshot`, if it is there.
 fn running(snapshot: &Value, id: JobId) -> Option<Value> {
@@ -52,8 +48,16 @@ async fn a_submitted_job_is_pushed_at_once_not_at_the_next_tick() {
     assert_eq!(before["depth"], 0);
     assert!(ids(&before, "running").is_empty());
 
-    let first = app.client.submit(chat("first")).await.unwrap();
-    let second = app.client.submit(chat("second")).await.unwrap();
+    let first = app
+        .client
+        .submit(chat_job("llama3.2", "first"))
+        .await
+        .unwrap();
+    let second = app
+        .client
+        .submit(chat_job("llama3.2", "second"))
+        .await
+        .unwrap();
 
     // Only a push can bring this: the next tick is an hour away.
     let claimed = stream
@@ -98,7 +102,11 @@ async fn a_running_job_shows_the_tokens_it_has_streamed_and_their_rate() {
         .configure(|c| c.ui_refresh = Duration::from_millis(50))
         .spawn()
         .await;
-    let id = app.client.submit(chat("count my tokens")).await.unwrap();
+    let id = app
+        .client
+        .submit(chat_job("llama3.2", "count my tokens"))
+        .await
+        .unwrap();
     let generation = sim.next_generation(DEADLINE).await.expect("a generation");
     let mut stream = Snapshots::open(&app, "").await;
 
