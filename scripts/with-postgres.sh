@@ -30,15 +30,15 @@ as_owner=()
 if [[ $(id -u) -eq 0 ]]; then as_owner=(runuser -u postgres --); fi
 
 dir=$(mktemp -d /tmp/foreman-pg.XXXXXX)
-chmod 755 "$dir"
-[[ $(id -u) -eq 0 ]] && chown postgres "$dir"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-
+# Set before anything else can fail, so the directory never outlives the script.
 stop() {
   "${as_owner[@]}" "$bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
   rm -rf "$dir"
 }
 trap stop EXIT
+chmod 755 "$dir"
+[[ $(id -u) -eq 0 ]] && chown postgres "$dir"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
 "${as_owner[@]}" "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 \
   >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
