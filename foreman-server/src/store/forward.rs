@@ -1,7 +1,7 @@
 //! The [`Queue`](super::Queue) implementation each backend gets from its inherent
 //! methods.
 
-/// Implements [`Queue`] for a backend whose inherent methods carry the same names and
+/// Implements [`Queue`](super::Queue) for a backend whose inherent methods carry the same names and
 /// signatures, so each backend writes its operations once, in the files they belong in.
 /// `one_transaction` adds the backend's own `claim_free_slots`, `enqueue_and_claim` and
 /// `finish_and_claim` in place of the trait's defaults, which take a transaction a step.
