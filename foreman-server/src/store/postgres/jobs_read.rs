@@ -8,6 +8,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use super::{artifacts, count, query_cached, query_one_cached, query_opt_cached, PgStore, Result};
+use crate::scheduler::Tenant;
 use crate::store::common::{self, corrupt, parse_id, JobRow};
 use crate::store::model::*;
 
@@ -53,23 +54,26 @@ async fn load_job(client: &impl GenericClient, public_url: &str, id: JobId) -> R
     job.artifacts = artifacts::views(client, public_url, id).await?;
     job.webhook_attempts = webhook_attempts(client, id).await?;
     if job.state == JobState::Queued {
-        job.queue_position = Some(queue_position(client, id, job.priority).await?);
+        let tenant = Tenant::new(
+            job.key.clone().unwrap_or_default(),
+            job.user.clone().unwrap_or_default(),
+        );
+        job.queue_position = Some(queue_position(client, id, job.priority, &tenant).await?);
     }
     Ok(Some(job))
 }
 
 /// How many jobs will start before `id`, as fair share orders them; see
 /// [`common::fair_position`]. Counting stops at [`QUEUE_POSITION_CAP`].
-async fn queue_position(client: &impl GenericClient, id: JobId, priority: i32) -> Result<u64> {
+async fn queue_position(
+    client: &impl GenericClient,
+    id: JobId,
+    priority: i32,
+    tenant: &Tenant,
+) -> Result<u64> {
     let key = id.to_string();
     let cap = QUEUE_POSITION_CAP;
-    let row = query_one_cached(
-        client,
-        "SELECT tenant_key, tenant_user FROM jobs WHERE id = $1",
-        &[&key],
-    )
-    .await?;
-    let (tenant_key, tenant_user): (String, String) = (row.get(0), row.get(1));
+    let (tenant_key, tenant_user) = (&tenant.key, &tenant.user);
     let higher: i64 = query_one_cached(
         client,
         "SELECT count(*) FROM (

@@ -5,6 +5,7 @@ use foreman_types::{Job, JobId, JobState, WebhookAttempt};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{artifacts, Result, SqliteStore};
+use crate::scheduler::Tenant;
 use crate::store::common::{self, corrupt, parse_id, JobRow};
 use crate::store::model::*;
 
@@ -48,7 +49,11 @@ pub(super) fn load_job(conn: &Connection, public_url: &str, id: JobId) -> Result
     job.artifacts = artifacts::views(conn, public_url, id)?;
     job.webhook_attempts = webhook_attempts(conn, id)?;
     if job.state == JobState::Queued {
-        job.queue_position = Some(queue_position(conn, id, job.priority)?);
+        let tenant = Tenant::new(
+            job.key.clone().unwrap_or_default(),
+            job.user.clone().unwrap_or_default(),
+        );
+        job.queue_position = Some(queue_position(conn, id, job.priority, &tenant)?);
     }
     Ok(Some(job))
 }
@@ -58,13 +63,11 @@ pub(super) fn load_job(conn: &Connection, public_url: &str, id: JobId) -> Result
 /// tenant at that priority about as many jobs as fair share gives it meanwhile (by weight,
 /// while it has them). An estimate: the service counters are left out, and a running job
 /// is not counted.
-fn queue_position(conn: &Connection, id: JobId, priority: i32) -> Result<u64> {
+fn queue_position(conn: &Connection, id: JobId, priority: i32, tenant: &Tenant) -> Result<u64> {
     // Counting is linear in the jobs counted; past QUEUE_POSITION_CAP the exact figure
     // matters to nobody and would make GET /jobs/{id} slow on a deep queue.
     let key = id.to_string();
-    let (tenant_key, tenant_user): (String, String) = conn
-        .prepare_cached("SELECT tenant_key, tenant_user FROM jobs WHERE id = ?1")?
-        .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let (tenant_key, tenant_user) = (&tenant.key, &tenant.user);
     let higher: i64 = conn
         .prepare_cached(
             "SELECT count(*) FROM (
