@@ -98,7 +98,13 @@ pub(crate) async fn json(
         Some(body) => http.post(url).json(body),
         None => http.get(url),
     };
-    request.send().await.unwrap().json().await.unwrap()
+    request
+        .send()
+        .await
+        .unwrap_or_else(|err| panic!("{url}: {err}"))
+        .json()
+        .await
+        .unwrap_or_else(|err| panic!("{url}: not a JSON answer: {err}"))
 }
 
 /// A streamed `/api/chat` ("hi" to llama3.2) from foreman at `url`, as the crash and

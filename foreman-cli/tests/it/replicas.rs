@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use tokio::process::Child;
 
 use crate::crash::start_sim;
-use crate::process::{free_addr, quiet_serve, stream_a_chat, wait_healthy};
+use crate::process::{free_addr, json, quiet_serve, stream_a_chat, wait_healthy};
 
 const JOBS: usize = 18;
 
@@ -53,16 +53,6 @@ async fn runs_a_generation(http: &reqwest::Client, url: &str) -> bool {
     text.lines()
         .filter(|line| line.starts_with("foreman_target_running{"))
         .any(|line| !line.ends_with(" 0"))
-}
-
-async fn get_json(http: &reqwest::Client, url: &str) -> Value {
-    http.get(url)
-        .send()
-        .await
-        .unwrap_or_else(|err| panic!("GET {url}: {err}"))
-        .json()
-        .await
-        .expect("a JSON answer")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -163,7 +153,7 @@ async fn a_replica_killed_mid_run_loses_no_job_and_no_gpu_runs_two_generations()
         let accepted = accepted.clone();
         async move {
             for id in &accepted {
-                let job = get_json(&http, &format!("{url}/jobs/{id}")).await;
+                let job = json(&http, &format!("{url}/jobs/{id}"), None).await;
                 if !matches!(job["state"].as_str(), Some("done" | "failed" | "cancelled")) {
                     return false;
                 }
@@ -175,7 +165,7 @@ async fn a_replica_killed_mid_run_loses_no_job_and_no_gpu_runs_two_generations()
     assert!(all_ended, "some jobs never ended after the kill");
     let mut retried = 0u64;
     for id in &accepted {
-        let job = get_json(&http, &format!("{observer}/jobs/{id}")).await;
+        let job = json(&http, &format!("{observer}/jobs/{id}"), None).await;
         assert_eq!(job["state"], "done", "job {id} did not end done: {job}");
         let attempts = job["attempts"].as_u64().unwrap();
         assert!((1..=2).contains(&attempts), "job {id}: {attempts} attempts");
@@ -203,7 +193,7 @@ async fn a_replica_killed_mid_run_loses_no_job_and_no_gpu_runs_two_generations()
     let mut generations = 0;
     let mut cut = 0;
     for addr in &gpus {
-        let stats = get_json(&http, &format!("http://{addr}/sim/stats")).await;
+        let stats = json(&http, &format!("http://{addr}/sim/stats"), None).await;
         assert_eq!(
             stats["max_concurrent"], 1,
             "{addr} had two generations in flight at once: {stats}"
@@ -285,13 +275,13 @@ async fn a_database_outage_is_a_503_for_new_work_and_foreman_recovers_by_itself(
         let http = http.clone();
         let url = format!("{base}/jobs?state=done");
         async move {
-            let page = get_json(&http, &url).await;
+            let page = json(&http, &url, None).await;
             page["jobs"].as_array().is_some_and(|jobs| jobs.len() >= 2)
         }
     })
     .await;
     assert!(done, "the jobs accepted before and after the outage run");
-    let job = get_json(&http, &format!("{base}/jobs/{before}")).await;
+    let job = json(&http, &format!("{base}/jobs/{before}"), None).await;
     assert_eq!(
         job["state"], "done",
         "the job accepted before the outage: {job}"
