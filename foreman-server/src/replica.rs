@@ -40,13 +40,8 @@ pub(crate) async fn keep_alive(app: App, shutdown: CancellationToken) {
                     tracing::info!("the database answers again: this replica takes work again");
                     fenced = false;
                 }
+                // The store has logged each takeover, with the replica it came from.
                 if rescued != Recovered::default() {
-                    tracing::warn!(
-                        requeued = rescued.requeued,
-                        failed = rescued.failed,
-                        cancelled = rescued.cancelled,
-                        "took over work whose replica stopped or lost it"
-                    );
                     app.wake();
                 }
             }
