@@ -52,11 +52,14 @@ impl PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         // The slot first, then the job, as a claim takes them: two transactions never
-        // wait on each other's rows.
+        // wait on each other's rows. The run has stopped, so its slot is free now,
+        // whatever happened to the job meanwhile (a cancel elsewhere leaves the slot to
+        // this moment).
         let replica: &str = &self.replica;
-        execute_cached(
+        let freed = execute_cached(
             &tx,
-            "SELECT 1 FROM target_slots WHERE job_id = $1 AND holder = $2 FOR UPDATE",
+            "UPDATE target_slots SET holder = NULL, job_id = NULL
+                 WHERE job_id = $1 AND holder = $2",
             &[&id.to_string(), &replica],
         )
         .await?;
@@ -64,19 +67,7 @@ impl PgStore {
         let ended = finish_in(&tx, &self.options, id, finish, RUNNING, Some(&self.replica)).await?;
         if ended.is_some() {
             end_run(&tx, id, &reported).await?;
-        }
-        // The run has stopped, so its slot is free now, whatever happened to the job
-        // meanwhile (a cancel elsewhere leaves the slot to this moment).
-        if execute_cached(
-            &tx,
-            "UPDATE target_slots SET holder = NULL, job_id = NULL
-                 WHERE job_id = $1 AND holder = $2",
-            &[&id.to_string(), &replica],
-        )
-        .await?
-            > 0
-            && ended.is_none()
-        {
+        } else if freed > 0 {
             notify_work(&tx).await?;
         }
         tx.commit().await?;
