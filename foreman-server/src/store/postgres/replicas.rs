@@ -173,24 +173,20 @@ pub(super) async fn rescue(
     sync_reason: &str,
     async_error: &str,
 ) -> Result<Recovered> {
-    // Its slots are locked before its jobs, as a run's end locks them.
-    tx.execute(
-        "SELECT 1 FROM target_slots WHERE holder = $1 FOR UPDATE",
-        &[&owner],
-    )
-    .await?;
+    // Its slots are freed (and so locked) before its jobs are locked, in the order a
+    // run's end takes them.
+    let freed = tx
+        .execute(
+            "UPDATE target_slots SET holder = NULL, job_id = NULL WHERE holder = $1",
+            &[&owner],
+        )
+        .await?;
     let jobs = tx
         .query(
             "SELECT id, origin, state FROM jobs
              WHERE owner = $1 AND (state IN ('loading', 'working')
                                    OR (state = 'queued' AND origin = 'sync'))
              ORDER BY id FOR UPDATE",
-            &[&owner],
-        )
-        .await?;
-    let freed = tx
-        .execute(
-            "UPDATE target_slots SET holder = NULL, job_id = NULL WHERE holder = $1",
             &[&owner],
         )
         .await?;
