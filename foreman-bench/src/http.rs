@@ -18,6 +18,29 @@ pub(crate) fn client() -> reqwest::Client {
 }
 
 /// An `/api/chat` body for `model`.
+/// The samples of `GET {base}/metrics`, by series as written (`name{labels}`); lines
+/// that are not `series number` are skipped.
+pub(crate) async fn metrics(
+    client: &reqwest::Client,
+    base: &str,
+) -> Result<std::collections::HashMap<String, f64>> {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    Ok(text
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            Some((series.to_owned(), value.parse().ok()?))
+        })
+        .collect())
+}
+
 pub(crate) fn chat_body(model: &str, stream: bool) -> Vec<u8> {
     json!({
         "model": model,

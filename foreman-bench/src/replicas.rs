@@ -185,25 +185,10 @@ async fn wait_sum_count(http: &reqwest::Client, urls: &[String]) -> Result<(f64,
     let mut sum = 0.0;
     let mut count = 0.0;
     for url in urls {
-        let text = http
-            .get(format!("{url}/metrics"))
-            .send()
-            .await?
-            .text()
-            .await?;
-        for line in text.lines() {
-            let value = || -> f64 {
-                line.rsplit(' ')
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0.0)
-            };
-            if line.starts_with("foreman_job_wait_seconds_sum") {
-                sum += value();
-            } else if line.starts_with("foreman_job_wait_seconds_count") {
-                count += value();
-            }
-        }
+        let samples = crate::http::metrics(http, url).await?;
+        let sample = |series: &str| samples.get(series).copied().unwrap_or(0.0);
+        sum += sample("foreman_job_wait_seconds_sum");
+        count += sample("foreman_job_wait_seconds_count");
     }
     Ok((sum, count))
 }

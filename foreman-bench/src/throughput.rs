@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use foreman_sim::SimHandle;
 
 use crate::enqueue::flood;
@@ -76,26 +76,13 @@ async fn no_failures(client: &reqwest::Client, base: &str) -> Result<()> {
 
 /// `foreman_jobs{state="done"}` from `GET /metrics`.
 async fn done_jobs(client: &reqwest::Client, base: &str) -> Result<u64> {
-    let text = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await?
-        .error_for_status()?
-        .text()
-        .await?;
-    let line = text
-        .lines()
-        .find(|line| line.starts_with("foreman_jobs{state=\"done\"}"));
-    match line {
-        Some(line) => line
-            .split_whitespace()
-            .last()
-            .context("no value")?
-            .parse::<u64>()
-            .with_context(|| format!("metrics line {line:?}")),
-        // No done job yet: the gauge has no series for the state.
-        None => Ok(0),
-    }
+    let samples = crate::http::metrics(client, base).await?;
+    // No done job yet: the gauge has no series for the state.
+    let done = samples
+        .get("foreman_jobs{state=\"done\"}")
+        .copied()
+        .unwrap_or(0.0);
+    Ok(done as u64)
 }
 
 /// The one-target run with wrk submitting exactly `jobs` jobs; `None` without wrk. wrk

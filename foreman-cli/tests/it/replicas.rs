@@ -50,9 +50,9 @@ async fn runs_a_generation(http: &reqwest::Client, url: &str) -> bool {
         return false;
     };
     let text = answer.text().await.unwrap_or_default();
-    text.lines()
-        .filter(|line| line.starts_with("foreman_target_running{"))
-        .any(|line| !line.ends_with(" 0"))
+    foreman_testkit::parse_metrics(&text)
+        .iter()
+        .any(|(series, running)| series.starts_with("foreman_target_running{") && *running > 0.0)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -25,14 +25,7 @@ async fn scrape(app: &TestApp) -> HashMap<String, f64> {
         response.headers()["content-type"],
         "text/plain; version=0.0.4; charset=utf-8"
     );
-    let text = response.text().await.unwrap();
-    text.lines()
-        .filter(|line| !line.is_empty() && !line.starts_with('#'))
-        .map(|line| {
-            let (series, value) = line.rsplit_once(' ').expect("`series value`");
-            (series.to_owned(), value.parse().expect("a number"))
-        })
-        .collect()
+    foreman_testkit::parse_metrics(&response.text().await.unwrap())
 }
 
 /// The sample `series`, or 0 when it is absent.
