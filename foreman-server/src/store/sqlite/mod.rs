@@ -48,7 +48,7 @@ impl SqliteStore {
     pub(crate) fn open(path: &Path, options: StoreOptions) -> Result<Self> {
         let conn = open_connection(path)?;
         migrate(&conn)?;
-        let writer = writer::spawn(conn, path.to_owned())?;
+        let writer = writer::spawn(conn, open_connection(path)?, path.to_owned())?;
         Ok(Self {
             writer,
             readers: Arc::new(ReaderPool {
@@ -309,6 +309,46 @@ mod tests {
         drop(held);
         assert_eq!(accepting.await.unwrap().id(), batch_id);
         assert_eq!(store.writer.disk_syncs(), 1);
+    }
+
+    /// A long WAL is copied into the database by the checkpoint thread, not by the commit
+    /// that made it long (ADR 27): held, the WAL grows past SQLite's automatic checkpoint,
+    /// and once let go the checkpoint thread catches up.
+    #[tokio::test]
+    #[expect(
+        clippy::await_holding_lock,
+        reason = "the guard holds the checkpoint thread, not this task; this task never locks it"
+    )]
+    async fn the_wal_is_checkpointed_beside_the_writer() {
+        let (dir, store) = on_disk(crate::store::harness::options(10_000));
+        let wal = dir.path().join("foreman.db-wal");
+        let frames = || std::fs::metadata(&wal).map_or(0, |m| m.len()) / (4096 + 24);
+        let store_ = Store::new(store.clone());
+        let held = store.writer.hold_checkpoints();
+        // Commits one at a time until the WAL is twice as long as a checkpoint's limit,
+        // which a writer that checkpointed itself would not let it become.
+        let long = 2 * writer::CHECKPOINT_AT as u64;
+        for _ in 0..5_000 {
+            if frames() >= long {
+                break;
+            }
+            add(&store_, job("a:latest", Origin::Sync)).await;
+        }
+        assert!(frames() >= long, "the WAL has {} frames", frames());
+        let before = *store.writer.checkpoints.borrow();
+        drop(held);
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            store.writer.checkpointed(before + 1),
+        )
+        .await
+        .expect("the checkpoint thread copies the WAL once let go");
+        // Every frame copied: the WAL starts over, and stays at its size from now on.
+        let grown = frames();
+        for _ in 0..50 {
+            add(&store_, job("a:latest", Origin::Sync)).await;
+        }
+        assert_eq!(frames(), grown, "the WAL started over instead of growing");
     }
 
     /// An async job's end is answered at its commit; the webhook dispatcher, which tells

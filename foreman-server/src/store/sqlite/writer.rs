@@ -9,7 +9,15 @@
 //! `synchronous=FULL` promises. The writer does not wait for that `fsync`: it commits the
 //! next batch meanwhile, and the sync thread covers every batch committed while it was
 //! busy with one `fsync` (ADR 25).
+//!
+//! A third thread checkpoints: it copies what the WAL holds back into the database file
+//! once the WAL is long, on a connection of its own, while the writer goes on committing.
+//! SQLite's own automatic checkpoint would run inside the commit that crossed the limit,
+//! and that commit's callers (and everyone queued behind it) would wait for two `fsync`s
+//! and the copy (ADR 27).
 
+use std::cell::Cell;
+use std::ffi::c_int;
 use std::fs::File;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +30,21 @@ use super::{within_savepoint, Result, StoreError};
 
 /// Most operations folded into one transaction.
 const MAX_BATCH: usize = 512;
+
+/// WAL frames (pages) after a commit from which the checkpoint thread is asked to copy
+/// them into the database: SQLite's own default for its automatic checkpoint.
+pub(super) const CHECKPOINT_AT: c_int = 1000;
+
+/// WAL frames from which the writer checkpoints itself, after its commit: only when the
+/// checkpoint thread cannot catch up, because the writer never pauses long enough for a
+/// checkpoint to copy everything (the WAL starts over only then). Bounds the WAL at about
+/// 64 MiB.
+const WRITER_CHECKPOINT_AT: c_int = 16_384;
+
+thread_local! {
+    /// The frames in the WAL after the writer's last commit, as its WAL hook saw them.
+    static WAL_FRAMES: Cell<c_int> = const { Cell::new(0) };
+}
 
 /// An operation for the writer: runs inside the batch's transaction and returns a closure
 /// that answers the caller once the batch has committed (or fails it if the commit did),
@@ -65,6 +88,12 @@ pub(super) struct WriterHandle {
     /// Held by a test to keep the sync thread from syncing.
     #[cfg(test)]
     sync_gate: Arc<std::sync::Mutex<()>>,
+    /// Held by a test to keep the checkpoint thread from checkpointing.
+    #[cfg(test)]
+    checkpoint_gate: Arc<std::sync::Mutex<()>>,
+    /// How many checkpoints the checkpoint thread has run.
+    #[cfg(test)]
+    pub(super) checkpoints: watch::Receiver<u64>,
 }
 
 impl WriterHandle {
@@ -80,6 +109,20 @@ impl WriterHandle {
         self.sync_gate
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Keeps the checkpoint thread from checkpointing until the guard is dropped.
+    #[cfg(test)]
+    pub(super) fn hold_checkpoints(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.checkpoint_gate
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Waits until the checkpoint thread has run at least `count` checkpoints.
+    #[cfg(test)]
+    pub(super) async fn checkpointed(&self, count: u64) {
+        let _ = self.checkpoints.clone().wait_for(|&n| n >= count).await;
     }
 
     /// Waits until everything committed so far is on the disk.
@@ -121,8 +164,13 @@ impl WriterHandle {
     }
 }
 
-/// Starts the writer thread on `conn`, the database at `path`, and its sync thread.
-pub(super) fn spawn(conn: Connection, path: PathBuf) -> Result<WriterHandle> {
+/// Starts the writer thread on `conn`, the database at `path`, its sync thread and its
+/// checkpoint thread (on `checkpointer`, a second connection to the same database).
+pub(super) fn spawn(
+    conn: Connection,
+    checkpointer: Connection,
+    path: PathBuf,
+) -> Result<WriterHandle> {
     let (ops, queue) = mpsc::unbounded_channel();
     let (to_sync, synced) = std_mpsc::channel();
     let needed = Arc::new(AtomicU64::new(0));
@@ -146,10 +194,30 @@ pub(super) fn spawn(conn: Connection, path: PathBuf) -> Result<WriterHandle> {
         "foreman-db-sync",
         Box::new(move || sync_loop(wal, synced, on_disk, attempted, writer)),
     )?;
+    let (to_checkpoint, nudges) = std_mpsc::channel();
+    let checkpoint_gate = Arc::new(std::sync::Mutex::new(()));
+    #[cfg_attr(not(test), expect(unused_variables, reason = "watched by tests only"))]
+    let (checkpoints, checkpoints_rx) = watch::channel(0);
+    let checkpoint = Checkpoint {
+        conn: checkpointer,
+        gate: Arc::clone(&checkpoint_gate),
+        done: checkpoints,
+    };
+    start(
+        "foreman-db-checkpoint",
+        Box::new(move || checkpoint.run(nudges)),
+    )?;
+    // In place of SQLite's automatic checkpoint, which installs a hook of its own.
+    conn.wal_hook(Some(note_wal_frames));
     let counter = Arc::clone(&needed);
+    let sending = Sending {
+        to_sync,
+        to_checkpoint,
+        needed: counter,
+    };
     start(
         "foreman-db-writer",
-        Box::new(move || write_loop(conn, queue, to_sync, counter, attempted_rx)),
+        Box::new(move || write_loop(conn, queue, sending, attempted_rx)),
     )?;
     Ok(WriterHandle {
         ops,
@@ -159,6 +227,10 @@ pub(super) fn spawn(conn: Connection, path: PathBuf) -> Result<WriterHandle> {
         syncs,
         #[cfg(test)]
         sync_gate,
+        #[cfg(test)]
+        checkpoint_gate,
+        #[cfg(test)]
+        checkpoints: checkpoints_rx,
     })
 }
 
@@ -209,11 +281,20 @@ struct Waiting {
     replies: Vec<Reply>,
 }
 
+/// Where the writer sends what follows a commit.
+struct Sending {
+    /// Batches that wait for the disk, to the sync thread.
+    to_sync: std_mpsc::Sender<Waiting>,
+    /// "The WAL is long", to the checkpoint thread.
+    to_checkpoint: std_mpsc::Sender<()>,
+    /// How many batches that need the disk have begun to commit.
+    needed: Arc<AtomicU64>,
+}
+
 fn write_loop(
     mut conn: Connection,
     mut queue: mpsc::UnboundedReceiver<Msg>,
-    to_sync: std_mpsc::Sender<Waiting>,
-    needed: Arc<AtomicU64>,
+    sending: Sending,
     attempted: Arc<AtomicU64>,
 ) {
     // Ends when every handle is dropped: the store is gone. Dropping `to_sync` then lets
@@ -241,7 +322,7 @@ fn write_loop(
             // While an fsync runs, a batch whose every answer waits for the disk gains
             // nothing from committing now (the next fsync cannot begin before that one
             // ends), so it stays open and grows: one commit instead of several.
-            let syncing = attempted.load(Ordering::SeqCst) < needed.load(Ordering::SeqCst);
+            let syncing = attempted.load(Ordering::SeqCst) < sending.needed.load(Ordering::SeqCst);
             let all_wait = replies.iter().all(|(_, durable)| *durable == Durable::Disk);
             if replies.len() >= MAX_BATCH || !syncing || !all_wait {
                 break;
@@ -252,7 +333,57 @@ fn write_loop(
                 None => break,
             }
         }
-        commit(tx, replies, &to_sync, &needed);
+        commit(tx, replies, &sending.to_sync, &sending.needed);
+        if WAL_FRAMES.get() >= CHECKPOINT_AT {
+            // Gone only with the store.
+            let _ = sending.to_checkpoint.send(());
+        }
+    }
+}
+
+/// The writer connection's WAL hook, run by SQLite after each commit with the frames now
+/// in the WAL. A checkpoint error is logged, not returned: the commit stands, and an
+/// error here would be reported as the commit's.
+fn note_wal_frames(wal: &rusqlite::hooks::Wal, frames: c_int) -> rusqlite::Result<()> {
+    WAL_FRAMES.set(frames);
+    if frames >= WRITER_CHECKPOINT_AT {
+        if let Err(err) = wal.checkpoint() {
+            tracing::warn!(error = %err, frames, "the writer could not checkpoint a long WAL");
+        }
+    }
+    Ok(())
+}
+
+/// The checkpoint thread's connection, and what a test watches it by.
+struct Checkpoint {
+    conn: Connection,
+    /// Locked around each checkpoint; only a test ever holds it otherwise.
+    gate: Arc<std::sync::Mutex<()>>,
+    /// How many checkpoints have run.
+    done: watch::Sender<u64>,
+}
+
+impl Checkpoint {
+    /// Checkpoints each time the writer says the WAL is long, until the writer is gone.
+    /// `PASSIVE`: it copies what no reader still needs and waits for no one, so the
+    /// writer goes on committing meanwhile; once a checkpoint has copied every frame, the
+    /// writer's next transaction starts the WAL over from its beginning.
+    fn run(self, nudges: std_mpsc::Receiver<()>) {
+        while nudges.recv().is_ok() {
+            // One checkpoint for every commit that asked while the last one ran.
+            while nudges.try_recv().is_ok() {}
+            let _gate = self
+                .gate
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Err(err) = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            {
+                tracing::warn!(error = %err, "cannot checkpoint the WAL");
+            }
+            self.done.send_modify(|n| *n += 1);
+        }
     }
 }
 
