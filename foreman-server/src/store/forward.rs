@@ -194,6 +194,9 @@ macro_rules! forward_queue {
             fn is_shared(&self) -> bool {
                 <$backend>::is_shared(self)
             }
+            fn may_have_queued(&self) -> bool {
+                <$backend>::may_have_queued(self)
+            }
             async fn admit(
                 &self,
                 tenant: $crate::scheduler::Tenant,

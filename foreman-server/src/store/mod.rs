@@ -294,6 +294,12 @@ pub(crate) trait Queue: Send + Sync + fmt::Debug {
     /// Whether several processes share this queue (replicas, ADR 23).
     fn is_shared(&self) -> bool;
 
+    /// Whether a job may be waiting in the queue, as of the last commit this process
+    /// knows of. When not, a run's end has no one to hand its slot to and need not wake
+    /// the dispatcher (whose look would be an empty transaction). A job queued since
+    /// then wakes the dispatcher itself. A shared queue always says maybe.
+    fn may_have_queued(&self) -> bool;
+
     /// Admits one request of `tenant` under `rpm` a minute, or says how long until one
     /// more would be admitted: in this process's memory for SQLite, in a window all
     /// replicas share for PostgreSQL.

@@ -19,6 +19,7 @@ mod usage;
 
 pub(crate) use sync_job::error_line;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -200,7 +201,8 @@ async fn dispatch(app: &App, shutdown: &CancellationToken) {
 /// found the target unreachable the slot is held a little longer (doubling while the
 /// target keeps failing), so a flapping target is not hammered.
 async fn run_in_lane(app: App, target: Arc<Target>, job: ClaimedJob, shutdown: CancellationToken) {
-    match execute_guarded(&app, &target, job, &shutdown).await {
+    let slot = Slot::taken(&app, &target);
+    match execute_guarded(&app, &target, job, &shutdown, &slot).await {
         Ran::Completed => target.lane.reset_backoff(),
         Ran::Unreachable => {
             tokio::select! {
@@ -209,11 +211,55 @@ async fn run_in_lane(app: App, target: Arc<Target>, job: ClaimedJob, shutdown: C
             }
         }
     }
-    target.lane.release();
-    app.work.notify_one();
+    slot.give_back();
 }
 
-async fn execute(app: &App, target: &Target, job: ClaimedJob, shutdown: &CancellationToken) -> Ran {
+/// A run's slot on its target, given back once: when the run is over, or as soon as a
+/// sync caller has its whole answer and only the record of the run's end is left.
+struct Slot<'a> {
+    app: &'a App,
+    target: &'a Target,
+    held: AtomicBool,
+}
+
+impl<'a> Slot<'a> {
+    fn taken(app: &'a App, target: &'a Target) -> Self {
+        Self {
+            app,
+            target,
+            held: AtomicBool::new(true),
+        }
+    }
+
+    /// Frees the slot, and wakes the dispatcher when a job may be waiting for it.
+    fn give_back(&self) {
+        if self.held.swap(false, Ordering::SeqCst) {
+            self.target.lane.release();
+            if self.app.store.may_have_queued() {
+                self.app.work.notify_one();
+            }
+        }
+    }
+
+    /// Frees the slot before the run's end is recorded: the caller's next request, often
+    /// sent at once, then finds the target idle and claims beside its enqueue. A claim is
+    /// the scheduler's choice among the slots the worker counts, so the run's end, still
+    /// on its way to the store, takes nothing from it. Not with a shared queue, whose
+    /// target slots are rows that the end's own transaction frees.
+    fn give_back_early(&self) {
+        if !self.app.store.is_shared() {
+            self.give_back();
+        }
+    }
+}
+
+async fn execute(
+    app: &App,
+    target: &Target,
+    job: ClaimedJob,
+    shutdown: &CancellationToken,
+    slot: &Slot<'_>,
+) -> Ran {
     // A cancel that came between the claim and now left a cancelled token here.
     let cancel = match app.running.lock() {
         Ok(mut running) => running.entry(job.id).or_default().clone(),
@@ -254,6 +300,7 @@ async fn execute(app: &App, target: &Target, job: ClaimedJob, shutdown: &Cancell
         target,
         job: &job,
         stop: &stop,
+        slot,
     };
     let ran = match job.origin {
         Origin::Sync => sync_job::run(run, streamed).await,
@@ -285,10 +332,11 @@ async fn execute_guarded(
     target: &Target,
     job: ClaimedJob,
     shutdown: &CancellationToken,
+    slot: &Slot<'_>,
 ) -> Ran {
     use futures::FutureExt;
     let id = job.id;
-    match std::panic::AssertUnwindSafe(execute(app, target, job, shutdown))
+    match std::panic::AssertUnwindSafe(execute(app, target, job, shutdown, slot))
         .catch_unwind()
         .await
     {
@@ -319,6 +367,7 @@ struct Run<'a> {
     target: &'a Target,
     job: &'a ClaimedJob,
     stop: &'a Stop,
+    slot: &'a Slot<'a>,
 }
 
 /// What can stop a running job: foreman shutting down, a cancel of this job, or this

@@ -127,6 +127,11 @@ impl PgStore {
         true
     }
 
+    /// Another replica may have queued a job a moment ago: always maybe.
+    pub(crate) fn may_have_queued(&self) -> bool {
+        true
+    }
+
     /// Holds this replica's row (shared) for the rest of `tx` while its lease is live:
     /// a rescue of this replica then waits (it skips the row) until `tx` ends, so what
     /// `tx` gives this replica cannot slip past a rescue. `false` when the lease has

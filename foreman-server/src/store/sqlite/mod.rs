@@ -210,6 +210,10 @@ impl SqliteStore {
         false
     }
 
+    fn may_have_queued(&self) -> bool {
+        self.writer.may_have_queued()
+    }
+
     async fn admit(
         &self,
         tenant: crate::scheduler::Tenant,
@@ -349,6 +353,40 @@ mod tests {
             add(&store_, job("a:latest", Origin::Sync)).await;
         }
         assert_eq!(frames(), grown, "the WAL started over instead of growing");
+    }
+
+    /// A run's end asks whether a job may wait for its slot: the queue as the last commit
+    /// left it, whatever put the job there or took it out.
+    #[tokio::test]
+    async fn the_writer_knows_whether_a_job_may_be_waiting() {
+        let (_dir, store) = on_disk(crate::store::harness::options(100));
+        let store_ = Store::new(store.clone());
+        assert!(store.may_have_queued(), "nothing committed yet: maybe");
+        let claim = ClaimRequest::single(None, Duration::from_secs(60));
+        let id = add(&store_, job("a:latest", Origin::Async)).await;
+        assert!(store.may_have_queued(), "enqueued");
+        store.claim_next(claim.clone()).await.unwrap().unwrap();
+        assert!(!store.may_have_queued(), "claimed, the queue is empty");
+        let retry = Finish::Retry {
+            error: "refused".into(),
+            max_attempts: 3,
+        };
+        store_.finish(id, retry).await.unwrap();
+        assert!(store.may_have_queued(), "queued again by a retry");
+        store.claim_next(claim.clone()).await.unwrap().unwrap();
+        let done = Finish::Done {
+            result: None,
+            artifacts: Vec::new(),
+        };
+        store_.finish(id, done).await.unwrap();
+        assert!(!store.may_have_queued(), "ended");
+        let waiting = add(&store_, job("a:latest", Origin::Sync)).await;
+        assert!(store.may_have_queued());
+        store_
+            .cancel_if_queued(waiting, "the caller left".into())
+            .await
+            .unwrap();
+        assert!(!store.may_have_queued(), "cancelled while queued");
     }
 
     /// An async job's end is answered at its commit; the webhook dispatcher, which tells

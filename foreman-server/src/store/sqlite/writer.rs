@@ -20,7 +20,7 @@ use std::cell::Cell;
 use std::ffi::c_int;
 use std::fs::File;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
@@ -82,6 +82,9 @@ pub(super) struct WriterHandle {
     needed: Arc<AtomicU64>,
     /// How many of those the sync thread has on the disk.
     synced: watch::Receiver<u64>,
+    /// Jobs in the queue as the last commit left it; -1 until the first commit, or after
+    /// one failed.
+    queued: Arc<AtomicI64>,
     /// How many times the WAL was synced to the disk, for tests of what needs it.
     #[cfg(test)]
     syncs: Arc<AtomicU64>,
@@ -123,6 +126,11 @@ impl WriterHandle {
     #[cfg(test)]
     pub(super) async fn checkpointed(&self, count: u64) {
         let _ = self.checkpoints.clone().wait_for(|&n| n >= count).await;
+    }
+
+    /// Whether the queue may hold a job, as the last commit left it.
+    pub(super) fn may_have_queued(&self) -> bool {
+        self.queued.load(Ordering::SeqCst) != 0
     }
 
     /// Waits until everything committed so far is on the disk.
@@ -209,11 +217,12 @@ pub(super) fn spawn(
     )?;
     // In place of SQLite's automatic checkpoint, which installs a hook of its own.
     conn.wal_hook(Some(note_wal_frames));
-    let counter = Arc::clone(&needed);
+    let queued = Arc::new(AtomicI64::new(-1));
     let sending = Sending {
         to_sync,
         to_checkpoint,
-        needed: counter,
+        needed: Arc::clone(&needed),
+        queued: Arc::clone(&queued),
     };
     start(
         "foreman-db-writer",
@@ -223,6 +232,7 @@ pub(super) fn spawn(
         ops,
         needed,
         synced: synced_rx,
+        queued,
         #[cfg(test)]
         syncs,
         #[cfg(test)]
@@ -289,6 +299,8 @@ struct Sending {
     to_checkpoint: std_mpsc::Sender<()>,
     /// How many batches that need the disk have begun to commit.
     needed: Arc<AtomicU64>,
+    /// Jobs in the queue after the last commit.
+    queued: Arc<AtomicI64>,
 }
 
 fn write_loop(
@@ -333,7 +345,7 @@ fn write_loop(
                 None => break,
             }
         }
-        commit(tx, replies, &sending.to_sync, &sending.needed);
+        commit(tx, replies, &sending);
         if WAL_FRAMES.get() >= CHECKPOINT_AT {
             // Gone only with the store.
             let _ = sending.to_checkpoint.send(());
@@ -389,19 +401,30 @@ impl Checkpoint {
 
 /// Commits a batch. Operations that need only the commit are answered now; those that
 /// need the disk go to the sync thread.
-fn commit(
-    tx: Transaction<'_>,
-    replies: Vec<(Reply, Durable)>,
-    to_sync: &std_mpsc::Sender<Waiting>,
-    needed: &AtomicU64,
-) {
+fn commit(tx: Transaction<'_>, replies: Vec<(Reply, Durable)>, sending: &Sending) {
+    let Sending {
+        to_sync,
+        needed,
+        queued,
+        ..
+    } = sending;
     let to_disk = replies
         .iter()
         .any(|(_, durable)| *durable != Durable::Process);
     // Counted before the commit, so that whoever reads this batch's rows and then asks
     // for `on_disk` waits for its sync.
     let number = to_disk.then(|| needed.fetch_add(1, Ordering::SeqCst) + 1);
+    // Read last in the transaction, so as it commits: a run's end asks it whether a job
+    // may be waiting for the slot it frees (a trigger keeps the count).
+    let depth = tx
+        .prepare_cached("SELECT queued FROM queue_depth WHERE id = 1")
+        .and_then(|mut st| st.query_row([], |r| r.get::<_, i64>(0)));
     let committed = tx.commit();
+    let depth = match (&committed, depth) {
+        (Ok(()), Ok(depth)) => depth,
+        _ => -1,
+    };
+    queued.store(depth, Ordering::SeqCst);
     let mut waiting = Vec::new();
     for (reply, durable) in replies {
         match (&committed, durable) {
