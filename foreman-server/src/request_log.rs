@@ -21,7 +21,6 @@ use std::time::Instant;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::Response;
 use bytes::Bytes;
 use foreman_types::JobId;
@@ -72,7 +71,10 @@ pub(crate) fn note_model(model: &str) {
 
 /// The middleware: runs the request with a scope for notes, then hands the line to the
 /// response body, which writes it when it is done.
-pub(crate) async fn log_requests(request: Request, next: Next) -> Response {
+pub(crate) async fn log_requests<F>(request: Request, run: impl FnOnce(Request) -> F) -> Response
+where
+    F: std::future::Future<Output = Response>,
+{
     let mut line = Line {
         method: request.method().clone(),
         path: request.uri().path().to_owned(),
@@ -84,7 +86,7 @@ pub(crate) async fn log_requests(request: Request, next: Next) -> Response {
         complete: request.method() == Method::HEAD,
     };
     // If the client leaves first, this future is dropped here, and `line` with it.
-    let response = NOTES.scope(line.notes.clone(), next.run(request)).await;
+    let response = NOTES.scope(line.notes.clone(), run(request)).await;
     line.status = Some(response.status());
     response.map(|body| Body::new(Logged { body, line }))
 }

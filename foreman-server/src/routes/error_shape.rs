@@ -5,15 +5,15 @@
 //! `{"error": "..."}`), are written once here.
 
 use axum::body::Body;
-use axum::extract::Request;
 use std::marker::PhantomData;
 
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::Value;
 
+use super::anthropic::Anthropic;
+use super::openai::OpenAi;
 use crate::error::AppError;
 use crate::targets::client::error_message;
 
@@ -67,14 +67,34 @@ impl<S: ErrorShape> IntoResponse for Shaped<S> {
     }
 }
 
-/// Middleware for every route: on the paths `S` owns, [`reshape`]s error answers.
-pub(super) async fn errors<S: ErrorShape>(request: Request, next: Next) -> Response {
-    let owned = S::owns(request.uri().path());
-    let response = next.run(request).await;
-    if owned {
-        reshape::<S>(response).await
-    } else {
-        response
+/// Which compatible APIs own a request's path, read before the request moves on: their
+/// shapes are given to its error answer on the way out.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Owners {
+    openai: bool,
+    anthropic: bool,
+}
+
+impl Owners {
+    pub(super) fn of(path: &str) -> Self {
+        Self {
+            openai: OpenAi::owns(path),
+            anthropic: Anthropic::owns(path),
+        }
+    }
+
+    /// [`reshape`]s an error answer for each API that owns the path, OpenAI's first.
+    pub(super) async fn reshape(self, response: Response) -> Response {
+        let response = if self.openai {
+            reshape::<OpenAi>(response).await
+        } else {
+            response
+        };
+        if self.anthropic {
+            reshape::<Anthropic>(response).await
+        } else {
+            response
+        }
     }
 }
 
