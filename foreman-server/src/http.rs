@@ -1,4 +1,7 @@
-//! Serving the router over HTTP/1 and HTTP/2 with the timeouts `axum::serve` lacks.
+//! Serving the router over HTTP/1.1 with the timeouts `axum::serve` lacks.
+//!
+//! HTTP/1.1 only, as Ollama serves: every Ollama client speaks it, and a connection that
+//! also listens for HTTP/2 costs a kilobyte more for as long as it is open (ADR 28).
 //!
 //! A client that opens a connection and sends its headers a byte a minute, or starts a
 //! body and stops, would otherwise hold a connection and a task forever. Headers must
@@ -13,8 +16,7 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::Router;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
@@ -36,13 +38,15 @@ pub(crate) async fn serve(
     timeouts: Timeouts,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let router = router.layer(RequestBodyTimeoutLayer::new(timeouts.body));
-    let mut builder = Builder::new(TokioExecutor::new());
+    // Around the router as a whole rather than through `Router::layer`, which would box
+    // one more future for every request.
+    let app = tower::ServiceBuilder::new()
+        .layer(RequestBodyTimeoutLayer::new(timeouts.body))
+        .service(router);
+    let mut builder = hyper::server::conn::http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(timeouts.header);
-    builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -59,14 +63,14 @@ pub(crate) async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = router
+        let service = app
             .clone()
             .map_request(|request: Request<Incoming>| request.map(Body::new));
         let service = TowerToHyperService::new(service);
         let builder = builder.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
             if let Err(err) = watcher.watch(connection).await {
                 tracing::trace!(error = %err, "connection ended with an error");
             }
