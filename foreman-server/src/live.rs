@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use axum::http::{HeaderValue, StatusCode};
 use bytes::Bytes;
 use foreman_types::JobId;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 /// Chunks buffered between the worker and a slow client before the worker waits.
 pub(crate) const LIVE_BUFFER: usize = 64;
@@ -37,82 +37,25 @@ pub(crate) enum LiveEvent {
 /// The sending half, held by the worker while the job runs.
 pub(crate) type LiveSender = mpsc::Sender<LiveEvent>;
 
-/// A caller's line: while its job waits in the queue only a hand-off for the channel,
-/// which is opened when the job starts (or ends before its turn). A channel costs about
-/// 2 KiB before anything is sent, and 10,000 streaming callers waiting their turn (issue
-/// 16's benchmark 6) would hold 20 MiB of them.
-#[derive(Debug)]
-enum Line {
-    Queued(oneshot::Sender<mpsc::Receiver<LiveEvent>>),
-    Open(LiveSender),
-}
-
-impl Line {
-    /// The sending half, opening the channel first if the caller has none yet; `None`
-    /// when the caller is gone.
-    fn open(self) -> Option<LiveSender> {
-        match self {
-            Line::Open(tx) => Some(tx),
-            Line::Queued(hand_off) => {
-                let (tx, rx) = mpsc::channel(LIVE_BUFFER);
-                hand_off.send(rx).ok()?;
-                Some(tx)
-            }
-        }
-    }
-}
-
-/// The caller's end of its line.
-#[derive(Debug)]
-pub(crate) struct LiveReceiver {
-    state: Receiving,
-}
-
-#[derive(Debug)]
-enum Receiving {
-    Queued(oneshot::Receiver<mpsc::Receiver<LiveEvent>>),
-    Open(mpsc::Receiver<LiveEvent>),
-    Gone,
-}
-
-impl LiveReceiver {
-    /// The next event, or `None` once the worker has nothing more to send (or forgot
-    /// the caller). Cancel-safe, as `mpsc::Receiver::recv` is.
-    pub(crate) async fn recv(&mut self) -> Option<LiveEvent> {
-        if let Receiving::Queued(hand_off) = &mut self.state {
-            self.state = match hand_off.await {
-                Ok(rx) => Receiving::Open(rx),
-                Err(_) => Receiving::Gone,
-            };
-        }
-        match &mut self.state {
-            Receiving::Open(rx) => rx.recv().await,
-            Receiving::Queued(_) | Receiving::Gone => None,
-        }
-    }
-}
-
-/// The lines of the callers whose jobs have not started.
+/// Senders of the callers whose jobs have not started.
 #[derive(Debug, Default)]
 pub(crate) struct Live {
-    waiting: Mutex<HashMap<JobId, Line>>,
+    waiting: Mutex<HashMap<JobId, LiveSender>>,
     /// Set at shutdown: no caller may start waiting after the waiting ones were released.
     closed: AtomicBool,
 }
 
 impl Live {
-    /// Registers a caller; returns its end of the line, or `None` once foreman is shutting
+    /// Registers a caller; returns the receiving half, or `None` once foreman is shutting
     /// down.
-    pub(crate) fn register(&self, id: JobId) -> Option<LiveReceiver> {
-        let (hand_off, rx) = oneshot::channel();
+    pub(crate) fn register(&self, id: JobId) -> Option<mpsc::Receiver<LiveEvent>> {
+        let (tx, rx) = mpsc::channel(LIVE_BUFFER);
         let mut waiting = self.waiting.lock().ok()?;
         if self.closed.load(Ordering::SeqCst) {
             return None;
         }
-        waiting.insert(id, Line::Queued(hand_off));
-        Some(LiveReceiver {
-            state: Receiving::Queued(rx),
-        })
+        waiting.insert(id, tx);
+        Some(rx)
     }
 
     /// Tells one waiting caller its job ended before its turn (it was cancelled).
@@ -136,7 +79,7 @@ impl Live {
     }
 
     fn drain(&self, message: &str, close: bool) -> Vec<JobId> {
-        let drained: Vec<(JobId, Line)> = match self.waiting.lock() {
+        let drained: Vec<(JobId, LiveSender)> = match self.waiting.lock() {
             Ok(mut waiting) => {
                 if close {
                     self.closed.store(true, Ordering::SeqCst);
@@ -147,34 +90,30 @@ impl Live {
         };
         drained
             .into_iter()
-            .map(|(id, line)| {
-                if let Some(tx) = line.open() {
-                    let _ = tx.try_send(LiveEvent::Fail {
-                        status: StatusCode::SERVICE_UNAVAILABLE,
-                        message: message.to_owned(),
-                    });
-                }
+            .map(|(id, tx)| {
+                let _ = tx.try_send(LiveEvent::Fail {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    message: message.to_owned(),
+                });
                 id
             })
             .collect()
     }
 
-    /// Hands a caller's sender to the worker; `None` if the caller is gone or unknown.
+    /// Hands a caller's sender to the worker.
     pub(crate) fn take(&self, id: JobId) -> Option<LiveSender> {
-        self.waiting.lock().ok()?.remove(&id)?.open()
+        self.waiting.lock().ok()?.remove(&id)
     }
 
     /// Gives a sender back (the job was queued again).
     pub(crate) fn put(&self, id: JobId, tx: LiveSender) {
         if let Ok(mut waiting) = self.waiting.lock() {
-            waiting.insert(id, Line::Open(tx));
+            waiting.insert(id, tx);
         }
     }
 
     /// Forgets a caller.
     pub(crate) fn remove(&self, id: JobId) {
-        if let Ok(mut waiting) = self.waiting.lock() {
-            waiting.remove(&id);
-        }
+        self.take(id);
     }
 }
