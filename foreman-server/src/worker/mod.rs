@@ -251,6 +251,15 @@ impl<'a> Slot<'a> {
             self.give_back();
         }
     }
+
+    /// A sync caller has its whole answer: the slot goes back early, and the caller's
+    /// connection gets to write the answer before this run records its end. An idle
+    /// writer commits on the thread of whoever asks (ADR 29), and the caller's task,
+    /// woken by the answer, would otherwise wait on this thread behind that commit.
+    async fn caller_answered(&self) {
+        self.give_back_early();
+        tokio::task::yield_now().await;
+    }
 }
 
 async fn execute(
@@ -463,6 +472,9 @@ async fn started_answering(app: &App, target: &Target, job: &ClaimedJob, marked:
     *marked = true;
     note_residency(target, job);
     if job.state == foreman_types::JobState::Loading {
+        // The caller's task, woken by the chunk just sent, writes it before this commit
+        // (see `Slot::caller_answered`).
+        tokio::task::yield_now().await;
         if let Err(err) = app.store.mark_working(job.id).await {
             tracing::error!(job_id = %job.id, error = %err, "cannot mark a job working");
         }

@@ -75,7 +75,7 @@ pub(super) async fn run(run: Run<'_>, streamed: Arc<Streamed>) -> Ran {
         let mut meter = Meter::default();
         meter.whole(&body);
         answer_whole(&tx, status, content_type, body).await;
-        run.slot.give_back_early();
+        run.slot.caller_answered().await;
         started_answering(app, target, job, &mut marked).await;
         let done = Finish::Done {
             result: None,
@@ -132,7 +132,7 @@ pub(super) async fn run(run: Run<'_>, streamed: Arc<Streamed>) -> Ran {
                         let _ = tx.send(LiveEvent::Head { status, content_type: content_type.clone() }).await;
                     }
                     let _ = tx.send(LiveEvent::End).await;
-                    run.slot.give_back_early();
+                    run.slot.caller_answered().await;
                     let ended = match target_error.finish() {
                         Some(error) => Finish::Failed { error },
                         None => Finish::Done { result: None, artifacts: Vec::new() },

@@ -407,6 +407,42 @@ mod tests {
         assert_eq!(temp_store, 2, "PRAGMA temp_store = MEMORY");
     }
 
+    /// An idle writer's caller commits its operation itself; while the connection is
+    /// busy, an operation waits for the writer thread, which takes it once it is free
+    /// (ADR 29).
+    #[tokio::test]
+    #[expect(
+        clippy::await_holding_lock,
+        reason = "the guard holds the connection against the writer thread, which this task \
+                  only waits for after letting it go"
+    )]
+    async fn an_idle_writers_caller_commits_on_its_own_thread() {
+        let (_dir, store) = on_disk(crate::store::harness::options(100));
+        let thread = || {
+            let store = store.clone();
+            async move {
+                store
+                    .write(|_| Ok(std::thread::current().name().map(str::to_owned)))
+                    .await
+                    .unwrap()
+            }
+        };
+        let here = std::thread::current().name().map(str::to_owned);
+        assert_eq!(thread().await, here, "committed by its caller");
+
+        let held = store.writer.hold_connection();
+        let mut waiting = Box::pin(thread());
+        assert!(
+            futures::poll!(&mut waiting).is_pending(),
+            "the connection is busy"
+        );
+        drop(held);
+        let ran_on = tokio::time::timeout(Duration::from_secs(10), waiting)
+            .await
+            .expect("the writer thread takes it once the connection is free");
+        assert_eq!(ran_on.as_deref(), Some("foreman-db-writer"));
+    }
+
     /// An async job's end is answered at its commit; the webhook dispatcher, which tells
     /// the world of it, waits for the sync (ADR 25).
     #[tokio::test]

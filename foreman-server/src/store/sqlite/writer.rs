@@ -10,6 +10,11 @@
 //! next batch meanwhile, and the sync thread covers every batch committed while it was
 //! busy with one `fsync` (ADR 25).
 //!
+//! An operation that finds the writer idle (nothing queued for the writer thread, the
+//! connection free) is run and committed by its caller, on its own thread: one batch of
+//! one, without the two thread hand-offs of a trip through the writer thread (ADR 29).
+//! Whatever comes while a batch runs queues for the writer thread, which batches it.
+//!
 //! A third thread checkpoints: it copies what the WAL holds back into the database file
 //! once the WAL is long, on a connection of its own, while the writer goes on committing.
 //! SQLite's own automatic checkpoint would run inside the commit that crossed the limit,
@@ -20,8 +25,8 @@ use std::cell::Cell;
 use std::ffi::c_int;
 use std::fs::File;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{mpsc as std_mpsc, Arc};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -78,6 +83,9 @@ pub(super) enum Durable {
 #[derive(Debug, Clone)]
 pub(super) struct WriterHandle {
     ops: mpsc::UnboundedSender<Msg>,
+    /// The connection, and what follows a commit: the writer thread's, and an idle
+    /// writer's caller's.
+    shared: Arc<Shared>,
     /// How many batches that need the disk have begun to commit.
     needed: Arc<AtomicU64>,
     /// How many of those the sync thread has on the disk.
@@ -165,10 +173,69 @@ impl WriterHandle {
             });
             (reply, durable)
         });
-        self.ops
-            .send(Msg::Op(op))
-            .map_err(|_| StoreError::WriterGone)?;
+        let op = match self.shared.run_if_idle(op) {
+            // Committed here; answered already, or by the sync thread.
+            None => return answered.await.map_err(|_| StoreError::WriterGone)?,
+            Some(op) => op,
+        };
+        self.shared.pending.fetch_add(1, Ordering::SeqCst);
+        if self.ops.send(Msg::Op(op)).is_err() {
+            self.shared.pending.fetch_sub(1, Ordering::SeqCst);
+            return Err(StoreError::WriterGone);
+        }
         answered.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Holds the write connection as a batch would: operations meanwhile queue for the
+    /// writer thread.
+    #[cfg(test)]
+    pub(super) fn hold_connection(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.shared.connection()
+    }
+}
+
+/// What the writer thread and the callers of an idle writer share.
+struct Shared {
+    conn: Mutex<Connection>,
+    sending: Sending,
+    /// Operations sent to the writer thread that it has not taken yet.
+    pending: AtomicUsize,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("pending", &self.pending)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    fn connection(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs and commits `op` on this thread when nothing waits for the writer thread and
+    /// the connection is free; otherwise gives it back, for the writer thread. Nothing in
+    /// here awaits, so a caller that goes away cannot leave a batch half done.
+    fn run_if_idle(&self, op: Op) -> Option<Op> {
+        if self.pending.load(Ordering::SeqCst) > 0 {
+            return Some(op);
+        }
+        let Ok(mut conn) = self.conn.try_lock() else {
+            return Some(op);
+        };
+        match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+            Ok(tx) => {
+                let reply = op(&tx);
+                commit(tx, vec![reply], &self.sending);
+            }
+            // Dropping the operation drops its answer channel: its caller gets an error.
+            Err(err) => tracing::error!(error = %err, "cannot begin a write transaction"),
+        }
+        None
     }
 }
 
@@ -218,18 +285,24 @@ pub(super) fn spawn(
     // In place of SQLite's automatic checkpoint, which installs a hook of its own.
     conn.wal_hook(Some(note_wal_frames));
     let queued = Arc::new(AtomicI64::new(-1));
-    let sending = Sending {
-        to_sync,
-        to_checkpoint,
-        needed: Arc::clone(&needed),
-        queued: Arc::clone(&queued),
-    };
+    let shared = Arc::new(Shared {
+        conn: Mutex::new(conn),
+        sending: Sending {
+            to_sync,
+            to_checkpoint,
+            needed: Arc::clone(&needed),
+            queued: Arc::clone(&queued),
+        },
+        pending: AtomicUsize::new(0),
+    });
+    let writer_shared = Arc::clone(&shared);
     start(
         "foreman-db-writer",
-        Box::new(move || write_loop(conn, queue, sending, attempted_rx)),
+        Box::new(move || write_loop(&writer_shared, queue, attempted_rx)),
     )?;
     Ok(WriterHandle {
         ops,
+        shared,
         needed,
         synced: synced_rx,
         queued,
@@ -303,16 +376,20 @@ struct Sending {
     queued: Arc<AtomicI64>,
 }
 
-fn write_loop(
-    mut conn: Connection,
-    mut queue: mpsc::UnboundedReceiver<Msg>,
-    sending: Sending,
-    attempted: Arc<AtomicU64>,
-) {
+fn write_loop(shared: &Shared, mut queue: mpsc::UnboundedReceiver<Msg>, attempted: Arc<AtomicU64>) {
+    let sending = &shared.sending;
+    let took = |msg: Msg| match msg {
+        Msg::Op(op) => {
+            shared.pending.fetch_sub(1, Ordering::SeqCst);
+            Some(op)
+        }
+        Msg::Synced => None,
+    };
     // Ends when every handle is dropped: the store is gone. Dropping `to_sync` then lets
     // the sync thread answer what it holds and end.
     while let Some(msg) = queue.blocking_recv() {
-        let Msg::Op(first) = msg else { continue };
+        let Some(first) = took(msg) else { continue };
+        let mut conn = shared.connection();
         let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
             Ok(tx) => tx,
             Err(err) => {
@@ -326,8 +403,7 @@ fn write_loop(
         loop {
             while replies.len() < MAX_BATCH {
                 match queue.try_recv() {
-                    Ok(Msg::Op(op)) => replies.push(op(&tx)),
-                    Ok(Msg::Synced) => {}
+                    Ok(msg) => replies.extend(took(msg).map(|op| op(&tx))),
                     Err(_) => break,
                 }
             }
@@ -340,16 +416,11 @@ fn write_loop(
                 break;
             }
             match queue.blocking_recv() {
-                Some(Msg::Op(op)) => replies.push(op(&tx)),
-                Some(Msg::Synced) => {}
+                Some(msg) => replies.extend(took(msg).map(|op| op(&tx))),
                 None => break,
             }
         }
-        commit(tx, replies, &sending);
-        if WAL_FRAMES.get() >= CHECKPOINT_AT {
-            // Gone only with the store.
-            let _ = sending.to_checkpoint.send(());
-        }
+        commit(tx, replies, sending);
     }
 }
 
@@ -404,9 +475,9 @@ impl Checkpoint {
 fn commit(tx: Transaction<'_>, replies: Vec<(Reply, Durable)>, sending: &Sending) {
     let Sending {
         to_sync,
+        to_checkpoint,
         needed,
         queued,
-        ..
     } = sending;
     let to_disk = replies
         .iter()
@@ -419,6 +490,8 @@ fn commit(tx: Transaction<'_>, replies: Vec<(Reply, Durable)>, sending: &Sending
     let depth = tx
         .prepare_cached("SELECT queued FROM queue_depth WHERE id = 1")
         .and_then(|mut st| st.query_row([], |r| r.get::<_, i64>(0)));
+    // The WAL hook sets it during the commit, on this thread.
+    WAL_FRAMES.set(0);
     let committed = tx.commit();
     let depth = match (&committed, depth) {
         (Ok(()), Ok(depth)) => depth,
@@ -448,6 +521,10 @@ fn commit(tx: Transaction<'_>, replies: Vec<(Reply, Durable)>, sending: &Sending
                 )));
             }
         }
+    }
+    if WAL_FRAMES.get() >= CHECKPOINT_AT {
+        // Gone only with the store.
+        let _ = to_checkpoint.send(());
     }
 }
 
