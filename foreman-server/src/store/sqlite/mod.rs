@@ -322,8 +322,9 @@ mod tests {
     }
 
     /// A long WAL is copied into the database by the checkpoint thread, not by the commit
-    /// that made it long (ADR 27): held, the WAL grows past SQLite's automatic checkpoint,
-    /// and once let go the checkpoint thread catches up.
+    /// that made it long (ADR 27): held, the WAL grows past SQLite's automatic checkpoint
+    /// (the thread is asked once per 1,000 frames of growth, not at every commit), and
+    /// once let go the checkpoint thread catches up.
     #[tokio::test]
     #[expect(
         clippy::await_holding_lock,
@@ -345,6 +346,9 @@ mod tests {
             add(&store_, job("a:latest", Origin::Sync)).await;
         }
         assert!(frames() >= long, "the WAL has {} frames", frames());
+        // Asked at 1,000 frames and maybe at 2,000, not after each of the commits since.
+        let asked = store.writer.checkpoint_requests();
+        assert!((1..=2).contains(&asked), "asked {asked} times");
         let before = *store.writer.checkpoints.borrow();
         drop(held);
         tokio::time::timeout(

@@ -25,7 +25,7 @@ use std::cell::Cell;
 use std::ffi::c_int;
 use std::fs::File;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
@@ -128,6 +128,12 @@ impl WriterHandle {
         self.checkpoint_gate
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// How many times the checkpoint thread has been asked for a checkpoint.
+    #[cfg(test)]
+    pub(super) fn checkpoint_requests(&self) -> u64 {
+        self.shared.sending.nudges.load(Ordering::SeqCst)
     }
 
     /// Waits until the checkpoint thread has run at least `count` checkpoints.
@@ -292,6 +298,9 @@ pub(super) fn spawn(
             to_checkpoint,
             needed: Arc::clone(&needed),
             queued: Arc::clone(&queued),
+            nudged_at: AtomicI32::new(0),
+            #[cfg(test)]
+            nudges: AtomicU64::new(0),
         },
         pending: AtomicUsize::new(0),
     });
@@ -374,6 +383,11 @@ struct Sending {
     needed: Arc<AtomicU64>,
     /// Jobs in the queue after the last commit.
     queued: Arc<AtomicI64>,
+    /// The WAL's length when the checkpoint thread was last asked for a checkpoint.
+    nudged_at: AtomicI32,
+    /// How many times it was asked, for tests.
+    #[cfg(test)]
+    nudges: AtomicU64,
 }
 
 fn write_loop(shared: &Shared, mut queue: mpsc::UnboundedReceiver<Msg>, attempted: Arc<AtomicU64>) {
@@ -475,9 +489,9 @@ impl Checkpoint {
 fn commit(tx: Transaction<'_>, replies: Vec<(Reply, Durable)>, sending: &Sending) {
     let Sending {
         to_sync,
-        to_checkpoint,
         needed,
         queued,
+        ..
     } = sending;
     let to_disk = replies
         .iter()
@@ -522,9 +536,26 @@ fn commit(tx: Transaction<'_>, replies: Vec<(Reply, Durable)>, sending: &Sending
             }
         }
     }
-    if WAL_FRAMES.get() >= CHECKPOINT_AT {
+    ask_for_checkpoint(sending, WAL_FRAMES.get());
+}
+
+/// Asks the checkpoint thread for a checkpoint when the WAL has reached
+/// [`CHECKPOINT_AT`] frames, and again each time it has grown by as many since: under a
+/// load that never pauses a checkpoint cannot copy the frames committed while it runs,
+/// the WAL cannot start over, and asking after every commit would keep the checkpoint
+/// thread syncing without end.
+fn ask_for_checkpoint(sending: &Sending, frames: c_int) {
+    let asked = sending.nudged_at.load(Ordering::SeqCst);
+    // A WAL shorter than when last asked has started over.
+    let asked = if frames < asked { 0 } else { asked };
+    if frames >= CHECKPOINT_AT && frames >= asked + CHECKPOINT_AT {
+        sending.nudged_at.store(frames, Ordering::SeqCst);
+        #[cfg(test)]
+        sending.nudges.fetch_add(1, Ordering::SeqCst);
         // Gone only with the store.
-        let _ = to_checkpoint.send(());
+        let _ = sending.to_checkpoint.send(());
+    } else if asked == 0 {
+        sending.nudged_at.store(0, Ordering::SeqCst);
     }
 }
 
