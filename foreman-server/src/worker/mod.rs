@@ -202,7 +202,7 @@ async fn dispatch(app: &App, shutdown: &CancellationToken) {
 /// target keeps failing), so a flapping target is not hammered.
 async fn run_in_lane(app: App, target: Arc<Target>, job: ClaimedJob, shutdown: CancellationToken) {
     let slot = Slot::taken(&app, &target);
-    match execute_guarded(&app, &target, job, &shutdown, &slot).await {
+    match execute_guarded(job, &shutdown, &slot).await {
         Ran::Completed => target.lane.reset_backoff(),
         Ran::Unreachable => {
             tokio::select! {
@@ -262,13 +262,9 @@ impl<'a> Slot<'a> {
     }
 }
 
-async fn execute(
-    app: &App,
-    target: &Target,
-    job: ClaimedJob,
-    shutdown: &CancellationToken,
-    slot: &Slot<'_>,
-) -> Ran {
+/// Runs `job` in `slot`, on the slot's target.
+async fn execute(job: ClaimedJob, shutdown: &CancellationToken, slot: &Slot<'_>) -> Ran {
+    let (app, target) = (slot.app, slot.target);
     // A cancel that came between the claim and now left a cancelled token here.
     let cancel = match app.running.lock() {
         Ok(mut running) => running.entry(job.id).or_default().clone(),
@@ -336,16 +332,11 @@ async fn execute(
 
 /// Runs a job; a panic in that code fails the job instead of ending the worker, which
 /// would leave the queue with nobody to run it.
-async fn execute_guarded(
-    app: &App,
-    target: &Target,
-    job: ClaimedJob,
-    shutdown: &CancellationToken,
-    slot: &Slot<'_>,
-) -> Ran {
+async fn execute_guarded(job: ClaimedJob, shutdown: &CancellationToken, slot: &Slot<'_>) -> Ran {
     use futures::FutureExt;
+    let app = slot.app;
     let id = job.id;
-    match std::panic::AssertUnwindSafe(execute(app, target, job, shutdown, slot))
+    match std::panic::AssertUnwindSafe(execute(job, shutdown, slot))
         .catch_unwind()
         .await
     {
