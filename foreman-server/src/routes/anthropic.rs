@@ -35,7 +35,8 @@ pub(super) fn is_anthropic_path(path: &str) -> bool {
 /// Anthropic's error shape, `{"type": "error", "error": {"type", "message"}}`: on the
 /// Anthropic paths, an error answer not already in it (from auth, body limits, unknown
 /// routes, or a target that answered `{"error": "..."}`) is rewrapped by
-/// [`error_shape::errors`](crate::routes::error_shape::errors), keeping its status and headers.
+/// [`Owners::reshape`](crate::routes::error_shape::Owners::reshape), keeping its status
+/// and headers.
 pub(super) struct Anthropic;
 
 impl ErrorShape for Anthropic {
