@@ -1,5 +1,5 @@
-//! The single writer: one thread, one connection, group commit, and a second thread
-//! that syncs the WAL to the disk.
+//! The single writer: one thread, one connection, group commit, a second thread
+//! that syncs the WAL to the disk ([`sync`]) and a third that checkpoints ([`checkpoint`]).
 //!
 //! The connection commits with `synchronous=NORMAL`: a commit is in the WAL file, so it
 //! survives a crash of this process, but not yet on the disk. Each operation says
@@ -21,9 +21,9 @@
 //! and that commit's callers (and everyone queued behind it) would wait for two `fsync`s
 //! and the copy (ADR 27).
 
-use std::cell::Cell;
-use std::ffi::c_int;
-use std::fs::File;
+mod checkpoint;
+mod sync;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
@@ -31,25 +31,14 @@ use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot, watch};
 
+#[cfg(test)]
+pub(super) use self::checkpoint::CHECKPOINT_AT;
+use self::checkpoint::{note_wal_frames, Checkpoint};
+use self::sync::{sync_loop, Waiting, Wal};
 use super::{within_savepoint, Result, StoreError};
 
 /// Most operations folded into one transaction.
 const MAX_BATCH: usize = 512;
-
-/// WAL frames (pages) after a commit from which the checkpoint thread is asked to copy
-/// them into the database: SQLite's own default for its automatic checkpoint.
-pub(super) const CHECKPOINT_AT: c_int = 1000;
-
-/// WAL frames from which the writer checkpoints itself, after its commit: only when the
-/// checkpoint thread cannot catch up, because the writer never pauses long enough for a
-/// checkpoint to copy everything (the WAL starts over only then). Bounds the WAL at about
-/// 64 MiB.
-const WRITER_CHECKPOINT_AT: c_int = 16_384;
-
-thread_local! {
-    /// The frames in the WAL after the writer's last commit, as its WAL hook saw them.
-    static WAL_FRAMES: Cell<c_int> = const { Cell::new(0) };
-}
 
 /// An operation for the writer: runs inside the batch's transaction and returns a closure
 /// that answers the caller once the batch has committed (or fails it if the commit did),
@@ -86,13 +75,8 @@ pub(super) struct WriterHandle {
     /// The connection, and what follows a commit: the writer thread's, and an idle
     /// writer's caller's.
     shared: Arc<Shared>,
-    /// How many batches that need the disk have begun to commit.
-    needed: Arc<AtomicU64>,
-    /// How many of those the sync thread has on the disk.
+    /// How many batches that need the disk the sync thread has on the disk.
     synced: watch::Receiver<u64>,
-    /// Jobs in the queue as the last commit left it; -1 until the first commit, or after
-    /// one failed.
-    queued: Arc<AtomicI64>,
     /// How many times the WAL was synced to the disk, for tests of what needs it.
     #[cfg(test)]
     syncs: Arc<AtomicU64>,
@@ -117,17 +101,13 @@ impl WriterHandle {
     /// Keeps the WAL from being synced until the guard is dropped.
     #[cfg(test)]
     pub(super) fn hold_syncs(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.sync_gate
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock::lock(&self.sync_gate)
     }
 
     /// Keeps the checkpoint thread from checkpointing until the guard is dropped.
     #[cfg(test)]
     pub(super) fn hold_checkpoints(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.checkpoint_gate
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock::lock(&self.checkpoint_gate)
     }
 
     /// How many times the checkpoint thread has been asked for a checkpoint.
@@ -144,12 +124,12 @@ impl WriterHandle {
 
     /// Whether the queue may hold a job, as the last commit left it.
     pub(super) fn may_have_queued(&self) -> bool {
-        self.queued.load(Ordering::SeqCst) != 0
+        self.shared.sending.queued.load(Ordering::SeqCst) != 0
     }
 
     /// Waits until everything committed so far is on the disk.
     pub(super) async fn on_disk(&self) {
-        let committed = self.needed.load(Ordering::SeqCst);
+        let committed = self.shared.sending.needed.load(Ordering::SeqCst);
         let mut synced = self.synced.clone();
         // An error means the sync thread is gone with the store: nothing left to wait for.
         let _ = synced.wait_for(|&synced| synced >= committed).await;
@@ -218,9 +198,7 @@ impl std::fmt::Debug for Shared {
 
 impl Shared {
     fn connection(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock::lock(&self.conn)
     }
 
     /// Runs and commits `op` on this thread when nothing waits for the writer thread and
@@ -254,7 +232,6 @@ pub(super) fn spawn(
 ) -> Result<WriterHandle> {
     let (ops, queue) = mpsc::unbounded_channel();
     let (to_sync, synced) = std_mpsc::channel();
-    let needed = Arc::new(AtomicU64::new(0));
     let (on_disk, synced_rx) = watch::channel(0);
     let syncs = Arc::new(AtomicU64::new(0));
     let sync_gate = Arc::new(std::sync::Mutex::new(()));
@@ -290,14 +267,13 @@ pub(super) fn spawn(
     )?;
     // In place of SQLite's automatic checkpoint, which installs a hook of its own.
     conn.wal_hook(Some(note_wal_frames));
-    let queued = Arc::new(AtomicI64::new(-1));
     let shared = Arc::new(Shared {
         conn: Mutex::new(conn),
         sending: Sending {
             to_sync,
             to_checkpoint,
-            needed: Arc::clone(&needed),
-            queued: Arc::clone(&queued),
+            needed: AtomicU64::new(0),
+            queued: AtomicI64::new(-1),
             nudged_at: AtomicI32::new(0),
             #[cfg(test)]
             nudges: AtomicU64::new(0),
@@ -312,9 +288,7 @@ pub(super) fn spawn(
     Ok(WriterHandle {
         ops,
         shared,
-        needed,
         synced: synced_rx,
-        queued,
         #[cfg(test)]
         syncs,
         #[cfg(test)]
@@ -326,53 +300,6 @@ pub(super) fn spawn(
     })
 }
 
-/// The database's WAL file, synced to the disk after a batch that needs it.
-struct Wal {
-    path: PathBuf,
-    file: Option<File>,
-    syncs: Arc<AtomicU64>,
-    /// Locked around each sync; only a test ever holds it otherwise.
-    gate: Arc<std::sync::Mutex<()>>,
-}
-
-impl Wal {
-    fn new(database: PathBuf, syncs: Arc<AtomicU64>, gate: Arc<std::sync::Mutex<()>>) -> Self {
-        let mut path = database.into_os_string();
-        path.push("-wal");
-        Self {
-            path: path.into(),
-            file: None,
-            syncs,
-            gate,
-        }
-    }
-
-    /// `fsync`s the WAL: every frame committed so far is then on the disk. The file is
-    /// opened once (SQLite keeps it while the writer's connection is open) and read
-    /// only; syncing through this handle flushes the same file SQLite writes.
-    fn sync(&mut self) -> std::io::Result<()> {
-        let _gate = self
-            .gate
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if self.file.is_none() {
-            self.file = Some(File::open(&self.path)?);
-        }
-        if let Some(file) = &self.file {
-            file.sync_data()?;
-            self.syncs.fetch_add(1, Ordering::Relaxed);
-        }
-        Ok(())
-    }
-}
-
-/// A committed batch that needs the disk: its number among such batches, and the answers
-/// that wait for the sync.
-struct Waiting {
-    batch: u64,
-    replies: Vec<Reply>,
-}
-
 /// Where the writer sends what follows a commit.
 struct Sending {
     /// Batches that wait for the disk, to the sync thread.
@@ -380,9 +307,10 @@ struct Sending {
     /// "The WAL is long", to the checkpoint thread.
     to_checkpoint: std_mpsc::Sender<()>,
     /// How many batches that need the disk have begun to commit.
-    needed: Arc<AtomicU64>,
-    /// Jobs in the queue after the last commit.
-    queued: Arc<AtomicI64>,
+    needed: AtomicU64,
+    /// Jobs in the queue as the last commit left it; -1 until the first commit, or after
+    /// one failed.
+    queued: AtomicI64,
     /// The WAL's length when the checkpoint thread was last asked for a checkpoint.
     nudged_at: AtomicI32,
     /// How many times it was asked, for tests.
@@ -438,52 +366,6 @@ fn write_loop(shared: &Shared, mut queue: mpsc::UnboundedReceiver<Msg>, attempte
     }
 }
 
-/// The writer connection's WAL hook, run by SQLite after each commit with the frames now
-/// in the WAL. A checkpoint error is logged, not returned: the commit stands, and an
-/// error here would be reported as the commit's.
-fn note_wal_frames(wal: &rusqlite::hooks::Wal, frames: c_int) -> rusqlite::Result<()> {
-    WAL_FRAMES.set(frames);
-    if frames >= WRITER_CHECKPOINT_AT {
-        if let Err(err) = wal.checkpoint() {
-            tracing::warn!(error = %err, frames, "the writer could not checkpoint a long WAL");
-        }
-    }
-    Ok(())
-}
-
-/// The checkpoint thread's connection, and what a test watches it by.
-struct Checkpoint {
-    conn: Connection,
-    /// Locked around each checkpoint; only a test ever holds it otherwise.
-    gate: Arc<std::sync::Mutex<()>>,
-    /// How many checkpoints have run.
-    done: watch::Sender<u64>,
-}
-
-impl Checkpoint {
-    /// Checkpoints each time the writer says the WAL is long, until the writer is gone.
-    /// `PASSIVE`: it copies what no reader still needs and waits for no one, so the
-    /// writer goes on committing meanwhile; once a checkpoint has copied every frame, the
-    /// writer's next transaction starts the WAL over from its beginning.
-    fn run(self, nudges: std_mpsc::Receiver<()>) {
-        while nudges.recv().is_ok() {
-            // One checkpoint for every commit that asked while the last one ran.
-            while nudges.try_recv().is_ok() {}
-            let _gate = self
-                .gate
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            if let Err(err) = self
-                .conn
-                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-            {
-                tracing::warn!(error = %err, "cannot checkpoint the WAL");
-            }
-            self.done.send_modify(|n| *n += 1);
-        }
-    }
-}
-
 /// Commits a batch. Operations that need only the commit are answered now; those that
 /// need the disk go to the sync thread.
 fn commit(tx: Transaction<'_>, replies: Vec<(Reply, Durable)>, sending: &Sending) {
@@ -504,9 +386,7 @@ fn commit(tx: Transaction<'_>, replies: Vec<(Reply, Durable)>, sending: &Sending
     let depth = tx
         .prepare_cached("SELECT queued FROM queue_depth WHERE id = 1")
         .and_then(|mut st| st.query_row([], |r| r.get::<_, i64>(0)));
-    // The WAL hook sets it during the commit, on this thread.
-    WAL_FRAMES.set(0);
-    let committed = tx.commit();
+    let (committed, frames) = checkpoint::counting_frames(|| tx.commit());
     let depth = match (&committed, depth) {
         (Ok(()), Ok(depth)) => depth,
         _ => -1,
@@ -536,65 +416,5 @@ fn commit(tx: Transaction<'_>, replies: Vec<(Reply, Durable)>, sending: &Sending
             }
         }
     }
-    ask_for_checkpoint(sending, WAL_FRAMES.get());
-}
-
-/// Asks the checkpoint thread for a checkpoint when the WAL has reached
-/// [`CHECKPOINT_AT`] frames, and again each time it has grown by as many since: under a
-/// load that never pauses a checkpoint cannot copy the frames committed while it runs,
-/// the WAL cannot start over, and asking after every commit would keep the checkpoint
-/// thread syncing without end.
-fn ask_for_checkpoint(sending: &Sending, frames: c_int) {
-    let asked = sending.nudged_at.load(Ordering::SeqCst);
-    // A WAL shorter than when last asked has started over.
-    let asked = if frames < asked { 0 } else { asked };
-    if frames >= CHECKPOINT_AT && frames >= asked + CHECKPOINT_AT {
-        sending.nudged_at.store(frames, Ordering::SeqCst);
-        #[cfg(test)]
-        sending.nudges.fetch_add(1, Ordering::SeqCst);
-        // Gone only with the store.
-        let _ = sending.to_checkpoint.send(());
-    } else if asked == 0 {
-        sending.nudged_at.store(0, Ordering::SeqCst);
-    }
-}
-
-/// Syncs the WAL for every batch that waits for it, as many batches per `fsync` as were
-/// committed before it began, and says how many batches are on the disk.
-fn sync_loop(
-    mut wal: Wal,
-    synced: std_mpsc::Receiver<Waiting>,
-    on_disk: watch::Sender<u64>,
-    attempted: Arc<AtomicU64>,
-    writer: mpsc::WeakUnboundedSender<Msg>,
-) {
-    while let Ok(first) = synced.recv() {
-        let mut last = first.batch;
-        let mut replies = first.replies;
-        // Each of these was sent after its batch committed, so this one sync covers them.
-        while let Ok(more) = synced.try_recv() {
-            last = last.max(more.batch);
-            replies.extend(more.replies);
-        }
-        let outcome = wal.sync();
-        match &outcome {
-            Ok(()) => {
-                on_disk.send_replace(last);
-            }
-            // Committed but maybe not on the disk: the callers that needed it hear so,
-            // and `on_disk` waits for a sync that succeeds.
-            Err(err) => tracing::error!(error = %err, "cannot sync the WAL file to the disk"),
-        }
-        for reply in replies {
-            reply(match &outcome {
-                Ok(()) => Ok(()),
-                Err(err) => Err(StoreError::Corrupt(format!("cannot sync the WAL: {err}"))),
-            });
-        }
-        // A writer holding a batch open for this sync commits it now.
-        attempted.store(last, Ordering::SeqCst);
-        if let Some(writer) = writer.upgrade() {
-            let _ = writer.send(Msg::Synced);
-        }
-    }
+    checkpoint::ask_for_checkpoint(sending, frames);
 }
