@@ -1,7 +1,7 @@
 //! Serving the router over HTTP/1.1 with the timeouts `axum::serve` lacks.
 //!
 //! HTTP/1.1 only, as Ollama serves: every Ollama client speaks it, and a connection that
-//! also listens for HTTP/2 costs a kilobyte more for as long as it is open (ADR 28).
+//! also listens for HTTP/2 cost about 8 KiB more for as long as it was open (ADR 28).
 //!
 //! A client that opens a connection and sends its headers a byte a minute, or starts a
 //! body and stops, would otherwise hold a connection and a task forever. Headers must

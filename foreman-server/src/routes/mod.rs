@@ -82,12 +82,10 @@ pub(crate) fn router(app: App) -> Router {
 async fn around(State(app): State<App>, request: Request, next: Next) -> Response {
     request_log::log_requests(request, |request| async move {
         let owners = error_shape::Owners::of(request.uri().path());
-        let response = match refuse_oversized(&app, &request) {
-            Some(refused) => refused,
-            None => match authenticate(&app, request) {
-                Ok(request) => next.run(request).await,
-                Err(refused) => refused.into_response(),
-            },
+        let admitted = refuse_oversized(&app, &request).and_then(|()| authenticate(&app, request));
+        let response = match admitted {
+            Ok(request) => next.run(request).await,
+            Err(refused) => refused.into_response(),
         };
         owners.reshape(response).await
     })
@@ -105,9 +103,9 @@ async fn method_not_allowed() -> AppError {
 /// 413 from the declared `Content-Length` alone, before a byte of the body is read: a
 /// client announcing gigabytes is refused at once instead of being waited on. Blob
 /// uploads are the exception: model files are gigabytes, and they stream to the target.
-fn refuse_oversized(app: &App, request: &Request) -> Option<Response> {
+fn refuse_oversized(app: &App, request: &Request) -> Result<(), AppError> {
     if models::is_blob_upload(request.uri().path()) {
-        return None;
+        return Ok(());
     }
     let declared = request
         .headers()
@@ -116,9 +114,9 @@ fn refuse_oversized(app: &App, request: &Request) -> Option<Response> {
         .and_then(|v| v.trim().parse::<u64>().ok());
     match declared {
         Some(length) if length > app.config.max_body_bytes as u64 => {
-            Some(AppError::PayloadTooLarge(app.config.max_body_bytes).into_response())
+            Err(AppError::PayloadTooLarge(app.config.max_body_bytes))
         }
-        _ => None,
+        _ => Ok(()),
     }
 }
 

@@ -27,8 +27,8 @@ pub(crate) fn body(status: StatusCode, message: &str, code: Option<&str>) -> Val
 /// OpenAI's error shape on the `/v1` paths: an error answer made by code that knows
 /// nothing of OpenAI (auth, body limits, unknown routes) is rewrapped by
 /// [`Owners::reshape`](crate::routes::error_shape::Owners::reshape), keeping its status
-/// and headers. Ollama's `/v1` routes already answer in that shape; a target that answers `{"error": "..."}` or plain text gets its
-/// message wrapped.
+/// and headers. Ollama's `/v1` routes already answer in that shape; a target that answers
+/// `{"error": "..."}` or plain text gets its message wrapped.
 pub(in crate::routes) struct OpenAi;
 
 impl ErrorShape for OpenAi {

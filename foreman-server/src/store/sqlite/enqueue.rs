@@ -19,8 +19,9 @@ impl SqliteStore {
             .await
     }
 
-    /// [`Self::enqueue`], then, if the job is new, the claim of the next job ([`Self::claim_next`]) in the same transaction: one commit instead of two
-    /// when a target is free. A failed claim leaves the job queued.
+    /// [`Self::enqueue`], then, if the job is new, the claim of the next job
+    /// ([`Self::claim_next`]) in the same transaction: one commit instead of two when a
+    /// target is free. A failed claim leaves the job queued.
     pub(crate) async fn enqueue_and_claim(
         &self,
         job: NewJob,
