@@ -13,7 +13,7 @@ use crate::store::{Finish, NewArtifact};
 use crate::targets::client::{next_chunk, TargetError};
 
 pub(super) async fn run(run: Run<'_>, streamed: Arc<Streamed>) -> Ran {
-    let (app, target, job, stop) = (run.app, run.target, run.job, run.stop);
+    let (app, target, job, stop) = (run.slot.app, run.slot.target, run.job, run.stop);
     let body = match streaming_body(&job.payload) {
         Ok(body) => body,
         Err(error) => {

@@ -301,8 +301,6 @@ async fn execute(job: ClaimedJob, shutdown: &CancellationToken, slot: &Slot<'_>)
     let counting = app.progress.begin(job.id);
     let streamed = counting.streamed();
     let run = Run {
-        app,
-        target,
         job: &job,
         stop: &stop,
         slot,
@@ -360,11 +358,10 @@ async fn execute_guarded(job: ClaimedJob, shutdown: &CancellationToken, slot: &S
     }
 }
 
-/// What a run of a job works with.
+/// What a run of a job works with: the job, what can stop it, and its slot (which knows
+/// the app and the target).
 #[derive(Clone, Copy)]
 struct Run<'a> {
-    app: &'a App,
-    target: &'a Target,
     job: &'a ClaimedJob,
     stop: &'a Stop,
     slot: &'a Slot<'a>,

@@ -22,7 +22,7 @@ use crate::targets::Target;
 const CALLER_LEFT: &str = "the caller disconnected";
 
 pub(super) async fn run(run: Run<'_>, streamed: Arc<Streamed>) -> Ran {
-    let (app, target, job, stop) = (run.app, run.target, run.job, run.stop);
+    let (app, target, job, stop) = (run.slot.app, run.slot.target, run.job, run.stop);
     let Some(tx) = app.live.take(job.id) else {
         // Nobody is waiting any more (the caller left as the job was claimed).
         return caller_left(app, job).await;
