@@ -16,6 +16,11 @@ import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chromium.remote_connection import ChromiumRemoteConnection
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    TimeoutException,
+)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
@@ -62,16 +67,38 @@ def browser():
 
 
 def until(driver, what, condition):
+    """Waits for `condition(driver)` to be truthy and returns it. The page redraws its
+    tables on every snapshot, so an element found a moment ago may be gone by the time it
+    is read: that counts as "not yet", like one not there. Any other error is raised as it
+    is, not reported as a timeout."""
+    wait = WebDriverWait(
+        driver,
+        DEADLINE,
+        poll_frequency=0.1,
+        ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
+    )
     try:
-        return WebDriverWait(driver, DEADLINE, poll_frequency=0.1).until(lambda d: condition(d))
-    except Exception:
+        return wait.until(condition)
+    except TimeoutException:
         shot(driver, "failed")
-        raise AssertionError("timed out waiting for " + what)
+        raise AssertionError("timed out waiting for " + what) from None
 
 
 def row(driver, table, job):
     found = driver.find_elements(By.CSS_SELECTOR, f'#{table} tr[data-job="{job}"]')
     return found[0] if found else None
+
+
+def row_text(driver, table, job):
+    """The text of `job`'s row in `table`, or "" when it is not there; read inside
+    `until`, since the row may be redrawn between finding and reading it."""
+    found = row(driver, table, job)
+    return found.text if found else ""
+
+
+def cancel_from_page(driver, job):
+    row(driver, "queued", job).find_element(By.CSS_SELECTOR, "button.cancel").click()
+    return True
 
 
 def shot(driver, name):
@@ -108,19 +135,17 @@ def test_admin_watches_jobs_move_and_cancels_one(driver, alice, bob):
 
     until(driver, "the first job running", lambda d: row(d, "running", first))
     until(driver, "the first job's tokens per second",
-          lambda d: row(d, "running", first) and "tok/s" in row(d, "running", first).text)
+          lambda d: "tok/s" in row_text(d, "running", first))
     until(driver, "the others queued", lambda d: row(d, "queued", second) and row(d, "queued", doomed))
-    queued_text = row(driver, "queued", doomed).text
+    queued_text = until(driver, "the doomed job's row", lambda d: row_text(d, "queued", doomed))
     assert "bob" in queued_text and "llama3.2" in queued_text, queued_text
     shot(driver, "admin-laptop")
 
-    button = row(driver, "queued", doomed).find_element(By.CSS_SELECTOR, "button.cancel")
-    button.click()
+    until(driver, "the cancel button clicked", lambda d: cancel_from_page(d, doomed))
     until(driver, "the cancelled job among recent ones",
-          lambda d: row(d, "recent", doomed) and "cancelled" in row(d, "recent", doomed).text)
+          lambda d: "cancelled" in row_text(d, "recent", doomed))
     assert "cancelled" in driver.find_element(By.ID, "notice").text
-    until(driver, "the first job done",
-          lambda d: row(d, "recent", first) and "done" in row(d, "recent", first).text)
+    until(driver, "the first job done", lambda d: "done" in row_text(d, "recent", first))
     until(driver, "the second job running", lambda d: row(d, "running", second))
     until(driver, "alice's usage today", lambda d: "alice" in d.find_element(By.ID, "usage").text)
     assert same_page(driver), "the page was reloaded"
@@ -167,11 +192,13 @@ def test_at_phone_width_the_tables_are_cards_that_fit(driver, alice, bob):
     until(driver, "alice's usage today", lambda d: "alice" in d.find_element(By.ID, "usage").text)
     assert not overflow(driver), overflow(driver)
     # Stacked: each cell is captioned with its column's name.
-    queued = driver.find_element(By.CSS_SELECTOR, "#queued tr[data-job]")
-    cell = queued.find_element(By.CSS_SELECTOR, "td:nth-child(4)")
-    assert cell.get_attribute("data-label") == "Model", cell.get_attribute("data-label")
-    caption = driver.execute_script(
-        "return getComputedStyle(arguments[0], '::before').content", cell)
+    def model_cell(d):
+        cell = d.find_element(By.CSS_SELECTOR, "#queued tr[data-job] td:nth-child(4)")
+        caption = d.execute_script("return getComputedStyle(arguments[0], '::before').content", cell)
+        return cell.get_attribute("data-label"), caption
+
+    label, caption = until(driver, "a queued job's model cell", model_cell)
+    assert label == "Model", label
     assert "Model" in caption, caption
     shot(driver, "admin-phone")
     driver.set_window_size(1280, 1000)
@@ -187,8 +214,13 @@ def test_a_non_admin_sees_only_its_own_jobs(driver, alice, bob):
     until(driver, "bob's job on the page",
           lambda d: any(row(d, t, mine) for t in ("queued", "running", "recent")))
     assert "your jobs only" in driver.find_element(By.ID, "viewer").text
-    shown = {e.get_attribute("data-job") for e in driver.find_elements(By.CSS_SELECTOR, "tr[data-job]")}
-    keys = {c.text for c in driver.find_elements(By.CSS_SELECTOR, "tr[data-job] td:nth-child(3)")}
+
+    def shown_jobs_and_keys(d):
+        rows = d.find_elements(By.CSS_SELECTOR, "tr[data-job]")
+        cells = d.find_elements(By.CSS_SELECTOR, "tr[data-job] td:nth-child(3)")
+        return {e.get_attribute("data-job") for e in rows}, {c.text for c in cells}
+
+    shown, keys = until(driver, "the rows read", shown_jobs_and_keys)
     body = driver.find_element(By.TAG_NAME, "main").text
     assert "alice" not in body, body
     assert mine in shown, shown
