@@ -24,6 +24,13 @@ macro_rules! forward_queue {
             )> {
                 <$backend>::enqueue_and_claim(self, job, claim).await
             }
+            async fn enqueue_claimed(
+                &self,
+                job: $crate::store::NewJob,
+                chosen: $crate::store::Chosen,
+            ) -> $crate::store::Result<$crate::store::Enqueued> {
+                <$backend>::enqueue_claimed(self, job, chosen).await
+            }
             async fn finish_and_claim(
                 &self,
                 id: foreman_types::JobId,

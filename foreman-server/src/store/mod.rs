@@ -36,6 +36,7 @@ use foreman_types::{Job, JobId, JobState, UsageRow};
 
 use crate::keys::KeyRecord;
 use crate::scheduler::Tenant;
+pub(crate) use common::{decide_alone, Chosen};
 pub(crate) use model::*;
 
 /// Why a store operation failed.
@@ -140,6 +141,17 @@ pub(crate) trait Queue: Send + Sync + fmt::Debug {
             claimed.push(job);
         }
         Ok(claimed)
+    }
+
+    /// `job` queued and claimed on `chosen`'s target in one transaction: the worker chose
+    /// the claim itself (the queue being empty, `job` is the scheduler's only choice) and
+    /// has started the run already (ADR 30). Asked only when [`Queue::may_have_queued`]
+    /// says no, which a shared store never says; so by default, an error.
+    async fn enqueue_claimed(&self, job: NewJob, chosen: Chosen) -> Result<Enqueued> {
+        let _ = (job, chosen);
+        Err(StoreError::Unavailable(
+            "a claim decided outside the database needs a queue of one process".into(),
+        ))
     }
 
     /// [`Queue::enqueue`], then, when the job is new, [`Queue::claim_next`] (whichever job

@@ -4,8 +4,9 @@
 //! claimed job starts as a task in its target's lane. The dispatcher claims, for every
 //! free slot at once, whenever it is woken and some target that answers has room; a
 //! request claims beside its own enqueue, and an async job's end beside itself, when a
-//! slot is free and nobody else is claiming (ADR 26). Whoever claims holds `claiming`
-//! until the runs have their slots. A run that ends gives its slot back and wakes the
+//! slot is free and nobody else is claiming (ADR 26); a sync request that finds the queue
+//! empty starts its run before its row is committed, and the run writes nothing until it
+//! is (ADR 30). Whoever claims holds `claiming` until the runs have their slots. A run that ends gives its slot back and wakes the
 //! dispatcher. Each run goes to its target and records how it ended. Sync jobs stream
 //! into their caller's channel ([`crate::live`]); async jobs are read to the end and
 //! stored with their artifacts. Nothing here panics the process: every failure ends up on
@@ -27,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::state::App;
 use crate::store::{
-    ClaimRequest, ClaimedJob, Enqueued, Finish, NewJob, Origin, Reported, StoreError,
+    Chosen, ClaimRequest, ClaimedJob, Enqueued, Finish, NewJob, Origin, Reported, StoreError,
 };
 use crate::targets::client::TargetError;
 use crate::targets::Target;
@@ -68,6 +69,9 @@ pub(crate) async fn enqueue(app: &App, job: NewJob) -> Result<Enqueued, StoreErr
         app.work.notify_one();
         return Ok(enqueued);
     };
+    if let Some(chosen) = alone(app, &job, &request) {
+        return start_before_recorded(app, job, chosen, claiming).await;
+    }
     // In a task of its own, which a caller hanging up cannot drop between the claim and
     // the start of the run it claimed.
     let app = app.clone();
@@ -83,6 +87,60 @@ pub(crate) async fn enqueue(app: &App, job: NewJob) -> Result<Enqueued, StoreErr
             app.work.notify_one();
         }
         Ok(enqueued)
+    })
+    .await?
+}
+
+/// Where a sync job runs when the queue holds nothing else, as the scheduler would choose
+/// for a queue of one: then the run may start before the job's row is committed (ADR 30).
+/// `None` with a shared queue, which another replica may have added to, or when the
+/// queue may hold a job (the last commit left one there).
+fn alone(app: &App, job: &NewJob, request: &ClaimRequest) -> Option<Chosen> {
+    let alone = job.origin == Origin::Sync
+        && job.idempotency_key.is_none()
+        && !app.store.is_shared()
+        && !app.store.may_have_queued();
+    alone
+        .then(|| crate::store::decide_alone(job, request, crate::store::now_ms()))
+        .flatten()
+}
+
+/// Starts `job`'s run on `chosen`'s target at once, and commits the job, queued and
+/// claimed there, meanwhile: the target hears of the request while the commit is under
+/// way. The run writes nothing to the store before that commit is in; if it fails, the
+/// run stops and the caller hears the error. The caller's answer waits for it anyway: the
+/// handler reads the run's answer only once this returns.
+async fn start_before_recorded(
+    app: &App,
+    job: NewJob,
+    chosen: Chosen,
+    claiming: tokio::sync::OwnedMutexGuard<()>,
+) -> Result<Enqueued, StoreError> {
+    let app = app.clone();
+    // In a task of its own, as the claim beside an enqueue is (see `enqueue`).
+    tokio::spawn(async move {
+        let claimed = ClaimedJob {
+            id: job.id,
+            state: chosen.state(),
+            target: chosen.target.clone(),
+            kind: job.kind,
+            origin: job.origin,
+            model: job.model.clone(),
+            payload: job.payload.clone(),
+            attempts: 1,
+            created_at_ms: chosen.created_at,
+            tenant: job.tenant.clone(),
+            has_webhook: false,
+        };
+        let (recorded, on_record) = tokio::sync::oneshot::channel();
+        start_recorded(&app, claimed, Some(on_record));
+        // The run first, so that its request is on its way before this thread commits
+        // (an idle writer's caller commits on its own thread, ADR 29).
+        tokio::task::yield_now().await;
+        let enqueued = app.store.enqueue_claimed(job, chosen).await;
+        let _ = recorded.send(matches!(enqueued, Ok(Enqueued::Created(_))));
+        drop(claiming);
+        enqueued
     })
     .await?
 }
@@ -121,6 +179,12 @@ fn claim_request(app: &App, freeing: Option<&str>) -> Option<ClaimRequest> {
 /// Takes a slot of the claimed job's target and starts the run there. Called with
 /// [`crate::state::Inner::claiming`] held, so the slot the claim counted is still free.
 fn start(app: &App, job: ClaimedJob) {
+    start_recorded(app, job, None);
+}
+
+/// [`start`] for a job whose row may not be committed yet: `recorded` says when it is
+/// (ADR 30).
+fn start_recorded(app: &App, job: ClaimedJob, recorded: Option<Recorded>) {
     app.ui_changes.bump();
     let Some(target) = app.targets.get(&job.target).cloned() else {
         tracing::error!(job_id = %job.id, target_name = %job.target, "the scheduler chose an unknown target");
@@ -134,8 +198,13 @@ fn start(app: &App, job: ClaimedJob) {
         return;
     };
     target.lane.take(&job.model);
-    app.runs
-        .spawn(run_in_lane(app.clone(), target, job, app.stopping.clone()));
+    app.runs.spawn(run_in_lane(
+        app.clone(),
+        target,
+        job,
+        app.stopping.clone(),
+        recorded,
+    ));
 }
 
 /// Sync callers still queued at shutdown get a 503 now (their jobs are cancelled: a sync
@@ -200,8 +269,14 @@ async fn dispatch(app: &App, shutdown: &CancellationToken) {
 /// Runs one job in one of `target`'s slots and gives the slot back. After a run that
 /// found the target unreachable the slot is held a little longer (doubling while the
 /// target keeps failing), so a flapping target is not hammered.
-async fn run_in_lane(app: App, target: Arc<Target>, job: ClaimedJob, shutdown: CancellationToken) {
-    let slot = Slot::taken(&app, &target);
+async fn run_in_lane(
+    app: App,
+    target: Arc<Target>,
+    job: ClaimedJob,
+    shutdown: CancellationToken,
+    recorded: Option<Recorded>,
+) {
+    let slot = Slot::taken(&app, &target, recorded);
     match execute_guarded(job, &shutdown, &slot).await {
         Ran::Completed => target.lane.reset_backoff(),
         Ran::Unreachable => {
@@ -220,14 +295,32 @@ struct Slot<'a> {
     app: &'a App,
     target: &'a Target,
     held: AtomicBool,
+    /// For a run started before its job's row was committed: says when it is.
+    recorded: std::sync::Mutex<Option<Recorded>>,
 }
 
+/// Whether a job whose run started before its row was committed has been committed
+/// (ADR 30).
+type Recorded = tokio::sync::oneshot::Receiver<bool>;
+
 impl<'a> Slot<'a> {
-    fn taken(app: &'a App, target: &'a Target) -> Self {
+    fn taken(app: &'a App, target: &'a Target, recorded: Option<Recorded>) -> Self {
         Self {
             app,
             target,
             held: AtomicBool::new(true),
+            recorded: std::sync::Mutex::new(recorded),
+        }
+    }
+
+    /// Whether the run's job is in the store: at once for a job claimed there; for one
+    /// whose run started before its row was committed, once the commit is in (`false`
+    /// if it failed: there is no job to record anything of).
+    async fn recorded(&self) -> bool {
+        let pending = crate::lock::lock(&self.recorded).take();
+        match pending {
+            None => true,
+            Some(recorded) => recorded.await.unwrap_or(false),
         }
     }
 

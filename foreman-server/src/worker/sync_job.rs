@@ -25,12 +25,25 @@ pub(super) async fn run(run: Run<'_>, streamed: Arc<Streamed>) -> Ran {
     let (app, target, job, stop) = (run.slot.app, run.slot.target, run.job, run.stop);
     let Some(tx) = app.live.take(job.id) else {
         // Nobody is waiting any more (the caller left as the job was claimed).
+        if !run.slot.recorded().await {
+            return Ran::Completed;
+        }
         return caller_left(app, job).await;
     };
-    let sent = tokio::select! {
-        sent = target.client.send(job.kind.path(), job.payload.clone()) => sent,
-        _ = tx.closed() => return caller_left(app, job).await,
-        how = stop.stopped() => return stopped(app, job, &tx, how).await,
+    let first = tokio::select! {
+        sent = target.client.send(job.kind.path(), job.payload.clone()) => First::Sent(sent),
+        _ = tx.closed() => First::Left,
+        how = stop.stopped() => First::Stopped(how),
+    };
+    // A run started before its job's row was committed writes nothing before it is, and
+    // nothing at all if the commit failed: the caller hears that error (ADR 30).
+    if !run.slot.recorded().await {
+        return Ran::Completed;
+    }
+    let sent = match first {
+        First::Sent(sent) => sent,
+        First::Left => return caller_left(app, job).await,
+        First::Stopped(how) => return stopped(app, job, &tx, how).await,
     };
     let response = match sent {
         Ok(response) => response,
@@ -145,6 +158,13 @@ pub(super) async fn run(run: Run<'_>, streamed: Arc<Streamed>) -> Ran {
             how = stop.stopped() => break stopped(app, job, &tx, how).await,
         }
     }
+}
+
+/// How the wait for the target's first answer ended.
+enum First {
+    Sent(Result<reqwest::Response, TargetError>),
+    Left,
+    Stopped(Finish),
 }
 
 /// The last piece of a stream that failed midway, in the stream's own format: an NDJSON

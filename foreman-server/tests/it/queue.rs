@@ -187,3 +187,52 @@ async fn a_full_queue_answers_503_with_ollamas_message() {
     let body = json_answer(response, 503).await;
     assert!(body["error"].as_str().unwrap().starts_with("server busy"));
 }
+
+/// Into an empty queue, a chat's run starts before its row is committed (ADR 30). The row
+/// is there while the target is still generating, and the end, the usage and the answer
+/// are recorded as for any other job. The second chat surely takes that path: the first
+/// one's end left the queue empty.
+#[tokio::test]
+async fn a_chat_into_an_empty_queue_is_recorded_while_it_runs_and_when_it_ends() {
+    let (sim, app) = crate::manual_target::manual_target().await;
+    for prompt in ["first", "second"] {
+        let body = serde_json::json!({
+            "model": "llama3.2",
+            "messages": [{"role": "user", "content": prompt}],
+            "stream": false
+        });
+        let pending = app.spawn_post("/api/chat", body);
+        let generation = crate::manual_target::next_generation(&sim).await;
+        generation.token(prompt);
+        let running = crate::manual_target::newest_job(&app, |job| {
+            job["state"] == "working" && job["kind"] == "chat"
+        })
+        .await;
+        assert!(
+            running,
+            "the {prompt} chat's row while its target generates"
+        );
+        assert!(
+            !pending.is_finished(),
+            "the {prompt} chat answered before its end"
+        );
+        generation.finish();
+        let answer = json_answer(pending.await.unwrap().unwrap(), 200).await;
+        assert!(
+            answer["message"]["content"]
+                .as_str()
+                .unwrap()
+                .contains(prompt),
+            "{answer}"
+        );
+    }
+    let jobs = app.jobs_json("").await;
+    let states: Vec<&Value> = jobs.iter().map(|job| &job["state"]).collect();
+    assert_eq!(states, ["done", "done"], "{jobs:?}");
+    let tokens: Vec<&Value> = jobs.iter().map(|job| &job["output_tokens"]).collect();
+    assert_eq!(
+        tokens,
+        [1, 1],
+        "the usage of each chat, on its job: {jobs:?}"
+    );
+}

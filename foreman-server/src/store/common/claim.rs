@@ -32,7 +32,7 @@ impl Heads {
 }
 
 /// The job the scheduler chose, and where.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Chosen {
     pub id: String,
     pub model: String,
@@ -76,6 +76,24 @@ impl Chosen {
             has_webhook,
         })
     }
+}
+
+/// The scheduler's choice when the queue holds `job` alone: the target it would run on
+/// now, or `None` when its model is held or no free target can run it.
+pub(crate) fn decide_alone(job: &NewJob, request: &ClaimRequest, now: i64) -> Option<Chosen> {
+    let mut heads = Heads::default();
+    let head = Head {
+        job: job.id.to_string(),
+        priority: job.priority,
+        tenant: job.tenant.clone(),
+        model: job.model.clone(),
+        queued_at_ms: now,
+    };
+    heads.add(head, 1, &request.held);
+    if heads.heads.is_empty() {
+        return None;
+    }
+    decide(heads, HashMap::new(), request, now).ok().flatten()
 }
 
 /// Asks the scheduler for the next job among `heads`, on the request's targets, each

@@ -59,6 +59,16 @@ pub(super) fn claim_in(
     let Some(chosen) = choose(tx, request, now)? else {
         return Ok(None);
     };
+    claim_chosen_in(tx, options, chosen, now)
+}
+
+/// Claims the job `chosen` names on its target, if it is still queued.
+pub(super) fn claim_chosen_in(
+    tx: &Transaction<'_>,
+    options: &StoreOptions,
+    chosen: Chosen,
+    now: i64,
+) -> Result<Option<ClaimedJob>> {
     let state = chosen.state();
     let row = tx
         .prepare_cached(

@@ -3,12 +3,12 @@
 use foreman_types::JobState;
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::claim::claim_in;
+use super::claim::{claim_chosen_in, claim_in};
 use super::{
     events, fair_share, now_ms, within_savepoint, Durable, Result, SqliteStore, StoreError,
 };
 use crate::store::model::*;
-use crate::store::{claim_or_log, StoreOptions};
+use crate::store::{claim_or_log, Chosen, StoreOptions};
 
 impl SqliteStore {
     /// Commits a new queued job, unless the queue is full. It belongs to no target until
@@ -37,6 +37,26 @@ impl SqliteStore {
                 Enqueued::Existing(_) => None,
             };
             Ok(((enqueued, claimed), durable))
+        })
+        .await
+    }
+}
+
+impl SqliteStore {
+    /// Adds `job` and claims it on `chosen`'s target in one transaction (ADR 30): the
+    /// worker decided the claim, the queue being empty, and started the run meanwhile.
+    pub(crate) async fn enqueue_claimed(&self, job: NewJob, chosen: Chosen) -> Result<Enqueued> {
+        let options = self.options.clone();
+        self.write_deciding(move |tx| {
+            let (enqueued, durable) = enqueue_in(tx, &options, job)?;
+            if let Enqueued::Created(_) = enqueued {
+                if claim_chosen_in(tx, &options, chosen, now_ms())?.is_none() {
+                    return Err(StoreError::Corrupt(
+                        "a job just queued could not be claimed".into(),
+                    ));
+                }
+            }
+            Ok((enqueued, durable))
         })
         .await
     }
