@@ -48,6 +48,8 @@ pub(crate) struct Inner {
     pub fence: Mutex<CancellationToken>,
     /// How far each running job has streamed, for the status page's tokens per second.
     pub progress: Progress,
+    /// Sync jobs started before their rows were committed, until they are (ADR 30).
+    pub unrecorded: crate::worker::Unrecorded,
     /// What `GET /metrics` reports beyond the store's counts.
     pub metrics: Metrics,
     /// Recent run times, for `estimated_wait_ms`.
@@ -97,6 +99,7 @@ impl App {
                 running: Mutex::new(HashMap::new()),
                 fence: Mutex::new(CancellationToken::new()),
                 progress: Progress::default(),
+                unrecorded: crate::worker::Unrecorded::default(),
                 metrics: Metrics::default(),
                 run_times,
                 keys: Keys::new(keys),

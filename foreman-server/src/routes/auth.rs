@@ -220,6 +220,8 @@ impl FromRequestParts<App> for OwnJob {
             .parse()
             .map_err(|err: foreman_types::ParseIdError| AppError::BadRequest(err.to_string()))?;
         crate::request_log::note_job(id);
+        // A sync job's caller may have its id before its row is committed (ADR 30).
+        app.unrecorded.settled(id).await;
         match app.store.job_owner(id).await? {
             Some(owner) if caller.sees(&owner) => Ok(OwnJob(id)),
             _ => Err(AppError::NotFound(format!("job {id} not found"))),

@@ -16,9 +16,11 @@ mod async_job;
 mod named_events;
 mod residency;
 mod sync_job;
+mod unrecorded;
 mod usage;
 
 pub(crate) use sync_job::error_line;
+pub(crate) use unrecorded::Unrecorded;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -70,7 +72,7 @@ pub(crate) async fn enqueue(app: &App, job: NewJob) -> Result<Enqueued, StoreErr
         return Ok(enqueued);
     };
     if let Some(chosen) = alone(app, &job, &request) {
-        return start_before_recorded(app, job, chosen, claiming).await;
+        return Ok(start_before_recorded(app, job, chosen, claiming));
     }
     // In a task of its own, which a caller hanging up cannot drop between the claim and
     // the start of the run it claimed.
@@ -106,43 +108,53 @@ fn alone(app: &App, job: &NewJob, request: &ClaimRequest) -> Option<Chosen> {
 }
 
 /// Starts `job`'s run on `chosen`'s target at once, and commits the job, queued and
-/// claimed there, meanwhile: the target hears of the request while the commit is under
-/// way. The run writes nothing to the store before that commit is in; if it fails, the
-/// run stops and the caller hears the error. The caller's answer waits for it anyway: the
-/// handler reads the run's answer only once this returns.
-async fn start_before_recorded(
+/// claimed there, meanwhile (ADR 30): the target hears of the request while the commit
+/// is under way, and the caller does not wait for it. The run writes nothing to the store
+/// before that commit is in; if it fails, the run stops and tells the caller why.
+fn start_before_recorded(
     app: &App,
     job: NewJob,
     chosen: Chosen,
     claiming: tokio::sync::OwnedMutexGuard<()>,
-) -> Result<Enqueued, StoreError> {
+) -> Enqueued {
+    let id = job.id;
+    let claimed = ClaimedJob {
+        id,
+        state: chosen.state(),
+        target: chosen.target.clone(),
+        kind: job.kind,
+        origin: job.origin,
+        model: job.model.clone(),
+        payload: job.payload.clone(),
+        attempts: 1,
+        created_at_ms: chosen.created_at,
+        tenant: job.tenant.clone(),
+        has_webhook: false,
+    };
+    let settling = app.unrecorded.begin(id);
+    let (recorded, on_record) = tokio::sync::oneshot::channel();
+    start_recorded(app, claimed, Some(on_record));
     let app = app.clone();
-    // In a task of its own, as the claim beside an enqueue is (see `enqueue`).
+    // In a task of its own, which a caller hanging up cannot drop before the commit.
     tokio::spawn(async move {
-        let claimed = ClaimedJob {
-            id: job.id,
-            state: chosen.state(),
-            target: chosen.target.clone(),
-            kind: job.kind,
-            origin: job.origin,
-            model: job.model.clone(),
-            payload: job.payload.clone(),
-            attempts: 1,
-            created_at_ms: chosen.created_at,
-            tenant: job.tenant.clone(),
-            has_webhook: false,
-        };
-        let (recorded, on_record) = tokio::sync::oneshot::channel();
-        start_recorded(&app, claimed, Some(on_record));
         // The run first, so that its request is on its way before this thread commits
         // (an idle writer's caller commits on its own thread, ADR 29).
         tokio::task::yield_now().await;
-        let enqueued = app.store.enqueue_claimed(job, chosen).await;
-        let _ = recorded.send(matches!(enqueued, Ok(Enqueued::Created(_))));
+        let outcome = match app.store.enqueue_claimed(job, chosen).await {
+            Ok(Enqueued::Created(_)) => Ok(()),
+            Ok(Enqueued::Existing(earlier)) => Err(format!(
+                "internal error: job {id} was recorded as job {earlier}"
+            )),
+            Err(err) => Err(err.to_string()),
+        };
+        if let Err(error) = &outcome {
+            tracing::error!(job_id = %id, error = %error, "cannot record a sync job that has started");
+        }
+        let _ = recorded.send(outcome);
+        drop(settling);
         drop(claiming);
-        enqueued
-    })
-    .await?
+    });
+    Enqueued::Created(id)
 }
 
 /// The claiming lock, unless another claim holds it or foreman is shutting down: for the
@@ -299,9 +311,9 @@ struct Slot<'a> {
     recorded: std::sync::Mutex<Option<Recorded>>,
 }
 
-/// Whether a job whose run started before its row was committed has been committed
-/// (ADR 30).
-type Recorded = tokio::sync::oneshot::Receiver<bool>;
+/// For a job whose run started before its row was committed: `Ok` once the commit is
+/// in, or why it failed (ADR 30).
+type Recorded = tokio::sync::oneshot::Receiver<Result<(), String>>;
 
 impl<'a> Slot<'a> {
     fn taken(app: &'a App, target: &'a Target, recorded: Option<Recorded>) -> Self {
@@ -313,14 +325,16 @@ impl<'a> Slot<'a> {
         }
     }
 
-    /// Whether the run's job is in the store: at once for a job claimed there; for one
-    /// whose run started before its row was committed, once the commit is in (`false`
-    /// if it failed: there is no job to record anything of).
-    async fn recorded(&self) -> bool {
+    /// Waits until the run's job is in the store: at once for a job claimed there; for
+    /// one whose run started before its row was committed, until the commit is in. An
+    /// error says why it could not be: there is no job to record anything of.
+    async fn recorded(&self) -> Result<(), String> {
         let pending = crate::lock::lock(&self.recorded).take();
         match pending {
-            None => true,
-            Some(recorded) => recorded.await.unwrap_or(false),
+            None => Ok(()),
+            Some(recorded) => recorded
+                .await
+                .unwrap_or_else(|_| Err("internal error: the job's record was lost".into())),
         }
     }
 

@@ -190,8 +190,8 @@ async fn a_full_queue_answers_503_with_ollamas_message() {
 
 /// Into an empty queue, a chat's run starts before its row is committed (ADR 30). The row
 /// is there while the target is still generating, and the end, the usage and the answer
-/// are recorded as for any other job. The second chat surely takes that path: the first
-/// one's end left the queue empty.
+/// are recorded as for any other job; the id its answer names can be looked up at once.
+/// The second chat surely takes that path: the first one's end left the queue empty.
 #[tokio::test]
 async fn a_chat_into_an_empty_queue_is_recorded_while_it_runs_and_when_it_ends() {
     let (sim, app) = crate::manual_target::manual_target().await;
@@ -217,7 +217,14 @@ async fn a_chat_into_an_empty_queue_is_recorded_while_it_runs_and_when_it_ends()
             "the {prompt} chat answered before its end"
         );
         generation.finish();
-        let answer = json_answer(pending.await.unwrap().unwrap(), 200).await;
+        let response = pending.await.unwrap().unwrap();
+        let id = response.headers()["x-foreman-job-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let answer = json_answer(response, 200).await;
+        // Its id is known to foreman from the answer on, committed or not.
+        assert_eq!(app.get(&format!("/jobs/{id}")).await.status(), 200);
         assert!(
             answer["message"]["content"]
                 .as_str()
