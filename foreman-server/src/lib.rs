@@ -58,8 +58,9 @@
 //!
 //! A request flows: route → `worker::enqueue` (committed; when a target is free, the same
 //! transaction claims the scheduler's next job, else the `worker`'s dispatcher claims it
-//! later, ADR 26) → that target's client → chunks back through `live` to the caller (sync)
-//! or into the store and the webhook outbox (async) → `webhooks` delivers.
+//! later, ADR 26; a sync job alone in the queue starts first and is committed meanwhile,
+//! ADR 30) → that target's client → chunks back through `live` to the caller (sync) or
+//! into the store and the webhook outbox (async) → `webhooks` delivers.
 
 pub mod config;
 mod error;
