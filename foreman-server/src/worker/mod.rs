@@ -6,8 +6,9 @@
 //! request claims beside its own enqueue, and an async job's end beside itself, when a
 //! slot is free and nobody else is claiming (ADR 26); a sync request that finds the queue
 //! empty starts its run before its row is committed, and the run writes nothing until it
-//! is (ADR 30). Whoever claims holds `claiming` until the runs have their slots. A run that ends gives its slot back and wakes the
-//! dispatcher. Each run goes to its target and records how it ended. Sync jobs stream
+//! is (ADR 30). Whoever claims holds `claiming` until the runs have their slots. A run
+//! that ends gives its slot back and wakes the dispatcher. Each run goes to its target
+//! and records how it ended. Sync jobs stream
 //! into their caller's channel ([`crate::live`]); async jobs are read to the end and
 //! stored with their artifacts. Nothing here panics the process: every failure ends up on
 //! the job.
@@ -109,8 +110,9 @@ fn alone(app: &App, job: &NewJob, request: &ClaimRequest) -> Option<Chosen> {
 
 /// Starts `job`'s run on `chosen`'s target at once, and commits the job, queued and
 /// claimed there, meanwhile (ADR 30): the target hears of the request while the commit
-/// is under way, and the caller does not wait for it. The run writes nothing to the store
-/// before that commit is in; if it fails, the run stops and tells the caller why.
+/// is under way, and the caller does not wait for it. The run's writes wait for it
+/// ([`Unrecorded`]); if it failed, they find no job and fail, and the caller is answered
+/// all the same.
 fn start_before_recorded(
     app: &App,
     job: NewJob,
@@ -132,8 +134,7 @@ fn start_before_recorded(
         has_webhook: false,
     };
     let settling = app.unrecorded.begin(id);
-    let (recorded, on_record) = tokio::sync::oneshot::channel();
-    start_recorded(app, claimed, Some(on_record));
+    start(app, claimed);
     let app = app.clone();
     // In a task of its own, which a caller hanging up cannot drop before the commit.
     tokio::spawn(async move {
@@ -145,17 +146,14 @@ fn start_before_recorded(
         // instead of 0.16.
         tokio::task::yield_now().await;
         tokio::task::yield_now().await;
-        let outcome = match app.store.enqueue_claimed(job, chosen).await {
-            Ok(Enqueued::Created(_)) => Ok(()),
-            Ok(Enqueued::Existing(earlier)) => Err(format!(
-                "internal error: job {id} was recorded as job {earlier}"
-            )),
-            Err(err) => Err(err.to_string()),
+        let error = match app.store.enqueue_claimed(job, chosen).await {
+            Ok(Enqueued::Created(_)) => None,
+            Ok(Enqueued::Existing(earlier)) => Some(format!("recorded as job {earlier}")),
+            Err(err) => Some(err.to_string()),
         };
-        if let Err(error) = &outcome {
+        if let Some(error) = error {
             tracing::error!(job_id = %id, error = %error, "cannot record a sync job that has started");
         }
-        let _ = recorded.send(outcome);
         drop(settling);
         drop(claiming);
     });
@@ -196,12 +194,6 @@ fn claim_request(app: &App, freeing: Option<&str>) -> Option<ClaimRequest> {
 /// Takes a slot of the claimed job's target and starts the run there. Called with
 /// [`crate::state::Inner::claiming`] held, so the slot the claim counted is still free.
 fn start(app: &App, job: ClaimedJob) {
-    start_recorded(app, job, None);
-}
-
-/// [`start`] for a job whose row may not be committed yet: `recorded` says when it is
-/// (ADR 30).
-fn start_recorded(app: &App, job: ClaimedJob, recorded: Option<Recorded>) {
     app.ui_changes.bump();
     let Some(target) = app.targets.get(&job.target).cloned() else {
         tracing::error!(job_id = %job.id, target_name = %job.target, "the scheduler chose an unknown target");
@@ -215,13 +207,8 @@ fn start_recorded(app: &App, job: ClaimedJob, recorded: Option<Recorded>) {
         return;
     };
     target.lane.take(&job.model);
-    app.runs.spawn(run_in_lane(
-        app.clone(),
-        target,
-        job,
-        app.stopping.clone(),
-        recorded,
-    ));
+    app.runs
+        .spawn(run_in_lane(app.clone(), target, job, app.stopping.clone()));
 }
 
 /// Sync callers still queued at shutdown get a 503 now (their jobs are cancelled: a sync
@@ -286,14 +273,8 @@ async fn dispatch(app: &App, shutdown: &CancellationToken) {
 /// Runs one job in one of `target`'s slots and gives the slot back. After a run that
 /// found the target unreachable the slot is held a little longer (doubling while the
 /// target keeps failing), so a flapping target is not hammered.
-async fn run_in_lane(
-    app: App,
-    target: Arc<Target>,
-    job: ClaimedJob,
-    shutdown: CancellationToken,
-    recorded: Option<Recorded>,
-) {
-    let slot = Slot::taken(&app, &target, recorded);
+async fn run_in_lane(app: App, target: Arc<Target>, job: ClaimedJob, shutdown: CancellationToken) {
+    let slot = Slot::taken(&app, &target);
     match execute_guarded(job, &shutdown, &slot).await {
         Ran::Completed => target.lane.reset_backoff(),
         Ran::Unreachable => {
@@ -312,34 +293,14 @@ struct Slot<'a> {
     app: &'a App,
     target: &'a Target,
     held: AtomicBool,
-    /// For a run started before its job's row was committed: says when it is.
-    recorded: std::sync::Mutex<Option<Recorded>>,
 }
 
-/// For a job whose run started before its row was committed: `Ok` once the commit is
-/// in, or why it failed (ADR 30).
-type Recorded = tokio::sync::oneshot::Receiver<Result<(), String>>;
-
 impl<'a> Slot<'a> {
-    fn taken(app: &'a App, target: &'a Target, recorded: Option<Recorded>) -> Self {
+    fn taken(app: &'a App, target: &'a Target) -> Self {
         Self {
             app,
             target,
             held: AtomicBool::new(true),
-            recorded: std::sync::Mutex::new(recorded),
-        }
-    }
-
-    /// Waits until the run's job is in the store: at once for a job claimed there; for
-    /// one whose run started before its row was committed, until the commit is in. An
-    /// error says why it could not be: there is no job to record anything of.
-    async fn recorded(&self) -> Result<(), String> {
-        let pending = crate::lock::lock(&self.recorded).take();
-        match pending {
-            None => Ok(()),
-            Some(recorded) => recorded
-                .await
-                .unwrap_or_else(|_| Err("internal error: the job's record was lost".into())),
         }
     }
 
@@ -460,6 +421,7 @@ async fn execute_guarded(job: ClaimedJob, shutdown: &CancellationToken, slot: &S
             let failed = Finish::Failed {
                 error: "internal error while running the job".into(),
             };
+            app.unrecorded.settled(id).await;
             if let Err(err) = app.store.finish(id, failed).await {
                 tracing::error!(job_id = %id, error = %err, "cannot record a failed job");
             }
@@ -539,6 +501,8 @@ async fn end_and_claim(
     finish: Finish,
     reported: Reported,
 ) -> Result<Option<foreman_types::JobState>, StoreError> {
+    // A run started before its job's row was committed (ADR 30) records nothing before.
+    app.unrecorded.settled(job.id).await;
     let for_good = matches!(
         finish,
         Finish::Done { .. } | Finish::Failed { .. } | Finish::Cancelled { .. }
@@ -575,6 +539,7 @@ async fn started_answering(app: &App, target: &Target, job: &ClaimedJob, marked:
         // The caller's task, woken by the chunk just sent, writes it before this commit
         // (see `Slot::caller_answered`).
         tokio::task::yield_now().await;
+        app.unrecorded.settled(job.id).await;
         if let Err(err) = app.store.mark_working(job.id).await {
             tracing::error!(job_id = %job.id, error = %err, "cannot mark a job working");
         }

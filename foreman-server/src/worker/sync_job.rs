@@ -25,35 +25,20 @@ pub(super) async fn run(run: Run<'_>, streamed: Arc<Streamed>) -> Ran {
     let (app, target, job, stop) = (run.slot.app, run.slot.target, run.job, run.stop);
     let Some(tx) = app.live.take(job.id) else {
         // Nobody is waiting any more (the caller left as the job was claimed).
-        if run.slot.recorded().await.is_err() {
-            return Ran::Completed;
-        }
         return caller_left(app, job).await;
     };
-    // A run started before its job's row was committed (ADR 30) writes nothing before it
-    // is: each `recorded` below comes before a write, and stops the run if the commit
-    // failed. The caller's answer does not wait for it.
-    let recorded = || wait_recorded(run.slot, &tx);
     let sent = tokio::select! {
         sent = target.client.send(job.kind.path(), job.payload.clone()) => sent,
-        _ = tx.closed() => return recorded().await.then_finish(caller_left(app, job)).await,
-        how = stop.stopped() => return recorded().await.then_finish(stopped(app, job, &tx, how)).await,
+        _ = tx.closed() => return caller_left(app, job).await,
+        how = stop.stopped() => return stopped(app, job, &tx, how).await,
     };
     let response = match sent {
         Ok(response) => response,
-        Err(err) => {
-            if !recorded().await.is_in() {
-                return Ran::Completed;
-            }
-            return unreachable(app, target, job, tx, err).await;
-        }
+        Err(err) => return unreachable(app, target, job, tx, err).await,
     };
     let status = response.status();
     let content_type = response.headers().get(CONTENT_TYPE).cloned();
     if !status.is_success() {
-        if !recorded().await.is_in() {
-            return Ran::Completed;
-        }
         // The target's own answer (404 for a model it lacks, 400 for a bad option...)
         // reaches the caller as the target gave it.
         let body = response.bytes().await.unwrap_or_default();
@@ -75,15 +60,12 @@ pub(super) async fn run(run: Run<'_>, streamed: Arc<Streamed>) -> Ran {
         // still be retried while the caller waits.
         let body = tokio::select! {
             body = response.bytes() => body,
-            _ = tx.closed() => return recorded().await.then_finish(caller_left(app, job)).await,
-            how = stop.stopped() => return recorded().await.then_finish(stopped(app, job, &tx, how)).await,
+            _ = tx.closed() => return caller_left(app, job).await,
+            how = stop.stopped() => return stopped(app, job, &tx, how).await,
         };
         let body = match body {
             Ok(body) => body,
             Err(err) => {
-                if !recorded().await.is_in() {
-                    return Ran::Completed;
-                }
                 let err = TargetError::from_reqwest(err);
                 return unreachable(app, target, job, tx, err).await;
             }
@@ -94,9 +76,6 @@ pub(super) async fn run(run: Run<'_>, streamed: Arc<Streamed>) -> Ran {
         meter.whole(&body);
         answer_whole(&tx, status, content_type, body).await;
         run.slot.caller_answered().await;
-        if !recorded().await.is_in() {
-            return Ran::Completed;
-        }
         started_answering(app, target, job, &mut marked).await;
         let done = Finish::Done {
             result: None,
@@ -120,17 +99,12 @@ pub(super) async fn run(run: Run<'_>, streamed: Arc<Streamed>) -> Ran {
                     if first {
                         head_sent = true;
                         if tx.send(LiveEvent::Head { status, content_type: content_type.clone() }).await.is_err() {
-                            break recorded().await.then_finish(caller_left(app, job)).await;
+                            break caller_left(app, job).await;
                         }
                     }
                     target_error.feed(&bytes);
                     meter.stream(&bytes);
-                    let sent = tx.send(LiveEvent::Chunk(bytes)).await;
-                    if first && !recorded().await.is_in() {
-                        // Dropping `chunks` closes the upstream request.
-                        break Ran::Completed;
-                    }
-                    if sent.is_err() {
+                    if tx.send(LiveEvent::Chunk(bytes)).await.is_err() {
                         // Dropping `chunks` here closes the upstream request: the target
                         // stops generating for nobody.
                         break caller_left(app, job).await;
@@ -142,9 +116,6 @@ pub(super) async fn run(run: Run<'_>, streamed: Arc<Streamed>) -> Ran {
                     }
                 }
                 Some(Err(err)) => {
-                    if !recorded().await.is_in() {
-                        break Ran::Completed;
-                    }
                     if !head_sent {
                         break unreachable(app, target, job, tx, err).await;
                     }
@@ -162,9 +133,6 @@ pub(super) async fn run(run: Run<'_>, streamed: Arc<Streamed>) -> Ran {
                     }
                     let _ = tx.send(LiveEvent::End).await;
                     run.slot.caller_answered().await;
-                    if !recorded().await.is_in() {
-                        break Ran::Completed;
-                    }
                     let ended = match target_error.finish() {
                         Some(error) => Finish::Failed { error },
                         None => Finish::Done { result: None, artifacts: Vec::new() },
@@ -173,40 +141,8 @@ pub(super) async fn run(run: Run<'_>, streamed: Arc<Streamed>) -> Ran {
                     break Ran::Completed;
                 }
             },
-            _ = tx.closed() => break recorded().await.then_finish(caller_left(app, job)).await,
-            how = stop.stopped() => break recorded().await.then_finish(stopped(app, job, &tx, how)).await,
-        }
-    }
-}
-
-/// Whether the run's job is in the store, so the run may write (ADR 30).
-#[must_use]
-struct Recorded(bool);
-
-impl Recorded {
-    fn is_in(&self) -> bool {
-        self.0
-    }
-
-    /// `write`, if the job is in the store; otherwise the run just ends.
-    async fn then_finish(self, write: impl std::future::Future<Output = Ran>) -> Ran {
-        if self.0 {
-            write.await
-        } else {
-            Ran::Completed
-        }
-    }
-}
-
-/// Waits for the job's row before the run's first write. If it could not be committed,
-/// the caller hears why (an error line if its answer has begun), and nothing is written.
-async fn wait_recorded(slot: &super::Slot<'_>, tx: &LiveSender) -> Recorded {
-    match slot.recorded().await {
-        Ok(()) => Recorded(true),
-        Err(message) => {
-            let status = StatusCode::SERVICE_UNAVAILABLE;
-            let _ = tx.send(LiveEvent::Fail { status, message }).await;
-            Recorded(false)
+            _ = tx.closed() => break caller_left(app, job).await,
+            how = stop.stopped() => break stopped(app, job, &tx, how).await,
         }
     }
 }

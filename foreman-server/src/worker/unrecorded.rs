@@ -1,7 +1,9 @@
 //! The sync jobs whose runs started before their rows were committed (ADR 30), until the
-//! commit is in. A caller has a job's id (`x-foreman-job-id`) as soon as its answer
-//! begins, which may be before the commit. A lookup of that id waits here for the commit,
-//! so that it never answers 404 for a job whose caller has been answered.
+//! commit is in. Whatever reads or writes such a job waits here first:
+//! - the run's own writes (its end, `loading` → `working`), which need the row;
+//! - the lookup of the job by id. A caller has a job's id (`x-foreman-job-id`) as soon as
+//!   its answer begins, which may be before the commit; the lookup never answers 404 for a
+//!   job whose caller has been answered.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -31,7 +33,7 @@ impl Unrecorded {
     }
 
     /// Waits until `id`'s commit is settled, if one is under way. Called before the store
-    /// is read: a commit not under way now is either in already or never was.
+    /// is read or written: a commit not under way now is either in already or never was.
     pub(crate) async fn settled(&self, id: JobId) {
         let watching = lock(&self.pending).get(&id).cloned();
         if let Some(mut watching) = watching {
@@ -61,7 +63,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_lookup_waits_for_a_commit_under_way_and_no_longer() {
+    async fn a_wait_ends_when_the_commit_under_way_has_and_no_later() {
         let unrecorded = Unrecorded::default();
         let id = JobId::new();
         // Nothing under way: at once.
@@ -71,7 +73,7 @@ mod tests {
         let mut waiting = std::pin::pin!(unrecorded.settled(id));
         assert!(
             futures::poll!(waiting.as_mut()).is_pending(),
-            "a lookup went ahead while the commit was under way"
+            "a wait ended while the commit was under way"
         );
         drop(settling);
         waiting.await;
