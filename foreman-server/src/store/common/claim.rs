@@ -32,7 +32,7 @@ impl Heads {
 }
 
 /// The job the scheduler chose, and where.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Chosen {
     pub id: String,
     pub model: String,
@@ -90,9 +90,6 @@ pub(crate) fn decide_alone(job: &NewJob, request: &ClaimRequest, now: i64) -> Op
         queued_at_ms: now,
     };
     heads.add(head, 1, &request.held);
-    if heads.heads.is_empty() {
-        return None;
-    }
     decide(heads, HashMap::new(), request, now).ok().flatten()
 }
 

@@ -40,9 +40,7 @@ impl SqliteStore {
         })
         .await
     }
-}
 
-impl SqliteStore {
     /// Adds `job` and claims it on `chosen`'s target in one transaction (ADR 30): the
     /// worker decided the claim, the queue being empty, and started the run meanwhile.
     pub(crate) async fn enqueue_claimed(&self, job: NewJob, chosen: Chosen) -> Result<Enqueued> {
