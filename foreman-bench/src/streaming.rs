@@ -52,8 +52,9 @@ async fn stream(client: &reqwest::Client, base: &str, into: &mut Streams) -> Res
     let mut lines = LineSplitter::new();
     let mut last_read: Option<u64> = None;
     // The first chunk: when it was read, and when the target made it.
-    let mut first: Option<(u64, Option<u64>)> = None;
-    let mut arrived: Option<u64> = None;
+    let mut first: Option<(u64, u64)> = None;
+    // The final chunk, which says when the request reached the target.
+    let mut last_line = Default::default();
     while let Some(bytes) = response.chunk().await? {
         let now = now_ns();
         if last_read.is_none() {
@@ -70,13 +71,13 @@ async fn stream(client: &reqwest::Client, base: &str, into: &mut Streams) -> Res
                 into.delay.push(now.saturating_sub(made) as f64 / 1e6);
                 into.chunks += 1;
                 in_this_read += 1;
-                first.get_or_insert((now, Some(made)));
+                first.get_or_insert((now, made));
             }
-            arrived = arrived_ns(&line).or(arrived);
+            last_line = line;
         }
         into.most_per_read = into.most_per_read.max(in_this_read);
     }
-    if let (Some((read, Some(made))), Some(arrived)) = (first, arrived) {
+    if let (Some((read, made)), Some(arrived)) = (first, arrived_ns(&last_line)) {
         let there = arrived.saturating_sub(sent_ns);
         let back = read.saturating_sub(made);
         into.first_chunk_ways.push((there + back) as f64 / 1e6);
