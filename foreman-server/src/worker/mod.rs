@@ -14,8 +14,10 @@
 //! the job.
 
 mod async_job;
+mod early_start;
 mod named_events;
 mod residency;
+mod slot;
 mod sync_job;
 mod unrecorded;
 mod usage;
@@ -23,7 +25,9 @@ mod usage;
 pub(crate) use sync_job::error_line;
 pub(crate) use unrecorded::Unrecorded;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use self::early_start::{alone, start_before_recorded};
+use self::slot::Slot;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::state::App;
 use crate::store::{
-    Chosen, ClaimRequest, ClaimedJob, Enqueued, Finish, NewJob, Origin, Reported, StoreError,
+    ClaimRequest, ClaimedJob, Enqueued, Finish, NewJob, Origin, Reported, StoreError,
 };
 use crate::targets::client::TargetError;
 use crate::targets::Target;
@@ -92,72 +96,6 @@ pub(crate) async fn enqueue(app: &App, job: NewJob) -> Result<Enqueued, StoreErr
         Ok(enqueued)
     })
     .await?
-}
-
-/// Where a sync job runs when the queue holds nothing else, as the scheduler would choose
-/// for a queue of one: then the run may start before the job's row is committed (ADR 30).
-/// `None` with a shared queue, which another replica may have added to, or when the
-/// queue may hold a job (the last commit left one there).
-fn alone(app: &App, job: &NewJob, request: &ClaimRequest) -> Option<Chosen> {
-    let alone = job.origin == Origin::Sync
-        && job.idempotency_key.is_none()
-        && !app.store.is_shared()
-        && !app.store.may_have_queued();
-    alone
-        .then(|| crate::store::decide_alone(job, request, crate::store::now_ms()))
-        .flatten()
-}
-
-/// Starts `job`'s run on `chosen`'s target at once, and commits the job, queued and
-/// claimed there, meanwhile (ADR 30): the target hears of the request while the commit
-/// is under way, and the caller does not wait for it. The run's writes wait for it
-/// ([`Unrecorded`]); if it failed, they find no job and fail, and the caller is answered
-/// all the same.
-fn start_before_recorded(
-    app: &App,
-    job: NewJob,
-    chosen: Chosen,
-    claiming: tokio::sync::OwnedMutexGuard<()>,
-) -> Enqueued {
-    let id = job.id;
-    let claimed = ClaimedJob {
-        id,
-        state: chosen.state(),
-        target: chosen.target.clone(),
-        kind: job.kind,
-        origin: job.origin,
-        model: job.model.clone(),
-        payload: job.payload.clone(),
-        attempts: 1,
-        created_at_ms: chosen.created_at,
-        tenant: job.tenant.clone(),
-        has_webhook: false,
-    };
-    let settling = app.unrecorded.begin(id);
-    start(app, claimed);
-    let app = app.clone();
-    // In a task of its own, which a caller hanging up cannot drop before the commit.
-    tokio::spawn(async move {
-        // The run first, so that its request is on its way before this thread commits
-        // (an idle writer's caller commits on its own thread, ADR 29): one turn for the
-        // run to hand its request to the target connection's task, one for that task to
-        // write it. With one turn, a commit after some seconds of quiet (caches cold, a
-        // few hundred microseconds) held up the write: 0.6 ms to reach the target
-        // instead of 0.16.
-        tokio::task::yield_now().await;
-        tokio::task::yield_now().await;
-        let error = match app.store.enqueue_claimed(job, chosen).await {
-            Ok(Enqueued::Created(_)) => None,
-            Ok(Enqueued::Existing(earlier)) => Some(format!("recorded as job {earlier}")),
-            Err(err) => Some(err.to_string()),
-        };
-        if let Some(error) = error {
-            tracing::error!(job_id = %id, error = %error, "cannot record a sync job that has started");
-        }
-        drop(settling);
-        drop(claiming);
-    });
-    Enqueued::Created(id)
 }
 
 /// The claiming lock, unless another claim holds it or foreman is shutting down: for the
@@ -285,54 +223,6 @@ async fn run_in_lane(app: App, target: Arc<Target>, job: ClaimedJob, shutdown: C
         }
     }
     slot.give_back();
-}
-
-/// A run's slot on its target, given back once: when the run is over, or as soon as a
-/// sync caller has its whole answer and only the record of the run's end is left.
-struct Slot<'a> {
-    app: &'a App,
-    target: &'a Target,
-    held: AtomicBool,
-}
-
-impl<'a> Slot<'a> {
-    fn taken(app: &'a App, target: &'a Target) -> Self {
-        Self {
-            app,
-            target,
-            held: AtomicBool::new(true),
-        }
-    }
-
-    /// Frees the slot, and wakes the dispatcher when a job may be waiting for it.
-    fn give_back(&self) {
-        if self.held.swap(false, Ordering::SeqCst) {
-            self.target.lane.release();
-            if self.app.store.may_have_queued() {
-                self.app.work.notify_one();
-            }
-        }
-    }
-
-    /// Frees the slot before the run's end is recorded: the caller's next request, often
-    /// sent at once, then finds the target idle and claims beside its enqueue. A claim is
-    /// the scheduler's choice among the slots the worker counts, so the run's end, still
-    /// on its way to the store, takes nothing from it. Not with a shared queue, whose
-    /// target slots are rows that the end's own transaction frees.
-    fn give_back_early(&self) {
-        if !self.app.store.is_shared() {
-            self.give_back();
-        }
-    }
-
-    /// A sync caller has its whole answer: the slot goes back early, and the caller's
-    /// connection gets to write the answer before this run records its end. An idle
-    /// writer commits on the thread of whoever asks (ADR 29), and the caller's task,
-    /// woken by the answer, would otherwise wait on this thread behind that commit.
-    async fn caller_answered(&self) {
-        self.give_back_early();
-        tokio::task::yield_now().await;
-    }
 }
 
 /// Runs `job` in `slot`, on the slot's target.
