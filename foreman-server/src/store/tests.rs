@@ -466,7 +466,45 @@ async fn concurrent_submissions_with_one_idempotency_key_make_one_job(backend: B
     assert_counts_agree(&h).await;
 }
 
+/// `GET /queue`'s depth per model is summed over the queue's groups: one model's jobs at
+/// two priorities and from two tenants are one figure, which follows claims, cancels and
+/// jobs going back to the queue.
+async fn the_depth_per_model_sums_every_group_and_follows_each_change(backend: Backend) {
+    let (h, store) = backend.open(100).await;
+    let depth = |store: Store| async move { store.queue_snapshot().await.unwrap().depth_by_model };
+    let of_tenant = |key: &str, priority: i32| NewJob {
+        tenant: crate::scheduler::Tenant::new(key, ""),
+        ..urgent(priority, "a:latest", Origin::Async)
+    };
+    add(&store, of_tenant("one", 0)).await;
+    add(&store, of_tenant("one", 5)).await;
+    add(&store, of_tenant("two", 0)).await;
+    let b = add(&store, job("b:latest", Origin::Async)).await;
+    assert_eq!(
+        depth(store.clone()).await,
+        vec![("a:latest".to_owned(), 3), ("b:latest".to_owned(), 1)],
+        "most first"
+    );
+
+    let running = claim_one(&store, Some("a:latest")).await;
+    store.cancel(b, "changed my mind".into()).await.unwrap();
+    assert_eq!(depth(store.clone()).await, vec![("a:latest".to_owned(), 2)]);
+
+    let again = Finish::Retry {
+        error: "connection refused".into(),
+        max_attempts: 3,
+    };
+    store.finish(running.id, again).await.unwrap();
+    assert_eq!(depth(store.clone()).await, vec![("a:latest".to_owned(), 3)]);
+    for _ in 0..3 {
+        claim_one(&store, None).await;
+    }
+    assert_eq!(depth(store.clone()).await, Vec::new());
+    assert_counts_agree(&h).await;
+}
+
 super::harness::on_both_backends!(
+    the_depth_per_model_sums_every_group_and_follows_each_change,
     the_samples_saved_last_are_the_ones_loaded,
     every_end_of_a_run_frees_the_targets_slot,
     keep_alive_leaves_the_replicas_own_work_alone,

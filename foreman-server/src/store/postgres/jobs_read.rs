@@ -216,12 +216,13 @@ impl PgStore {
     }
 }
 
-/// Queued jobs per model, most first.
+/// Queued jobs per model, most first: summed over `queue_groups` (one row per priority,
+/// tenant and model that has a queued job), not counted over the queue.
 pub(super) async fn queued_by_model(client: &impl GenericClient) -> Result<Vec<(String, u64)>> {
     let rows = query_cached(
         client,
-        "SELECT model, count(*) AS n FROM jobs WHERE state = 'queued'
-             GROUP BY model ORDER BY n DESC, model",
+        "SELECT model, sum(queued)::bigint AS n FROM queue_groups
+         GROUP BY model ORDER BY n DESC, model",
         &[],
     )
     .await?;

@@ -195,15 +195,7 @@ impl SqliteStore {
     pub(crate) async fn queue_snapshot(&self) -> Result<QueueSnapshot> {
         let options = self.options.clone();
         self.read(move |conn| {
-            let depth_by_model = conn
-                .prepare_cached(
-                    "SELECT model, count(*) AS n FROM jobs WHERE state = 'queued'
-                     GROUP BY model ORDER BY n DESC, model",
-                )?
-                .query_map([], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let depth_by_model = super::stats::queued_by_model(conn)?;
             let ids: Vec<String> = conn
                 .prepare_cached(
                     "SELECT id FROM jobs WHERE state IN ('loading', 'working') ORDER BY id",
