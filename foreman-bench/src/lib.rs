@@ -21,6 +21,7 @@
 //!   `scheduling`, `scale`, `fairness`, `routing` (several targets).
 //! - [`report`]: the rows and the final table.
 
+mod cpu;
 mod enqueue;
 mod fairness;
 mod http;

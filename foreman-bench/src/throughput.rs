@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use foreman_sim::SimHandle;
 
+use crate::cpu::{self, Cpu, PerUnit};
 use crate::enqueue::flood;
-use crate::http::{client, get_json, wait_drained};
+use crate::http::{client, get_json, next_look, wait_drained};
 use crate::inproc::Foreman;
 use crate::report::Row;
 use crate::target;
@@ -30,11 +31,21 @@ struct Run {
     jobs: usize,
     elapsed: Duration,
     submit_phase: Duration,
+    /// The CPU this process spent meanwhile.
+    cpu: Duration,
 }
 
 impl Run {
     fn per_second(&self) -> f64 {
         self.jobs as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn spent(&self) -> PerUnit {
+        PerUnit {
+            cpu: self.cpu,
+            units: self.jobs,
+            wall: self.elapsed,
+        }
     }
 }
 
@@ -46,10 +57,12 @@ async fn submit_and_drain(foreman: &Foreman, jobs: usize) -> Result<Run> {
     wait_drained(&client, &foreman.url, Duration::from_secs(60)).await?;
 
     let started = Instant::now();
+    let cpu = Cpu::now();
     let submitted = flood(&foreman.url, 64, Some(jobs), None).await?;
     let submit_phase = started.elapsed();
     wait_drained(&client, &foreman.url, Duration::from_secs(600)).await?;
     let elapsed = started.elapsed();
+    let cpu = cpu.since();
     no_failures(&client, &foreman.url).await?;
     let last = submitted.ids.last().cloned().unwrap_or_default();
     let job = get_json(&client, &format!("{}/jobs/{last}", foreman.url)).await?;
@@ -60,6 +73,7 @@ async fn submit_and_drain(foreman: &Foreman, jobs: usize) -> Result<Run> {
         jobs: submitted.accepted,
         elapsed,
         submit_phase,
+        cpu,
     })
 }
 
@@ -93,26 +107,31 @@ async fn with_wrk(foreman: &Foreman, jobs: usize) -> Result<Option<Run>> {
     wait_drained(&client, &foreman.url, Duration::from_secs(60)).await?;
     let before = done_jobs(&client, &foreman.url).await?;
     let started = Instant::now();
+    let cpu = Cpu::now();
     let Some(submitter) = wrk::submit_jobs(&foreman.url, 64, jobs)? else {
         return Ok(None);
     };
     let want = before + submitter.jobs as u64;
     loop {
-        if done_jobs(&client, &foreman.url).await? >= want {
+        let done = done_jobs(&client, &foreman.url).await?;
+        if done >= want {
             break;
         }
         if started.elapsed() > Duration::from_secs(600) {
             bail!("wrk's {} jobs were not done within 600 s", submitter.jobs);
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        let look = next_look(want - done, done.saturating_sub(before), started.elapsed());
+        tokio::time::sleep(look).await;
     }
     let elapsed = started.elapsed();
+    let cpu = cpu.since();
     drop(submitter);
     no_failures(&client, &foreman.url).await?;
     Ok(Some(Run {
         jobs: (want - before) as usize,
         elapsed,
         submit_phase: Duration::ZERO,
+        cpu,
     }))
 }
 
@@ -141,8 +160,8 @@ pub(crate) async fn run(options: &Options) -> Result<Vec<Row>> {
     foreman.stop().await?;
 
     let scale = many.per_second() / one.per_second();
-    let wrk_row = match by_wrk? {
-        Some(run) => Row::at_least(
+    let wrk_rows = match by_wrk? {
+        Some(run) => vec![Row::at_least(
             BENCH,
             format!(
                 "async jobs submit → done, submitted by wrk (64 connections): {:.0}/s ({} jobs in {:.2} s)",
@@ -154,9 +173,10 @@ pub(crate) async fn run(options: &Options) -> Result<Vec<Row>> {
             GOAL,
             "/s",
         ),
-        None => Row::skipped(BENCH, wrk::MISSING),
+        cpu_row(&run, "job submitted by wrk", "foreman and the target; not wrk's")],
+        None => vec![Row::skipped(BENCH, wrk::MISSING)],
     };
-    Ok(vec![
+    let mut rows = vec![
         Row::at_least(
             BENCH,
             format!(
@@ -170,7 +190,10 @@ pub(crate) async fn run(options: &Options) -> Result<Vec<Row>> {
             GOAL,
             "/s",
         ),
-        wrk_row,
+        cpu_row(&one, "job", "the 64 clients, foreman and the target"),
+    ];
+    rows.extend(wrk_rows);
+    rows.extend([
         Row::at_least(
             BENCH,
             format!(
@@ -184,5 +207,13 @@ pub(crate) async fn run(options: &Options) -> Result<Vec<Row>> {
             SCALE_GOAL,
             "× one target",
         ),
-    ])
+        cpu_row(&many, "job with 8 targets", "the 64 clients, foreman and the targets"),
+    ]);
+    Ok(rows)
+}
+
+/// What `run` cost in CPU per job, and what that allows this machine.
+fn cpu_row(run: &Run, what: &str, who: &str) -> Row {
+    let spent = run.spent();
+    Row::info(BENCH, cpu::describe(spent, what, who), Some(spent.ms()))
 }
