@@ -27,6 +27,14 @@ pub(crate) enum LiveEvent {
     },
     /// Bytes of the answer, as the target sent them.
     Chunk(Bytes),
+    /// The whole answer at once (one JSON object, or the target's error), in place of a
+    /// head, chunks and the end: the caller gets it with its length, as the target sent
+    /// it, in one write.
+    Whole {
+        status: StatusCode,
+        content_type: Option<HeaderValue>,
+        body: Bytes,
+    },
     /// The job failed before any answer was sent.
     Fail { status: StatusCode, message: String },
     /// The answer is complete: the caller's response ends now, before the worker records

@@ -9,7 +9,7 @@
 use axum::body::Body;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::{header::CONTENT_TYPE, HeaderValue};
+use axum::http::{header::CONTENT_TYPE, HeaderValue, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
 use foreman_types::{model_key, JobId, JobKind};
@@ -124,6 +124,11 @@ pub(super) async fn queued(
             status,
             content_type,
         }) => (status, content_type),
+        Some(LiveEvent::Whole {
+            status,
+            content_type,
+            body,
+        }) => return Ok(answer(id, status, content_type, Body::from(body))),
         Some(LiveEvent::Fail { status, message }) => {
             return Err(AppError::Upstream { status, message })
         }
@@ -142,11 +147,21 @@ pub(super) async fn queued(
                     break;
                 }
                 LiveEvent::End => break,
-                LiveEvent::Head { .. } => {}
+                LiveEvent::Head { .. } | LiveEvent::Whole { .. } => {}
             }
         }
     };
-    let mut response = Response::new(Body::from_stream(stream));
+    Ok(answer(id, status, content_type, Body::from_stream(stream)))
+}
+
+/// The caller's response: the target's status and content type, the job's id, `body`.
+fn answer(
+    id: JobId,
+    status: StatusCode,
+    content_type: Option<HeaderValue>,
+    body: Body,
+) -> Response {
+    let mut response = Response::new(body);
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(
@@ -156,7 +171,7 @@ pub(super) async fn queued(
     if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
         headers.insert(JOB_ID_HEADER, value);
     }
-    Ok(response)
+    response
 }
 
 /// Cancels a sync job whose caller left before its turn came.

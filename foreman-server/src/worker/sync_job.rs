@@ -169,21 +169,19 @@ pub(crate) fn error_line(kind: JobKind, message: &str) -> Bytes {
     Bytes::from(line)
 }
 
-/// Sends a whole answer (status, content type, body) and ends the caller's response.
+/// Sends a whole answer (status, content type, body), which ends the caller's response.
 async fn answer_whole(
     tx: &LiveSender,
     status: StatusCode,
     content_type: Option<axum::http::HeaderValue>,
     body: Bytes,
 ) {
-    let _ = tx
-        .send(LiveEvent::Head {
-            status,
-            content_type,
-        })
-        .await;
-    let _ = tx.send(LiveEvent::Chunk(body)).await;
-    let _ = tx.send(LiveEvent::End).await;
+    let whole = LiveEvent::Whole {
+        status,
+        content_type,
+        body,
+    };
+    let _ = tx.send(whole).await;
 }
 
 async fn caller_left(app: &App, job: &ClaimedJob) -> Ran {

@@ -9,7 +9,17 @@ use crate::chat_body;
 async fn chat_without_streaming_returns_one_json_object_with_the_reply() {
     let app = TestApp::spawn().await;
     let response = app.post("/api/chat", &chat_body("llama3.2", false)).await;
-    let body = json_answer(response, 200).await;
+    assert_eq!(response.status(), 200);
+    // Sent whole with its length, as Ollama sends it, not as a chunked stream.
+    let length = response.headers().get("content-length").cloned();
+    let chunked = response.headers().get("transfer-encoding").cloned();
+    let bytes = response.bytes().await.unwrap();
+    assert_eq!(chunked, None);
+    assert_eq!(
+        length.and_then(|v| v.to_str().ok()?.parse::<usize>().ok()),
+        Some(bytes.len())
+    );
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(body["done"], true);
     assert_eq!(body["message"]["content"], app.ollama.reply());
 }
