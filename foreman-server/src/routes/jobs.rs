@@ -82,6 +82,7 @@ pub(super) async fn submit(
     // separator cannot occur in a header value.
     let tenant = caller.tenant();
     let idempotency_key = idempotency_key.map(|key| format!("{}\u{1f}{key}", tenant.key));
+    let has_webhook = webhook_url.is_some();
     let enqueued = crate::worker::enqueue(
         &app,
         NewJob {
@@ -101,8 +102,12 @@ pub(super) async fn submit(
     )
     .await
     .map_err(|err| limits::refused(&app, err))?;
-    // The worker knows already; the webhook dispatcher has a `queued` event to send.
-    app.webhooks.notify_one();
+    // The worker knows already; the webhook dispatcher has a `queued` event to send. A
+    // job without a webhook wrote none, and waking the dispatcher would cost it two
+    // outbox reads for nothing.
+    if has_webhook {
+        app.webhooks.notify_one();
+    }
     app.ui_changes.bump();
     let id = enqueued.id();
     crate::request_log::note_job(id);

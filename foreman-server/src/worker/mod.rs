@@ -433,7 +433,9 @@ async fn started_answering(app: &App, target: &Target, job: &ClaimedJob, marked:
         if let Err(err) = app.store.mark_working(job.id).await {
             tracing::error!(job_id = %job.id, error = %err, "cannot mark a job working");
         }
-        app.webhooks.notify_one();
+        if job.has_webhook {
+            app.webhooks.notify_one();
+        }
         app.ui_changes.bump();
     }
 }
