@@ -24,16 +24,8 @@ impl SqliteStore {
     /// The deliveries due now, whether or not they are on the disk yet.
     pub(super) async fn read_due(&self, limit: u32) -> Result<Vec<Delivery>> {
         self.read(move |conn| {
-            let mut select = conn.prepare_cached(
-                "SELECT o.id, o.webhook_id, o.job_id, o.url, o.body, o.attempts
-                 FROM webhook_outbox o
-                 WHERE o.status = 'pending' AND o.next_attempt_at <= ?1
-                   AND NOT EXISTS (SELECT 1 FROM webhook_outbox p
-                                   WHERE p.job_id = o.job_id AND p.status = 'pending'
-                                     AND p.id < o.id)
-                 ORDER BY o.next_attempt_at, o.id LIMIT ?2",
-            )?;
-            let rows = select.query_map(params![now_ms(), limit], |r| {
+            let mut select = conn.prepare_cached(&due_sql(limit))?;
+            let rows = select.query_map([now_ms()], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, String>(1)?,
@@ -64,7 +56,7 @@ impl SqliteStore {
     pub(crate) async fn next_delivery_at(&self) -> Result<Option<i64>> {
         self.read(|conn| {
             Ok(conn
-                .query_row(
+                .prepare_cached(
                     // Only each job's oldest pending event can be due: a later one
                     // waits behind it, however early its own time.
                     "SELECT min(o.next_attempt_at) FROM webhook_outbox o
@@ -72,9 +64,8 @@ impl SqliteStore {
                        AND NOT EXISTS (SELECT 1 FROM webhook_outbox p
                                        WHERE p.job_id = o.job_id AND p.status = 'pending'
                                          AND p.id < o.id)",
-                    [],
-                    |r| r.get::<_, Option<i64>>(0),
-                )
+                )?
+                .query_row([], |r| r.get::<_, Option<i64>>(0))
                 .optional()?
                 .flatten())
         })
@@ -117,5 +108,42 @@ impl SqliteStore {
             Ok(())
         })
         .await
+    }
+}
+
+/// The deliveries due at `?1`, at most `limit`. The limit is written into the SQL, not
+/// bound: with `LIMIT ?2` beside the range on `?1`, SQLite recompiled the statement at
+/// every new `?1` (its plan may depend on a bound value), so each wake of the webhook
+/// dispatcher parsed and planned it again. `limit` is a number, so writing it in is safe.
+fn due_sql(limit: u32) -> String {
+    format!(
+        "SELECT o.id, o.webhook_id, o.job_id, o.url, o.body, o.attempts
+         FROM webhook_outbox o
+         WHERE o.status = 'pending' AND o.next_attempt_at <= ?1
+           AND NOT EXISTS (SELECT 1 FROM webhook_outbox p
+                           WHERE p.job_id = o.job_id AND p.status = 'pending'
+                             AND p.id < o.id)
+         ORDER BY o.next_attempt_at, o.id LIMIT {limit}"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::StatementStatus;
+
+    use super::*;
+
+    #[test]
+    fn the_due_deliveries_are_read_without_recompiling_at_each_new_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("foreman.db");
+        drop(SqliteStore::open(&path, crate::store::harness::options(10)).unwrap());
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let mut select = conn.prepare(&due_sql(10)).unwrap();
+        for now in [1_000_i64, 2_000, 3_000] {
+            let rows = select.query_map([now], |r| r.get::<_, i64>(0)).unwrap();
+            assert_eq!(rows.count(), 0);
+        }
+        assert_eq!(select.get_status(StatementStatus::RePrepare), 0);
     }
 }
