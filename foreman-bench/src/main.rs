@@ -7,6 +7,12 @@ use std::process::Command;
 use clap::Parser;
 use foreman_bench::{report, Options, Sizes, BENCHMARKS};
 
+/// The allocator the `foreman` binary ships with (ADR 31), so the in-process benchmarks
+/// measure foreman as it runs.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// foreman's benchmarks: overhead, streaming, enqueue, throughput, scheduling, scale,
 /// fairness, targets, replicas.
 #[derive(Debug, Parser)]

@@ -23,6 +23,12 @@ use foreman_server::LogFormat;
 
 use crate::exit::Failure;
 
+/// jemalloc rather than the system's allocator: less CPU per request and less memory
+/// per waiting connection (ADR 31). MSVC builds keep the system's.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Share one Ollama server safely: a durable queue, one generation at a time, async jobs
 /// with webhooks.
 #[derive(Debug, Parser)]
