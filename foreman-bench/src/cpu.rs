@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use rustix::time::{clock_gettime, ClockId};
 
+use crate::report::Row;
+
 /// CPU time this process (every thread: foreman, the bench's clients, in-process targets)
 /// has used so far.
 #[derive(Debug, Clone, Copy)]
@@ -55,16 +57,17 @@ pub(crate) fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
 
-/// A row's text: CPU per `what` (spent by `who`), how busy that kept the cores, and the
-/// rate all of them busy on it would reach.
-pub(crate) fn describe(spent: PerUnit, what: &str, who: &str) -> String {
-    format!(
+/// The `info` row of `spent` for benchmark `bench`: CPU per `what` (spent by `who`), how
+/// busy that kept the cores, and the rate all of them busy on it would reach.
+pub(crate) fn row(bench: &str, spent: PerUnit, what: &str, who: &str) -> Row {
+    let figure = format!(
         "CPU per {what}: {:.3} ms ({who}), the {} cores {:.0} % busy; all of them busy on it would reach {:.0}/s",
         spent.ms(),
         cores(),
         spent.busy() * 100.0,
         spent.ceiling_per_second()
-    )
+    );
+    Row::info(bench, figure, Some(spent.ms()))
 }
 
 #[cfg(test)]

@@ -126,11 +126,7 @@ pub(crate) async fn run(options: &Options) -> Result<Vec<Row>> {
             GOAL,
             "/s",
         ),
-        Row::info(
-            BENCH,
-            cpu::describe(spent, "POST /jobs", "the 64 clients and foreman"),
-            Some(spent.ms()),
-        ),
+        cpu::row(BENCH, spent, "POST /jobs", "the 64 clients and foreman"),
     ];
     rows.extend(wrk_rows);
     rows.push(Row::info(
@@ -183,10 +179,6 @@ async fn cross_check(options: &Options, target: &str) -> Result<Vec<Row>> {
             GOAL,
             "/s",
         ),
-        Row::info(
-            BENCH,
-            cpu::describe(spent, "POST /jobs by wrk", "foreman alone"),
-            Some(spent.ms()),
-        ),
+        cpu::row(BENCH, spent, "POST /jobs by wrk", "foreman alone"),
     ])
 }

@@ -173,8 +173,8 @@ pub(crate) async fn wait_drained(
 /// How long to wait before looking again at a run with `left` jobs to go, `done` done in
 /// `elapsed`: a quarter of the time the rest should take at the rate so far, from 2 to
 /// 50 ms. Each look is a request foreman serves on the cores it is measured on: looking
-/// every 2 ms throughout took a fifth of the async throughput benchmark 4 measured
-/// (1 Dec 2026, docs/benchmarks.md). Near the end the looks are 2 ms apart again, so the
+/// every 2 ms throughout took a fifth to a quarter of the async throughput benchmark 4
+/// measured (issue 16, phase F in docs/benchmarks.md). Near the end the looks are 2 ms apart again, so the
 /// end is seen as promptly as before.
 pub(crate) fn next_look(left: u64, done: u64, elapsed: Duration) -> Duration {
     const SOONEST: Duration = Duration::from_millis(2);

@@ -173,7 +173,7 @@ pub(crate) async fn run(options: &Options) -> Result<Vec<Row>> {
             GOAL,
             "/s",
         ),
-        cpu_row(&run, "job submitted by wrk", "foreman and the target; not wrk's")],
+        cpu::row(BENCH, run.spent(), "job submitted by wrk", "foreman and the target; not wrk's")],
         None => vec![Row::skipped(BENCH, wrk::MISSING)],
     };
     let mut rows = vec![
@@ -190,7 +190,12 @@ pub(crate) async fn run(options: &Options) -> Result<Vec<Row>> {
             GOAL,
             "/s",
         ),
-        cpu_row(&one, "job", "the 64 clients, foreman and the target"),
+        cpu::row(
+            BENCH,
+            one.spent(),
+            "job",
+            "the 64 clients, foreman and the target",
+        ),
     ];
     rows.extend(wrk_rows);
     rows.extend([
@@ -207,13 +212,7 @@ pub(crate) async fn run(options: &Options) -> Result<Vec<Row>> {
             SCALE_GOAL,
             "× one target",
         ),
-        cpu_row(&many, "job with 8 targets", "the 64 clients, foreman and the targets"),
+        cpu::row(BENCH, many.spent(), "job with 8 targets", "the 64 clients, foreman and the targets"),
     ]);
     Ok(rows)
-}
-
-/// What `run` cost in CPU per job, and what that allows this machine.
-fn cpu_row(run: &Run, what: &str, who: &str) -> Row {
-    let spent = run.spent();
-    Row::info(BENCH, cpu::describe(spent, what, who), Some(spent.ms()))
 }
