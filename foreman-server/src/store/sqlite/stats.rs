@@ -1,7 +1,6 @@
 //! Cheap counts for `/metrics`: how many jobs are in each state, how many wait per model.
 
 use foreman_types::JobState;
-
 use rusqlite::Connection;
 
 use super::{Result, SqliteStore};
